@@ -1,0 +1,1010 @@
+//! The broker's engine: a durable job queue with leases, retries and
+//! retention, as a plain state machine over a store transaction.
+//!
+//! Owns every rule of the broker (what enqueue, lease, report, cancel,
+//! expire and clean-up mean). Knows nothing of threads, JSON-RPC or D-Bus:
+//! `writer.rs` runs it, `rpc.rs` and `dbus.rs` adapt to it.
+//!
+//! Each operation reads and checks first, then writes to the store, and only
+//! then changes memory, so a failed operation leaves nothing behind once its
+//! (nested) transaction is dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use aztec_prover_protocol::{
+    EnqueueRequest, Epoch, GetProvingJobResponse, JobId, JobType, ProofUri, ProvingJob,
+    ProvingJobFilter, ProvingJobStatus, QueueStats, StateCounts, UriKind,
+};
+use aztec_prover_store::{Options, Reader, Store, StoreError, WriteTxn};
+
+use crate::records::{self, JobRecord, JobState, Tables};
+
+/// What went wrong with a broker operation. Nothing was changed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrokerError {
+    /// The job id is unknown.
+    #[error("job {0} not found")]
+    JobNotFound(JobId),
+    /// The report names a lease that expired or was never granted.
+    #[error("stale lease on job {id}: startedAt {started_at} is not the current lease ({current})")]
+    StaleLease {
+        /// The job.
+        id: JobId,
+        /// The stamp the caller quoted.
+        started_at: u64,
+        /// What the broker holds.
+        current: String,
+    },
+    /// The job already settled.
+    #[error("job {id} is already {state}")]
+    AlreadySettled {
+        /// The job.
+        id: JobId,
+        /// `fulfilled` or `rejected`.
+        state: &'static str,
+    },
+    /// The request is inconsistent.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// A payload over the limit.
+    #[error(
+        "payload of {size} bytes is over the limit of {limit} bytes (PROVER_BROKER_MAX_BODY_BYTES)"
+    )]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A `blob:` URI the broker does not hold.
+    #[error("blob {0} not found")]
+    BlobNotFound(String),
+    /// The store failed; nothing was committed.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    /// A stored record that does not decode.
+    #[error("damaged record in the store: {0}")]
+    Corrupt(String),
+    /// The broker is stopping.
+    #[error("the broker is shutting down")]
+    Unavailable,
+}
+
+/// Settings the engine obeys; changeable at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// A lease with no heartbeat for this long expires.
+    pub job_timeout_ms: u64,
+    /// Failed attempts (errors with retry, expired leases) re-queued before the job is rejected.
+    pub max_retries: u32,
+    /// Epochs older than the newest minus this many are deleted.
+    pub keep_epochs: u64,
+    /// Largest blob accepted, in bytes.
+    pub max_blob_bytes: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            job_timeout_ms: 30_000,
+            max_retries: 3,
+            keep_epochs: 1,
+            max_blob_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A lease held in memory (deadlines are not persisted: after a restart every
+/// leased job goes back to the queue).
+#[derive(Debug, Clone)]
+struct Lease {
+    started_at: u64,
+    deadline_ms: u64,
+    agent: String,
+}
+
+/// Something an operation wants logged, with the structured fields attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A new job entered the queue.
+    Enqueued { id: JobId },
+    /// A job was leased.
+    Leased { id: JobId, agent: String },
+    /// A job was proven.
+    Fulfilled { id: JobId, agent: String },
+    /// A failed attempt went back to the queue.
+    Retried {
+        id: JobId,
+        agent: String,
+        failures: u32,
+        reason: String,
+    },
+    /// A job failed for good.
+    Rejected {
+        id: JobId,
+        agent: String,
+        reason: String,
+    },
+    /// A lease expired.
+    LeaseExpired { id: JobId, agent: String },
+    /// A job was cancelled.
+    Cancelled { id: JobId },
+    /// An epoch's jobs were deleted.
+    EpochCleaned { epoch: Epoch, jobs: u64 },
+}
+
+/// The engine's in-memory state (everything else is in the store).
+pub struct Queue {
+    t: Tables,
+    policy: Policy,
+    leases: HashMap<JobId, Lease>,
+    stats: BTreeMap<(Epoch, JobType), StateCounts>,
+    dirty_stats: BTreeSet<(Epoch, JobType)>,
+    queued_by_type: [u64; 7],
+    seq: u64,
+    newest_epoch: Option<Epoch>,
+    last_stamp: u64,
+    completed_feed: Vec<JobId>,
+    timeouts: u64,
+    events: Vec<Event>,
+    policy_changed: bool,
+}
+
+/// Opens the broker's store in `dir`.
+pub fn open_store(dir: &Path, map_size_bytes: usize) -> Result<(Store, Tables), BrokerError> {
+    let (store, handles) = Store::open(
+        dir,
+        &records::TABLE_NAMES,
+        &Options {
+            map_size_bytes,
+            max_readers: 1024,
+        },
+    )?;
+    let t =
+        Tables::from_handles(&handles).ok_or_else(|| BrokerError::Corrupt("table set".into()))?;
+    Ok((store, t))
+}
+
+fn corrupt(what: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Corrupt(what.to_string())
+}
+
+fn job_type_of(r: &JobRecord) -> Result<JobType, BrokerError> {
+    r.job_type()
+        .ok_or_else(|| corrupt(format!("job type id {}", r.job_type)))
+}
+
+/// Reads a job record.
+pub fn read_record(
+    r: &impl Reader,
+    t: &Tables,
+    id: &JobId,
+) -> Result<Option<JobRecord>, BrokerError> {
+    match r.get(t.jobs, id.as_str().as_bytes())? {
+        None => Ok(None),
+        Some(bytes) => JobRecord::decode(bytes)
+            .map(Some)
+            .ok_or_else(|| corrupt(format!("job {id}"))),
+    }
+}
+
+/// The status of a job as clients see it.
+pub fn status_of(r: &impl Reader, t: &Tables, id: &JobId) -> Result<ProvingJobStatus, BrokerError> {
+    Ok(match read_record(r, t, id)? {
+        None => ProvingJobStatus::NotFound,
+        Some(rec) => status_of_record(&rec),
+    })
+}
+
+fn status_of_record(rec: &JobRecord) -> ProvingJobStatus {
+    match &rec.state {
+        JobState::Queued => ProvingJobStatus::InQueue,
+        JobState::InProgress { .. } => ProvingJobStatus::InProgress,
+        JobState::Fulfilled { value } => ProvingJobStatus::Fulfilled {
+            value: ProofUri::from_text(value.clone()),
+        },
+        JobState::Rejected { reason } => ProvingJobStatus::Rejected {
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// Reads a blob by URI.
+pub fn read_blob(r: &impl Reader, t: &Tables, uri: &ProofUri) -> Result<Vec<u8>, BrokerError> {
+    match uri.kind() {
+        Ok(UriKind::Blob(digest)) => r
+            .get(t.blobs, &digest)?
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| BrokerError::BlobNotFound(uri.as_str().to_string())),
+        Ok(UriKind::Inline(bytes)) => Ok(bytes),
+        Ok(UriKind::External) => Err(BrokerError::InvalidJob(format!(
+            "{uri} is not stored by this broker; fetch it from its own store"
+        ))),
+        Err(e) => Err(BrokerError::InvalidJob(e.to_string())),
+    }
+}
+
+impl Queue {
+    /// Loads the engine's memory from the store: counters, sequence, and every
+    /// job that was leased when the broker stopped, which goes back to the queue.
+    pub fn recover(
+        store: &Store,
+        t: Tables,
+        policy: Policy,
+    ) -> Result<(Queue, usize), BrokerError> {
+        let mut q = Queue {
+            t,
+            policy,
+            leases: HashMap::new(),
+            stats: BTreeMap::new(),
+            dirty_stats: BTreeSet::new(),
+            queued_by_type: [0; 7],
+            seq: 0,
+            newest_epoch: None,
+            last_stamp: 0,
+            completed_feed: Vec::new(),
+            timeouts: 0,
+            events: Vec::new(),
+            policy_changed: false,
+        };
+        let mut txn = store.write()?;
+        match txn.get(t.meta, b"schema")?.map(records::decode_u32) {
+            None => txn.put(t.meta, b"schema", &records::SCHEMA_VERSION.to_le_bytes())?,
+            Some(Some(records::SCHEMA_VERSION)) => {}
+            Some(v) => {
+                return Err(corrupt(format!(
+                    "store schema {v:?}, this broker reads {}",
+                    records::SCHEMA_VERSION
+                )));
+            }
+        }
+        q.seq = txn
+            .get(t.meta, b"seq")?
+            .and_then(records::decode_u64)
+            .unwrap_or(0);
+        q.newest_epoch = txn
+            .get(t.meta, b"newest_epoch")?
+            .and_then(records::decode_u64);
+        let mut bad = None;
+        txn.scan_from(t.stats, b"", &mut |k, v| {
+            match (records::parse_stats_key(k), records::decode_counts(v)) {
+                (Some(key), Some(c)) => {
+                    q.stats.insert(key, c);
+                }
+                _ => bad = Some("stats row"),
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(what) = bad {
+            return Err(corrupt(what));
+        }
+        let mut leased = Vec::new();
+        txn.scan_from(t.leased, b"", &mut |k, _| {
+            leased.push(k.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        for key in &leased {
+            let id = JobId::parse(&String::from_utf8_lossy(key)).map_err(corrupt)?;
+            let Some(mut rec) = read_record(&txn, &t, &id)? else {
+                txn.del(t.leased, key)?;
+                continue;
+            };
+            let ty = job_type_of(&rec)?;
+            rec.state = JobState::Queued;
+            txn.put(t.jobs, key, &rec.encode())?;
+            txn.put(t.queue, &records::queue_key(ty, rec.epoch, rec.seq), key)?;
+            txn.del(t.leased, key)?;
+            let c = q.stats.entry((rec.epoch, ty)).or_default();
+            c.in_progress = c.in_progress.saturating_sub(1);
+            c.queued += 1;
+            q.dirty_stats.insert((rec.epoch, ty));
+        }
+        q.flush_stats(&mut txn)?;
+        txn.commit()?;
+        q.recount_queued();
+        Ok((q, leased.len()))
+    }
+
+    fn recount_queued(&mut self) {
+        self.queued_by_type = [0; 7];
+        for ((_, t), c) in &self.stats {
+            self.queued_by_type[usize::from(t.id())] += c.queued;
+        }
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Replaces the policy (lease deadlines already granted keep their old timeout).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        self.policy_changed = true;
+    }
+
+    /// Events since the last call, for logging.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// A fresh lease stamp: milliseconds since the Unix epoch, strictly increasing.
+    fn stamp(&mut self, now_ms: u64) -> u64 {
+        self.last_stamp = now_ms.max(self.last_stamp + 1);
+        self.last_stamp
+    }
+
+    fn bump(&mut self, epoch: Epoch, t: JobType, f: impl FnOnce(&mut StateCounts)) {
+        f(self.stats.entry((epoch, t)).or_default());
+        self.dirty_stats.insert((epoch, t));
+    }
+
+    /// Writes changed counters; call once per batch, before commit.
+    /// Returns whether any changed.
+    pub fn flush_stats(&mut self, txn: &mut WriteTxn<'_>) -> Result<bool, BrokerError> {
+        let changed = !self.dirty_stats.is_empty() || std::mem::take(&mut self.policy_changed);
+        for key in std::mem::take(&mut self.dirty_stats) {
+            let sk = records::stats_key(key.0, key.1);
+            match self.stats.get(&key) {
+                Some(c) if *c != StateCounts::default() => {
+                    txn.put(self.t.stats, &sk, &records::encode_counts(c))?
+                }
+                _ => {
+                    self.stats.remove(&key);
+                    txn.del(self.t.stats, &sk)?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> QueueStats {
+        let mut epochs: BTreeMap<Epoch, BTreeMap<JobType, StateCounts>> = BTreeMap::new();
+        for ((e, t), c) in &self.stats {
+            epochs.entry(*e).or_default().insert(*t, *c);
+        }
+        QueueStats {
+            epochs,
+            timeouts: self.timeouts,
+            job_timeout_ms: self.policy.job_timeout_ms,
+            max_retries: self.policy.max_retries,
+        }
+    }
+
+    /// Stores `data` as a blob (or adds a reference to the same blob).
+    fn put_blob(&self, txn: &mut WriteTxn<'_>, data: &[u8]) -> Result<[u8; 32], BrokerError> {
+        if data.len() > self.policy.max_blob_bytes {
+            return Err(BrokerError::TooLarge {
+                size: data.len(),
+                limit: self.policy.max_blob_bytes,
+            });
+        }
+        let digest = aztec_prover_protocol::job::sha256(data);
+        let refs = txn
+            .get(self.t.blob_refs, &digest)?
+            .and_then(records::decode_u32)
+            .unwrap_or(0);
+        if refs == 0 {
+            txn.put(self.t.blobs, &digest, data)?;
+        }
+        txn.put(self.t.blob_refs, &digest, &(refs + 1).to_le_bytes())?;
+        Ok(digest)
+    }
+
+    fn add_blob_ref(&self, txn: &mut WriteTxn<'_>, digest: &[u8; 32]) -> Result<(), BrokerError> {
+        let refs = txn
+            .get(self.t.blob_refs, digest)?
+            .and_then(records::decode_u32)
+            .unwrap_or(0);
+        txn.put(self.t.blob_refs, digest, &(refs + 1).to_le_bytes())?;
+        Ok(())
+    }
+
+    fn drop_blob_ref(&self, txn: &mut WriteTxn<'_>, digest: &[u8; 32]) -> Result<(), BrokerError> {
+        let refs = txn
+            .get(self.t.blob_refs, digest)?
+            .and_then(records::decode_u32)
+            .unwrap_or(0);
+        if refs <= 1 {
+            txn.del(self.t.blob_refs, digest)?;
+            txn.del(self.t.blobs, digest)?;
+        } else {
+            txn.put(self.t.blob_refs, digest, &(refs - 1).to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Enqueues a job; a job that exists is left alone and its status returned.
+    pub fn enqueue(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        req: &EnqueueRequest,
+    ) -> Result<ProvingJobStatus, BrokerError> {
+        let kind = req
+            .inputs_uri
+            .kind()
+            .map_err(|e| BrokerError::InvalidJob(e.to_string()))?;
+        let digest = match &kind {
+            UriKind::Inline(bytes) => aztec_prover_protocol::job::sha256(bytes),
+            UriKind::Blob(d) => *d,
+            UriKind::External => {
+                aztec_prover_protocol::job::sha256(req.inputs_uri.as_str().as_bytes())
+            }
+        };
+        let id = JobId::new(req.epoch_number, req.job_type, &digest);
+        if let Some(given) = &req.id {
+            if *given != id {
+                return Err(BrokerError::InvalidJob(format!(
+                    "id {given} does not match its type, epoch and inputs (expected {id})"
+                )));
+            }
+        }
+        if let Some(rec) = read_record(txn, &self.t, &id)? {
+            return Ok(status_of_record(&rec));
+        }
+        if let Some(newest) = self.newest_epoch {
+            if req.epoch_number + self.policy.keep_epochs < newest {
+                return Err(BrokerError::InvalidJob(format!(
+                    "epoch {} is outside the retention window (newest epoch {newest}, keeping {} older)",
+                    req.epoch_number, self.policy.keep_epochs
+                )));
+            }
+        }
+        let (inputs_uri, inputs_blob) = match kind {
+            UriKind::Inline(bytes) => {
+                let d = self.put_blob(txn, &bytes)?;
+                (ProofUri::blob(&d).as_str().to_string(), Some(d))
+            }
+            UriKind::Blob(d) => {
+                if txn.get(self.t.blobs, &d)?.is_none() {
+                    return Err(BrokerError::BlobNotFound(
+                        req.inputs_uri.as_str().to_string(),
+                    ));
+                }
+                self.add_blob_ref(txn, &d)?;
+                (req.inputs_uri.as_str().to_string(), Some(d))
+            }
+            UriKind::External => (req.inputs_uri.as_str().to_string(), None),
+        };
+        let seq = self.seq;
+        let rec = JobRecord {
+            job_type: req.job_type.id(),
+            epoch: req.epoch_number,
+            inputs_uri,
+            inputs_blob,
+            result_blob: None,
+            seq,
+            failures: 0,
+            state: JobState::Queued,
+        };
+        let key = id.as_str().as_bytes();
+        txn.put(self.t.jobs, key, &rec.encode())?;
+        txn.put(
+            self.t.queue,
+            &records::queue_key(req.job_type, req.epoch_number, seq),
+            key,
+        )?;
+        txn.put(
+            self.t.epochs,
+            &records::epoch_key(req.epoch_number, id.as_str()),
+            b"",
+        )?;
+        txn.put(self.t.meta, b"seq", &(seq + 1).to_le_bytes())?;
+        let newer = self.newest_epoch.is_none_or(|n| req.epoch_number > n);
+        if newer {
+            txn.put(
+                self.t.meta,
+                b"newest_epoch",
+                &req.epoch_number.to_le_bytes(),
+            )?;
+        }
+        // memory
+        self.seq = seq + 1;
+        if newer {
+            self.newest_epoch = Some(req.epoch_number);
+        }
+        self.bump(req.epoch_number, req.job_type, |c| c.queued += 1);
+        self.queued_by_type[usize::from(req.job_type.id())] += 1;
+        self.events.push(Event::Enqueued { id });
+        Ok(ProvingJobStatus::InQueue)
+    }
+
+    /// Whether any job the filter admits is queued (answerable without the store).
+    pub fn has_work_for(&self, filter: &ProvingJobFilter) -> bool {
+        JobType::ALL
+            .iter()
+            .any(|t| filter.allows(*t) && self.queued_by_type[usize::from(t.id())] > 0)
+    }
+
+    /// Leases the best job the filter admits: oldest epoch, then types nearer
+    /// the epoch root, then first come.
+    pub fn lease(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        filter: &ProvingJobFilter,
+        agent: &str,
+        now_ms: u64,
+    ) -> Result<Option<GetProvingJobResponse>, BrokerError> {
+        if !self.has_work_for(filter) {
+            return Ok(None);
+        }
+        let mut best: Option<((Epoch, u8, u64), Vec<u8>, Vec<u8>)> = None;
+        for t in JobType::ALL {
+            if !filter.allows(t) || self.queued_by_type[usize::from(t.id())] == 0 {
+                continue;
+            }
+            if let Some((k, v)) = txn.first_with_prefix(self.t.queue, &[t.id()])? {
+                let epoch = records::queue_key_epoch(&k).ok_or_else(|| corrupt("queue key"))?;
+                let seq = records::queue_key_seq(&k).ok_or_else(|| corrupt("queue key"))?;
+                let rank = (epoch, t.priority(), seq);
+                if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                    best = Some((rank, k, v));
+                }
+            }
+        }
+        let Some((_, qkey, idbytes)) = best else {
+            return Ok(None);
+        };
+        let id = JobId::parse(&String::from_utf8_lossy(&idbytes)).map_err(corrupt)?;
+        let mut rec = read_record(txn, &self.t, &id)?
+            .ok_or_else(|| corrupt(format!("queued job {id} has no record")))?;
+        let ty = job_type_of(&rec)?;
+        let started_at = self.stamp(now_ms);
+        rec.state = JobState::InProgress {
+            started_at,
+            agent: agent.to_string(),
+        };
+        let key = id.as_str().as_bytes();
+        txn.put(self.t.jobs, key, &rec.encode())?;
+        txn.del(self.t.queue, &qkey)?;
+        txn.put(self.t.leased, key, b"")?;
+        // memory
+        self.leases.insert(
+            id.clone(),
+            Lease {
+                started_at,
+                deadline_ms: now_ms + self.policy.job_timeout_ms,
+                agent: agent.to_string(),
+            },
+        );
+        self.bump(rec.epoch, ty, |c| {
+            c.queued = c.queued.saturating_sub(1);
+            c.in_progress += 1;
+        });
+        self.queued_by_type[usize::from(ty.id())] =
+            self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+        self.events.push(Event::Leased {
+            id: id.clone(),
+            agent: agent.to_string(),
+        });
+        Ok(Some(GetProvingJobResponse {
+            job: ProvingJob {
+                id,
+                job_type: ty,
+                epoch_number: rec.epoch,
+                inputs_uri: ProofUri::from_text(rec.inputs_uri),
+            },
+            time: started_at,
+        }))
+    }
+
+    /// Checks that `started_at` is the live lease of `id`; returns the record.
+    fn check_lease(
+        &self,
+        txn: &WriteTxn<'_>,
+        id: &JobId,
+        started_at: u64,
+    ) -> Result<JobRecord, BrokerError> {
+        let rec =
+            read_record(txn, &self.t, id)?.ok_or_else(|| BrokerError::JobNotFound(id.clone()))?;
+        match &rec.state {
+            JobState::Fulfilled { .. } => Err(BrokerError::AlreadySettled {
+                id: id.clone(),
+                state: "fulfilled",
+            }),
+            JobState::Rejected { .. } => Err(BrokerError::AlreadySettled {
+                id: id.clone(),
+                state: "rejected",
+            }),
+            JobState::Queued => Err(BrokerError::StaleLease {
+                id: id.clone(),
+                started_at,
+                current: "none: the job is back in the queue".into(),
+            }),
+            JobState::InProgress {
+                started_at: current,
+                ..
+            } if *current != started_at => Err(BrokerError::StaleLease {
+                id: id.clone(),
+                started_at,
+                current: format!("startedAt {current}"),
+            }),
+            JobState::InProgress { .. } => Ok(rec),
+        }
+    }
+
+    /// Records a proof; the result is stored as a blob when given inline.
+    pub fn report_success(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        started_at: u64,
+        result: &ProofUri,
+    ) -> Result<String, BrokerError> {
+        let mut rec = self.check_lease(txn, id, started_at)?;
+        let ty = job_type_of(&rec)?;
+        let (value, blob) = match result
+            .kind()
+            .map_err(|e| BrokerError::InvalidJob(e.to_string()))?
+        {
+            UriKind::Inline(bytes) => {
+                let d = self.put_blob(txn, &bytes)?;
+                (ProofUri::blob(&d).as_str().to_string(), Some(d))
+            }
+            UriKind::Blob(d) => {
+                if txn.get(self.t.blobs, &d)?.is_none() {
+                    return Err(BrokerError::BlobNotFound(result.as_str().to_string()));
+                }
+                self.add_blob_ref(txn, &d)?;
+                (result.as_str().to_string(), Some(d))
+            }
+            UriKind::External => (result.as_str().to_string(), None),
+        };
+        rec.state = JobState::Fulfilled { value };
+        rec.result_blob = blob;
+        let key = id.as_str().as_bytes();
+        txn.put(self.t.jobs, key, &rec.encode())?;
+        txn.del(self.t.leased, key)?;
+        // memory
+        let agent = self.leases.remove(id).map(|l| l.agent).unwrap_or_default();
+        self.bump(rec.epoch, ty, |c| {
+            c.in_progress = c.in_progress.saturating_sub(1);
+            c.fulfilled += 1;
+        });
+        self.completed_feed.push(id.clone());
+        self.events.push(Event::Fulfilled {
+            id: id.clone(),
+            agent: agent.clone(),
+        });
+        Ok(agent)
+    }
+
+    /// Records a failed attempt: re-queued while retries remain and `retry`
+    /// is set, otherwise rejected with `reason`.
+    pub fn report_error(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        started_at: u64,
+        reason: &str,
+        retry: bool,
+    ) -> Result<String, BrokerError> {
+        let rec = self.check_lease(txn, id, started_at)?;
+        let agent = self
+            .leases
+            .get(id)
+            .map(|l| l.agent.clone())
+            .unwrap_or_default();
+        self.fail_attempt(txn, id, rec, reason, retry, agent.clone())?;
+        Ok(agent)
+    }
+
+    fn fail_attempt(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        mut rec: JobRecord,
+        reason: &str,
+        retry: bool,
+        agent: String,
+    ) -> Result<(), BrokerError> {
+        let ty = job_type_of(&rec)?;
+        let key = id.as_str().as_bytes();
+        let requeue = retry && rec.failures < self.policy.max_retries;
+        rec.failures += 1;
+        if requeue {
+            rec.state = JobState::Queued;
+            txn.put(
+                self.t.queue,
+                &records::queue_key(ty, rec.epoch, rec.seq),
+                key,
+            )?;
+        } else {
+            rec.state = JobState::Rejected {
+                reason: reason.to_string(),
+            };
+        }
+        txn.put(self.t.jobs, key, &rec.encode())?;
+        txn.del(self.t.leased, key)?;
+        // memory
+        self.leases.remove(id);
+        if requeue {
+            self.bump(rec.epoch, ty, |c| {
+                c.in_progress = c.in_progress.saturating_sub(1);
+                c.queued += 1;
+            });
+            self.queued_by_type[usize::from(ty.id())] += 1;
+            self.events.push(Event::Retried {
+                id: id.clone(),
+                agent,
+                failures: rec.failures,
+                reason: reason.to_string(),
+            });
+        } else {
+            self.bump(rec.epoch, ty, |c| {
+                c.in_progress = c.in_progress.saturating_sub(1);
+                c.rejected += 1;
+            });
+            self.completed_feed.push(id.clone());
+            self.events.push(Event::Rejected {
+                id: id.clone(),
+                agent,
+                reason: reason.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Extends a lease. Memory only: deadlines are not persisted.
+    pub fn heartbeat(
+        &mut self,
+        txn: &WriteTxn<'_>,
+        id: &JobId,
+        started_at: u64,
+        now_ms: u64,
+    ) -> Result<(), BrokerError> {
+        let timeout = self.policy.job_timeout_ms;
+        if let Some(l) = self.leases.get_mut(id) {
+            if l.started_at == started_at {
+                l.deadline_ms = now_ms + timeout;
+                return Ok(());
+            }
+        }
+        // Not a live lease: say precisely why.
+        self.check_lease(txn, id, started_at)?;
+        Err(BrokerError::StaleLease {
+            id: id.clone(),
+            started_at,
+            current: "expired".into(),
+        })
+    }
+
+    /// Cancels a job that has not settled (settled jobs are left as they are).
+    pub fn cancel(&mut self, txn: &mut WriteTxn<'_>, id: &JobId) -> Result<(), BrokerError> {
+        let mut rec =
+            read_record(txn, &self.t, id)?.ok_or_else(|| BrokerError::JobNotFound(id.clone()))?;
+        let ty = job_type_of(&rec)?;
+        let key = id.as_str().as_bytes();
+        let was_queued = match rec.state {
+            JobState::Queued => true,
+            JobState::InProgress { .. } => false,
+            JobState::Fulfilled { .. } | JobState::Rejected { .. } => return Ok(()),
+        };
+        if was_queued {
+            txn.del(self.t.queue, &records::queue_key(ty, rec.epoch, rec.seq))?;
+        } else {
+            txn.del(self.t.leased, key)?;
+        }
+        rec.state = JobState::Rejected {
+            reason: "cancelled".into(),
+        };
+        txn.put(self.t.jobs, key, &rec.encode())?;
+        // memory
+        self.leases.remove(id);
+        self.bump(rec.epoch, ty, |c| {
+            if was_queued {
+                c.queued = c.queued.saturating_sub(1);
+            } else {
+                c.in_progress = c.in_progress.saturating_sub(1);
+            }
+            c.rejected += 1;
+        });
+        if was_queued {
+            self.queued_by_type[usize::from(ty.id())] =
+                self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+        }
+        self.completed_feed.push(id.clone());
+        self.events.push(Event::Cancelled { id: id.clone() });
+        Ok(())
+    }
+
+    /// Cancels every unsettled job of `epoch`; returns how many.
+    pub fn cancel_epoch(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        epoch: Epoch,
+    ) -> Result<u64, BrokerError> {
+        let ids = self.epoch_job_ids(txn, epoch, usize::MAX)?;
+        let mut n = 0;
+        for id in ids {
+            let settled = read_record(txn, &self.t, &id)?.is_none_or(|r| {
+                matches!(
+                    r.state,
+                    JobState::Fulfilled { .. } | JobState::Rejected { .. }
+                )
+            });
+            if !settled {
+                self.cancel(txn, &id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn epoch_job_ids(
+        &self,
+        r: &impl Reader,
+        epoch: Epoch,
+        limit: usize,
+    ) -> Result<Vec<JobId>, BrokerError> {
+        let mut ids = Vec::new();
+        let mut bad = false;
+        r.scan_prefix(self.t.epochs, &epoch.to_be_bytes(), &mut |k, _| {
+            match k
+                .get(8..)
+                .map(String::from_utf8_lossy)
+                .map(|s| JobId::parse(&s))
+            {
+                Some(Ok(id)) => ids.push(id),
+                _ => bad = true,
+            }
+            if ids.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        if bad {
+            return Err(corrupt("epoch index"));
+        }
+        Ok(ids)
+    }
+
+    /// Job ids settled since the last call, plus those of `ids` that are settled.
+    pub fn completed(&mut self, r: &impl Reader, ids: &[JobId]) -> Result<Vec<JobId>, BrokerError> {
+        let mut out: BTreeSet<JobId> = std::mem::take(&mut self.completed_feed)
+            .into_iter()
+            .collect();
+        for id in ids {
+            if let Some(rec) = read_record(r, &self.t, id)? {
+                if matches!(
+                    rec.state,
+                    JobState::Fulfilled { .. } | JobState::Rejected { .. }
+                ) {
+                    out.insert(id.clone());
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The earliest lease deadline, if any lease is held.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.leases.values().map(|l| l.deadline_ms).min()
+    }
+
+    /// Returns expired leases to the queue (or rejects jobs out of retries).
+    /// Returns whether anything changed.
+    pub fn expire_leases(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        now_ms: u64,
+    ) -> Result<bool, BrokerError> {
+        let expired: Vec<(JobId, String)> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.deadline_ms <= now_ms)
+            .map(|(id, l)| (id.clone(), l.agent.clone()))
+            .collect();
+        for (id, agent) in &expired {
+            let Some(rec) = read_record(txn, &self.t, id)? else {
+                self.leases.remove(id);
+                continue;
+            };
+            let reason = format!(
+                "lease expired: no heartbeat from {agent} for {} ms",
+                self.policy.job_timeout_ms
+            );
+            let mut nested = txn.nested()?;
+            self.fail_attempt(&mut nested, id, rec, &reason, true, agent.clone())?;
+            nested.commit()?;
+            self.timeouts += 1;
+            self.events.push(Event::LeaseExpired {
+                id: id.clone(),
+                agent: agent.clone(),
+            });
+        }
+        Ok(!expired.is_empty())
+    }
+
+    /// Deletes up to `budget` jobs of epochs older than the retention window.
+    /// Returns how many jobs were deleted.
+    pub fn clean_old_epochs(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        budget: usize,
+    ) -> Result<u64, BrokerError> {
+        let Some(newest) = self.newest_epoch else {
+            return Ok(0);
+        };
+        let Some(cutoff) = newest.checked_sub(self.policy.keep_epochs) else {
+            return Ok(0);
+        };
+        let old_epochs: Vec<Epoch> = self
+            .stats
+            .keys()
+            .map(|(e, _)| *e)
+            .filter(|e| *e < cutoff)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut deleted = 0u64;
+        for epoch in old_epochs {
+            let left = budget.saturating_sub(deleted as usize);
+            if left == 0 {
+                break;
+            }
+            let ids = self.epoch_job_ids(txn, epoch, left)?;
+            for id in &ids {
+                self.delete_job(txn, id)?;
+                deleted += 1;
+            }
+            if self.epoch_job_ids(txn, epoch, 1)?.is_empty() {
+                self.events.push(Event::EpochCleaned {
+                    epoch,
+                    jobs: ids.len() as u64,
+                });
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn delete_job(&mut self, txn: &mut WriteTxn<'_>, id: &JobId) -> Result<(), BrokerError> {
+        let key = id.as_str().as_bytes();
+        let Some(rec) = read_record(txn, &self.t, id)? else {
+            return Ok(());
+        };
+        let ty = job_type_of(&rec)?;
+        match rec.state {
+            JobState::Queued => {
+                txn.del(self.t.queue, &records::queue_key(ty, rec.epoch, rec.seq))?;
+            }
+            JobState::InProgress { .. } => {
+                txn.del(self.t.leased, key)?;
+            }
+            _ => {}
+        }
+        if let Some(d) = rec.inputs_blob {
+            self.drop_blob_ref(txn, &d)?;
+        }
+        if let Some(d) = rec.result_blob {
+            self.drop_blob_ref(txn, &d)?;
+        }
+        txn.del(self.t.jobs, key)?;
+        txn.del(self.t.epochs, &records::epoch_key(rec.epoch, id.as_str()))?;
+        // memory
+        if matches!(rec.state, JobState::Queued) {
+            self.queued_by_type[usize::from(ty.id())] =
+                self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+        }
+        self.leases.remove(id);
+        self.bump(rec.epoch, ty, |c| match rec.state {
+            JobState::Queued => c.queued = c.queued.saturating_sub(1),
+            JobState::InProgress { .. } => c.in_progress = c.in_progress.saturating_sub(1),
+            JobState::Fulfilled { .. } => c.fulfilled = c.fulfilled.saturating_sub(1),
+            JobState::Rejected { .. } => c.rejected = c.rejected.saturating_sub(1),
+        });
+        Ok(())
+    }
+
+    /// Leases held now.
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

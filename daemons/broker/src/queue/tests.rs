@@ -1,0 +1,429 @@
+//! Engine tests: the broker's rules, without threads or sockets.
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Store,
+    q: Queue,
+}
+
+fn policy() -> Policy {
+    Policy {
+        job_timeout_ms: 1_000,
+        max_retries: 2,
+        keep_epochs: 1,
+        max_blob_bytes: 1 << 16,
+    }
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let (store, t) = open_store(&path, 1 << 26).unwrap();
+    let (q, _) = Queue::recover(&store, t, policy()).unwrap();
+    Fixture {
+        _dir: dir,
+        path,
+        store,
+        q,
+    }
+}
+
+impl Fixture {
+    /// Runs one operation in a transaction and commits it, like the writer does.
+    fn run<R>(
+        &mut self,
+        f: impl FnOnce(&mut Queue, &mut WriteTxn<'_>) -> Result<R, BrokerError>,
+    ) -> Result<R, BrokerError> {
+        let mut txn = self.store.write().unwrap();
+        let r = {
+            let mut nested = txn.nested().unwrap();
+            let r = f(&mut self.q, &mut nested);
+            if r.is_ok() {
+                nested.commit().unwrap();
+            }
+            r
+        };
+        self.q.flush_stats(&mut txn).unwrap();
+        txn.commit().unwrap();
+        r
+    }
+
+    fn enqueue(&mut self, epoch: Epoch, t: JobType, inputs: &[u8]) -> JobId {
+        let req = request(epoch, t, inputs);
+        self.run(|q, txn| q.enqueue(txn, &req)).unwrap();
+        JobId::for_inputs(epoch, t, inputs)
+    }
+
+    fn lease(&mut self, allow: &[JobType], now: u64) -> Option<GetProvingJobResponse> {
+        let f = ProvingJobFilter {
+            allow_list: allow.to_vec(),
+        };
+        self.run(|q, txn| q.lease(txn, &f, "agent-1", now)).unwrap()
+    }
+
+    fn status(&self, id: &JobId) -> ProvingJobStatus {
+        status_of(&self.store.read().unwrap(), &self.q.t, id).unwrap()
+    }
+
+    fn reopen(self) -> (Fixture, usize) {
+        let Fixture {
+            _dir,
+            path,
+            store,
+            q,
+        } = self;
+        drop(q);
+        drop(store);
+        let (store, t) = open_store(&path, 1 << 26).unwrap();
+        let (q, requeued) = Queue::recover(&store, t, policy()).unwrap();
+        (
+            Fixture {
+                _dir,
+                path,
+                store,
+                q,
+            },
+            requeued,
+        )
+    }
+}
+
+fn request(epoch: Epoch, t: JobType, inputs: &[u8]) -> EnqueueRequest {
+    EnqueueRequest {
+        id: None,
+        job_type: t,
+        epoch_number: epoch,
+        inputs_uri: ProofUri::inline(inputs),
+    }
+}
+
+#[test]
+fn enqueue_is_idempotent_and_returns_the_current_status() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"tx1");
+    assert_eq!(f.status(&id), ProvingJobStatus::InQueue);
+    let again = f
+        .run(|q, txn| q.enqueue(txn, &request(1, JobType::BaseRollup, b"tx1")))
+        .unwrap();
+    assert_eq!(again, ProvingJobStatus::InQueue);
+    assert_eq!(f.q.stats().totals().queued, 1);
+
+    let lease = f.lease(&[], 10).unwrap();
+    f.run(|q, txn| q.report_success(txn, &id, lease.time, &ProofUri::inline(b"proof")))
+        .unwrap();
+    let settled = f
+        .run(|q, txn| q.enqueue(txn, &request(1, JobType::BaseRollup, b"tx1")))
+        .unwrap();
+    assert!(
+        matches!(settled, ProvingJobStatus::Fulfilled { .. }),
+        "{settled:?}"
+    );
+}
+
+#[test]
+fn inline_inputs_are_stored_as_a_blob_and_readable() {
+    let mut f = fixture();
+    f.enqueue(1, JobType::BaseParity, b"messages");
+    let job = f.lease(&[], 1).unwrap().job;
+    assert!(job.inputs_uri.as_str().starts_with("blob:"));
+    let bytes = read_blob(&f.store.read().unwrap(), &f.q.t, &job.inputs_uri).unwrap();
+    assert_eq!(bytes, b"messages");
+}
+
+#[test]
+fn an_id_that_does_not_match_the_inputs_is_refused() {
+    let mut f = fixture();
+    let mut req = request(1, JobType::BaseRollup, b"tx1");
+    req.id = Some(JobId::for_inputs(1, JobType::BaseRollup, b"other"));
+    let err = f.run(|q, txn| q.enqueue(txn, &req)).unwrap_err();
+    assert!(matches!(err, BrokerError::InvalidJob(_)), "{err}");
+    assert_eq!(f.q.stats().totals().queued, 0);
+}
+
+#[test]
+fn a_blob_uri_the_broker_does_not_hold_is_refused() {
+    let mut f = fixture();
+    let req = EnqueueRequest {
+        id: None,
+        job_type: JobType::BaseRollup,
+        epoch_number: 1,
+        inputs_uri: ProofUri::blob(&[7; 32]),
+    };
+    assert!(matches!(
+        f.run(|q, txn| q.enqueue(txn, &req)),
+        Err(BrokerError::BlobNotFound(_))
+    ));
+}
+
+#[test]
+fn oversized_inputs_are_refused() {
+    let mut f = fixture();
+    let big = vec![0u8; (1 << 16) + 1];
+    let err = f
+        .run(|q, txn| q.enqueue(txn, &request(1, JobType::BaseRollup, &big)))
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn older_epochs_are_served_first_then_types_nearer_the_root_then_fifo() {
+    let mut f = fixture();
+    let b2 = f.enqueue(2, JobType::BaseRollup, b"b2");
+    let m1 = f.enqueue(1, JobType::MergeRollup, b"m1");
+    let b1a = f.enqueue(1, JobType::BaseRollup, b"b1a");
+    let b1b = f.enqueue(1, JobType::BaseRollup, b"b1b");
+    let r1 = f.enqueue(1, JobType::BlockRootRollup, b"r1");
+    let order: Vec<JobId> = (0..5)
+        .map(|i| f.lease(&[], 100 + i).unwrap().job.id)
+        .collect();
+    assert_eq!(order, vec![r1, m1, b1a, b1b, b2]);
+    assert!(f.lease(&[], 200).is_none());
+}
+
+#[test]
+fn the_allow_list_limits_what_an_agent_gets() {
+    let mut f = fixture();
+    f.enqueue(1, JobType::BaseRollup, b"b");
+    let p = f.enqueue(1, JobType::BaseParity, b"p");
+    assert!(f.lease(&[JobType::RootRollup], 1).is_none());
+    assert_eq!(f.lease(&[JobType::BaseParity], 1).unwrap().job.id, p);
+    assert_eq!(f.lease(&[JobType::BaseParity], 1), None);
+}
+
+#[test]
+fn leased_job_returns_to_queue_after_timeout() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"tx");
+    let lease = f.lease(&[], 1_000).unwrap();
+    assert_eq!(f.status(&id), ProvingJobStatus::InProgress);
+    assert!(!f.run(|q, txn| q.expire_leases(txn, 1_999)).unwrap());
+    assert!(f.run(|q, txn| q.expire_leases(txn, 2_000)).unwrap());
+    assert_eq!(f.status(&id), ProvingJobStatus::InQueue);
+    assert_eq!(f.q.stats().timeouts, 1);
+    // The old holder's report is refused; a new lease works.
+    let late = f.run(|q, txn| q.report_success(txn, &id, lease.time, &ProofUri::inline(b"p")));
+    assert!(
+        matches!(late, Err(BrokerError::StaleLease { .. })),
+        "{late:?}"
+    );
+    let again = f.lease(&[], 3_000).unwrap();
+    assert_ne!(again.time, lease.time);
+    f.run(|q, txn| q.report_success(txn, &id, again.time, &ProofUri::inline(b"p")))
+        .unwrap();
+}
+
+#[test]
+fn heartbeats_keep_a_lease_alive() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"tx");
+    let lease = f.lease(&[], 1_000).unwrap();
+    f.run(|q, txn| q.heartbeat(txn, &id, lease.time, 1_900))
+        .unwrap();
+    assert!(!f.run(|q, txn| q.expire_leases(txn, 2_500)).unwrap());
+    assert!(f.run(|q, txn| q.expire_leases(txn, 2_900)).unwrap());
+    let stale = f.run(|q, txn| q.heartbeat(txn, &id, lease.time, 3_000));
+    assert!(
+        matches!(stale, Err(BrokerError::StaleLease { .. })),
+        "{stale:?}"
+    );
+}
+
+#[test]
+fn errors_retry_up_to_the_limit_then_the_job_fails_with_the_last_reason() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::MergeRollup, b"m");
+    for attempt in 0..3u64 {
+        let l = f.lease(&[], 10 + attempt).unwrap();
+        f.run(|q, txn| q.report_error(txn, &id, l.time, &format!("boom {attempt}"), true))
+            .unwrap();
+    }
+    assert_eq!(
+        f.status(&id),
+        ProvingJobStatus::Rejected {
+            reason: "boom 2".into()
+        }
+    );
+    assert!(f.lease(&[], 100).is_none());
+}
+
+#[test]
+fn a_non_retryable_error_fails_the_job_at_once() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::MergeRollup, b"m");
+    let l = f.lease(&[], 10).unwrap();
+    f.run(|q, txn| q.report_error(txn, &id, l.time, "corrupt inputs", false))
+        .unwrap();
+    assert_eq!(
+        f.status(&id),
+        ProvingJobStatus::Rejected {
+            reason: "corrupt inputs".into()
+        }
+    );
+}
+
+#[test]
+fn a_duplicate_success_report_is_refused_and_changes_nothing() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"tx");
+    let l = f.lease(&[], 10).unwrap();
+    f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(b"first")))
+        .unwrap();
+    let before = f.status(&id);
+    let dup = f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(b"second")));
+    assert!(
+        matches!(dup, Err(BrokerError::AlreadySettled { .. })),
+        "{dup:?}"
+    );
+    assert_eq!(f.status(&id), before);
+    assert_eq!(f.q.stats().totals().fulfilled, 1);
+}
+
+#[test]
+fn reports_for_unknown_jobs_are_refused() {
+    let mut f = fixture();
+    let ghost = JobId::for_inputs(1, JobType::BaseRollup, b"ghost");
+    let r = f.run(|q, txn| q.report_success(txn, &ghost, 1, &ProofUri::inline(b"p")));
+    assert!(matches!(r, Err(BrokerError::JobNotFound(_))));
+    assert_eq!(f.status(&ghost), ProvingJobStatus::NotFound);
+}
+
+#[test]
+fn cancel_rejects_queued_and_leased_jobs_and_leaves_settled_ones() {
+    let mut f = fixture();
+    let a = f.enqueue(1, JobType::BaseRollup, b"a");
+    let b = f.enqueue(1, JobType::BaseRollup, b"b");
+    let lb = f.lease(&[], 1).unwrap();
+    assert_eq!(lb.job.id, a);
+    f.run(|q, txn| q.cancel(txn, &a)).unwrap();
+    f.run(|q, txn| q.cancel(txn, &b)).unwrap();
+    assert_eq!(
+        f.status(&a),
+        ProvingJobStatus::Rejected {
+            reason: "cancelled".into()
+        }
+    );
+    assert_eq!(
+        f.status(&b),
+        ProvingJobStatus::Rejected {
+            reason: "cancelled".into()
+        }
+    );
+    assert!(f.lease(&[], 2).is_none());
+    let late = f.run(|q, txn| q.report_success(txn, &a, lb.time, &ProofUri::inline(b"p")));
+    assert!(matches!(late, Err(BrokerError::AlreadySettled { .. })));
+    let t = f.q.stats().totals();
+    assert_eq!((t.queued, t.in_progress, t.rejected), (0, 0, 2));
+}
+
+#[test]
+fn cancel_epoch_cancels_only_that_epoch() {
+    let mut f = fixture();
+    f.enqueue(1, JobType::BaseRollup, b"a");
+    f.enqueue(1, JobType::MergeRollup, b"b");
+    let keep = f.enqueue(2, JobType::BaseRollup, b"c");
+    assert_eq!(f.run(|q, txn| q.cancel_epoch(txn, 1)).unwrap(), 2);
+    assert_eq!(f.lease(&[], 5).unwrap().job.id, keep);
+}
+
+#[test]
+fn completed_reports_each_settled_job_once_plus_asked_ids() {
+    let mut f = fixture();
+    let a = f.enqueue(1, JobType::BaseRollup, b"a");
+    let l = f.lease(&[], 1).unwrap();
+    f.run(|q, txn| q.report_success(txn, &a, l.time, &ProofUri::inline(b"p")))
+        .unwrap();
+    let r = f.store.read().unwrap();
+    assert_eq!(f.q.completed(&r, &[]).unwrap(), vec![a.clone()]);
+    assert!(f.q.completed(&r, &[]).unwrap().is_empty());
+    assert_eq!(
+        f.q.completed(&r, std::slice::from_ref(&a)).unwrap(),
+        vec![a]
+    );
+}
+
+#[test]
+fn after_restart_leased_jobs_are_queued_again_and_results_are_kept() {
+    let mut f = fixture();
+    let done = f.enqueue(1, JobType::BaseRollup, b"done");
+    let leased = f.enqueue(1, JobType::BaseRollup, b"leased");
+    let queued = f.enqueue(1, JobType::BaseRollup, b"queued");
+    let l1 = f.lease(&[], 1).unwrap();
+    f.run(|q, txn| q.report_success(txn, &done, l1.time, &ProofUri::inline(b"proof-bytes")))
+        .unwrap();
+    let l2 = f.lease(&[], 2).unwrap();
+    assert_eq!(l2.job.id, leased);
+
+    let (mut f, requeued) = f.reopen();
+    assert_eq!(requeued, 1);
+    assert_eq!(f.status(&leased), ProvingJobStatus::InQueue);
+    assert_eq!(f.status(&queued), ProvingJobStatus::InQueue);
+    let ProvingJobStatus::Fulfilled { value } = f.status(&done) else {
+        panic!("result lost")
+    };
+    assert_eq!(
+        read_blob(&f.store.read().unwrap(), &f.q.t, &value).unwrap(),
+        b"proof-bytes"
+    );
+    let t = f.q.stats().totals();
+    assert_eq!((t.queued, t.in_progress, t.fulfilled), (2, 0, 1));
+    // The pre-restart lease is dead; the job is served again, in its old place.
+    let stale = f.run(|q, txn| q.report_success(txn, &leased, l2.time, &ProofUri::inline(b"p")));
+    assert!(matches!(stale, Err(BrokerError::StaleLease { .. })));
+    assert_eq!(f.lease(&[], 10).unwrap().job.id, leased);
+}
+
+#[test]
+fn epochs_outside_the_retention_window_are_deleted_with_their_blobs() {
+    let mut f = fixture();
+    let old = f.enqueue(1, JobType::BaseRollup, b"old");
+    let l = f.lease(&[], 1).unwrap();
+    f.run(|q, txn| q.report_success(txn, &old, l.time, &ProofUri::inline(b"old-proof")))
+        .unwrap();
+    let ProvingJobStatus::Fulfilled { value } = f.status(&old) else {
+        panic!()
+    };
+    f.enqueue(2, JobType::BaseRollup, b"mid");
+    assert_eq!(
+        f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(),
+        0,
+        "epoch 1 is within 1 of 2"
+    );
+    f.enqueue(3, JobType::BaseRollup, b"new");
+    assert_eq!(f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(), 1);
+    assert_eq!(f.status(&old), ProvingJobStatus::NotFound);
+    assert!(matches!(
+        read_blob(&f.store.read().unwrap(), &f.q.t, &value),
+        Err(BrokerError::BlobNotFound(_))
+    ));
+    assert!(!f.q.stats().epochs.contains_key(&1));
+    // And jobs for such an old epoch are refused.
+    let r = f.run(|q, txn| q.enqueue(txn, &request(1, JobType::BaseRollup, b"late")));
+    assert!(matches!(r, Err(BrokerError::InvalidJob(_))), "{r:?}");
+}
+
+#[test]
+fn shared_blobs_live_until_their_last_job_is_deleted() {
+    let mut f = fixture();
+    f.enqueue(1, JobType::BaseRollup, b"same");
+    f.enqueue(1, JobType::MergeRollup, b"same");
+    let uri = ProofUri::blob_of(b"same");
+    f.enqueue(3, JobType::BaseRollup, b"x");
+    f.run(|q, txn| q.clean_old_epochs(txn, 1)).unwrap();
+    assert!(read_blob(&f.store.read().unwrap(), &f.q.t, &uri).is_ok());
+    f.run(|q, txn| q.clean_old_epochs(txn, 1)).unwrap();
+    assert!(read_blob(&f.store.read().unwrap(), &f.q.t, &uri).is_err());
+}
+
+#[test]
+fn counters_survive_a_restart() {
+    let mut f = fixture();
+    for i in 0..5u8 {
+        f.enqueue(4, JobType::BaseRollup, &[i]);
+    }
+    let before = f.q.stats();
+    let (f, _) = f.reopen();
+    assert_eq!(f.q.stats().epochs, before.epochs);
+}

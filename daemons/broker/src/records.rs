@@ -1,0 +1,247 @@
+//! How the broker's state is laid out in its store: table names, key
+//! encodings and the job record. Only `queue.rs` uses this.
+//!
+//! Tables:
+//! - `jobs`:   job id -> [`JobRecord`]
+//! - `queue`:  `[type][epoch BE][seq BE]` -> job id, one entry per queued job
+//! - `leased`: job id -> empty, one entry per job leased to an agent
+//! - `epochs`: `[epoch BE][job id]` -> empty, every job of an epoch (cleanup, cancel)
+//! - `blobs`:  sha256 -> bytes; `blob_refs`: sha256 -> u32 LE reference count
+//! - `stats`:  `[epoch BE][type]` -> four u64 LE (queued, in progress, fulfilled, rejected)
+//! - `meta`:   `seq` -> u64 LE next queue sequence; `newest_epoch` -> u64 LE; `schema` -> u32 LE
+
+use aztec_prover_protocol::{Epoch, JobType, StateCounts};
+use serde::{Deserialize, Serialize};
+
+/// Table names, in the order [`Tables`] expects them.
+pub const TABLE_NAMES: [&str; 8] = [
+    "jobs",
+    "queue",
+    "leased",
+    "epochs",
+    "blobs",
+    "blob_refs",
+    "stats",
+    "meta",
+];
+
+/// The schema version written to `meta`; a store with another version is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Handles to the broker's tables.
+#[derive(Debug, Clone, Copy)]
+pub struct Tables {
+    pub jobs: aztec_prover_store::Table,
+    pub queue: aztec_prover_store::Table,
+    pub leased: aztec_prover_store::Table,
+    pub epochs: aztec_prover_store::Table,
+    pub blobs: aztec_prover_store::Table,
+    pub blob_refs: aztec_prover_store::Table,
+    pub stats: aztec_prover_store::Table,
+    pub meta: aztec_prover_store::Table,
+}
+
+impl Tables {
+    /// Builds from the handles [`aztec_prover_store::Store::open`] returned for [`TABLE_NAMES`].
+    pub fn from_handles(h: &[aztec_prover_store::Table]) -> Option<Tables> {
+        let [jobs, queue, leased, epochs, blobs, blob_refs, stats, meta] = h else {
+            return None;
+        };
+        Some(Tables {
+            jobs: *jobs,
+            queue: *queue,
+            leased: *leased,
+            epochs: *epochs,
+            blobs: *blobs,
+            blob_refs: *blob_refs,
+            stats: *stats,
+            meta: *meta,
+        })
+    }
+}
+
+/// Where a stored job stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// In the `queue` table.
+    Queued,
+    /// Leased; `started_at` is the lease stamp the agent must quote.
+    InProgress {
+        /// The lease stamp.
+        started_at: u64,
+        /// The agent's name, for logs.
+        agent: String,
+    },
+    /// Proven.
+    Fulfilled {
+        /// Where the result is.
+        value: String,
+    },
+    /// Failed for good.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job type storage id.
+    pub job_type: u8,
+    /// Epoch.
+    pub epoch: Epoch,
+    /// Where the inputs are.
+    pub inputs_uri: String,
+    /// Digest of the broker blob holding the inputs, if the broker holds them.
+    pub inputs_blob: Option<[u8; 32]>,
+    /// Digest of the broker blob holding the result, if any.
+    pub result_blob: Option<[u8; 32]>,
+    /// Position in its queue (FIFO within epoch and type); kept across retries.
+    pub seq: u64,
+    /// Failed attempts so far (errors reported with retry, and expired leases).
+    pub failures: u32,
+    /// Current state.
+    pub state: JobState,
+}
+
+const RECORD_VERSION: u8 = 1;
+
+impl JobRecord {
+    /// The job type.
+    pub fn job_type(&self) -> Option<JobType> {
+        JobType::from_id(self.job_type)
+    }
+
+    /// Serialises with a leading format version byte.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_VERSION];
+        // Encoding into a Vec cannot fail for this plain data.
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        out
+    }
+
+    /// Parses a stored record; `None` if it is damaged or of another version.
+    pub fn decode(bytes: &[u8]) -> Option<JobRecord> {
+        match bytes.split_first() {
+            Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// `[type][epoch BE][seq BE]`.
+pub fn queue_key(t: JobType, epoch: Epoch, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = t.id();
+    k[1..9].copy_from_slice(&epoch.to_be_bytes());
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The epoch of a queue key.
+pub fn queue_key_epoch(k: &[u8]) -> Option<Epoch> {
+    k.get(1..9)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// The sequence number of a queue key.
+pub fn queue_key_seq(k: &[u8]) -> Option<u64> {
+    k.get(9..17)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// `[epoch BE][id]`.
+pub fn epoch_key(epoch: Epoch, id: &str) -> Vec<u8> {
+    let mut k = epoch.to_be_bytes().to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `[epoch BE][type]`.
+pub fn stats_key(epoch: Epoch, t: JobType) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&epoch.to_be_bytes());
+    k[8] = t.id();
+    k
+}
+
+/// Parses a stats key.
+pub fn parse_stats_key(k: &[u8]) -> Option<(Epoch, JobType)> {
+    let epoch = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
+    Some((epoch, JobType::from_id(*k.get(8)?)?))
+}
+
+/// Four u64 LE.
+pub fn encode_counts(c: &StateCounts) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, v) in [c.queued, c.in_progress, c.fulfilled, c.rejected]
+        .into_iter()
+        .enumerate()
+    {
+        out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Parses four u64 LE.
+pub fn decode_counts(b: &[u8]) -> Option<StateCounts> {
+    let get = |i: usize| {
+        b.get(i * 8..i * 8 + 8)
+            .and_then(|s| s.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    Some(StateCounts {
+        queued: get(0)?,
+        in_progress: get(1)?,
+        fulfilled: get(2)?,
+        rejected: get(3)?,
+    })
+}
+
+/// A u64 LE value.
+pub fn decode_u64(b: &[u8]) -> Option<u64> {
+    b.try_into().ok().map(u64::from_le_bytes)
+}
+
+/// A u32 LE value.
+pub fn decode_u32(b: &[u8]) -> Option<u32> {
+    b.try_into().ok().map(u32::from_le_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_rejects_garbage() {
+        let r = JobRecord {
+            job_type: JobType::MergeRollup.id(),
+            epoch: 7,
+            inputs_uri: "blob:00".into(),
+            inputs_blob: Some([1; 32]),
+            result_blob: None,
+            seq: 42,
+            failures: 1,
+            state: JobState::InProgress {
+                started_at: 99,
+                agent: "a1".into(),
+            },
+        };
+        assert_eq!(JobRecord::decode(&r.encode()), Some(r));
+        assert_eq!(JobRecord::decode(b""), None);
+        assert_eq!(JobRecord::decode(&[9, 1, 2]), None);
+    }
+
+    #[test]
+    fn queue_keys_sort_by_type_then_epoch_then_seq() {
+        let a = queue_key(JobType::BaseRollup, 1, 500);
+        let b = queue_key(JobType::BaseRollup, 2, 1);
+        let c = queue_key(JobType::MergeRollup, 0, 0);
+        assert!(a < b && b < c);
+        assert_eq!(queue_key_epoch(&b), Some(2));
+        assert_eq!(queue_key_seq(&a), Some(500));
+    }
+}

@@ -1,0 +1,95 @@
+//! The broker's configuration: names, defaults and checks in one place.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aztec_prover_common::config::Validate;
+use aztec_prover_common::settings;
+
+use crate::queue::Policy;
+use crate::writer::WriterOptions;
+
+/// Longest lease timeout accepted (one day).
+pub const MAX_JOB_TIMEOUT_MS: u64 = 86_400_000;
+/// Most retries accepted.
+pub const MAX_RETRIES: u32 = 1000;
+
+settings! {
+    /// Settings of the prover broker.
+    pub struct BrokerSettings {
+        /// Address the JSON-RPC server binds when not socket-activated.
+        listen_address: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED), env ["PROVER_BROKER_LISTEN_ADDRESS"], flag "proverBroker.proverBrokerListenAddress";
+        /// Port of the JSON-RPC server when not socket-activated.
+        port: u16 = 8080, env ["PROVER_BROKER_PORT"], flag "proverBroker.proverBrokerPort";
+        /// Directory of the broker's LMDB store.
+        data_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/broker"), env ["PROVER_BROKER_DATA_DIRECTORY"], flag "proverBroker.dataDirectory";
+        /// Largest size of the store, in KB (LMDB map size).
+        store_map_size_kb: u64 = 64 * 1024 * 1024, env ["PROVER_BROKER_STORE_MAP_SIZE_KB", "DATA_STORE_MAP_SIZE_KB"], flag "proverBroker.proverBrokerStoreMapSizeKb";
+        /// Jobs are given to another agent if not kept alive for this long (ms).
+        job_timeout_ms: u64 = 30_000, env ["PROVER_BROKER_JOB_TIMEOUT_MS"], flag "proverBroker.proverBrokerJobTimeoutMs";
+        /// How often leases are checked for expiry and old epochs cleaned (ms).
+        poll_interval_ms: u64 = 1_000, env ["PROVER_BROKER_POLL_INTERVAL_MS"], flag "proverBroker.proverBrokerPollIntervalMs";
+        /// Failed attempts retried before a job fails for good.
+        job_max_retries: u32 = 3, env ["PROVER_BROKER_JOB_MAX_RETRIES"], flag "proverBroker.proverBrokerJobMaxRetries";
+        /// Epochs older than the newest are kept this many epochs, then deleted.
+        max_epochs_to_keep_results_for: u64 = 1, env ["PROVER_BROKER_MAX_EPOCHS_TO_KEEP_RESULTS_FOR"], flag "proverBroker.proverBrokerMaxEpochsToKeepResultsFor";
+        /// Most requests written to disk in one commit (group commit).
+        batch_size: usize = 256, env ["PROVER_BROKER_BATCH_SIZE"], flag "proverBroker.proverBrokerBatchSize";
+        /// Largest request body accepted, in bytes (inputs and proofs travel inside).
+        max_body_bytes: u32 = 64 << 20, env ["PROVER_BROKER_MAX_BODY_BYTES"], flag "proverBroker.proverBrokerMaxBodyBytes";
+    }
+}
+
+impl Validate for BrokerSettings {
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.job_timeout_ms == 0 || self.job_timeout_ms > MAX_JOB_TIMEOUT_MS {
+            return Err((
+                "job_timeout_ms",
+                format!("must be between 1 and {MAX_JOB_TIMEOUT_MS} ms"),
+            ));
+        }
+        if self.job_max_retries > MAX_RETRIES {
+            return Err(("job_max_retries", format!("must be at most {MAX_RETRIES}")));
+        }
+        if self.poll_interval_ms == 0 || self.poll_interval_ms > 60_000 {
+            return Err(("poll_interval_ms", "must be between 1 and 60000 ms".into()));
+        }
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err(("batch_size", "must be between 1 and 100000".into()));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(("max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.store_map_size_kb < 1024 {
+            return Err(("store_map_size_kb", "must be at least 1024 (1 MiB)".into()));
+        }
+        Ok(())
+    }
+}
+
+impl BrokerSettings {
+    /// The engine policy these settings describe.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            job_timeout_ms: self.job_timeout_ms,
+            max_retries: self.job_max_retries,
+            keep_epochs: self.max_epochs_to_keep_results_for,
+            max_blob_bytes: self.max_body_bytes as usize,
+        }
+    }
+
+    /// How the writer thread runs.
+    pub fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            batch_size: self.batch_size,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            cleanup_budget: 10_000,
+        }
+    }
+
+    /// The LMDB map size in bytes.
+    pub fn map_size_bytes(&self) -> usize {
+        usize::try_from(self.store_map_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX)
+    }
+}

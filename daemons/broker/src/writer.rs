@@ -1,0 +1,550 @@
+//! Runs the engine on one thread with group commit, and gives the rest of the
+//! broker an async handle ([`Broker`]) to it.
+//!
+//! Every state change goes through the writer thread: it takes whatever
+//! requests are waiting (up to the batch size), applies each in its own
+//! nested transaction, commits the batch once (one fsync for many agents),
+//! and only then answers. A request is therefore acknowledged only after it
+//! is on disk, and concurrent agents share the cost of the sync.
+//! Plain reads (status, blobs) use read transactions on the caller's thread.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aztec_prover_protocol::{
+    EnqueueRequest, Epoch, GetProvingJobResponse, JobId, ProofUri, ProvingJobFilter,
+    ProvingJobStatus, QueueStats,
+};
+use aztec_prover_store::{Store, WriteTxn};
+use tokio::sync::{oneshot, watch};
+
+use crate::queue::{self, BrokerError, Event, Policy, Queue};
+use crate::records::Tables;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+enum Op {
+    Enqueue(EnqueueRequest),
+    Lease {
+        filter: ProvingJobFilter,
+        agent: String,
+    },
+    Success {
+        id: JobId,
+        started_at: u64,
+        result: ProofUri,
+        next: Option<ProvingJobFilter>,
+    },
+    Error {
+        id: JobId,
+        started_at: u64,
+        reason: String,
+        retry: bool,
+        next: Option<ProvingJobFilter>,
+    },
+    Heartbeat {
+        id: JobId,
+        started_at: u64,
+    },
+    Cancel(JobId),
+    CancelEpoch(Epoch),
+    Completed(Vec<JobId>),
+    Tune(PolicyChange),
+    Ping,
+    Shutdown,
+}
+
+enum Reply {
+    Status(ProvingJobStatus),
+    Job(Option<GetProvingJobResponse>),
+    Unit,
+    Count(u64),
+    Ids(Vec<JobId>),
+}
+
+struct Command {
+    op: Op,
+    reply: oneshot::Sender<Result<Reply, BrokerError>>,
+}
+
+/// A change to some of the engine's [`Policy`]; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// New lease timeout.
+    pub job_timeout_ms: Option<u64>,
+    /// New retry limit.
+    pub max_retries: Option<u32>,
+    /// New retention.
+    pub keep_epochs: Option<u64>,
+    /// New blob size limit.
+    pub max_blob_bytes: Option<usize>,
+}
+
+impl PolicyChange {
+    /// A change to every field.
+    pub fn all(p: &Policy) -> PolicyChange {
+        PolicyChange {
+            job_timeout_ms: Some(p.job_timeout_ms),
+            max_retries: Some(p.max_retries),
+            keep_epochs: Some(p.keep_epochs),
+            max_blob_bytes: Some(p.max_blob_bytes),
+        }
+    }
+
+    fn apply_to(&self, p: &mut Policy) {
+        if let Some(v) = self.job_timeout_ms {
+            p.job_timeout_ms = v;
+        }
+        if let Some(v) = self.max_retries {
+            p.max_retries = v;
+        }
+        if let Some(v) = self.keep_epochs {
+            p.keep_epochs = v;
+        }
+        if let Some(v) = self.max_blob_bytes {
+            p.max_blob_bytes = v;
+        }
+    }
+}
+
+/// How the writer runs.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Most requests committed together.
+    pub batch_size: usize,
+    /// How often leases and retention are checked.
+    pub poll_interval: Duration,
+    /// Most jobs deleted per retention pass (bounds the pause).
+    pub cleanup_budget: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            batch_size: 256,
+            poll_interval: Duration::from_millis(1000),
+            cleanup_budget: 10_000,
+        }
+    }
+}
+
+/// A handle to a running broker engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    tx: Sender<Command>,
+    store: Arc<Store>,
+    t: Tables,
+    stats: watch::Receiver<Arc<QueueStats>>,
+}
+
+/// What [`Broker::start`] found in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery {
+    /// Jobs that were leased when the broker last stopped, now queued again.
+    pub requeued: usize,
+}
+
+impl Broker {
+    /// Opens the store in `dir`, recovers, and starts the writer thread.
+    pub fn start(
+        dir: &std::path::Path,
+        map_size_bytes: usize,
+        policy: Policy,
+        options: WriterOptions,
+    ) -> Result<(Broker, Recovery, std::thread::JoinHandle<()>), BrokerError> {
+        let (store, t) = queue::open_store(dir, map_size_bytes)?;
+        let store = Arc::new(store);
+        let (q, requeued) = Queue::recover(&store, t, policy)?;
+        let (stats_tx, stats_rx) = watch::channel(Arc::new(q.stats()));
+        let (tx, rx) = channel();
+        let thread_store = store.clone();
+        let join = std::thread::Builder::new()
+            .name("broker-writer".into())
+            .spawn(move || run(thread_store, t, q, rx, stats_tx, options))
+            .map_err(|e| BrokerError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok((
+            Broker {
+                tx,
+                store,
+                t,
+                stats: stats_rx,
+            },
+            Recovery { requeued },
+            join,
+        ))
+    }
+
+    async fn call(&self, op: Op) -> Result<Reply, BrokerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command { op, reply })
+            .map_err(|_| BrokerError::Unavailable)?;
+        rx.await.map_err(|_| BrokerError::Unavailable)?
+    }
+
+    /// Producer: enqueue (a no-op returning the status if the job exists).
+    pub async fn enqueue(&self, req: EnqueueRequest) -> Result<ProvingJobStatus, BrokerError> {
+        match self.call(Op::Enqueue(req)).await? {
+            Reply::Status(s) => Ok(s),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Consumer: lease the best job the filter admits.
+    pub async fn get_job(
+        &self,
+        filter: ProvingJobFilter,
+        agent: String,
+    ) -> Result<Option<GetProvingJobResponse>, BrokerError> {
+        match self.call(Op::Lease { filter, agent }).await? {
+            Reply::Job(j) => Ok(j),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Consumer: record a proof; with `next`, lease another job to the same agent.
+    pub async fn report_success(
+        &self,
+        id: JobId,
+        started_at: u64,
+        result: ProofUri,
+        next: Option<ProvingJobFilter>,
+    ) -> Result<Option<GetProvingJobResponse>, BrokerError> {
+        match self
+            .call(Op::Success {
+                id,
+                started_at,
+                result,
+                next,
+            })
+            .await?
+        {
+            Reply::Job(j) => Ok(j),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Consumer: record a failed attempt; with `next`, lease another job.
+    pub async fn report_error(
+        &self,
+        id: JobId,
+        started_at: u64,
+        reason: String,
+        retry: bool,
+        next: Option<ProvingJobFilter>,
+    ) -> Result<Option<GetProvingJobResponse>, BrokerError> {
+        match self
+            .call(Op::Error {
+                id,
+                started_at,
+                reason,
+                retry,
+                next,
+            })
+            .await?
+        {
+            Reply::Job(j) => Ok(j),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Consumer: heartbeat.
+    pub async fn heartbeat(&self, id: JobId, started_at: u64) -> Result<(), BrokerError> {
+        self.call(Op::Heartbeat { id, started_at })
+            .await
+            .map(|_| ())
+    }
+
+    /// Producer: cancel a job.
+    pub async fn cancel(&self, id: JobId) -> Result<(), BrokerError> {
+        self.call(Op::Cancel(id)).await.map(|_| ())
+    }
+
+    /// Cancels every unsettled job of an epoch; returns how many.
+    pub async fn cancel_epoch(&self, epoch: Epoch) -> Result<u64, BrokerError> {
+        match self.call(Op::CancelEpoch(epoch)).await? {
+            Reply::Count(n) => Ok(n),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Producer: ids settled since the last call, plus settled ones of `ids`.
+    pub async fn completed(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, BrokerError> {
+        match self.call(Op::Completed(ids)).await? {
+            Reply::Ids(v) => Ok(v),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Changes timeouts, retries, retention or limits at run time.
+    pub async fn tune(&self, change: PolicyChange) -> Result<(), BrokerError> {
+        self.call(Op::Tune(change)).await.map(|_| ())
+    }
+
+    /// Whether the writer thread answers (for the watchdog).
+    pub async fn ping(&self) -> bool {
+        self.call(Op::Ping).await.is_ok()
+    }
+
+    /// Stops the writer after it has committed everything it accepted.
+    pub async fn shutdown(&self) {
+        let _ = self.call(Op::Shutdown).await;
+    }
+
+    /// A job's status (read from the last committed state).
+    pub fn status(&self, id: &JobId) -> Result<ProvingJobStatus, BrokerError> {
+        let r = self.store.read()?;
+        queue::status_of(&r, &self.t, id)
+    }
+
+    /// The bytes behind a `blob:` (or inline) URI.
+    pub fn blob(&self, uri: &ProofUri) -> Result<Vec<u8>, BrokerError> {
+        let r = self.store.read()?;
+        queue::read_blob(&r, &self.t, uri)
+    }
+
+    /// The latest counters.
+    pub fn stats(&self) -> Arc<QueueStats> {
+        self.stats.borrow().clone()
+    }
+
+    /// A receiver that changes whenever the counters do.
+    pub fn watch_stats(&self) -> watch::Receiver<Arc<QueueStats>> {
+        self.stats.clone()
+    }
+
+    /// Size of the store on disk.
+    pub fn disk_bytes(&self) -> Result<u64, BrokerError> {
+        Ok(self.store.disk_bytes()?)
+    }
+}
+
+/// Applies one operation.
+fn apply(q: &mut Queue, txn: &mut WriteTxn<'_>, op: Op, now: u64) -> Result<Reply, BrokerError> {
+    Ok(match op {
+        Op::Enqueue(req) => Reply::Status(q.enqueue(txn, &req)?),
+        Op::Lease { filter, agent } => Reply::Job(q.lease(txn, &filter, &agent, now)?),
+        Op::Success {
+            id,
+            started_at,
+            result,
+            next,
+        } => {
+            let agent = q.report_success(txn, &id, started_at, &result)?;
+            Reply::Job(match next {
+                Some(f) => q.lease(txn, &f, &agent, now)?,
+                None => None,
+            })
+        }
+        Op::Error {
+            id,
+            started_at,
+            reason,
+            retry,
+            next,
+        } => {
+            let agent = q.report_error(txn, &id, started_at, &reason, retry)?;
+            Reply::Job(match next {
+                Some(f) => q.lease(txn, &f, &agent, now)?,
+                None => None,
+            })
+        }
+        Op::Heartbeat { id, started_at } => {
+            q.heartbeat(txn, &id, started_at, now)?;
+            Reply::Unit
+        }
+        Op::Cancel(id) => {
+            q.cancel(txn, &id)?;
+            Reply::Unit
+        }
+        Op::CancelEpoch(e) => Reply::Count(q.cancel_epoch(txn, e)?),
+        Op::Completed(ids) => Reply::Ids(q.completed(txn, &ids)?),
+        Op::Tune(c) => {
+            let mut p = q.policy().clone();
+            c.apply_to(&mut p);
+            q.set_policy(p);
+            Reply::Unit
+        }
+        Op::Ping | Op::Shutdown => Reply::Unit,
+    })
+}
+
+fn run(
+    store: Arc<Store>,
+    t: Tables,
+    mut q: Queue,
+    rx: Receiver<Command>,
+    stats_tx: watch::Sender<Arc<QueueStats>>,
+    options: WriterOptions,
+) {
+    let mut next_tick = Instant::now() + options.poll_interval;
+    let mut shutdown = false;
+    while !shutdown {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        let mut batch = Vec::new();
+        match rx.recv_timeout(wait) {
+            Ok(cmd) => batch.push(cmd),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while batch.len() < options.batch_size.max(1) {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        shutdown = batch.iter().any(|c| matches!(c.op, Op::Shutdown));
+        let tick_due = Instant::now() >= next_tick;
+        if tick_due {
+            next_tick = Instant::now() + options.poll_interval;
+        }
+        if batch.is_empty() && !tick_due {
+            continue;
+        }
+        process(&store, t, &mut q, batch, tick_due, &stats_tx, &options);
+    }
+    tracing::debug!("broker writer stopped");
+}
+
+fn process(
+    store: &Store,
+    t: Tables,
+    q: &mut Queue,
+    batch: Vec<Command>,
+    tick_due: bool,
+    stats_tx: &watch::Sender<Arc<QueueStats>>,
+    options: &WriterOptions,
+) {
+    let mut txn = match store.write() {
+        Ok(txn) => txn,
+        Err(e) => {
+            for cmd in batch {
+                let _ = cmd.reply.send(Err(BrokerError::Storage(e.clone())));
+            }
+            return;
+        }
+    };
+    let now = now_ms();
+    let mut poisoned = None;
+    let mut results = Vec::with_capacity(batch.len());
+    for cmd in batch {
+        let result = match txn.nested() {
+            Err(e) => Err(BrokerError::Storage(e)),
+            Ok(mut nested) => match apply(q, &mut nested, cmd.op, now) {
+                Ok(reply) => match nested.commit() {
+                    Ok(()) => Ok(reply),
+                    Err(e) => {
+                        poisoned = Some(e.clone());
+                        Err(BrokerError::Storage(e))
+                    }
+                },
+                Err(e) => Err(e),
+            },
+        };
+        results.push((cmd.reply, result));
+    }
+    if tick_due && poisoned.is_none() {
+        let pass = q
+            .expire_leases(&mut txn, now)
+            .and_then(|_| q.clean_old_epochs(&mut txn, options.cleanup_budget));
+        match pass {
+            Ok(_) => {}
+            Err(BrokerError::Storage(e)) => poisoned = Some(e),
+            Err(e) => tracing::error!("lease and retention pass failed: {e}"),
+        }
+    }
+    let mut stats_changed = false;
+    if poisoned.is_none() {
+        match q.flush_stats(&mut txn) {
+            Ok(changed) => stats_changed = changed,
+            Err(BrokerError::Storage(e)) => poisoned = Some(e),
+            Err(e) => tracing::error!("cannot write counters: {e}"),
+        }
+    }
+    // A transaction with nothing written commits without touching the disk.
+    let commit = match poisoned {
+        Some(e) => Err(e),
+        None => txn.commit(),
+    };
+    match commit {
+        Ok(()) => {
+            for e in q.take_events() {
+                log_event(&e);
+            }
+            for (reply, r) in results {
+                let _ = reply.send(r);
+            }
+            if stats_changed {
+                stats_tx.send_replace(Arc::new(q.stats()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(
+                "broker store commit failed, {} requests refused: {e}",
+                results.len()
+            );
+            q.take_events();
+            for (reply, _) in results {
+                let _ = reply.send(Err(BrokerError::Storage(e.clone())));
+            }
+            // Memory may be ahead of the store: reload it from what is committed.
+            match Queue::recover(store, t, q.policy().clone()) {
+                Ok((fresh, requeued)) => {
+                    *q = fresh;
+                    tracing::warn!(
+                        "broker state reloaded from the store; {requeued} leased jobs back in the queue"
+                    );
+                }
+                Err(e) => tracing::error!("cannot reload broker state: {e}"),
+            }
+        }
+    }
+}
+
+fn log_event(e: &Event) {
+    let ty = |id: &JobId| id.job_type().map(|t| t.name()).unwrap_or("?");
+    match e {
+        Event::Enqueued { id } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job enqueued")
+        }
+        Event::Leased { id, agent } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent, "job leased")
+        }
+        Event::Fulfilled { id, agent } => {
+            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent, "job proven")
+        }
+        Event::Retried {
+            id,
+            agent,
+            failures,
+            reason,
+        } => tracing::warn!(
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+            "job attempt {failures} failed, queued again: {reason}"
+        ),
+        Event::Rejected { id, agent, reason } => tracing::warn!(
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+            "job failed for good: {reason}"
+        ),
+        Event::LeaseExpired { id, agent } => tracing::warn!(
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+            "lease expired without heartbeat"
+        ),
+        Event::Cancelled { id } => {
+            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job cancelled")
+        }
+        Event::EpochCleaned { epoch, jobs } => {
+            tracing::info!(
+                EPOCH = *epoch,
+                "retention: deleted {jobs} jobs of epoch {epoch}"
+            )
+        }
+    }
+}

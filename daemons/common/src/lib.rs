@@ -1,0 +1,14 @@
+//! Plumbing shared by every aztec-prover daemon: configuration, logging,
+//! systemd integration, D-Bus connection and JSON-RPC transport.
+//!
+//! Holds no daemon logic: engines live in their own crates and use these
+//! pieces as thin adapters.
+
+pub mod config;
+pub mod dbus;
+pub mod logging;
+pub mod rpc;
+pub mod service;
+pub mod systemd;
+
+pub use config::{ConfigError, Secret};
