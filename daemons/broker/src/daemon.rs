@@ -134,7 +134,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         dir.display(),
         recovery.requeued
     );
-    systemd::notify_ready();
+    systemd::notify_ready_listening(local);
     let status_task = spawn_status_updates(broker.clone());
     {
         let b = broker.clone();

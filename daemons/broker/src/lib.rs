@@ -6,6 +6,7 @@
 //! leased by `getProvingJob`, and comes back with `reportProvingJobSuccess`.
 //! [`dbus`] lets operators watch and tune it; [`daemon`] runs it under systemd.
 
+pub mod bench;
 pub mod daemon;
 pub mod dbus;
 pub mod queue;

@@ -1,1 +1,224 @@
-fn main() {}
+//! `aztec-prover`: the one binary of the suite. Each subcommand loads its
+//! configuration (defaults < file < environment < flags), sets up logging,
+//! and hands over to a daemon crate; nothing here holds daemon logic.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use aztec_prover_broker::BrokerSettings;
+use aztec_prover_common::config::{Settings, show};
+use aztec_prover_common::logging;
+use aztec_prover_common::service::ServiceSettings;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+mod flags;
+
+/// Exit code for configuration and usage errors (before any state is touched).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for failures at run time.
+const EXIT_FAILURE: u8 = 1;
+
+fn broker_groups() -> (ServiceSettings, BrokerSettings) {
+    (ServiceSettings::default(), BrokerSettings::default())
+}
+
+fn cli() -> Command {
+    let (s, b) = broker_groups();
+    let broker = flags::with_settings(
+        Command::new("broker")
+            .about("Run the prover broker: the durable job queue between node and agents")
+            .long_about(
+                "Run the prover broker: the durable job queue between the prover node and the agents.\n\n\
+                 Serves JSON-RPC on port 8080 (or the socket systemd passes), stores jobs in LMDB under \
+                 PROVER_BROKER_DATA_DIRECTORY, registers org.aztec.ProverBroker on D-Bus.",
+            ),
+        &[&s, &b],
+    );
+    let start = flags::with_settings(
+        Command::new("start")
+            .about("Start components Aztec-style (`start --prover-broker ...`)")
+            .arg(Arg::new("prover-broker").long("prover-broker").action(ArgAction::SetTrue).help("Start the prover broker"))
+            .arg(Arg::new("prover-agent").long("prover-agent").action(ArgAction::SetTrue).help("Start prover agents (not in this build yet)"))
+            .arg(Arg::new("prover-node").long("prover-node").action(ArgAction::SetTrue).help("Start the prover node (not in this build yet)"))
+            .arg(Arg::new("archiver").long("archiver").action(ArgAction::SetTrue).help("Start the archiver (part of the prover node)")),
+        &[&s, &b],
+    );
+    let config_show = Command::new("show")
+        .about("Print the effective configuration of a daemon, with where each value came from (secrets redacted)")
+        .subcommand_required(true)
+        .subcommand(flags::with_settings(Command::new("broker").about("The broker's configuration"), &[&s, &b]));
+    let bench = Command::new("bench")
+        .about("Benchmarks that print figures against a reference measured in the same run")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("broker")
+                .about("Enqueue and complete many small jobs with many consumers over loopback, durably")
+                .arg(num_arg("jobs", "100000", "Jobs to enqueue and complete"))
+                .arg(num_arg("consumers", "64", "Concurrent consumers (agents)"))
+                .arg(num_arg("queued", "1000000", "Jobs queued for the start-up and memory measurement (0 skips it)"))
+                .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print one JSON object per figure"))
+                .arg(
+                    Arg::new("dir")
+                        .long("dir")
+                        .value_name("DIR")
+                        .help("Where the broker stores its data [default: a temporary directory]"),
+                ),
+        );
+    let status = Command::new("status")
+        .about("Show the broker's queue: jobs per epoch and type")
+        .arg(
+            Arg::new("broker")
+                .long("broker")
+                .value_name("URL")
+                .env("PROVER_BROKER_HOST")
+                .default_value("http://127.0.0.1:8080")
+                .help("The broker's URL"),
+        );
+    Command::new("aztec-prover")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Prove a rollup's epochs: prover node, prover broker and prover agents")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(broker)
+        .subcommand(start)
+        .subcommand(Command::new("config").about("Inspect configuration").subcommand_required(true).subcommand(config_show))
+        .subcommand(bench)
+        .subcommand(status)
+}
+
+fn num_arg(name: &'static str, default: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name("N").default_value(default).value_parser(clap::value_parser!(u64)).help(help)
+}
+
+/// A failure with the exit code it deserves.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure { code: EXIT_FAILURE, error: e.into() }
+    }
+}
+
+fn config_failure(e: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: EXIT_CONFIG, error: e.into() }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?)
+}
+
+fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
+    let (mut service, mut broker) = broker_groups();
+    let inputs = flags::inputs("broker", m, &[&service, &broker]);
+    let provenance = flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
+    let dbus_required = provenance.get("dbus").is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
+    let (log, _) = logging::init(&service, "aztec-prover-broker");
+    let reload: aztec_prover_broker::daemon::Reloader = Box::new(move || {
+        let (mut s, mut b) = broker_groups();
+        let fresh = aztec_prover_common::config::Inputs::from_process(
+            inputs.file.clone(),
+            inputs.file_required,
+            inputs.flags.clone(),
+        );
+        flags::load(&mut [&mut s, &mut b], &fresh)?;
+        Ok((s, b))
+    });
+    let launch = aztec_prover_broker::daemon::Launch { service, dbus_required, broker, log, reload };
+    runtime()?.block_on(aztec_prover_broker::daemon::run(launch))?;
+    Ok(())
+}
+
+fn run_start(m: &ArgMatches) -> Result<(), Failure> {
+    let wants = |f: &str| m.get_flag(f);
+    if wants("prover-agent") || wants("prover-node") || wants("archiver") {
+        return Err(config_failure(anyhow::anyhow!(
+            "--prover-agent, --prover-node and --archiver are not available in this build yet; start --prover-broker"
+        )));
+    }
+    if !wants("prover-broker") {
+        return Err(config_failure(anyhow::anyhow!("nothing to start: pass --prover-broker")));
+    }
+    run_broker(m)
+}
+
+fn config_show(m: &ArgMatches) -> Result<(), Failure> {
+    let Some(("broker", sub)) = m.subcommand() else {
+        return Err(config_failure(anyhow::anyhow!("unknown daemon")));
+    };
+    let (mut service, mut broker) = broker_groups();
+    let inputs = flags::inputs("broker", sub, &[&service, &broker]);
+    let provenance = flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
+    let groups: [&dyn Settings; 2] = [&service, &broker];
+    println!("# aztec-prover broker: effective configuration (value  # source)");
+    print!("{}", show(&groups, &provenance));
+    Ok(())
+}
+
+fn bench_broker(m: &ArgMatches) -> Result<(), Failure> {
+    let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
+    let opts = aztec_prover_broker::bench::BenchOptions {
+        binary: std::env::current_exe().context("cannot find our own executable")?,
+        jobs: get("jobs"),
+        consumers: get("consumers").max(1),
+        queued: get("queued"),
+        dir: m.get_one::<String>("dir").map(Into::into),
+        json: m.get_flag("json"),
+    };
+    runtime()?.block_on(aztec_prover_broker::bench::run(opts)).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+fn status(m: &ArgMatches) -> Result<(), Failure> {
+    let url = m.get_one::<String>("broker").cloned().unwrap_or_default();
+    runtime()?.block_on(async move {
+        use aztec_prover_protocol::ProvingBrokerApiClient as _;
+        let client = aztec_prover_common::rpc::client(&url, std::time::Duration::from_secs(10), 1 << 20)
+            .with_context(|| format!("bad broker URL {url}"))?;
+        let stats = client.get_queue_stats().await.with_context(|| format!("broker at {url} did not answer"))?;
+        println!("broker {url}: {}", aztec_prover_broker::daemon::summary(&stats));
+        println!("{:>8}  {:<20} {:>9} {:>12} {:>10} {:>9}", "epoch", "job type", "queued", "in progress", "proven", "failed");
+        for (epoch, per_type) in &stats.epochs {
+            for (t, c) in per_type {
+                println!(
+                    "{epoch:>8}  {:<20} {:>9} {:>12} {:>10} {:>9}",
+                    t.name(),
+                    c.queued,
+                    c.in_progress,
+                    c.fulfilled,
+                    c.rejected
+                );
+            }
+        }
+        println!("lease timeout {} ms, {} retries, {} leases expired", stats.job_timeout_ms, stats.max_retries, stats.timeouts);
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let matches = cli().get_matches();
+    let result = match matches.subcommand() {
+        Some(("broker", m)) => run_broker(m),
+        Some(("start", m)) => run_start(m),
+        Some(("config", m)) => match m.subcommand() {
+            Some(("show", m)) => config_show(m),
+            _ => Err(config_failure(anyhow::anyhow!("unknown config command"))),
+        },
+        Some(("bench", m)) => match m.subcommand() {
+            Some(("broker", m)) => bench_broker(m),
+            _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
+        },
+        Some(("status", m)) => status(m),
+        _ => Err(config_failure(anyhow::anyhow!("unknown command"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("aztec-prover: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

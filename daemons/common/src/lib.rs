@@ -4,6 +4,7 @@
 //! Holds no daemon logic: engines live in their own crates and use these
 //! pieces as thin adapters.
 
+pub mod child;
 pub mod config;
 pub mod dbus;
 pub mod logging;

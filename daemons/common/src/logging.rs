@@ -6,6 +6,7 @@
 //! under exactly those names and `journalctl EPOCH=12` works).
 //! The level can be changed at run time (SIGHUP reload) through [`LogHandle`].
 
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
 use tracing::level_filters::LevelFilter;
@@ -133,6 +134,7 @@ pub fn init(settings: &ServiceSettings, identifier: &str) -> (LogHandle, Destina
             Box::new(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(std::io::stderr),
             ),
             Destination::Text,

@@ -23,6 +23,13 @@ pub fn notify_ready() {
     send(&[NotifyState::Ready]);
 }
 
+/// `READY=1` plus `X_LISTEN_ADDRESS=<addr>`, so a supervisor that started the
+/// daemon on port 0 learns the port (systemd ignores `X_` fields).
+pub fn notify_ready_listening(addr: std::net::SocketAddr) {
+    let field = format!("X_LISTEN_ADDRESS={addr}");
+    send(&[NotifyState::Ready, NotifyState::Custom(&field)]);
+}
+
 /// Sets the one-line status `systemctl status` shows (`STATUS=`).
 pub fn notify_status(status: &str) {
     send(&[NotifyState::Status(status)]);
