@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aztec_prover_common::child::ChildDaemon;
-use aztec_prover_protocol::{EnqueueRequest, JobType, ProofUri, ProvingBrokerApiClient, ProvingJobFilter};
+use aztec_prover_protocol::{
+    EnqueueRequest, JobType, ProofUri, ProvingBrokerApiClient, ProvingJobFilter,
+};
 use jsonrpsee::http_client::HttpClient;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -42,7 +44,12 @@ struct Throughput {
     peak_rss: u64,
 }
 
-fn start_broker(o: &BenchOptions, dir: &std::path::Path, name: &str, batch: usize) -> BenchResult<ChildDaemon> {
+fn start_broker(
+    o: &BenchOptions,
+    dir: &std::path::Path,
+    name: &str,
+    batch: usize,
+) -> BenchResult<ChildDaemon> {
     let data = dir.join(name);
     let mut cmd = Command::new(&o.binary);
     cmd.arg("broker")
@@ -52,22 +59,47 @@ fn start_broker(o: &BenchOptions, dir: &std::path::Path, name: &str, batch: usiz
         .arg(&data)
         .args(["--proverBroker.proverBrokerJobTimeoutMs", "600000"])
         .args(["--proverBroker.proverBrokerBatchSize", &batch.to_string()])
-        .args(["--proverBroker.proverBrokerMaxEpochsToKeepResultsFor", "1000000"])
-        .args(["--dbus", "none", "--log-level", "warn", "--log-target", "stderr"])
+        .args([
+            "--proverBroker.proverBrokerMaxEpochsToKeepResultsFor",
+            "1000000",
+        ])
+        .args([
+            "--dbus",
+            "none",
+            "--log-level",
+            "warn",
+            "--log-target",
+            "stderr",
+        ])
         .args(["--config", "/dev/null"]);
-    Ok(ChildDaemon::spawn(name, cmd, dir, &dir.join(format!("{name}.log")), Duration::from_secs(120))?)
+    Ok(ChildDaemon::spawn(
+        name,
+        cmd,
+        dir,
+        &dir.join(format!("{name}.log")),
+        Duration::from_secs(120),
+    )?)
 }
 
 fn client(d: &ChildDaemon) -> BenchResult<HttpClient> {
     let addr = d.addr.ok_or("the broker did not report its address")?;
-    Ok(aztec_prover_common::rpc::client(&format!("http://{addr}"), Duration::from_secs(60), 16 << 20)?)
+    Ok(aztec_prover_common::rpc::client(
+        &format!("http://{addr}"),
+        Duration::from_secs(60),
+        16 << 20,
+    )?)
 }
 
 fn job(epoch: u64, i: u64) -> EnqueueRequest {
     let mut inputs = [0u8; 64];
     inputs[..8].copy_from_slice(&i.to_le_bytes());
     inputs[8..16].copy_from_slice(&epoch.to_le_bytes());
-    EnqueueRequest { id: None, job_type: JobType::BaseRollup, epoch_number: epoch, inputs_uri: ProofUri::inline(&inputs) }
+    EnqueueRequest {
+        id: None,
+        job_type: JobType::BaseRollup,
+        epoch_number: epoch,
+        inputs_uri: ProofUri::inline(&inputs),
+    }
 }
 
 async fn enqueue_all(c: &HttpClient, epoch: u64, count: u64, producers: u64) -> BenchResult<f64> {
@@ -100,7 +132,13 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
-async fn throughput(o: &BenchOptions, dir: &std::path::Path, name: &str, batch: usize, jobs: u64) -> BenchResult<Throughput> {
+async fn throughput(
+    o: &BenchOptions,
+    dir: &std::path::Path,
+    name: &str,
+    batch: usize,
+    jobs: u64,
+) -> BenchResult<Throughput> {
     let broker = start_broker(o, dir, name, batch)?;
     let c = client(&broker)?;
     let done = Arc::new(AtomicU64::new(0));
@@ -128,10 +166,19 @@ async fn throughput(o: &BenchOptions, dir: &std::path::Path, name: &str, batch: 
                 }
                 let t = Instant::now();
                 let got = match current.take() {
-                    None => c.get_proving_job(Some(filter.clone()), Some(agent.clone())).await?,
+                    None => {
+                        c.get_proving_job(Some(filter.clone()), Some(agent.clone()))
+                            .await?
+                    }
                     Some((id, time)) => {
                         done.fetch_add(1, Ordering::Relaxed);
-                        c.report_proving_job_success(id, time, ProofUri::inline(b"proof"), Some(filter.clone())).await?
+                        c.report_proving_job_success(
+                            id,
+                            time,
+                            ProofUri::inline(b"proof"),
+                            Some(filter.clone()),
+                        )
+                        .await?
                     }
                 };
                 match got {
@@ -157,7 +204,13 @@ async fn throughput(o: &BenchOptions, dir: &std::path::Path, name: &str, batch: 
     }
     all.sort_unstable();
     let peak_rss = broker.peak_rss_bytes().unwrap_or(0);
-    Ok(Throughput { jobs, seconds, p50_ms: percentile(&all, 0.5), p99_ms: percentile(&all, 0.99), peak_rss })
+    Ok(Throughput {
+        jobs,
+        seconds,
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        peak_rss,
+    })
 }
 
 fn mib(b: u64) -> f64 {
@@ -166,7 +219,9 @@ fn mib(b: u64) -> f64 {
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(o: BenchOptions) -> BenchResult<()> {
-    let tmp = tempfile::Builder::new().prefix("aztec-broker-bench").tempdir()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("aztec-broker-bench")
+        .tempdir()?;
     let dir = o.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let print = |human: String, json: serde_json::Value| {
@@ -257,6 +312,11 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
 
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
-        .map(|rd| rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

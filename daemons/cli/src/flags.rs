@@ -11,10 +11,21 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 pub const CONFIG_DIR: &str = "/etc/aztec-prover";
 
 fn help_for(f: &FieldSpec, default: &str) -> String {
-    let env = if f.env.is_empty() { String::new() } else { format!(" [env: {}]", f.env.join(", ")) };
-    let default = if f.secret { String::new() } else { format!(" [default: {default}]") };
+    let env = if f.env.is_empty() {
+        String::new()
+    } else {
+        format!(" [env: {}]", f.env.join(", "))
+    };
+    let default = if f.secret {
+        String::new()
+    } else {
+        format!(" [default: {default}]")
+    };
     let secret = if f.secret {
-        format!(" Also read from $CREDENTIALS_DIRECTORY/{} or <ENV>_FILE.", config::credential_name(f.key))
+        format!(
+            " Also read from $CREDENTIALS_DIRECTORY/{} or <ENV>_FILE.",
+            config::credential_name(f.key)
+        )
     } else {
         String::new()
     };
@@ -22,8 +33,13 @@ fn help_for(f: &FieldSpec, default: &str) -> String {
 }
 
 /// Adds one flag per field of `groups` (skipping flags already present) and `--config`.
-pub fn with_settings(mut cmd: Command, groups: &[&dyn Settings]) -> Command {
-    let mut seen: HashSet<String> = cmd.get_arguments().map(|a| a.get_id().to_string()).collect();
+pub fn with_settings(cmd: Command, groups: &[&dyn Settings]) -> Command {
+    // A flag given twice takes the last value, as later layers win everywhere else.
+    let mut cmd = cmd.args_override_self(true);
+    let mut seen: HashSet<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
     if seen.insert("config".to_string()) {
         cmd = cmd.arg(
             Arg::new("config")
@@ -69,7 +85,10 @@ pub fn given(matches: &ArgMatches, groups: &[&dyn Settings]) -> Vec<(String, Str
     let mut out = Vec::new();
     for g in groups {
         for f in g.fields() {
-            if matches!(matches.value_source(f.flag), Some(clap::parser::ValueSource::CommandLine)) {
+            if matches!(
+                matches.value_source(f.flag),
+                Some(clap::parser::ValueSource::CommandLine)
+            ) {
                 if let Some(v) = matches.get_one::<String>(f.flag) {
                     out.push((f.flag.to_string(), v.clone()));
                 }
@@ -83,7 +102,10 @@ pub fn given(matches: &ArgMatches, groups: &[&dyn Settings]) -> Vec<(String, Str
 pub fn inputs(daemon: &str, matches: &ArgMatches, groups: &[&dyn Settings]) -> Inputs {
     let (file, required) = match matches.get_one::<PathBuf>("config") {
         Some(p) => (p.clone(), true),
-        None => (PathBuf::from(CONFIG_DIR).join(format!("{daemon}.toml")), false),
+        None => (
+            PathBuf::from(CONFIG_DIR).join(format!("{daemon}.toml")),
+            false,
+        ),
     };
     Inputs::from_process(Some(file), required, given(matches, groups))
 }

@@ -37,10 +37,30 @@ fn cli() -> Command {
     let start = flags::with_settings(
         Command::new("start")
             .about("Start components Aztec-style (`start --prover-broker ...`)")
-            .arg(Arg::new("prover-broker").long("prover-broker").action(ArgAction::SetTrue).help("Start the prover broker"))
-            .arg(Arg::new("prover-agent").long("prover-agent").action(ArgAction::SetTrue).help("Start prover agents (not in this build yet)"))
-            .arg(Arg::new("prover-node").long("prover-node").action(ArgAction::SetTrue).help("Start the prover node (not in this build yet)"))
-            .arg(Arg::new("archiver").long("archiver").action(ArgAction::SetTrue).help("Start the archiver (part of the prover node)")),
+            .arg(
+                Arg::new("prover-broker")
+                    .long("prover-broker")
+                    .action(ArgAction::SetTrue)
+                    .help("Start the prover broker"),
+            )
+            .arg(
+                Arg::new("prover-agent")
+                    .long("prover-agent")
+                    .action(ArgAction::SetTrue)
+                    .help("Start prover agents (not in this build yet)"),
+            )
+            .arg(
+                Arg::new("prover-node")
+                    .long("prover-node")
+                    .action(ArgAction::SetTrue)
+                    .help("Start the prover node (not in this build yet)"),
+            )
+            .arg(
+                Arg::new("archiver")
+                    .long("archiver")
+                    .action(ArgAction::SetTrue)
+                    .help("Start the archiver (part of the prover node)"),
+            ),
         &[&s, &b],
     );
     let config_show = Command::new("show")
@@ -81,13 +101,23 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(broker)
         .subcommand(start)
-        .subcommand(Command::new("config").about("Inspect configuration").subcommand_required(true).subcommand(config_show))
+        .subcommand(
+            Command::new("config")
+                .about("Inspect configuration")
+                .subcommand_required(true)
+                .subcommand(config_show),
+        )
         .subcommand(bench)
         .subcommand(status)
 }
 
 fn num_arg(name: &'static str, default: &'static str, help: &'static str) -> Arg {
-    Arg::new(name).long(name).value_name("N").default_value(default).value_parser(clap::value_parser!(u64)).help(help)
+    Arg::new(name)
+        .long(name)
+        .value_name("N")
+        .default_value(default)
+        .value_parser(clap::value_parser!(u64))
+        .help(help)
 }
 
 /// A failure with the exit code it deserves.
@@ -98,23 +128,35 @@ struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure { code: EXIT_FAILURE, error: e.into() }
+        Failure {
+            code: EXIT_FAILURE,
+            error: e.into(),
+        }
     }
 }
 
 fn config_failure(e: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: EXIT_CONFIG, error: e.into() }
+    Failure {
+        code: EXIT_CONFIG,
+        error: e.into(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?)
 }
 
 fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
     let (mut service, mut broker) = broker_groups();
     let inputs = flags::inputs("broker", m, &[&service, &broker]);
-    let provenance = flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
-    let dbus_required = provenance.get("dbus").is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
+    let provenance =
+        flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
+    let dbus_required = provenance
+        .get("dbus")
+        .is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
     let (log, _) = logging::init(&service, "aztec-prover-broker");
     let reload: aztec_prover_broker::daemon::Reloader = Box::new(move || {
         let (mut s, mut b) = broker_groups();
@@ -126,7 +168,13 @@ fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
         flags::load(&mut [&mut s, &mut b], &fresh)?;
         Ok((s, b))
     });
-    let launch = aztec_prover_broker::daemon::Launch { service, dbus_required, broker, log, reload };
+    let launch = aztec_prover_broker::daemon::Launch {
+        service,
+        dbus_required,
+        broker,
+        log,
+        reload,
+    };
     runtime()?.block_on(aztec_prover_broker::daemon::run(launch))?;
     Ok(())
 }
@@ -139,7 +187,9 @@ fn run_start(m: &ArgMatches) -> Result<(), Failure> {
         )));
     }
     if !wants("prover-broker") {
-        return Err(config_failure(anyhow::anyhow!("nothing to start: pass --prover-broker")));
+        return Err(config_failure(anyhow::anyhow!(
+            "nothing to start: pass --prover-broker"
+        )));
     }
     run_broker(m)
 }
@@ -150,7 +200,8 @@ fn config_show(m: &ArgMatches) -> Result<(), Failure> {
     };
     let (mut service, mut broker) = broker_groups();
     let inputs = flags::inputs("broker", sub, &[&service, &broker]);
-    let provenance = flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
+    let provenance =
+        flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
     let groups: [&dyn Settings; 2] = [&service, &broker];
     println!("# aztec-prover broker: effective configuration (value  # source)");
     print!("{}", show(&groups, &provenance));
@@ -167,7 +218,9 @@ fn bench_broker(m: &ArgMatches) -> Result<(), Failure> {
         dir: m.get_one::<String>("dir").map(Into::into),
         json: m.get_flag("json"),
     };
-    runtime()?.block_on(aztec_prover_broker::bench::run(opts)).map_err(|e| anyhow::anyhow!(e))?;
+    runtime()?
+        .block_on(aztec_prover_broker::bench::run(opts))
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 
@@ -175,11 +228,21 @@ fn status(m: &ArgMatches) -> Result<(), Failure> {
     let url = m.get_one::<String>("broker").cloned().unwrap_or_default();
     runtime()?.block_on(async move {
         use aztec_prover_protocol::ProvingBrokerApiClient as _;
-        let client = aztec_prover_common::rpc::client(&url, std::time::Duration::from_secs(10), 1 << 20)
-            .with_context(|| format!("bad broker URL {url}"))?;
-        let stats = client.get_queue_stats().await.with_context(|| format!("broker at {url} did not answer"))?;
-        println!("broker {url}: {}", aztec_prover_broker::daemon::summary(&stats));
-        println!("{:>8}  {:<20} {:>9} {:>12} {:>10} {:>9}", "epoch", "job type", "queued", "in progress", "proven", "failed");
+        let client =
+            aztec_prover_common::rpc::client(&url, std::time::Duration::from_secs(10), 1 << 20)
+                .with_context(|| format!("bad broker URL {url}"))?;
+        let stats = client
+            .get_queue_stats()
+            .await
+            .with_context(|| format!("broker at {url} did not answer"))?;
+        println!(
+            "broker {url}: {}",
+            aztec_prover_broker::daemon::summary(&stats)
+        );
+        println!(
+            "{:>8}  {:<20} {:>9} {:>12} {:>10} {:>9}",
+            "epoch", "job type", "queued", "in progress", "proven", "failed"
+        );
         for (epoch, per_type) in &stats.epochs {
             for (t, c) in per_type {
                 println!(
@@ -192,7 +255,10 @@ fn status(m: &ArgMatches) -> Result<(), Failure> {
                 );
             }
         }
-        println!("lease timeout {} ms, {} retries, {} leases expired", stats.job_timeout_ms, stats.max_retries, stats.timeouts);
+        println!(
+            "lease timeout {} ms, {} retries, {} leases expired",
+            stats.job_timeout_ms, stats.max_retries, stats.timeouts
+        );
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(())

@@ -76,9 +76,17 @@ impl ChildDaemon {
         let sock_path = runtime_dir.join(format!("{name}.notify"));
         let _ = std::fs::remove_file(&sock_path);
         let notify = UnixDatagram::bind(&sock_path).map_err(ChildError::Notify)?;
-        notify.set_read_timeout(Some(Duration::from_millis(100))).map_err(ChildError::Notify)?;
-        let log = std::fs::File::create(log_path).map_err(|error| ChildError::Spawn { name: name.into(), error })?;
-        let log2 = log.try_clone().map_err(|error| ChildError::Spawn { name: name.into(), error })?;
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .map_err(ChildError::Notify)?;
+        let log = std::fs::File::create(log_path).map_err(|error| ChildError::Spawn {
+            name: name.into(),
+            error,
+        })?;
+        let log2 = log.try_clone().map_err(|error| ChildError::Spawn {
+            name: name.into(),
+            error,
+        })?;
         cmd.env("NOTIFY_SOCKET", &sock_path)
             .env_remove("LISTEN_FDS")
             .env_remove("LISTEN_PID")
@@ -86,7 +94,10 @@ impl ChildDaemon {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        let child = cmd.spawn().map_err(|error| ChildError::Spawn { name: name.into(), error })?;
+        let child = cmd.spawn().map_err(|error| ChildError::Spawn {
+            name: name.into(),
+            error,
+        })?;
         let mut d = ChildDaemon {
             name: name.to_string(),
             child,
@@ -116,7 +127,11 @@ impl ChildDaemon {
                 if self.notifications.iter().any(|l| l == line) {
                     return Ok(());
                 }
-                return Err(ChildError::Exited { name: self.name.clone(), status, log_tail: self.log_tail(20) });
+                return Err(ChildError::Exited {
+                    name: self.name.clone(),
+                    status,
+                    log_tail: self.log_tail(20),
+                });
             }
             if Instant::now() >= deadline {
                 return Err(ChildError::Timeout {
@@ -142,7 +157,9 @@ impl ChildDaemon {
             }
             let _ = self.notify.set_read_timeout(Some(Duration::from_millis(1)));
         }
-        let _ = self.notify.set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = self
+            .notify
+            .set_read_timeout(Some(Duration::from_millis(100)));
         self.notifications.extend(fresh.iter().cloned());
         fresh
     }
@@ -150,7 +167,10 @@ impl ChildDaemon {
     /// The last `STATUS=` line received.
     pub fn last_status(&mut self) -> Option<String> {
         self.poll_notifications();
-        self.notifications.iter().rev().find_map(|l| l.strip_prefix("STATUS=").map(str::to_string))
+        self.notifications
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("STATUS=").map(str::to_string))
     }
 
     /// The last `n` lines of the child's log.

@@ -1,0 +1,180 @@
+//! Shared helpers of the cross-daemon tests: start real daemons on loopback
+//! with ephemeral ports, a private dbus-daemon, raw HTTP for malformed
+//! requests. Everything is cleaned up when the values are dropped.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aztec_prover_common::child::ChildDaemon;
+use jsonrpsee::http_client::HttpClient;
+
+/// The `aztec-prover` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aztec-prover"))
+}
+
+/// A command for the binary with a clean environment for config (no stray
+/// operator variables, no /etc file).
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PROVER_")
+            || k.starts_with("LOG_")
+            || k == "DATA_DIRECTORY"
+            || k.starts_with("AZTEC_")
+        {
+            c.env_remove(k);
+        }
+    }
+    c.env("LOG_TARGET", "stderr");
+    c
+}
+
+/// Broker flags for a test: loopback, port 0, store in `data`, no D-Bus, no config file.
+pub fn broker_args(data: &Path) -> Vec<String> {
+    [
+        "broker",
+        "--config",
+        "/dev/null",
+        "--proverBroker.proverBrokerListenAddress",
+        "127.0.0.1",
+        "--proverBroker.proverBrokerPort",
+        "0",
+        "--dbus",
+        "none",
+        "--log-level",
+        "debug",
+        "--proverBroker.dataDirectory",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([data.display().to_string()])
+    .collect()
+}
+
+/// Starts a broker with extra flags; waits for READY=1.
+pub fn start_broker(dir: &Path, extra: &[&str]) -> ChildDaemon {
+    start_broker_named(dir, "broker", extra)
+}
+
+/// Like [`start_broker`], with a log name (for several brokers in one test).
+pub fn start_broker_named(dir: &Path, name: &str, extra: &[&str]) -> ChildDaemon {
+    let args = broker_args(&dir.join("data"));
+    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.args(extra);
+    ChildDaemon::spawn(
+        name,
+        cmd,
+        dir,
+        &dir.join(format!("{name}.log")),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A JSON-RPC client for a daemon.
+pub fn client(d: &ChildDaemon) -> HttpClient {
+    let addr = d.addr.expect("daemon reported no address");
+    aztec_prover_common::rpc::client(&format!("http://{addr}"), Duration::from_secs(30), 64 << 20)
+        .unwrap()
+}
+
+/// POSTs `body` as-is and returns (HTTP status, response body).
+pub fn raw_post(addr: SocketAddr, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A free TCP port on loopback (released before returning; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private dbus-daemon, killed on drop.
+pub struct PrivateBus {
+    child: Child,
+    /// Its address, for `--dbus` and `busctl --address`.
+    pub address: String,
+}
+
+impl PrivateBus {
+    /// Starts one.
+    pub fn start() -> PrivateBus {
+        let mut child = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (package dbus) is needed for D-Bus tests");
+        let mut out = child.stdout.take().unwrap();
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            buf.push(byte[0]);
+        }
+        let address = String::from_utf8(buf).unwrap().trim().to_string();
+        assert!(!address.is_empty(), "dbus-daemon printed no address");
+        PrivateBus { child, address }
+    }
+
+    /// Runs `busctl --address=<bus> <args>`; returns (success, stdout, stderr).
+    pub fn busctl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("busctl")
+            .arg(format!("--address={}", self.address))
+            .args(args)
+            .output()
+            .expect("busctl (package systemd) is needed for D-Bus tests");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
