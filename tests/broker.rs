@@ -745,3 +745,30 @@ async fn sighup_reloads_the_job_timeout_from_the_config_file() {
     broker.poll_notifications();
     assert!(broker.notifications.iter().any(|l| l == "RELOADING=1"));
 }
+
+#[test]
+fn the_shipped_config_file_lists_every_key_with_its_default() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/broker.toml")).unwrap();
+    let uncommented: String = shipped
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.contains(" = ") && !l.starts_with(' '))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broker.toml");
+    std::fs::write(&file, &uncommented).unwrap();
+    let from_file = command(&["config", "show", "broker", "--config", file.to_str().unwrap()]).output().unwrap();
+    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
+    let defaults = command(&["config", "show", "broker", "--config", "/dev/null"]).output().unwrap();
+    let values = |out: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+            .collect()
+    };
+    assert_eq!(values(&from_file.stdout), values(&defaults.stdout), "etc/broker.toml drifted from the defaults");
+    let keys = values(&defaults.stdout).len();
+    assert_eq!(uncommented.lines().count(), keys, "etc/broker.toml does not list every key:\n{uncommented}");
+}

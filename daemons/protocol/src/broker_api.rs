@@ -1,11 +1,13 @@
 //! The broker's JSON-RPC 2.0 API, shared by the broker (server) and by the
-//! node and agents (clients). `docs/broker-api.md` describes it for humans.
+//! node and agents (clients). `daemons/protocol/broker-api.md` (below)
+//! describes it for humans.
 //!
 //! Method names and meanings follow Aztec's proving broker. Parameters are
 //! positional, as in Aztec. Our additions: a `startedAt` lease stamp on every
 //! consumer report (so a report from an agent whose lease expired is refused),
 //! an optional agent name on `getProvingJob`, `getProofData` to read blobs the
 //! broker stores, and `getQueueStats`.
+#![doc = include_str!("../broker-api.md")]
 
 use std::collections::BTreeMap;
 

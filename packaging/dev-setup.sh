@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, run and test
+# aztec-prover from source. Idempotent: installs only what is missing.
+# Used by README's two commands and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# apt packages: compilers for the C parts (LMDB), the systemd and D-Bus
+# tools the tests drive (systemd-socket-activate, busctl, dbus-daemon,
+# systemd-analyze), curl for health checks.
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "dev-setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Rust toolchain and the test runner.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "dev-setup: cargo is missing; install Rust (https://rustup.rs) and rerun" >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "dev-setup: installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+echo "dev-setup: ready"
