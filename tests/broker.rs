@@ -748,7 +748,11 @@ async fn sighup_reloads_the_job_timeout_from_the_config_file() {
 
 #[test]
 fn the_shipped_config_file_lists_every_key_with_its_default() {
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/broker.toml")).unwrap();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../etc/broker.toml"
+    ))
+    .unwrap();
     let uncommented: String = shipped
         .lines()
         .filter_map(|l| l.strip_prefix('#'))
@@ -758,9 +762,23 @@ fn the_shipped_config_file_lists_every_key_with_its_default() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broker.toml");
     std::fs::write(&file, &uncommented).unwrap();
-    let from_file = command(&["config", "show", "broker", "--config", file.to_str().unwrap()]).output().unwrap();
-    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
-    let defaults = command(&["config", "show", "broker", "--config", "/dev/null"]).output().unwrap();
+    let from_file = command(&[
+        "config",
+        "show",
+        "broker",
+        "--config",
+        file.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    let defaults = command(&["config", "show", "broker", "--config", "/dev/null"])
+        .output()
+        .unwrap();
     let values = |out: &[u8]| -> Vec<String> {
         String::from_utf8_lossy(out)
             .lines()
@@ -768,7 +786,108 @@ fn the_shipped_config_file_lists_every_key_with_its_default() {
             .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
             .collect()
     };
-    assert_eq!(values(&from_file.stdout), values(&defaults.stdout), "etc/broker.toml drifted from the defaults");
+    assert_eq!(
+        values(&from_file.stdout),
+        values(&defaults.stdout),
+        "etc/broker.toml drifted from the defaults"
+    );
     let keys = values(&defaults.stdout).len();
-    assert_eq!(uncommented.lines().count(), keys, "etc/broker.toml does not list every key:\n{uncommented}");
+    assert_eq!(
+        uncommented.lines().count(),
+        keys,
+        "etc/broker.toml does not list every key:\n{uncommented}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_job_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut args = broker_args(&data);
+    args.extend(["--log-json".to_string()]);
+    let cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let broker = aztec_prover_common::child::ChildDaemon::spawn(
+        "broker",
+        cmd,
+        dir.path(),
+        &dir.path().join("broker.log"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let c = client(&broker);
+    c.enqueue_proving_job(job(5, JobType::BlockRootRollup, b"blk"))
+        .await
+        .unwrap();
+    let l = c
+        .get_proving_job(all(), Some("agent-7".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    c.report_proving_job_success(l.job.id.clone(), l.time, ProofUri::inline(b"p"), None)
+        .await
+        .unwrap();
+    let proven = eventually(Duration::from_secs(5), || {
+        broker.log().contains("job proven")
+    });
+    assert!(proven, "{}", broker.log());
+    let line = broker
+        .log()
+        .lines()
+        .find(|l| l.contains("job proven"))
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["EPOCH"], 5, "{line}");
+    assert_eq!(v["JOB_TYPE"], "BLOCK_ROOT_ROLLUP", "{line}");
+    assert_eq!(v["JOB_ID"], l.job.id.as_str(), "{line}");
+    assert_eq!(v["AGENT"], "agent-7", "{line}");
+    assert_eq!(v["level"], "INFO", "{line}");
+}
+
+#[test]
+fn the_watchdog_is_pinged_when_systemd_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = broker_args(&dir.path().join("data"));
+    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.env("WATCHDOG_USEC", "200000");
+    let mut broker = aztec_prover_common::child::ChildDaemon::spawn(
+        "broker",
+        cmd,
+        dir.path(),
+        &dir.path().join("b.log"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        broker.poll_notifications();
+        broker
+            .notifications
+            .iter()
+            .filter(|l| *l == "WATCHDOG=1")
+            .count()
+            >= 3
+    }));
+}
+
+#[test]
+fn journald_target_without_a_journal_falls_back_to_stderr_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = broker_args(&dir.path().join("data"));
+    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.env("LOG_TARGET", "journald");
+    let broker = aztec_prover_common::child::ChildDaemon::spawn(
+        "broker",
+        cmd,
+        dir.path(),
+        &dir.path().join("b.log"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let log = broker.log();
+    if std::path::Path::new("/run/systemd/journal/socket").exists() {
+        return; // a real journal is present: the logs went there
+    }
+    assert!(log.contains("journald is not reachable"), "{log}");
+    assert!(log.contains("broker ready"), "{log}");
 }

@@ -42,6 +42,7 @@ struct Throughput {
     p50_ms: f64,
     p99_ms: f64,
     peak_rss: u64,
+    broker_cpu: (f64, f64),
 }
 
 fn start_broker(
@@ -204,12 +205,14 @@ async fn throughput(
     }
     all.sort_unstable();
     let peak_rss = broker.peak_rss_bytes().unwrap_or(0);
+    let broker_cpu = broker.cpu_seconds().unwrap_or_default();
     Ok(Throughput {
         jobs,
         seconds,
         p50_ms: percentile(&all, 0.5),
         p99_ms: percentile(&all, 0.99),
         peak_rss,
+        broker_cpu,
     })
 }
 
@@ -264,8 +267,16 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
             "reference_p50_ms":reference.p50_ms,"reference_p99_ms":reference.p99_ms}),
     );
     print(
-        format!("broker peak RSS: {:.1} MiB", mib(ours.peak_rss)),
-        serde_json::json!({"figure":"peak_rss","bytes":ours.peak_rss}),
+        format!(
+            "broker peak RSS: {:.1} MiB; broker CPU {:.1} s user + {:.1} s system for {} jobs ({:.0} us per job)",
+            mib(ours.peak_rss),
+            ours.broker_cpu.0,
+            ours.broker_cpu.1,
+            ours.jobs,
+            (ours.broker_cpu.0 + ours.broker_cpu.1) * 1e6 / ours.jobs as f64
+        ),
+        serde_json::json!({"figure":"peak_rss","bytes":ours.peak_rss,"broker_user_s":ours.broker_cpu.0,
+            "broker_system_s":ours.broker_cpu.1}),
     );
 
     if o.queued > 0 {
@@ -273,12 +284,14 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
         let c = client(&broker)?;
         let secs = enqueue_all(&c, 7, o.queued, 32).await?;
         let rss_full = broker.rss_bytes().unwrap_or(0);
+        let (anon_full, file_full) = broker.rss_split_bytes().unwrap_or_default();
         let peak_full = broker.peak_rss_bytes().unwrap_or(0);
         broker.terminate(Duration::from_secs(60))?;
         let t0 = Instant::now();
         let broker = start_broker(&o, &dir, "million", 256)?;
         let startup = t0.elapsed().as_secs_f64();
         let rss_after = broker.rss_bytes().unwrap_or(0);
+        let (anon_after, _) = broker.rss_split_bytes().unwrap_or_default();
         let c = client(&broker)?;
         let t1 = Instant::now();
         let got = c.get_proving_job(None, Some("probe".into())).await?;
@@ -290,20 +303,24 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
         let on_disk = dir_size(&dir.join("million"));
         print(
             format!(
-                "{} queued: enqueued at {:.0} jobs/s; RSS {:.1} MiB (peak {:.1} MiB); restart to READY {:.2} s; \
-                 RSS after restart {:.1} MiB; first get-job {:.2} ms; store {:.0} MiB; queue intact: {}",
+                "{} queued: enqueued at {:.0} jobs/s; RSS {:.1} MiB = {:.1} MiB heap + {:.1} MiB of mapped store pages \
+                 (peak {:.1} MiB)\n  restart to READY {:.2} s; RSS after restart {:.1} MiB ({:.1} MiB heap); \
+                 first get-job {:.2} ms; store {:.0} MiB on disk; queue intact: {}",
                 o.queued,
                 o.queued as f64 / secs,
                 mib(rss_full),
+                mib(anon_full),
+                mib(file_full),
                 mib(peak_full),
                 startup,
                 mib(rss_after),
+                mib(anon_after),
                 first_ms,
                 mib(on_disk),
                 stats.totals().queued + stats.totals().in_progress == o.queued
             ),
             serde_json::json!({"figure":"queued","jobs":o.queued,"enqueue_jobs_per_s":o.queued as f64/secs,
-                "rss_bytes":rss_full,"peak_rss_bytes":peak_full,"startup_s":startup,"rss_after_restart_bytes":rss_after,
+                "rss_bytes":rss_full,"rss_anon_bytes":anon_full,"rss_file_bytes":file_full,"peak_rss_bytes":peak_full,"startup_s":startup,"rss_after_restart_bytes":rss_after,
                 "first_get_job_ms":first_ms,"store_bytes":on_disk}),
         );
     }

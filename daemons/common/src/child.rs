@@ -226,6 +226,25 @@ impl ChildDaemon {
     pub fn rss_bytes(&self) -> Option<u64> {
         proc_status_kb(self.child.id(), "VmRSS:").map(|kb| kb * 1024)
     }
+
+    /// Current resident memory split into anonymous (heap, stacks) and
+    /// file-backed (mapped files such as an LMDB store, reclaimable) bytes.
+    pub fn rss_split_bytes(&self) -> Option<(u64, u64)> {
+        let anon = proc_status_kb(self.child.id(), "RssAnon:")?;
+        let file = proc_status_kb(self.child.id(), "RssFile:")?;
+        Some((anon * 1024, file * 1024))
+    }
+
+    /// CPU time used so far (user, system) in seconds, from /proc.
+    pub fn cpu_seconds(&self) -> Option<(f64, f64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let tick = 100.0; // USER_HZ on Linux
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime / tick, stime / tick))
+    }
 }
 
 impl Drop for ChildDaemon {
