@@ -6,6 +6,8 @@
 //! leased by `getProvingJob`, and comes back with `reportProvingJobSuccess`.
 //! [`dbus`] lets operators watch and tune it; [`daemon`] runs it under systemd.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod daemon;
 pub mod dbus;

@@ -2,6 +2,8 @@
 //! configuration (defaults < file < environment < flags), sets up logging,
 //! and hands over to a daemon crate; nothing here holds daemon logic.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use anyhow::Context as _;

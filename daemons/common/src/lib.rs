@@ -4,6 +4,8 @@
 //! Holds no daemon logic: engines live in their own crates and use these
 //! pieces as thin adapters.
 
+#![forbid(unsafe_code)]
+
 pub mod child;
 pub mod config;
 pub mod dbus;

@@ -3,6 +3,8 @@
 //!
 //! Every daemon depends on this crate; it depends on none of them.
 
+#![forbid(unsafe_code)]
+
 pub mod broker_api;
 pub mod job;
 pub mod uri;

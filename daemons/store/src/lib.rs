@@ -8,6 +8,8 @@
 //! Durability: a [`WriteTxn::commit`] returns after LMDB has synced the data
 //! to disk; callers acknowledge a change only after that.
 
+#![forbid(unsafe_code)]
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,14 @@
+//! The backend ABI: how the rest of aztec-prover talks to a proving backend
+//! (CPU, GPU) loaded from a shared library at run time.
+//!
+//! [`ffi`] defines the C ABI (one versioned, `#[repr(C)]` table of function
+//! pointers); [`loader`] finds, loads and checks a library and wraps it in the
+//! safe [`Backend`]; [`reference`] (feature `reference`) is the arkworks
+//! implementation every backend is tested and benchmarked against.
+
+pub mod ffi;
+pub mod loader;
+#[cfg(feature = "reference")]
+pub mod reference;
+
+pub use loader::{Backend, BackendError, Info};

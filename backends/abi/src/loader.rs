@@ -1,0 +1,336 @@
+//! Finding, loading and checking a backend library, and the safe [`Backend`]
+//! wrapper every caller uses. All `unsafe` of the loader lives here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::ffi::{self, BackendInfo, BackendTable, Status};
+
+/// Where installed backends live.
+pub const SYSTEM_BACKEND_DIR: &str = "/usr/lib/aztec-prover/backends";
+
+/// Environment variable naming extra backend directories (colon-separated).
+pub const BACKEND_DIR_ENV: &str = "AZTEC_PROVER_BACKEND_DIR";
+
+/// A backend that could not be loaded or that failed a call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// No library of that name in any searched directory.
+    #[error("backend {name:?} not found; searched {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// Every file looked for.
+        searched: Vec<PathBuf>,
+    },
+    /// The file is not a loadable library.
+    #[error("cannot load backend {path}: {reason}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// The library is not a backend of our ABI, curve or field.
+    #[error("backend {path} is incompatible: {reason}")]
+    Incompatible {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// A call was refused before reaching the backend.
+    #[error("bad {op} arguments: {reason}")]
+    Argument {
+        /// The operation.
+        op: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The backend reported a failure.
+    #[error("backend {backend} failed {op} (status {code}): {message}")]
+    Call {
+        /// The backend's name.
+        backend: String,
+        /// The operation.
+        op: &'static str,
+        /// Its status code.
+        code: Status,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// The files a backend name maps to, in search order.
+pub fn candidates(name: &str) -> Vec<PathBuf> {
+    let file = format!("libaztec_backend_{name}.so");
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(v) = std::env::var(BACKEND_DIR_ENV) {
+        dirs.extend(v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    dirs.push(PathBuf::from(SYSTEM_BACKEND_DIR));
+    // Next to the running binary: `cargo build` puts the backends there.
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_path_buf());
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                if let Some(up) = dir.parent() {
+                    dirs.push(up.to_path_buf());
+                }
+            }
+        }
+    }
+    dirs.into_iter().map(|d| d.join(&file)).collect()
+}
+
+/// Whether `spec` names a file rather than a backend name.
+fn is_path(spec: &str) -> bool {
+    spec.contains('/') || spec.ends_with(".so")
+}
+
+/// Information about a loaded backend.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Short name.
+    pub name: String,
+    /// Human detail (code path, threads).
+    pub detail: String,
+    /// Capability bits.
+    pub capabilities: u32,
+    /// Threads it would use by default.
+    pub preferred_threads: u32,
+    /// Largest NTT size (log2).
+    pub max_log_ntt: u32,
+    /// The file it came from.
+    pub path: PathBuf,
+}
+
+struct Loaded {
+    table: *const BackendTable,
+    // Declared last: dropped after anything that could call into it.
+    _lib: libloading::Library,
+}
+
+// SAFETY: the table is an immutable static inside the library, which stays
+// loaded as long as `Loaded` lives; the ABI requires its functions to be
+// callable from any thread.
+#[allow(unsafe_code)]
+unsafe impl Send for Loaded {}
+// SAFETY: as above; nothing in `Loaded` is mutated after loading.
+#[allow(unsafe_code)]
+unsafe impl Sync for Loaded {}
+
+/// A loaded, checked backend library. Cheap to clone; the library stays
+/// loaded until the last clone is dropped.
+#[derive(Clone)]
+pub struct Backend {
+    loaded: Arc<Loaded>,
+    info: Info,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("info", &self.info).finish()
+    }
+}
+
+impl Backend {
+    /// Loads a backend by name (`cpu`, `wgpu`: searched in
+    /// `$AZTEC_PROVER_BACKEND_DIR`, `/usr/lib/aztec-prover/backends`, and next
+    /// to the running binary) or by path (anything with a `/` or ending in `.so`).
+    pub fn load(spec: &str) -> Result<Backend, BackendError> {
+        if is_path(spec) {
+            return Backend::load_path(Path::new(spec));
+        }
+        let searched = candidates(spec);
+        match searched.iter().find(|p| p.is_file()) {
+            Some(p) => Backend::load_path(p),
+            None => Err(BackendError::NotFound { name: spec.to_string(), searched }),
+        }
+    }
+
+    /// Loads and checks the library at `path`.
+    pub fn load_path(path: &Path) -> Result<Backend, BackendError> {
+        let incompatible = |reason: String| BackendError::Incompatible { path: path.to_path_buf(), reason };
+        // Reading the first bytes lets us refuse non-ELF files without handing them to the dynamic loader.
+        let mut head = [0u8; 4];
+        std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() })?;
+        if &head != b"\x7fELF" {
+            return Err(BackendError::Load { path: path.to_path_buf(), reason: "not a shared library (no ELF header)".into() });
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: loading runs the library's initialisers. We only load files
+        // the operator named or installed as backends; that trust is the point
+        // of a plug-in backend.
+        let lib = unsafe { libloading::Library::new(path) }
+            .map_err(|e| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() })?;
+        let symbol = format!("{}\0", ffi::ENTRY_SYMBOL);
+        #[allow(unsafe_code)]
+        // SAFETY: the symbol is looked up as the address of a data object; we
+        // only read through it after checking the version fields below.
+        let table: *const BackendTable = match unsafe { lib.get::<*const BackendTable>(symbol.as_bytes()) } {
+            Ok(sym) => *sym,
+            Err(_) => {
+                let older = (0..ffi::ABI_VERSION).any(|v| {
+                    let name = format!("aztec_prover_backend_v{v}\0");
+                    #[allow(unsafe_code)]
+                    // SAFETY: a lookup only; the result is not dereferenced.
+                    let found = unsafe { lib.get::<*const u8>(name.as_bytes()) }.is_ok();
+                    found
+                });
+                let why = if older {
+                    format!("it exports an older backend ABI, not {} (version {})", ffi::ENTRY_SYMBOL, ffi::ABI_VERSION)
+                } else {
+                    format!("it does not export {}; is it an aztec-prover backend?", ffi::ENTRY_SYMBOL)
+                };
+                return Err(incompatible(why));
+            }
+        };
+        if table.is_null() {
+            return Err(incompatible("its backend table is null".into()));
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: every ABI revision starts the table with two u32 fields
+        // (version, size); a symbol of this name points at least at those.
+        let (version, size) = unsafe { ((*table).abi_version, (*table).table_size) };
+        if version != ffi::ABI_VERSION {
+            return Err(incompatible(format!("ABI version {version}, this build speaks {}", ffi::ABI_VERSION)));
+        }
+        if size < ffi::TABLE_SIZE {
+            return Err(incompatible(format!("its table has {size} bytes, version {version} needs {}", ffi::TABLE_SIZE)));
+        }
+        let loaded = Loaded { table, _lib: lib };
+        let mut raw = BackendInfo::zeroed();
+        #[allow(unsafe_code)]
+        // SAFETY: version and size checked; `info` writes one BackendInfo.
+        let st = unsafe { ((*loaded.table).info)(&mut raw) };
+        if st != ffi::status::OK {
+            return Err(incompatible(format!("info() failed with status {st}")));
+        }
+        if raw.abi_version != ffi::ABI_VERSION {
+            return Err(incompatible(format!("info() reports ABI version {}", raw.abi_version)));
+        }
+        if raw.curve_id != ffi::CURVE_BN254 || raw.scalar_field_id != ffi::FIELD_BN254_FR {
+            return Err(incompatible(format!(
+                "curve {} / field {}, expected BN254 ({}) / Fr ({})",
+                raw.curve_id,
+                raw.scalar_field_id,
+                ffi::CURVE_BN254,
+                ffi::FIELD_BN254_FR
+            )));
+        }
+        let info = Info {
+            name: ffi::read_cstr(&raw.name),
+            detail: ffi::read_cstr(&raw.detail),
+            capabilities: raw.capabilities,
+            preferred_threads: raw.preferred_threads,
+            max_log_ntt: raw.max_log_ntt,
+            path: path.to_path_buf(),
+        };
+        Ok(Backend { loaded: Arc::new(loaded), info })
+    }
+
+    /// What the backend said about itself at load.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// The backend's current self-description (detail changes with `configure`).
+    pub fn refresh_info(&mut self) -> &Info {
+        let mut raw = BackendInfo::zeroed();
+        #[allow(unsafe_code)]
+        // SAFETY: the table was checked at load; `info` writes one BackendInfo.
+        if unsafe { (self.table().info)(&mut raw) } == ffi::status::OK {
+            self.info.detail = ffi::read_cstr(&raw.detail);
+            self.info.preferred_threads = raw.preferred_threads;
+        }
+        &self.info
+    }
+
+    fn table(&self) -> &BackendTable {
+        #[allow(unsafe_code)]
+        // SAFETY: non-null, version and size checked at load, and the library
+        // stays loaded while `self.loaded` lives.
+        unsafe {
+            &*self.loaded.table
+        }
+    }
+
+    fn check(&self, op: &'static str, st: Status) -> Result<(), BackendError> {
+        if st == ffi::status::OK {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; 1024];
+        #[allow(unsafe_code)]
+        // SAFETY: the buffer is valid for `len` bytes; same thread as the failed call.
+        unsafe {
+            (self.table().last_error)(buf.as_mut_ptr(), buf.len() as u64)
+        };
+        Err(BackendError::Call { backend: self.info.name.clone(), op, code: st, message: ffi::read_cstr(&buf) })
+    }
+
+    /// Uses `threads` worker threads (0: the backend's default), pinned to `cpus` (empty: not pinned).
+    pub fn configure(&self, threads: u32, cpus: &[u32]) -> Result<(), BackendError> {
+        let n = u32::try_from(cpus.len())
+            .map_err(|_| BackendError::Argument { op: "configure", reason: "too many CPUs".into() })?;
+        #[allow(unsafe_code)]
+        // SAFETY: `cpus` is valid for `n` u32 values.
+        let st = unsafe { (self.table().configure)(threads, cpus.as_ptr(), n) };
+        self.check("configure", st)
+    }
+
+    fn msm(&self, op: &'static str, f: ffi::MsmFn, width: usize, points: &[u8], scalars: &[u8], out: &mut [u8]) -> Result<(), BackendError> {
+        if points.len() % width != 0 || scalars.len() % ffi::SCALAR_BYTES != 0 {
+            return Err(BackendError::Argument { op, reason: "buffers are not whole points and scalars".into() });
+        }
+        let n = points.len() / width;
+        if scalars.len() / ffi::SCALAR_BYTES != n {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!("{n} points but {} scalars", scalars.len() / ffi::SCALAR_BYTES),
+            });
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `points` holds n points, `scalars` n scalars, `out` one point, as the ABI requires.
+        let st = unsafe { f(points.as_ptr(), scalars.as_ptr(), n as u64, out.as_mut_ptr()) };
+        self.check(op, st)
+    }
+
+    /// `sum scalars[i] * points[i]` over G1 (64-byte points, 32-byte scalars).
+    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; ffi::G1_BYTES], BackendError> {
+        let mut out = [0u8; ffi::G1_BYTES];
+        self.msm("msm_g1", self.table().msm_g1, ffi::G1_BYTES, points, scalars, &mut out)?;
+        Ok(out)
+    }
+
+    /// `sum scalars[i] * points[i]` over G2 (128-byte points, 32-byte scalars).
+    pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; ffi::G2_BYTES], BackendError> {
+        let mut out = [0u8; ffi::G2_BYTES];
+        self.msm("msm_g2", self.table().msm_g2, ffi::G2_BYTES, points, scalars, &mut out)?;
+        Ok(out)
+    }
+
+    /// In-place NTT of `data.len() / (32 << log_n)` vectors of `2^log_n` elements.
+    pub fn ntt(&self, data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8; 32]>) -> Result<(), BackendError> {
+        let op = "ntt";
+        if log_n > self.info.max_log_ntt {
+            return Err(BackendError::Argument { op, reason: format!("2^{log_n} is over this backend's 2^{}", self.info.max_log_ntt) });
+        }
+        let vec_bytes = ffi::SCALAR_BYTES << log_n;
+        if data.is_empty() || data.len() % vec_bytes != 0 {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!("{} bytes is not a whole number of 2^{log_n}-element vectors", data.len()),
+            });
+        }
+        let batch = u32::try_from(data.len() / vec_bytes)
+            .map_err(|_| BackendError::Argument { op, reason: "too many vectors".into() })?;
+        let coset_ptr = coset.map_or(std::ptr::null(), |c| c.as_ptr());
+        #[allow(unsafe_code)]
+        // SAFETY: `data` holds `batch` vectors of 2^log_n elements; coset is null or 32 bytes.
+        let st = unsafe { (self.table().ntt)(data.as_mut_ptr(), log_n, batch, u32::from(inverse), coset_ptr) };
+        self.check(op, st)
+    }
+}

@@ -1,0 +1,211 @@
+//! The exported C table (`aztec_prover_backend_v1`). Every entry checks its
+//! arguments, runs on the backend's pool, catches panics, and leaves a
+//! readable message for `last_error`. The only `unsafe` of the crate's ABI
+//! side lives here, each block with its justification.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
+
+use crate::curve::{G1, G2};
+use crate::{dispatch, msm, ntt, pool};
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn fail(code: Status, msg: impl Into<String>) -> Status {
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg.into());
+    code
+}
+
+/// Runs `f`, turning panics into `INTERNAL` with the panic message.
+fn guarded(f: impl FnOnce() -> Status) -> Status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(s) => s,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            fail(status::INTERNAL, format!("internal error: {msg}"))
+        }
+    }
+}
+
+/// Largest MSM accepted (2^32 points).
+const MAX_MSM: u64 = 1 << 32;
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
+    guarded(|| {
+        if out.is_null() {
+            return fail(status::INVALID_ARGUMENT, "info: null output");
+        }
+        let mut i = BackendInfo::zeroed();
+        i.abi_version = ffi::ABI_VERSION;
+        i.curve_id = ffi::CURVE_BN254;
+        i.scalar_field_id = ffi::FIELD_BN254_FR;
+        i.capabilities = caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        let (threads, pinned) = pool::describe();
+        i.preferred_threads = threads as u32;
+        i.max_log_ntt = ntt::TWO_ADICITY;
+        ffi::write_cstr(&mut i.name, "cpu");
+        let detail = format!(
+            "{}, {threads} threads{}",
+            dispatch::path().name(),
+            if pinned { ", pinned" } else { "" }
+        );
+        ffi::write_cstr(&mut i.detail, &detail);
+        // SAFETY: `out` is non-null and, by the ABI, points to one writable BackendInfo.
+        unsafe { out.write(i) };
+        status::OK
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> Status {
+    guarded(|| {
+        if n_cpus > 0 && cpus.is_null() {
+            return fail(status::INVALID_ARGUMENT, "configure: null CPU list");
+        }
+        let list: Vec<usize> = if n_cpus == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n_cpus u32 values.
+            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }.iter().map(|c| *c as usize).collect()
+        };
+        match pool::configure(threads as usize, &list) {
+            Ok(()) => status::OK,
+            Err(e) => fail(status::INVALID_ARGUMENT, e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe fn msm_entry<C: crate::curve::Curve>(
+    op: &str,
+    points: *const u8,
+    scalars: *const u8,
+    n: u64,
+    out: *mut u8,
+) -> Status {
+    guarded(|| {
+        if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
+            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
+        }
+        if n > MAX_MSM {
+            return fail(status::INVALID_ARGUMENT, format!("{op}: {n} points is over the limit of {MAX_MSM}"));
+        }
+        let n = n as usize;
+        let (pts, sc) = if n == 0 {
+            (&[][..], &[][..])
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
+            unsafe {
+                (
+                    std::slice::from_raw_parts(points, n * C::BYTES),
+                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
+                )
+            }
+        };
+        // SAFETY: non-null and, by the ABI, valid for one encoded point.
+        let out = unsafe { std::slice::from_raw_parts_mut(out, C::BYTES) };
+        let (pool, threads) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        match pool.install(|| msm::msm_bytes::<C>(pts, sc, threads, out)) {
+            Ok(()) => status::OK,
+            Err(e) => fail(status::INVALID_ARGUMENT, format!("{op}: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
+    // SAFETY: forwarded with the same ABI obligations.
+    unsafe { msm_entry::<G1>("msm_g1", points, scalars, n, out) }
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
+    // SAFETY: forwarded with the same ABI obligations.
+    unsafe { msm_entry::<G2>("msm_g2", points, scalars, n, out) }
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32, coset: *const u8) -> Status {
+    guarded(|| {
+        if data.is_null() {
+            return fail(status::INVALID_ARGUMENT, "ntt: null data");
+        }
+        if log_n > ntt::TWO_ADICITY {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{}", ntt::TWO_ADICITY),
+            );
+        }
+        if batch == 0 {
+            return status::OK;
+        }
+        let Some(len) = (ffi::SCALAR_BYTES << log_n).checked_mul(batch as usize) else {
+            return fail(status::INVALID_ARGUMENT, "ntt: size overflows");
+        };
+        // SAFETY: non-null and, by the ABI, valid for batch vectors of 2^log_n elements.
+        let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
+        let coset = if coset.is_null() {
+            None
+        } else {
+            let mut g = [0u8; 32];
+            // SAFETY: non-null and, by the ABI, 32 bytes.
+            g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
+            Some(g)
+        };
+        if let Some(g) = &coset {
+            if crate::field::Fr::from_bytes_reduce(g).is_zero() {
+                return fail(status::INVALID_ARGUMENT, "ntt: the coset generator is zero");
+            }
+        }
+        let (pool, _) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        pool.install(|| ntt::ntt_bytes(data, log_n, inverse != 0, coset.as_ref()));
+        status::OK
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        let bytes = e.as_bytes();
+        if !buf.is_null() && cap > 0 {
+            let n = bytes.len().min(cap as usize - 1);
+            // SAFETY: non-null and, by the ABI, valid for `cap` bytes; we write n + 1 <= cap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, n);
+                buf.add(n).write(0);
+            }
+        }
+        bytes.len() as u64
+    })
+}
+
+/// The table the loader looks up.
+#[allow(unsafe_code, non_upper_case_globals)]
+// SAFETY: the symbol name is this ABI version's entry point, exported once.
+#[unsafe(no_mangle)]
+pub static aztec_prover_backend_v1: BackendTable = BackendTable {
+    abi_version: ffi::ABI_VERSION,
+    table_size: ffi::TABLE_SIZE,
+    info,
+    configure,
+    msm_g1,
+    msm_g2,
+    ntt: ntt_fn,
+    last_error,
+};

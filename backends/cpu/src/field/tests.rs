@@ -1,0 +1,94 @@
+//! Field arithmetic against arkworks, on random and edge values.
+
+use ark_ff::{BigInteger, Field as _, PrimeField, UniformRand};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
+
+use super::fq2::Fq2;
+use super::*;
+
+fn ours_fq(x: &ark_bn254::Fq) -> Fq {
+    Fq::from_canonical(x.into_bigint().0)
+}
+fn ours_fr(x: &ark_bn254::Fr) -> Fr {
+    Fr::from_canonical(x.into_bigint().0)
+}
+fn theirs_fq(x: &Fq) -> ark_bn254::Fq {
+    ark_bn254::Fq::from_bigint(ark_ff::BigInt(x.to_canonical())).unwrap()
+}
+
+fn edge_fq() -> Vec<ark_bn254::Fq> {
+    let one = ark_bn254::Fq::from(1u64);
+    vec![ark_bn254::Fq::from(0u64), one, -one, ark_bn254::Fq::from(2u64), -ark_bn254::Fq::from(2u64)]
+}
+
+#[test]
+fn derived_constants_match_arkworks() {
+    assert_eq!(FqParams::R, ark_bn254::Fq::from(1u64).0.0, "Fq R");
+    assert_eq!(FrParams::R, ark_bn254::Fr::from(1u64).0.0, "Fr R");
+    assert_eq!(FqParams::MODULUS, ark_bn254::Fq::MODULUS.0);
+    assert_eq!(FrParams::MODULUS, ark_bn254::Fr::MODULUS.0);
+}
+
+#[test]
+fn fq_operations_match_arkworks() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut values: Vec<ark_bn254::Fq> = (0..200).map(|_| ark_bn254::Fq::rand(&mut rng)).collect();
+    values.extend(edge_fq());
+    for a in &values {
+        for b in values.iter().take(20) {
+            let (x, y) = (ours_fq(a), ours_fq(b));
+            assert_eq!(theirs_fq(&x.mul(&y)), *a * b);
+            assert_eq!(theirs_fq(&x.add(&y)), *a + b);
+            assert_eq!(theirs_fq(&x.sub(&y)), *a - b);
+        }
+        let x = ours_fq(a);
+        assert_eq!(theirs_fq(&x.square()), a.square());
+        assert_eq!(theirs_fq(&x.neg()), -*a);
+        assert_eq!(x.inverse().map(|i| theirs_fq(&i)), a.inverse());
+        assert_eq!(x.to_bytes().to_vec(), a.into_bigint().to_bytes_le());
+    }
+}
+
+#[test]
+fn fr_operations_match_arkworks() {
+    let mut rng = StdRng::seed_from_u64(2);
+    for _ in 0..500 {
+        let (a, b) = (ark_bn254::Fr::rand(&mut rng), ark_bn254::Fr::rand(&mut rng));
+        let (x, y) = (ours_fr(&a), ours_fr(&b));
+        assert_eq!(x.mul(&y).to_canonical(), (a * b).into_bigint().0);
+        assert_eq!(x.sub(&y).to_canonical(), (a - b).into_bigint().0);
+    }
+}
+
+#[test]
+fn batch_inverse_skips_zeros() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut v: Vec<Fq> = (0..50).map(|_| ours_fq(&ark_bn254::Fq::rand(&mut rng))).collect();
+    v[7] = Fq::ZERO;
+    let want: Vec<Fq> = v.iter().map(|x| x.inverse().unwrap_or(Fq::ZERO)).collect();
+    Fq::batch_inverse(&mut v);
+    assert_eq!(v, want);
+}
+
+#[test]
+fn reduction_handles_values_above_the_modulus() {
+    let all_ones = [u64::MAX; 4];
+    let r = Fr::reduce(all_ones);
+    let want = ark_bn254::Fr::from_le_bytes_mod_order(&[0xff; 32]).into_bigint().0;
+    assert_eq!(r, want);
+    assert!(Fr::from_bytes_canonical(&[0xff; 32]).is_none());
+}
+
+#[test]
+fn fq2_matches_arkworks() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for _ in 0..200 {
+        let (a, b) = (ark_bn254::Fq2::rand(&mut rng), ark_bn254::Fq2::rand(&mut rng));
+        let x = Fq2::new(ours_fq(&a.c0), ours_fq(&a.c1));
+        let y = Fq2::new(ours_fq(&b.c0), ours_fq(&b.c1));
+        let back = |z: Fq2| ark_bn254::Fq2::new(theirs_fq(&z.c0), theirs_fq(&z.c1));
+        assert_eq!(back(Field::mul(&x, &y)), a * b);
+        assert_eq!(back(Field::square(&x)), a.square());
+        assert_eq!(back(Field::inverse(&x).unwrap()), a.inverse().unwrap());
+    }
+}

@@ -1,0 +1,195 @@
+//! Every kernel against the arkworks reference, on random and edge inputs,
+//! through the Rust API and through the loaded shared library.
+//!
+//! The code path is chosen once per process; `portable_path_*` re-runs the
+//! shared-library test in a child process with `AZTEC_PROVER_CPU_PATH=portable`.
+
+use std::path::PathBuf;
+
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_std::rand::{Rng, SeedableRng, rngs::StdRng};
+use aztec_backend_abi::Backend;
+use aztec_backend_abi::reference as refimpl;
+
+fn so_path() -> PathBuf {
+    // target/<profile>/deps/kernels-<hash> -> target/<profile>/libaztec_backend_cpu.so
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("libaztec_backend_cpu.so")
+}
+
+fn backend() -> Backend {
+    Backend::load_path(&so_path()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn edge_scalars(n: usize, rng: &mut StdRng) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut s = [0u8; 32];
+        match i % 7 {
+            0 => {}                            // zero
+            1 => s[0] = 1,                     // one
+            2 => s = [0xff; 32],               // above r: reduced
+            3 => s.copy_from_slice(&refimpl::fr_bytes(&-ark_bn254::Fr::from(1u64))), // r - 1
+            _ => s.copy_from_slice(&refimpl::fr_bytes(&refimpl::sample_fr(1, rng)[0])),
+        }
+        out.extend_from_slice(&s);
+    }
+    out
+}
+
+fn check_msm_g1(b: &Backend, n: usize, rng: &mut StdRng) {
+    let mut pts = refimpl::sample_g1(n, rng);
+    if n > 3 {
+        pts[1] = pts[0]; // repeated point
+        pts[2] = (-pts[0].into_group()).into_affine(); // its negation
+        pts[3] = ark_bn254::G1Affine::zero(); // infinity
+    }
+    let pb = refimpl::encode_g1(&pts);
+    for sb in [refimpl::encode_fr(&refimpl::sample_fr(n, rng)), edge_scalars(n, rng)] {
+        assert_eq!(b.msm_g1(&pb, &sb).unwrap(), refimpl::msm_g1(&pb, &sb), "G1 MSM n = {n}");
+        let lib = {
+            let mut out = [0u8; 64];
+            aztec_backend_cpu::msm::msm_bytes::<aztec_backend_cpu::curve::G1>(&pb, &sb, 2, &mut out).unwrap();
+            out
+        };
+        assert_eq!(lib, refimpl::msm_g1(&pb, &sb), "G1 MSM (rlib) n = {n}");
+    }
+}
+
+#[test]
+fn msm_g1_matches_reference() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(10);
+    for n in [0, 1, 2, 3, 7, 64, 255, 1000, 4099, 1 << 14] {
+        check_msm_g1(&b, n, &mut rng);
+    }
+}
+
+#[test]
+fn msm_g1_with_every_point_the_same() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(11);
+    let p = refimpl::sample_g1(1, &mut rng)[0];
+    let pb = refimpl::encode_g1(&vec![p; 3000]);
+    let sb = refimpl::encode_fr(&refimpl::sample_fr(3000, &mut rng));
+    assert_eq!(b.msm_g1(&pb, &sb).unwrap(), refimpl::msm_g1(&pb, &sb));
+    let ones: Vec<u8> = (0..3000).flat_map(|_| { let mut s = [0u8; 32]; s[0] = 1; s }).collect();
+    assert_eq!(b.msm_g1(&pb, &ones).unwrap(), refimpl::msm_g1(&pb, &ones));
+}
+
+#[test]
+fn msm_g2_matches_reference() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(12);
+    for n in [0, 1, 5, 100, 2049] {
+        let mut pts = refimpl::sample_g2(n, &mut rng);
+        if n > 2 {
+            pts[1] = pts[0];
+            pts[2] = ark_bn254::G2Affine::zero();
+        }
+        let pb = refimpl::encode_g2(&pts);
+        for sb in [refimpl::encode_fr(&refimpl::sample_fr(n, &mut rng)), edge_scalars(n, &mut rng)] {
+            assert_eq!(b.msm_g2(&pb, &sb).unwrap(), refimpl::msm_g2(&pb, &sb), "G2 MSM n = {n}");
+        }
+    }
+}
+
+#[test]
+fn msm_refuses_bad_arguments_with_a_message() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(13);
+    let pb = refimpl::encode_g1(&refimpl::sample_g1(4, &mut rng));
+    let sb = refimpl::encode_fr(&refimpl::sample_fr(3, &mut rng));
+    let e = b.msm_g1(&pb, &sb).unwrap_err().to_string();
+    assert!(e.contains("4 points but 3 scalars"), "{e}");
+    let mut bad = pb.clone();
+    bad[64..96].fill(0xff); // x of point 1 above p
+    let sb = refimpl::encode_fr(&refimpl::sample_fr(4, &mut rng));
+    let e = b.msm_g1(&bad, &sb).unwrap_err().to_string();
+    assert!(e.contains("point 1") && e.contains("not below the field modulus"), "{e}");
+}
+
+fn check_ntt(b: &Backend, log_n: u32, batch: usize, inverse: bool, coset: bool, rng: &mut StdRng) {
+    let n = 1usize << log_n;
+    let mut data = refimpl::encode_fr(&refimpl::sample_fr(n * batch, rng));
+    if n * batch > 2 {
+        data[..32].fill(0xff); // above r: reduced
+        data[32..64].fill(0);
+    }
+    let g = coset.then(|| refimpl::fr_bytes(&refimpl::sample_fr(1, rng)[0]));
+    let mut want = data.clone();
+    refimpl::ntt(&mut want, log_n, inverse, g.as_ref());
+    let mut got = data.clone();
+    b.ntt(&mut got, log_n, inverse, g.as_ref()).unwrap();
+    assert!(got == want, "NTT log_n {log_n} batch {batch} inverse {inverse} coset {coset}");
+}
+
+#[test]
+fn ntt_matches_reference() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(14);
+    for log_n in [0, 1, 2, 3, 5, 8, 12, 13, 14, 16] {
+        for (inverse, coset) in [(false, false), (true, false), (false, true), (true, true)] {
+            check_ntt(&b, log_n, 1, inverse, coset, &mut rng);
+        }
+    }
+    check_ntt(&b, 10, 3, false, false, &mut rng);
+    check_ntt(&b, 10, 3, true, true, &mut rng);
+}
+
+#[test]
+fn ntt_round_trips() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(15);
+    let data = refimpl::encode_fr(&refimpl::sample_fr(1 << 12, &mut rng));
+    let mut x = data.clone();
+    let g = refimpl::fr_bytes(&ark_bn254::Fr::from(7u64));
+    b.ntt(&mut x, 12, false, Some(&g)).unwrap();
+    b.ntt(&mut x, 12, true, Some(&g)).unwrap();
+    assert!(x == data);
+    let _ = rng.r#gen::<u8>();
+}
+
+#[test]
+fn ntt_refuses_bad_arguments() {
+    let b = backend();
+    let mut data = vec![0u8; 32 * 6];
+    let e = b.ntt(&mut data, 2, false, None).unwrap_err().to_string();
+    assert!(e.contains("not a whole number"), "{e}");
+    let e = b.ntt(&mut data, 29, false, None).unwrap_err().to_string();
+    assert!(e.contains("2^29"), "{e}");
+    let mut data = vec![0u8; 32 * 4];
+    let e = b.ntt(&mut data, 2, false, Some(&[0u8; 32])).unwrap_err().to_string();
+    assert!(e.contains("coset generator is zero"), "{e}");
+}
+
+#[test]
+fn info_names_the_backend_and_its_path() {
+    let mut b = backend();
+    assert_eq!(b.info().name, "cpu");
+    b.configure(2, &[]).unwrap();
+    let detail = b.refresh_info().detail.clone();
+    assert!(detail.contains("2 threads"), "{detail}");
+    assert!(detail.starts_with("avx512ifma") || detail.starts_with("portable"), "{detail}");
+}
+
+#[test]
+fn portable_path_gives_the_same_results_through_the_library() {
+    if std::env::var("AZTEC_PROVER_CPU_PATH").is_ok() {
+        return; // already the child
+    }
+    for test in ["msm_g1_matches_reference", "msm_g2_matches_reference", "ntt_matches_reference", "msm_g1_with_every_point_the_same"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--test-threads", "1"])
+            .env("AZTEC_PROVER_CPU_PATH", "portable")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{test} on the portable path:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
