@@ -130,11 +130,17 @@ pub type InfoFn = unsafe extern "C" fn(out: *mut BackendInfo) -> Status;
 /// pinned round-robin to the `n_cpus` CPU ids at `cpus` (none = not pinned).
 pub type ConfigureFn = unsafe extern "C" fn(threads: u32, cpus: *const u32, n_cpus: u32) -> Status;
 /// `msm(points, scalars, n, out)`: `out = sum scalars[i] * points[i]`.
-pub type MsmFn = unsafe extern "C" fn(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status;
+pub type MsmFn =
+    unsafe extern "C" fn(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status;
 /// `ntt(data, log_n, batch, inverse, coset)`: in place; `coset` is null or a
 /// 32-byte generator g (forward: evaluate on g·H; inverse: interpolate from g·H).
-pub type NttFn =
-    unsafe extern "C" fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32, coset: *const u8) -> Status;
+pub type NttFn = unsafe extern "C" fn(
+    data: *mut u8,
+    log_n: u32,
+    batch: u32,
+    inverse: u32,
+    coset: *const u8,
+) -> Status;
 /// `last_error(buf, cap)`: copies the calling thread's last error message
 /// (NUL-terminated, truncated to `cap`); returns its full length.
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, cap: u64) -> u64;

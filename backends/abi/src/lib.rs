@@ -6,6 +6,8 @@
 //! safe [`Backend`]; [`reference`] (feature `reference`) is the arkworks
 //! implementation every backend is tested and benchmarked against.
 
+#[cfg(feature = "reference")]
+pub mod bench;
 pub mod ffi;
 pub mod loader;
 #[cfg(feature = "reference")]

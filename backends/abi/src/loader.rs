@@ -145,49 +145,71 @@ impl Backend {
         let searched = candidates(spec);
         match searched.iter().find(|p| p.is_file()) {
             Some(p) => Backend::load_path(p),
-            None => Err(BackendError::NotFound { name: spec.to_string(), searched }),
+            None => Err(BackendError::NotFound {
+                name: spec.to_string(),
+                searched,
+            }),
         }
     }
 
     /// Loads and checks the library at `path`.
     pub fn load_path(path: &Path) -> Result<Backend, BackendError> {
-        let incompatible = |reason: String| BackendError::Incompatible { path: path.to_path_buf(), reason };
+        let incompatible = |reason: String| BackendError::Incompatible {
+            path: path.to_path_buf(),
+            reason,
+        };
         // Reading the first bytes lets us refuse non-ELF files without handing them to the dynamic loader.
         let mut head = [0u8; 4];
         std::fs::File::open(path)
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .map_err(|e| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() })?;
+            .map_err(|e| BackendError::Load {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         if &head != b"\x7fELF" {
-            return Err(BackendError::Load { path: path.to_path_buf(), reason: "not a shared library (no ELF header)".into() });
+            return Err(BackendError::Load {
+                path: path.to_path_buf(),
+                reason: "not a shared library (no ELF header)".into(),
+            });
         }
         #[allow(unsafe_code)]
         // SAFETY: loading runs the library's initialisers. We only load files
         // the operator named or installed as backends; that trust is the point
         // of a plug-in backend.
-        let lib = unsafe { libloading::Library::new(path) }
-            .map_err(|e| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() })?;
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| BackendError::Load {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         let symbol = format!("{}\0", ffi::ENTRY_SYMBOL);
         #[allow(unsafe_code)]
         // SAFETY: the symbol is looked up as the address of a data object; we
         // only read through it after checking the version fields below.
-        let table: *const BackendTable = match unsafe { lib.get::<*const BackendTable>(symbol.as_bytes()) } {
-            Ok(sym) => *sym,
-            Err(_) => {
-                let older = (0..ffi::ABI_VERSION).any(|v| {
-                    let name = format!("aztec_prover_backend_v{v}\0");
-                    #[allow(unsafe_code)]
-                    // SAFETY: a lookup only; the result is not dereferenced.
-                    let found = unsafe { lib.get::<*const u8>(name.as_bytes()) }.is_ok();
-                    found
-                });
-                let why = if older {
-                    format!("it exports an older backend ABI, not {} (version {})", ffi::ENTRY_SYMBOL, ffi::ABI_VERSION)
-                } else {
-                    format!("it does not export {}; is it an aztec-prover backend?", ffi::ENTRY_SYMBOL)
-                };
-                return Err(incompatible(why));
-            }
-        };
+        let table: *const BackendTable =
+            match unsafe { lib.get::<*const BackendTable>(symbol.as_bytes()) } {
+                Ok(sym) => *sym,
+                Err(_) => {
+                    let older = (0..ffi::ABI_VERSION).any(|v| {
+                        let name = format!("aztec_prover_backend_v{v}\0");
+                        #[allow(unsafe_code)]
+                        // SAFETY: a lookup only; the result is not dereferenced.
+                        let found = unsafe { lib.get::<*const u8>(name.as_bytes()) }.is_ok();
+                        found
+                    });
+                    let why = if older {
+                        format!(
+                            "it exports an older backend ABI, not {} (version {})",
+                            ffi::ENTRY_SYMBOL,
+                            ffi::ABI_VERSION
+                        )
+                    } else {
+                        format!(
+                            "it does not export {}; is it an aztec-prover backend?",
+                            ffi::ENTRY_SYMBOL
+                        )
+                    };
+                    return Err(incompatible(why));
+                }
+            };
         if table.is_null() {
             return Err(incompatible("its backend table is null".into()));
         }
@@ -196,10 +218,16 @@ impl Backend {
         // (version, size); a symbol of this name points at least at those.
         let (version, size) = unsafe { ((*table).abi_version, (*table).table_size) };
         if version != ffi::ABI_VERSION {
-            return Err(incompatible(format!("ABI version {version}, this build speaks {}", ffi::ABI_VERSION)));
+            return Err(incompatible(format!(
+                "ABI version {version}, this build speaks {}",
+                ffi::ABI_VERSION
+            )));
         }
         if size < ffi::TABLE_SIZE {
-            return Err(incompatible(format!("its table has {size} bytes, version {version} needs {}", ffi::TABLE_SIZE)));
+            return Err(incompatible(format!(
+                "its table has {size} bytes, version {version} needs {}",
+                ffi::TABLE_SIZE
+            )));
         }
         let loaded = Loaded { table, _lib: lib };
         let mut raw = BackendInfo::zeroed();
@@ -210,7 +238,10 @@ impl Backend {
             return Err(incompatible(format!("info() failed with status {st}")));
         }
         if raw.abi_version != ffi::ABI_VERSION {
-            return Err(incompatible(format!("info() reports ABI version {}", raw.abi_version)));
+            return Err(incompatible(format!(
+                "info() reports ABI version {}",
+                raw.abi_version
+            )));
         }
         if raw.curve_id != ffi::CURVE_BN254 || raw.scalar_field_id != ffi::FIELD_BN254_FR {
             return Err(incompatible(format!(
@@ -229,7 +260,10 @@ impl Backend {
             max_log_ntt: raw.max_log_ntt,
             path: path.to_path_buf(),
         };
-        Ok(Backend { loaded: Arc::new(loaded), info })
+        Ok(Backend {
+            loaded: Arc::new(loaded),
+            info,
+        })
     }
 
     /// What the backend said about itself at load.
@@ -268,69 +302,144 @@ impl Backend {
         unsafe {
             (self.table().last_error)(buf.as_mut_ptr(), buf.len() as u64)
         };
-        Err(BackendError::Call { backend: self.info.name.clone(), op, code: st, message: ffi::read_cstr(&buf) })
+        Err(BackendError::Call {
+            backend: self.info.name.clone(),
+            op,
+            code: st,
+            message: ffi::read_cstr(&buf),
+        })
     }
 
     /// Uses `threads` worker threads (0: the backend's default), pinned to `cpus` (empty: not pinned).
     pub fn configure(&self, threads: u32, cpus: &[u32]) -> Result<(), BackendError> {
-        let n = u32::try_from(cpus.len())
-            .map_err(|_| BackendError::Argument { op: "configure", reason: "too many CPUs".into() })?;
+        let n = u32::try_from(cpus.len()).map_err(|_| BackendError::Argument {
+            op: "configure",
+            reason: "too many CPUs".into(),
+        })?;
         #[allow(unsafe_code)]
         // SAFETY: `cpus` is valid for `n` u32 values.
         let st = unsafe { (self.table().configure)(threads, cpus.as_ptr(), n) };
         self.check("configure", st)
     }
 
-    fn msm(&self, op: &'static str, f: ffi::MsmFn, width: usize, points: &[u8], scalars: &[u8], out: &mut [u8]) -> Result<(), BackendError> {
+    fn msm(
+        &self,
+        op: &'static str,
+        f: ffi::MsmFn,
+        width: usize,
+        points: &[u8],
+        scalars: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), BackendError> {
         if points.len() % width != 0 || scalars.len() % ffi::SCALAR_BYTES != 0 {
-            return Err(BackendError::Argument { op, reason: "buffers are not whole points and scalars".into() });
+            return Err(BackendError::Argument {
+                op,
+                reason: "buffers are not whole points and scalars".into(),
+            });
         }
         let n = points.len() / width;
         if scalars.len() / ffi::SCALAR_BYTES != n {
             return Err(BackendError::Argument {
                 op,
-                reason: format!("{n} points but {} scalars", scalars.len() / ffi::SCALAR_BYTES),
+                reason: format!(
+                    "{n} points but {} scalars",
+                    scalars.len() / ffi::SCALAR_BYTES
+                ),
             });
         }
         #[allow(unsafe_code)]
         // SAFETY: `points` holds n points, `scalars` n scalars, `out` one point, as the ABI requires.
-        let st = unsafe { f(points.as_ptr(), scalars.as_ptr(), n as u64, out.as_mut_ptr()) };
+        let st = unsafe {
+            f(
+                points.as_ptr(),
+                scalars.as_ptr(),
+                n as u64,
+                out.as_mut_ptr(),
+            )
+        };
         self.check(op, st)
     }
 
     /// `sum scalars[i] * points[i]` over G1 (64-byte points, 32-byte scalars).
-    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; ffi::G1_BYTES], BackendError> {
+    pub fn msm_g1(
+        &self,
+        points: &[u8],
+        scalars: &[u8],
+    ) -> Result<[u8; ffi::G1_BYTES], BackendError> {
         let mut out = [0u8; ffi::G1_BYTES];
-        self.msm("msm_g1", self.table().msm_g1, ffi::G1_BYTES, points, scalars, &mut out)?;
+        self.msm(
+            "msm_g1",
+            self.table().msm_g1,
+            ffi::G1_BYTES,
+            points,
+            scalars,
+            &mut out,
+        )?;
         Ok(out)
     }
 
     /// `sum scalars[i] * points[i]` over G2 (128-byte points, 32-byte scalars).
-    pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; ffi::G2_BYTES], BackendError> {
+    pub fn msm_g2(
+        &self,
+        points: &[u8],
+        scalars: &[u8],
+    ) -> Result<[u8; ffi::G2_BYTES], BackendError> {
         let mut out = [0u8; ffi::G2_BYTES];
-        self.msm("msm_g2", self.table().msm_g2, ffi::G2_BYTES, points, scalars, &mut out)?;
+        self.msm(
+            "msm_g2",
+            self.table().msm_g2,
+            ffi::G2_BYTES,
+            points,
+            scalars,
+            &mut out,
+        )?;
         Ok(out)
     }
 
     /// In-place NTT of `data.len() / (32 << log_n)` vectors of `2^log_n` elements.
-    pub fn ntt(&self, data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8; 32]>) -> Result<(), BackendError> {
+    pub fn ntt(
+        &self,
+        data: &mut [u8],
+        log_n: u32,
+        inverse: bool,
+        coset: Option<&[u8; 32]>,
+    ) -> Result<(), BackendError> {
         let op = "ntt";
         if log_n > self.info.max_log_ntt {
-            return Err(BackendError::Argument { op, reason: format!("2^{log_n} is over this backend's 2^{}", self.info.max_log_ntt) });
+            return Err(BackendError::Argument {
+                op,
+                reason: format!(
+                    "2^{log_n} is over this backend's 2^{}",
+                    self.info.max_log_ntt
+                ),
+            });
         }
         let vec_bytes = ffi::SCALAR_BYTES << log_n;
         if data.is_empty() || data.len() % vec_bytes != 0 {
             return Err(BackendError::Argument {
                 op,
-                reason: format!("{} bytes is not a whole number of 2^{log_n}-element vectors", data.len()),
+                reason: format!(
+                    "{} bytes is not a whole number of 2^{log_n}-element vectors",
+                    data.len()
+                ),
             });
         }
-        let batch = u32::try_from(data.len() / vec_bytes)
-            .map_err(|_| BackendError::Argument { op, reason: "too many vectors".into() })?;
+        let batch = u32::try_from(data.len() / vec_bytes).map_err(|_| BackendError::Argument {
+            op,
+            reason: "too many vectors".into(),
+        })?;
         let coset_ptr = coset.map_or(std::ptr::null(), |c| c.as_ptr());
         #[allow(unsafe_code)]
         // SAFETY: `data` holds `batch` vectors of 2^log_n elements; coset is null or 32 bytes.
-        let st = unsafe { (self.table().ntt)(data.as_mut_ptr(), log_n, batch, u32::from(inverse), coset_ptr) };
+        let st = unsafe {
+            (self.table().ntt)(
+                data.as_mut_ptr(),
+                log_n,
+                batch,
+                u32::from(inverse),
+                coset_ptr,
+            )
+        };
         self.check(op, st)
     }
 }

@@ -52,7 +52,10 @@ pub fn g1_from_bytes(b: &[u8]) -> Option<G1Affine> {
     if b.iter().all(|x| *x == 0) {
         return Some(G1Affine::zero());
     }
-    Some(G1Affine::new_unchecked(fq_from_bytes(&b[..32])?, fq_from_bytes(&b[32..64])?))
+    Some(G1Affine::new_unchecked(
+        fq_from_bytes(&b[..32])?,
+        fq_from_bytes(&b[32..64])?,
+    ))
 }
 
 /// A G2 point in the ABI encoding.
@@ -79,7 +82,10 @@ pub fn g2_from_bytes(b: &[u8]) -> Option<G2Affine> {
 
 /// G1 MSM with arkworks.
 pub fn msm_g1(points: &[u8], scalars: &[u8]) -> [u8; G1_BYTES] {
-    let pts: Vec<G1Affine> = points.chunks(G1_BYTES).map(|c| g1_from_bytes(c).unwrap_or_default()).collect();
+    let pts: Vec<G1Affine> = points
+        .chunks(G1_BYTES)
+        .map(|c| g1_from_bytes(c).unwrap_or_default())
+        .collect();
     let sc: Vec<Fr> = scalars.chunks(SCALAR_BYTES).map(fr_from_bytes).collect();
     g1_bytes(&G1Projective::msm_unchecked(&pts, &sc).into_affine())
 }
@@ -91,7 +97,10 @@ pub fn msm_g1_native(points: &[G1Affine], scalars: &[Fr]) -> G1Affine {
 
 /// G2 MSM with arkworks.
 pub fn msm_g2(points: &[u8], scalars: &[u8]) -> [u8; G2_BYTES] {
-    let pts: Vec<G2Affine> = points.chunks(G2_BYTES).map(|c| g2_from_bytes(c).unwrap_or_default()).collect();
+    let pts: Vec<G2Affine> = points
+        .chunks(G2_BYTES)
+        .map(|c| g2_from_bytes(c).unwrap_or_default())
+        .collect();
     let sc: Vec<Fr> = scalars.chunks(SCALAR_BYTES).map(fr_from_bytes).collect();
     g2_bytes(&G2Projective::msm_unchecked(&pts, &sc).into_affine())
 }
@@ -115,13 +124,19 @@ pub fn ntt(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8; 32]>)
 
 /// NTT with ark-poly on decoded values.
 pub fn ntt_native(v: &mut Vec<Fr>, inverse: bool, coset: Option<Fr>) {
-    let Some(mut domain) = Radix2EvaluationDomain::<Fr>::new(v.len()) else { return };
+    let Some(mut domain) = Radix2EvaluationDomain::<Fr>::new(v.len()) else {
+        return;
+    };
     if let Some(g) = coset {
         if let Some(d) = domain.get_coset(g) {
             domain = d;
         }
     }
-    if inverse { domain.ifft_in_place(v) } else { domain.fft_in_place(v) }
+    if inverse {
+        domain.ifft_in_place(v)
+    } else {
+        domain.fft_in_place(v)
+    }
 }
 
 /// `n` distinct G1 points that are cheap to make: `start + i * step` for random `start`, `step`.

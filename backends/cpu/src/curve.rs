@@ -17,12 +17,20 @@ pub struct Affine<F> {
 
 impl<F: Field> Affine<F> {
     /// The identity.
-    pub const IDENTITY: Self = Affine { x: F::ZERO, y: F::ZERO, infinity: true };
+    pub const IDENTITY: Self = Affine {
+        x: F::ZERO,
+        y: F::ZERO,
+        infinity: true,
+    };
 
     /// `-P`.
     #[inline(always)]
     pub fn neg(&self) -> Self {
-        Affine { x: self.x, y: self.y.neg(), infinity: self.infinity }
+        Affine {
+            x: self.x,
+            y: self.y.neg(),
+            infinity: self.infinity,
+        }
     }
 }
 
@@ -39,7 +47,11 @@ pub struct Jacobian<F> {
 
 impl<F: Field> Jacobian<F> {
     /// The identity.
-    pub const IDENTITY: Self = Jacobian { x: F::ONE, y: F::ONE, z: F::ZERO };
+    pub const IDENTITY: Self = Jacobian {
+        x: F::ONE,
+        y: F::ONE,
+        z: F::ZERO,
+    };
 
     /// Whether this is the identity.
     #[inline(always)]
@@ -50,7 +62,15 @@ impl<F: Field> Jacobian<F> {
     /// From an affine point.
     #[inline(always)]
     pub fn from_affine(p: &Affine<F>) -> Self {
-        if p.infinity { Self::IDENTITY } else { Jacobian { x: p.x, y: p.y, z: F::ONE } }
+        if p.infinity {
+            Self::IDENTITY
+        } else {
+            Jacobian {
+                x: p.x,
+                y: p.y,
+                z: F::ONE,
+            }
+        }
     }
 
     /// `2P` (dbl-2009-l).
@@ -67,7 +87,11 @@ impl<F: Field> Jacobian<F> {
         let x3 = f.sub(&d.double());
         let y3 = e.mul(&d.sub(&x3)).sub(&c.double().double().double());
         let z3 = self.y.mul(&self.z).double();
-        Jacobian { x: x3, y: y3, z: z3 }
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
     }
 
     /// `P + Q` for affine Q (madd-2007-bl).
@@ -84,7 +108,11 @@ impl<F: Field> Jacobian<F> {
         let h = u2.sub(&self.x);
         let r = s2.sub(&self.y).double();
         if h.is_zero() {
-            return if r.is_zero() { Self::from_affine(q).double() } else { Self::IDENTITY };
+            return if r.is_zero() {
+                Self::from_affine(q).double()
+            } else {
+                Self::IDENTITY
+            };
         }
         let hh = h.square();
         let i = hh.double().double();
@@ -93,7 +121,11 @@ impl<F: Field> Jacobian<F> {
         let x3 = r.square().sub(&j).sub(&v.double());
         let y3 = r.mul(&v.sub(&x3)).sub(&self.y.mul(&j).double());
         let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
-        Jacobian { x: x3, y: y3, z: z3 }
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
     }
 
     /// `P + Q` (add-2007-bl).
@@ -113,7 +145,11 @@ impl<F: Field> Jacobian<F> {
         let h = u2.sub(&u1);
         let r = s2.sub(&s1).double();
         if h.is_zero() {
-            return if r.is_zero() { self.double() } else { Self::IDENTITY };
+            return if r.is_zero() {
+                self.double()
+            } else {
+                Self::IDENTITY
+            };
         }
         let i = h.double().square();
         let j = h.mul(&i);
@@ -121,7 +157,11 @@ impl<F: Field> Jacobian<F> {
         let x3 = r.square().sub(&j).sub(&v.double());
         let y3 = r.mul(&v.sub(&x3)).sub(&s1.mul(&j).double());
         let z3 = self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2).mul(&h);
-        Jacobian { x: x3, y: y3, z: z3 }
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
     }
 
     /// To affine (one inversion).
@@ -130,7 +170,11 @@ impl<F: Field> Jacobian<F> {
             None => Affine::IDENTITY,
             Some(zi) => {
                 let zi2 = zi.square();
-                Affine { x: self.x.mul(&zi2), y: self.y.mul(&zi2).mul(&zi), infinity: false }
+                Affine {
+                    x: self.x.mul(&zi2),
+                    y: self.y.mul(&zi2).mul(&zi),
+                    infinity: false,
+                }
             }
         }
     }
@@ -163,7 +207,11 @@ impl Curve for G1 {
         if b.iter().all(|x| *x == 0) {
             return Ok(Affine::IDENTITY);
         }
-        Ok(Affine { x: fq_at(b, 0)?, y: fq_at(b, 32)?, infinity: false })
+        Ok(Affine {
+            x: fq_at(b, 0)?,
+            y: fq_at(b, 32)?,
+            infinity: false,
+        })
     }
     fn encode(p: &Affine<Fq>, out: &mut [u8]) {
         if p.infinity {

@@ -48,7 +48,8 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         i.abi_version = ffi::ABI_VERSION;
         i.curve_id = ffi::CURVE_BN254;
         i.scalar_field_id = ffi::FIELD_BN254_FR;
-        i.capabilities = caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        i.capabilities =
+            caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
         let (threads, pinned) = pool::describe();
         i.preferred_threads = threads as u32;
         i.max_log_ntt = ntt::TWO_ADICITY;
@@ -75,7 +76,10 @@ unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> S
             Vec::new()
         } else {
             // SAFETY: non-null and, by the ABI, valid for n_cpus u32 values.
-            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }.iter().map(|c| *c as usize).collect()
+            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }
+                .iter()
+                .map(|c| *c as usize)
+                .collect()
         };
         match pool::configure(threads as usize, &list) {
             Ok(()) => status::OK,
@@ -97,7 +101,10 @@ unsafe fn msm_entry<C: crate::curve::Curve>(
             return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
         }
         if n > MAX_MSM {
-            return fail(status::INVALID_ARGUMENT, format!("{op}: {n} points is over the limit of {MAX_MSM}"));
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: {n} points is over the limit of {MAX_MSM}"),
+            );
         }
         let n = n as usize;
         let (pts, sc) = if n == 0 {
@@ -137,7 +144,13 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
 }
 
 #[allow(unsafe_code)]
-unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32, coset: *const u8) -> Status {
+unsafe extern "C" fn ntt_fn(
+    data: *mut u8,
+    log_n: u32,
+    batch: u32,
+    inverse: u32,
+    coset: *const u8,
+) -> Status {
     guarded(|| {
         if data.is_null() {
             return fail(status::INVALID_ARGUMENT, "ntt: null data");
@@ -145,7 +158,10 @@ unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32,
         if log_n > ntt::TWO_ADICITY {
             return fail(
                 status::INVALID_ARGUMENT,
-                format!("ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{}", ntt::TWO_ADICITY),
+                format!(
+                    "ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{}",
+                    ntt::TWO_ADICITY
+                ),
             );
         }
         if batch == 0 {

@@ -11,5 +11,7 @@ pub mod dispatch;
 pub mod ffi;
 pub mod field;
 pub mod msm;
+#[cfg(target_arch = "x86_64")]
+pub mod msm_ifma;
 pub mod ntt;
 pub mod pool;

@@ -55,219 +55,350 @@ pub fn signed_digits(scalars: &[[u64; 4]], c: u32) -> (Vec<i16>, usize) {
     let mut digits = vec![0i16; windows * n];
     let mask = (1u64 << c) - 1;
     let half = 1i64 << (c - 1);
-    // Fill column by column in parallel over scalars.
-    let cols: Vec<Vec<i16>> = scalars
-        .par_iter()
-        .map(|s| {
-            let mut out = Vec::with_capacity(windows);
-            let mut carry = 0i64;
-            for w in 0..windows {
-                let bit = w as u32 * c;
-                let limb = (bit / 64) as usize;
-                let shift = bit % 64;
-                let mut v = if limb < 4 { s[limb] >> shift } else { 0 };
-                if shift + c > 64 && limb + 1 < 4 {
-                    v |= s[limb + 1] << (64 - shift);
-                }
-                let mut d = (v & mask) as i64 + carry;
-                if d >= half {
-                    d -= 1 << c;
-                    carry = 1;
-                } else {
-                    carry = 0;
-                }
-                out.push(d as i16);
-            }
-            out
-        })
+    const CHUNK: usize = 1 << 12;
+    // Each chunk of scalars fills its columns in every window row.
+    let rows: Vec<&mut [i16]> = digits.chunks_mut(n.max(1)).collect();
+    let mut per_chunk: Vec<Vec<&mut [i16]>> = (0..n.div_ceil(CHUNK))
+        .map(|_| Vec::with_capacity(windows))
         .collect();
-    for (i, col) in cols.iter().enumerate() {
-        for (w, d) in col.iter().enumerate() {
-            digits[w * n + i] = *d;
+    for row in rows {
+        for (k, piece) in row.chunks_mut(CHUNK).enumerate() {
+            per_chunk[k].push(piece);
         }
     }
+    per_chunk
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut cols)| {
+            for (j, s) in scalars[k * CHUNK..((k + 1) * CHUNK).min(n)]
+                .iter()
+                .enumerate()
+            {
+                let mut carry = 0i64;
+                for (w, col) in cols.iter_mut().enumerate() {
+                    let bit = w as u32 * c;
+                    let limb = (bit / 64) as usize;
+                    let shift = bit % 64;
+                    let mut v = if limb < 4 { s[limb] >> shift } else { 0 };
+                    if shift + c > 64 && limb + 1 < 4 {
+                        v |= s[limb + 1] << (64 - shift);
+                    }
+                    let mut d = (v & mask) as i64 + carry;
+                    if d >= half {
+                        d -= 1 << c;
+                        carry = 1;
+                    } else {
+                        carry = 0;
+                    }
+                    col[j] = d as i16;
+                }
+            }
+        });
     (digits, windows)
 }
 
-const BATCH: usize = 512;
-
-/// Bucket accumulation for one task, batch-affine.
-struct Buckets<'a, F: Field> {
-    buckets: Vec<Affine<F>>,
-    busy: Vec<u64>,
-    batch_bucket: Vec<u32>,
-    batch_point: Vec<Affine<F>>,
-    deferred: Vec<(u32, Affine<F>)>,
-    scratch: Vec<F>,
-    prefix: Vec<F>,
-    _p: std::marker::PhantomData<&'a ()>,
+/// The arithmetic a bucket pass needs, implemented by the portable path
+/// (points as [`Affine`]) and the IFMA path (points packed one per cache line).
+pub trait Kernel: Sync {
+    /// The coordinate field of the scalar reduction.
+    type F: Field;
+    /// Decoded input points.
+    type Points: Sync;
+    /// Bucket storage of one task.
+    type Buckets: Send;
+    /// How many input points.
+    fn count(&self, points: &Self::Points) -> usize;
+    /// Whether input point `i` is the identity.
+    fn input_is_identity(&self, points: &Self::Points, i: usize) -> bool;
+    /// `nb` empty buckets.
+    fn new_buckets(&self, nb: usize) -> Self::Buckets;
+    /// Whether bucket `b` is empty (the identity).
+    fn bucket_is_empty(&self, buckets: &Self::Buckets, b: usize) -> bool;
+    /// `bucket[b] = ±points[r]` ([`NEG`] in `r` asks for the negation).
+    fn set_bucket(&self, buckets: &mut Self::Buckets, b: usize, points: &Self::Points, r: u32);
+    /// `bucket[b] += ±points[r]` for each `(b, r)`; the buckets are distinct.
+    fn add_batch(&self, buckets: &mut Self::Buckets, points: &Self::Points, batch: &[(u32, u32)]);
+    /// The buckets as affine points of [`Kernel::F`].
+    fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<Self::F>>;
+    /// Takes back bucket storage for reuse by a later task on this thread.
+    fn recycle(&self, _buckets: Self::Buckets) {}
 }
 
-impl<F: Field> Buckets<'_, F> {
-    fn new(count: usize) -> Self {
-        Buckets {
-            buckets: vec![Affine::IDENTITY; count],
-            busy: vec![0; count.div_ceil(64)],
-            batch_bucket: Vec::with_capacity(BATCH + 64),
-            batch_point: Vec::with_capacity(BATCH + 64),
-            deferred: Vec::new(),
-            scratch: Vec::with_capacity(BATCH + 64),
-            prefix: Vec::with_capacity(BATCH + 64),
-            _p: std::marker::PhantomData,
+/// Marks a negated point in a point reference.
+pub const NEG: u32 = 1 << 31;
+
+/// Additions per shared inversion for `nb` buckets: large enough to amortise
+/// the inversion, small enough that few additions hit a busy bucket.
+pub fn batch_size(nb: usize) -> usize {
+    (nb / 8).clamp(64, 2048)
+}
+
+/// The portable kernel: affine points of `F`.
+pub struct Portable<F>(std::marker::PhantomData<F>);
+
+impl<F> Default for Portable<F> {
+    fn default() -> Self {
+        Portable(std::marker::PhantomData)
+    }
+}
+
+impl<F: Field> Portable<F> {
+    #[inline(always)]
+    fn get(points: &[Affine<F>], r: u32) -> Affine<F> {
+        let p = &points[(r & !NEG) as usize];
+        if r & NEG != 0 { p.neg() } else { *p }
+    }
+}
+
+impl<F: Field> Kernel for Portable<F> {
+    type F = F;
+    type Points = Vec<Affine<F>>;
+    type Buckets = Vec<Affine<F>>;
+    fn count(&self, points: &Self::Points) -> usize {
+        points.len()
+    }
+    fn input_is_identity(&self, points: &Self::Points, i: usize) -> bool {
+        points[i].infinity
+    }
+    fn new_buckets(&self, nb: usize) -> Self::Buckets {
+        vec![Affine::IDENTITY; nb]
+    }
+    fn bucket_is_empty(&self, buckets: &Self::Buckets, b: usize) -> bool {
+        buckets[b].infinity
+    }
+    fn set_bucket(&self, buckets: &mut Self::Buckets, b: usize, points: &Self::Points, r: u32) {
+        buckets[b] = Self::get(points, r);
+    }
+    fn add_batch(&self, buckets: &mut Self::Buckets, points: &Self::Points, batch: &[(u32, u32)]) {
+        let mut den: Vec<F> = batch
+            .iter()
+            .map(|&(b, r)| pair_denominator(&buckets[b as usize], &Self::get(points, r)))
+            .collect();
+        let mut prefix = Vec::with_capacity(den.len());
+        batch_invert(&mut den, &mut prefix);
+        for (j, &(b, r)) in batch.iter().enumerate() {
+            buckets[b as usize] =
+                add_with_inverse(&buckets[b as usize], &Self::get(points, r), &den[j]);
         }
     }
-
-    #[inline(always)]
-    fn is_busy(&self, b: u32) -> bool {
-        self.busy[(b / 64) as usize] >> (b % 64) & 1 == 1
+    fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<F>> {
+        buckets.clone()
     }
+}
 
-    #[inline(always)]
-    fn place(&mut self, b: u32, p: Affine<F>) {
-        let busy = self.is_busy(b);
-        let bucket = &mut self.buckets[b as usize];
-        if bucket.infinity && !busy {
-            *bucket = p;
-        } else if busy {
-            self.deferred.push((b, p));
+/// The denominator of `p + q` in affine form: `x_q - x_p`, `2y` for a
+/// doubling, or zero when no inversion is needed (identity or `P + (-P)`).
+#[inline(always)]
+pub fn pair_denominator<F: Field>(p: &Affine<F>, q: &Affine<F>) -> F {
+    if p.infinity || q.infinity {
+        F::ZERO
+    } else if p.x == q.x {
+        if p.y == q.y { p.y.double() } else { F::ZERO }
+    } else {
+        q.x.sub(&p.x)
+    }
+}
+
+/// `p + q` given the inverse of [`pair_denominator`] (zero when there was none).
+#[inline(always)]
+pub fn add_with_inverse<F: Field>(p: &Affine<F>, q: &Affine<F>, inv: &F) -> Affine<F> {
+    if p.infinity {
+        *q
+    } else if q.infinity {
+        *p
+    } else if inv.is_zero() {
+        Affine::IDENTITY
+    } else {
+        let lambda = if p.x == q.x {
+            let xx = p.x.square();
+            xx.double().add(&xx).mul(inv)
         } else {
-            self.busy[(b / 64) as usize] |= 1 << (b % 64);
-            self.batch_bucket.push(b);
-            self.batch_point.push(p);
+            q.y.sub(&p.y).mul(inv)
+        };
+        let x3 = lambda.square().sub(&p.x).sub(&q.x);
+        let y3 = lambda.mul(&p.x.sub(&x3)).sub(&p.y);
+        Affine {
+            x: x3,
+            y: y3,
+            infinity: false,
+        }
+    }
+}
+
+/// Inverts the nonzero entries of `v` in place (zeros stay zero).
+pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
+    prefix.clear();
+    let mut acc = F::ONE;
+    for d in v.iter() {
+        prefix.push(acc);
+        if !d.is_zero() {
+            acc = acc.mul(d);
+        }
+    }
+    let mut inv = acc.inverse().unwrap_or(F::ONE);
+    for j in (0..v.len()).rev() {
+        let d = v[j];
+        if !d.is_zero() {
+            v[j] = inv.mul(&prefix[j]);
+            inv = inv.mul(&d);
+        }
+    }
+}
+
+/// Accumulates points into buckets in batches of distinct buckets; an
+/// addition whose bucket is already in the batch waits for the next one.
+struct Accumulator<'a, K: Kernel> {
+    k: &'a K,
+    points: &'a K::Points,
+    buckets: K::Buckets,
+    busy: Vec<u64>,
+    /// Buckets never written (a cancelled bucket may read as non-empty: the
+    /// kernel then adds to the identity, which it handles).
+    fresh: Vec<u64>,
+    batch: Vec<(u32, u32)>,
+    deferred: Vec<(u32, u32)>,
+    limit: usize,
+}
+
+impl<'a, K: Kernel> Accumulator<'a, K> {
+    fn new(k: &'a K, points: &'a K::Points, nb: usize) -> Self {
+        let limit = batch_size(nb);
+        Accumulator {
+            k,
+            points,
+            buckets: k.new_buckets(nb),
+            busy: vec![0; nb.div_ceil(64)],
+            fresh: vec![u64::MAX; nb.div_ceil(64)],
+            batch: Vec::with_capacity(limit + 64),
+            deferred: Vec::new(),
+            limit,
         }
     }
 
     #[inline(always)]
-    fn push(&mut self, b: u32, p: Affine<F>) {
-        self.place(b, p);
-        while self.batch_bucket.len() >= BATCH {
+    fn place(&mut self, b: u32, r: u32) {
+        let (w, bit) = ((b / 64) as usize, b % 64);
+        if self.busy[w] >> bit & 1 == 1 {
+            self.deferred.push((b, r));
+        } else if self.fresh[w] >> bit & 1 == 1 {
+            self.fresh[w] &= !(1 << bit);
+            self.k
+                .set_bucket(&mut self.buckets, b as usize, self.points, r);
+        } else {
+            self.busy[w] |= 1 << bit;
+            self.batch.push((b, r));
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, b: u32, r: u32) {
+        self.place(b, r);
+        if self.batch.len() >= self.limit {
             self.flush();
-            self.retry_deferred();
         }
     }
 
-    fn retry_deferred(&mut self) {
-        let d = std::mem::take(&mut self.deferred);
-        for (b, p) in d {
-            self.place(b, p);
-        }
-    }
-
-    fn drain(&mut self) {
-        while !self.batch_bucket.is_empty() || !self.deferred.is_empty() {
-            self.flush();
-            self.retry_deferred();
-        }
-    }
-
-    /// Adds every batched point into its bucket with one shared inversion.
     fn flush(&mut self) {
-        let k = self.batch_bucket.len();
-        self.scratch.clear();
-        // Denominators: x_p - x_b, or 2y for a doubling, or zero for P + (-P).
-        for j in 0..k {
-            let b = &self.buckets[self.batch_bucket[j] as usize];
-            let p = &self.batch_point[j];
-            let d = if b.x == p.x {
-                if b.y == p.y { b.y.double() } else { F::ZERO }
-            } else {
-                p.x.sub(&b.x)
-            };
-            self.scratch.push(d);
+        self.k
+            .add_batch(&mut self.buckets, self.points, &self.batch);
+        for &(b, _) in &self.batch {
+            self.busy[(b / 64) as usize] &= !(1 << (b % 64));
         }
-        // Batch inversion (zeros skipped).
-        self.prefix.clear();
-        let mut acc = F::ONE;
-        for d in &self.scratch {
-            self.prefix.push(acc);
-            if !d.is_zero() {
-                acc = acc.mul(d);
-            }
+        self.batch.clear();
+        let d = std::mem::take(&mut self.deferred);
+        for (b, r) in d {
+            self.place(b, r);
         }
-        let mut inv = acc.inverse().unwrap_or(F::ONE);
-        for j in (0..k).rev() {
-            let d = self.scratch[j];
-            if d.is_zero() {
-                continue;
-            }
-            let dj = inv.mul(&self.prefix[j]);
-            inv = inv.mul(&d);
-            self.scratch[j] = dj;
-        }
-        for j in 0..k {
-            let bi = self.batch_bucket[j];
-            let p = self.batch_point[j];
-            let b = self.buckets[bi as usize];
-            let inv = self.scratch[j];
-            let bucket = &mut self.buckets[bi as usize];
-            if inv.is_zero() {
-                // P + (-P), or a doubling of a point with y = 0 (none on BN254).
-                *bucket = Affine::IDENTITY;
-            } else {
-                let lambda = if b.x == p.x {
-                    let xx = b.x.square();
-                    xx.double().add(&xx).mul(&inv)
-                } else {
-                    p.y.sub(&b.y).mul(&inv)
-                };
-                let x3 = lambda.square().sub(&b.x).sub(&p.x);
-                let y3 = lambda.mul(&b.x.sub(&x3)).sub(&b.y);
-                *bucket = Affine { x: x3, y: y3, infinity: false };
-            }
-            self.busy[(bi / 64) as usize] &= !(1 << (bi % 64));
-        }
-        self.batch_bucket.clear();
-        self.batch_point.clear();
     }
 
-    /// `sum (b + 1) * bucket[b]` by running sums from the top.
-    fn reduce(&self) -> Jacobian<F> {
-        let mut running = Jacobian::IDENTITY;
-        let mut acc = Jacobian::IDENTITY;
-        for b in self.buckets.iter().rev() {
-            running = running.add_mixed(b);
-            acc = acc.add(&running);
+    fn finish(mut self) -> K::Buckets {
+        while !self.batch.is_empty() || !self.deferred.is_empty() {
+            self.flush();
         }
-        acc
+        self.buckets
     }
 }
 
-/// One task: the points in `range` for window `w`.
-fn window_task<F: Field>(points: &[Affine<F>], digits: &[i16], c: u32) -> Jacobian<F> {
-    let mut b = Buckets::<F>::new(1usize << (c - 1));
-    for (p, &d) in points.iter().zip(digits) {
-        if d == 0 || p.infinity {
+/// Buckets an accumulator should have at least, so that batches of distinct
+/// buckets fill up even when a window uses few digit values (the top window).
+const MIN_EFFECTIVE_BUCKETS: usize = 4096;
+
+/// One task: the points `lo..` of one window, accumulated into buckets and
+/// reduced to `sum |d| * bucket[|d|]` by running sums from the top bucket.
+///
+/// When the window uses few digit values, each bucket is spread over several
+/// copies (consecutive points go to different copies) so that additions do
+/// not queue behind one busy bucket; the copies are summed at the end.
+fn window_task<K: Kernel>(
+    k: &K,
+    points: &K::Points,
+    lo: usize,
+    digits: &[i16],
+    c: u32,
+) -> Jacobian<K::F> {
+    let used = digits
+        .iter()
+        .map(|d| d.unsigned_abs() as usize)
+        .max()
+        .unwrap_or(0)
+        .min(1 << (c - 1));
+    if used == 0 {
+        return Jacobian::IDENTITY;
+    }
+    let spread = (MIN_EFFECTIVE_BUCKETS.min(digits.len()) / used).max(1);
+    let mut acc = Accumulator::new(k, points, used * spread);
+    for (i, &d) in digits.iter().enumerate() {
+        if d == 0 || k.input_is_identity(points, lo + i) {
             continue;
         }
-        if d > 0 {
-            b.push((d - 1) as u32, *p);
-        } else {
-            b.push((-(d as i32) - 1) as u32, p.neg());
-        }
+        let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
+        let b = (d.unsigned_abs() as usize - 1) * spread + i % spread;
+        acc.push(b as u32, r);
     }
-    b.drain();
-    b.reduce()
+    let buckets = acc.finish();
+    let values = k.bucket_values(&buckets);
+    k.recycle(buckets);
+    let mut running = Jacobian::IDENTITY;
+    let mut sum = Jacobian::IDENTITY;
+    for copies in values.chunks(spread).rev() {
+        for b in copies {
+            running = running.add_mixed(b);
+        }
+        sum = sum.add(&running);
+    }
+    sum
 }
 
-/// `sum scalars[i] * points[i]` with points already decoded.
-pub fn msm<F: Field>(points: &[Affine<F>], scalars: &[[u64; 4]], threads: usize) -> Jacobian<F> {
-    let n = points.len();
+/// `sum scalars[i] * points[i]` with a kernel and its decoded points.
+pub fn msm_with<K: Kernel>(
+    k: &K,
+    points: &K::Points,
+    scalars: &[[u64; 4]],
+    threads: usize,
+) -> Jacobian<K::F> {
+    let n = k.count(points);
     if n == 0 {
         return Jacobian::IDENTITY;
     }
     let c = window_bits(n);
     let (digits, windows) = signed_digits(scalars, c);
-    // Enough tasks to keep every thread busy, but few enough that bucket reductions stay small.
-    let chunks = (2 * threads).div_ceil(windows).max(1).min(n.div_ceil(1 << 12).max(1));
+    // Enough tasks to keep every thread busy, few enough that bucket reductions stay small.
+    let chunks = (2 * threads)
+        .div_ceil(windows)
+        .max(1)
+        .min(n.div_ceil(1 << 12).max(1));
     let chunk_len = n.div_ceil(chunks);
-    let partials: Vec<(usize, Jacobian<F>)> = (0..windows * chunks)
+    let partials: Vec<(usize, Jacobian<K::F>)> = (0..windows * chunks)
         .into_par_iter()
         .map(|t| {
             let w = t / chunks;
-            let k = t % chunks;
-            let lo = (k * chunk_len).min(n);
-            let hi = ((k + 1) * chunk_len).min(n);
-            (w, window_task(&points[lo..hi], &digits[w * n + lo..w * n + hi], c))
+            let j = t % chunks;
+            let lo = (j * chunk_len).min(n);
+            let hi = ((j + 1) * chunk_len).min(n);
+            (
+                w,
+                window_task(k, points, lo, &digits[w * n + lo..w * n + hi], c),
+            )
         })
         .collect();
     let mut per_window = vec![Jacobian::IDENTITY; windows];
@@ -284,6 +415,16 @@ pub fn msm<F: Field>(points: &[Affine<F>], scalars: &[[u64; 4]], threads: usize)
     acc
 }
 
+/// `sum scalars[i] * points[i]` on the portable path.
+pub fn msm<F: Field>(points: &[Affine<F>], scalars: &[[u64; 4]], threads: usize) -> Jacobian<F> {
+    msm_with(
+        &Portable::<F>::default(),
+        &points.to_vec(),
+        scalars,
+        threads,
+    )
+}
+
 /// Decodes points of curve `C` in parallel; the error names the first bad point.
 pub fn decode_points<C: Curve>(bytes: &[u8]) -> Result<Vec<Affine<C::F>>, String> {
     bytes
@@ -293,11 +434,35 @@ pub fn decode_points<C: Curve>(bytes: &[u8]) -> Result<Vec<Affine<C::F>>, String
         .collect()
 }
 
-/// The MSM of the ABI: bytes in, encoded affine point out.
-pub fn msm_bytes<C: Curve>(points: &[u8], scalars: &[u8], threads: usize, out: &mut [u8]) -> Result<(), String> {
-    let pts = decode_points::<C>(points)?;
+/// The MSM of the ABI: bytes in, encoded affine point out, on the path
+/// [`crate::dispatch::path`] chose.
+pub fn msm_bytes<C: Curve>(
+    points: &[u8],
+    scalars: &[u8],
+    threads: usize,
+    out: &mut [u8],
+) -> Result<(), String> {
+    msm_bytes_on::<C>(crate::dispatch::path(), points, scalars, threads, out)
+}
+
+/// The MSM of the ABI on a given path (G1 has an IFMA kernel; G2 runs portable).
+pub fn msm_bytes_on<C: Curve>(
+    path: crate::dispatch::CodePath,
+    points: &[u8],
+    scalars: &[u8],
+    threads: usize,
+    out: &mut [u8],
+) -> Result<(), String> {
     let sc = decode_scalars(scalars);
-    let r = msm::<C::F>(&pts, &sc, threads);
+    #[cfg(target_arch = "x86_64")]
+    if path == crate::dispatch::CodePath::Avx512Ifma && C::BYTES == 64 {
+        let r = crate::msm_ifma::msm_g1_bytes(points, &sc, threads)?;
+        out[..64].copy_from_slice(&r);
+        return Ok(());
+    }
+    let _ = path;
+    let pts = decode_points::<C>(points)?;
+    let r = msm_with(&Portable::<C::F>::default(), &pts, &sc, threads);
     C::encode(&r.to_affine(), out);
     Ok(())
 }

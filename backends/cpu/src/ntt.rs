@@ -41,7 +41,11 @@ fn shr(x: &[u64; 4], k: u32) -> [u64; 4] {
     let mut out = [0u64; 4];
     for i in 0..4 {
         let lo = x[i] >> k;
-        let hi = if i + 1 < 4 && k > 0 { x[i + 1] << (64 - k) } else { 0 };
+        let hi = if i + 1 < 4 && k > 0 {
+            x[i + 1] << (64 - k)
+        } else {
+            0
+        };
         out[i] = lo | hi;
     }
     out
@@ -60,7 +64,11 @@ pub fn root_of_unity(log_n: u32) -> Fr {
 fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
     static CACHE: OnceLock<Mutex<HashMap<(u32, bool), Arc<Vec<Fr>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(t) = cache.lock().ok().and_then(|c| c.get(&(log_n, inverse)).cloned()) {
+    if let Some(t) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&(log_n, inverse)).cloned())
+    {
         return t;
     }
     let n = 1usize << log_n;
@@ -77,7 +85,9 @@ fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
         let h = 1usize << s;
         let stride = half / h;
         let dst = &mut table[h - 1..2 * h - 1];
-        dst.par_iter_mut().enumerate().for_each(|(j, t)| *t = last[j * stride]);
+        dst.par_iter_mut()
+            .enumerate()
+            .for_each(|(j, t)| *t = last[j * stride]);
     }
     let t = Arc::new(table);
     if let Ok(mut c) = cache.lock() {
@@ -89,13 +99,15 @@ fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
 /// `out[i] = g^i`, in parallel chunks.
 fn powers_into(out: &mut [Fr], g: Fr) {
     const CHUNK: usize = 1 << 12;
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, chunk)| {
-        let mut acc = g.pow(&[(k * CHUNK) as u64]);
-        for x in chunk {
-            *x = acc;
-            acc = acc.mul(&g);
-        }
-    });
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(k, chunk)| {
+            let mut acc = g.pow(&[(k * CHUNK) as u64]);
+            for x in chunk {
+                *x = acc;
+                acc = acc.mul(&g);
+            }
+        });
 }
 
 fn bit_reverse(v: &mut [Fr], log_n: u32) {
@@ -142,7 +154,8 @@ pub fn transform(v: &mut [Fr], log_n: u32, inverse: bool, coset: Option<Fr>) {
     bit_reverse(v, log_n);
     let tw = twiddles(log_n, inverse);
     let block_log = BLOCK_LOG.min(log_n);
-    v.par_chunks_mut(1 << block_log).for_each(|b| stages_in_block(b, &tw, 0, block_log));
+    v.par_chunks_mut(1 << block_log)
+        .for_each(|b| stages_in_block(b, &tw, 0, block_log));
     for s in block_log..log_n {
         let h = 1usize << s;
         let t = &tw[h - 1..2 * h - 1];
@@ -160,7 +173,9 @@ pub fn transform(v: &mut [Fr], log_n: u32, inverse: bool, coset: Option<Fr>) {
         });
     }
     if inverse {
-        let n_inv = Fr::from_canonical([n as u64, 0, 0, 0]).inverse().unwrap_or(Fr::ONE);
+        let n_inv = Fr::from_canonical([n as u64, 0, 0, 0])
+            .inverse()
+            .unwrap_or(Fr::ONE);
         match coset {
             Some(g) => scale_by_powers(v, g.inverse().unwrap_or(Fr::ONE), n_inv),
             None => v.par_iter_mut().for_each(|x| *x = x.mul(&n_inv)),
@@ -194,8 +209,11 @@ pub fn ntt_bytes(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8;
             })
             .collect();
         transform(&mut v, log_n, inverse, g);
-        vector.par_chunks_mut(32).zip(v.par_iter()).for_each(|(c, x)| {
-            c.copy_from_slice(&crate::field::limbs_to_bytes(&x.0));
-        });
+        vector
+            .par_chunks_mut(32)
+            .zip(v.par_iter())
+            .for_each(|(c, x)| {
+                c.copy_from_slice(&crate::field::limbs_to_bytes(&x.0));
+            });
     }
 }

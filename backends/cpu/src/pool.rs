@@ -19,7 +19,9 @@ fn state() -> &'static RwLock<Option<PoolState>> {
 
 /// Threads used when nobody configured a number.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn build(threads: usize, cpus: &[usize]) -> Result<ThreadPool, String> {
@@ -29,7 +31,9 @@ fn build(threads: usize, cpus: &[usize]) -> Result<ThreadPool, String> {
         .thread_name(|i| format!("cpu-backend-{i}"))
         .start_handler(move |i| {
             if !cpus.is_empty() {
-                let id = core_affinity::CoreId { id: cpus[i % cpus.len()] };
+                let id = core_affinity::CoreId {
+                    id: cpus[i % cpus.len()],
+                };
                 core_affinity::set_for_current(id);
             }
         })
@@ -39,16 +43,34 @@ fn build(threads: usize, cpus: &[usize]) -> Result<ThreadPool, String> {
 
 /// Replaces the pool: `threads` workers (0 = every CPU), pinned round-robin to `cpus`.
 pub fn configure(threads: usize, cpus: &[usize]) -> Result<(), String> {
-    let threads = if threads == 0 { if cpus.is_empty() { default_threads() } else { cpus.len() } } else { threads };
+    let threads = if threads == 0 {
+        if cpus.is_empty() {
+            default_threads()
+        } else {
+            cpus.len()
+        }
+    } else {
+        threads
+    };
     let pool = build(threads, cpus)?;
-    let mut s = state().write().map_err(|_| "thread pool lock poisoned".to_string())?;
-    *s = Some(PoolState { pool: Arc::new(pool), threads, pinned: !cpus.is_empty() });
+    let mut s = state()
+        .write()
+        .map_err(|_| "thread pool lock poisoned".to_string())?;
+    *s = Some(PoolState {
+        pool: Arc::new(pool),
+        threads,
+        pinned: !cpus.is_empty(),
+    });
     Ok(())
 }
 
 /// The current pool (built with defaults on first use) and its size.
 pub fn current() -> Result<(Arc<ThreadPool>, usize), String> {
-    if let Some(s) = state().read().map_err(|_| "thread pool lock poisoned".to_string())?.as_ref() {
+    if let Some(s) = state()
+        .read()
+        .map_err(|_| "thread pool lock poisoned".to_string())?
+        .as_ref()
+    {
         return Ok((s.pool.clone(), s.threads));
     }
     configure(0, &[])?;
@@ -57,7 +79,11 @@ pub fn current() -> Result<(Arc<ThreadPool>, usize), String> {
 
 /// A description for `info`.
 pub fn describe() -> (usize, bool) {
-    match state().read().ok().and_then(|s| s.as_ref().map(|s| (s.threads, s.pinned))) {
+    match state()
+        .read()
+        .ok()
+        .and_then(|s| s.as_ref().map(|s| (s.threads, s.pinned)))
+    {
         Some(x) => x,
         None => (default_threads(), false),
     }

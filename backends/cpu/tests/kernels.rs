@@ -27,9 +27,9 @@ fn edge_scalars(n: usize, rng: &mut StdRng) -> Vec<u8> {
     for i in 0..n {
         let mut s = [0u8; 32];
         match i % 7 {
-            0 => {}                            // zero
-            1 => s[0] = 1,                     // one
-            2 => s = [0xff; 32],               // above r: reduced
+            0 => {}                                                                  // zero
+            1 => s[0] = 1,                                                           // one
+            2 => s = [0xff; 32], // above r: reduced
             3 => s.copy_from_slice(&refimpl::fr_bytes(&-ark_bn254::Fr::from(1u64))), // r - 1
             _ => s.copy_from_slice(&refimpl::fr_bytes(&refimpl::sample_fr(1, rng)[0])),
         }
@@ -46,11 +46,21 @@ fn check_msm_g1(b: &Backend, n: usize, rng: &mut StdRng) {
         pts[3] = ark_bn254::G1Affine::zero(); // infinity
     }
     let pb = refimpl::encode_g1(&pts);
-    for sb in [refimpl::encode_fr(&refimpl::sample_fr(n, rng)), edge_scalars(n, rng)] {
-        assert_eq!(b.msm_g1(&pb, &sb).unwrap(), refimpl::msm_g1(&pb, &sb), "G1 MSM n = {n}");
+    for sb in [
+        refimpl::encode_fr(&refimpl::sample_fr(n, rng)),
+        edge_scalars(n, rng),
+    ] {
+        assert_eq!(
+            b.msm_g1(&pb, &sb).unwrap(),
+            refimpl::msm_g1(&pb, &sb),
+            "G1 MSM n = {n}"
+        );
         let lib = {
             let mut out = [0u8; 64];
-            aztec_backend_cpu::msm::msm_bytes::<aztec_backend_cpu::curve::G1>(&pb, &sb, 2, &mut out).unwrap();
+            aztec_backend_cpu::msm::msm_bytes::<aztec_backend_cpu::curve::G1>(
+                &pb, &sb, 2, &mut out,
+            )
+            .unwrap();
             out
         };
         assert_eq!(lib, refimpl::msm_g1(&pb, &sb), "G1 MSM (rlib) n = {n}");
@@ -74,7 +84,13 @@ fn msm_g1_with_every_point_the_same() {
     let pb = refimpl::encode_g1(&vec![p; 3000]);
     let sb = refimpl::encode_fr(&refimpl::sample_fr(3000, &mut rng));
     assert_eq!(b.msm_g1(&pb, &sb).unwrap(), refimpl::msm_g1(&pb, &sb));
-    let ones: Vec<u8> = (0..3000).flat_map(|_| { let mut s = [0u8; 32]; s[0] = 1; s }).collect();
+    let ones: Vec<u8> = (0..3000)
+        .flat_map(|_| {
+            let mut s = [0u8; 32];
+            s[0] = 1;
+            s
+        })
+        .collect();
     assert_eq!(b.msm_g1(&pb, &ones).unwrap(), refimpl::msm_g1(&pb, &ones));
 }
 
@@ -89,8 +105,15 @@ fn msm_g2_matches_reference() {
             pts[2] = ark_bn254::G2Affine::zero();
         }
         let pb = refimpl::encode_g2(&pts);
-        for sb in [refimpl::encode_fr(&refimpl::sample_fr(n, &mut rng)), edge_scalars(n, &mut rng)] {
-            assert_eq!(b.msm_g2(&pb, &sb).unwrap(), refimpl::msm_g2(&pb, &sb), "G2 MSM n = {n}");
+        for sb in [
+            refimpl::encode_fr(&refimpl::sample_fr(n, &mut rng)),
+            edge_scalars(n, &mut rng),
+        ] {
+            assert_eq!(
+                b.msm_g2(&pb, &sb).unwrap(),
+                refimpl::msm_g2(&pb, &sb),
+                "G2 MSM n = {n}"
+            );
         }
     }
 }
@@ -107,7 +130,10 @@ fn msm_refuses_bad_arguments_with_a_message() {
     bad[64..96].fill(0xff); // x of point 1 above p
     let sb = refimpl::encode_fr(&refimpl::sample_fr(4, &mut rng));
     let e = b.msm_g1(&bad, &sb).unwrap_err().to_string();
-    assert!(e.contains("point 1") && e.contains("not below the field modulus"), "{e}");
+    assert!(
+        e.contains("point 1") && e.contains("not below the field modulus"),
+        "{e}"
+    );
 }
 
 fn check_ntt(b: &Backend, log_n: u32, batch: usize, inverse: bool, coset: bool, rng: &mut StdRng) {
@@ -122,7 +148,10 @@ fn check_ntt(b: &Backend, log_n: u32, batch: usize, inverse: bool, coset: bool, 
     refimpl::ntt(&mut want, log_n, inverse, g.as_ref());
     let mut got = data.clone();
     b.ntt(&mut got, log_n, inverse, g.as_ref()).unwrap();
-    assert!(got == want, "NTT log_n {log_n} batch {batch} inverse {inverse} coset {coset}");
+    assert!(
+        got == want,
+        "NTT log_n {log_n} batch {batch} inverse {inverse} coset {coset}"
+    );
 }
 
 #[test]
@@ -160,7 +189,10 @@ fn ntt_refuses_bad_arguments() {
     let e = b.ntt(&mut data, 29, false, None).unwrap_err().to_string();
     assert!(e.contains("2^29"), "{e}");
     let mut data = vec![0u8; 32 * 4];
-    let e = b.ntt(&mut data, 2, false, Some(&[0u8; 32])).unwrap_err().to_string();
+    let e = b
+        .ntt(&mut data, 2, false, Some(&[0u8; 32]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("coset generator is zero"), "{e}");
 }
 
@@ -171,7 +203,10 @@ fn info_names_the_backend_and_its_path() {
     b.configure(2, &[]).unwrap();
     let detail = b.refresh_info().detail.clone();
     assert!(detail.contains("2 threads"), "{detail}");
-    assert!(detail.starts_with("avx512ifma") || detail.starts_with("portable"), "{detail}");
+    assert!(
+        detail.starts_with("avx512ifma") || detail.starts_with("portable"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -179,7 +214,12 @@ fn portable_path_gives_the_same_results_through_the_library() {
     if std::env::var("AZTEC_PROVER_CPU_PATH").is_ok() {
         return; // already the child
     }
-    for test in ["msm_g1_matches_reference", "msm_g2_matches_reference", "ntt_matches_reference", "msm_g1_with_every_point_the_same"] {
+    for test in [
+        "msm_g1_matches_reference",
+        "msm_g2_matches_reference",
+        "ntt_matches_reference",
+        "msm_g1_with_every_point_the_same",
+    ] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", test, "--test-threads", "1"])
             .env("AZTEC_PROVER_CPU_PATH", "portable")

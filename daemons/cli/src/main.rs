@@ -86,6 +86,16 @@ fn cli() -> Command {
                         .help("Where the broker stores its data [default: a temporary directory]"),
                 ),
         );
+    let bench = bench.subcommand(
+        Command::new("kernels")
+            .about("Time a backend's MSM and NTT against arkworks in the same run, on the same threads")
+            .arg(Arg::new("backend").long("backend").value_name("NAME|PATH").default_value("cpu").help("Backend name (cpu, wgpu) or library path"))
+            .arg(Arg::new("sizes").long("sizes").value_name("LOG2,...").default_value("16,18,20").help("Sizes as powers of two"))
+            .arg(Arg::new("kernels").long("kernels").value_name("LIST").default_value("msm_g1,ntt").help("Kernels: msm_g1, msm_g2, ntt"))
+            .arg(num_arg("reps", "3", "Repetitions per measurement (median reported)"))
+            .arg(Arg::new("threads").long("threads").value_name("N").value_parser(clap::value_parser!(u64)).help("Threads for both sides [default: all CPUs]"))
+            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
+    );
     let status = Command::new("status")
         .about("Show the broker's queue: jobs per epoch and type")
         .arg(
@@ -226,6 +236,48 @@ fn bench_broker(m: &ArgMatches) -> Result<(), Failure> {
     Ok(())
 }
 
+fn bench_kernels(m: &ArgMatches) -> Result<(), Failure> {
+    let list = |name: &str| -> Vec<String> {
+        m.get_one::<String>(name)
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let log_sizes = list("sizes")
+        .iter()
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| config_failure(anyhow::anyhow!("--sizes: {s:?} is not a number")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let threads = m
+        .get_one::<u64>("threads")
+        .map(|t| *t as usize)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let spec = m
+        .get_one::<String>("backend")
+        .cloned()
+        .unwrap_or_else(|| "cpu".into());
+    let mut backend = aztec_backend_abi::Backend::load(&spec).map_err(config_failure)?;
+    let opts = aztec_backend_abi::bench::KernelBenchOptions {
+        log_sizes,
+        reps: m.get_one::<u64>("reps").copied().unwrap_or(3) as usize,
+        threads,
+        kernels: list("kernels"),
+        json: m.get_flag("json"),
+    };
+    aztec_backend_abi::bench::run(&mut backend, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
 fn status(m: &ArgMatches) -> Result<(), Failure> {
     let url = m.get_one::<String>("broker").cloned().unwrap_or_default();
     runtime()?.block_on(async move {
@@ -277,6 +329,7 @@ fn main() -> ExitCode {
         },
         Some(("bench", m)) => match m.subcommand() {
             Some(("broker", m)) => bench_broker(m),
+            Some(("kernels", m)) => bench_kernels(m),
             _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
         },
         Some(("status", m)) => status(m),

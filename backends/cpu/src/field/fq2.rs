@@ -19,16 +19,28 @@ impl Fq2 {
 }
 
 impl Field for Fq2 {
-    const ZERO: Self = Fq2 { c0: Fq::ZERO, c1: Fq::ZERO };
-    const ONE: Self = Fq2 { c0: Fq::ONE, c1: Fq::ZERO };
+    const ZERO: Self = Fq2 {
+        c0: Fq::ZERO,
+        c1: Fq::ZERO,
+    };
+    const ONE: Self = Fq2 {
+        c0: Fq::ONE,
+        c1: Fq::ZERO,
+    };
 
     #[inline(always)]
     fn add(&self, o: &Self) -> Self {
-        Fq2 { c0: self.c0.add(&o.c0), c1: self.c1.add(&o.c1) }
+        Fq2 {
+            c0: self.c0.add(&o.c0),
+            c1: self.c1.add(&o.c1),
+        }
     }
     #[inline(always)]
     fn sub(&self, o: &Self) -> Self {
-        Fq2 { c0: self.c0.sub(&o.c0), c1: self.c1.sub(&o.c1) }
+        Fq2 {
+            c0: self.c0.sub(&o.c0),
+            c1: self.c1.sub(&o.c1),
+        }
     }
     /// Karatsuba: three base multiplications.
     #[inline(always)]
@@ -36,22 +48,34 @@ impl Field for Fq2 {
         let v0 = self.c0.mul(&o.c0);
         let v1 = self.c1.mul(&o.c1);
         let s = self.c0.add(&self.c1).mul(&o.c0.add(&o.c1));
-        Fq2 { c0: v0.sub(&v1), c1: s.sub(&v0).sub(&v1) }
+        Fq2 {
+            c0: v0.sub(&v1),
+            c1: s.sub(&v0).sub(&v1),
+        }
     }
     /// `(a+b)(a-b) + 2ab u`: two base multiplications.
     #[inline(always)]
     fn square(&self) -> Self {
         let ab = self.c0.mul(&self.c1);
         let c0 = self.c0.add(&self.c1).mul(&self.c0.sub(&self.c1));
-        Fq2 { c0, c1: ab.double() }
+        Fq2 {
+            c0,
+            c1: ab.double(),
+        }
     }
     #[inline(always)]
     fn double(&self) -> Self {
-        Fq2 { c0: self.c0.double(), c1: self.c1.double() }
+        Fq2 {
+            c0: self.c0.double(),
+            c1: self.c1.double(),
+        }
     }
     #[inline(always)]
     fn neg(&self) -> Self {
-        Fq2 { c0: self.c0.neg(), c1: self.c1.neg() }
+        Fq2 {
+            c0: self.c0.neg(),
+            c1: self.c1.neg(),
+        }
     }
     #[inline(always)]
     fn is_zero(&self) -> bool {
@@ -61,6 +85,9 @@ impl Field for Fq2 {
     fn inverse(&self) -> Option<Self> {
         let norm = self.c0.square().add(&self.c1.square());
         let inv = norm.inverse()?;
-        Some(Fq2 { c0: self.c0.mul(&inv), c1: self.c1.mul(&inv).neg() })
+        Some(Fq2 {
+            c0: self.c0.mul(&inv),
+            c1: self.c1.mul(&inv).neg(),
+        })
     }
 }

@@ -8,6 +8,8 @@
 use std::marker::PhantomData;
 
 pub mod fq2;
+#[cfg(target_arch = "x86_64")]
+pub mod ifma;
 
 /// A prime field's constants.
 pub trait FieldParams: 'static + Copy + Send + Sync + std::fmt::Debug + PartialEq + Eq {
@@ -25,16 +27,24 @@ pub trait FieldParams: 'static + Copy + Send + Sync + std::fmt::Debug + PartialE
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FqParams;
 impl FieldParams for FqParams {
-    const MODULUS: [u64; 4] =
-        [0x3c208c16d87cfd47, 0x97816a916871ca8d, 0xb85045b68181585d, 0x30644e72e131a029];
+    const MODULUS: [u64; 4] = [
+        0x3c208c16d87cfd47,
+        0x97816a916871ca8d,
+        0xb85045b68181585d,
+        0x30644e72e131a029,
+    ];
 }
 
 /// BN254's scalar field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrParams;
 impl FieldParams for FrParams {
-    const MODULUS: [u64; 4] =
-        [0x43e1f593f0000001, 0x2833e84879b97091, 0xb85045b68181585d, 0x30644e72e131a029];
+    const MODULUS: [u64; 4] = [
+        0x43e1f593f0000001,
+        0x2833e84879b97091,
+        0xb85045b68181585d,
+        0x30644e72e131a029,
+    ];
 }
 
 /// `-m^{-1} mod 2^64` for odd `m`, by Newton iteration.
@@ -238,7 +248,11 @@ impl<P: FieldParams> Fp<P> {
         let d1 = sbb(self.0[1], m[1], &mut borrow);
         let d2 = sbb(self.0[2], m[2], &mut borrow);
         let d3 = sbb(self.0[3], m[3], &mut borrow);
-        if borrow == 0 { Fp([d0, d1, d2, d3], PhantomData) } else { self }
+        if borrow == 0 {
+            Fp([d0, d1, d2, d3], PhantomData)
+        } else {
+            self
+        }
     }
 
     /// Addition.
@@ -282,7 +296,11 @@ impl<P: FieldParams> Fp<P> {
     /// Negation.
     #[inline(always)]
     pub fn neg(&self) -> Self {
-        if self.is_zero() { *self } else { Self::ZERO.sub(self) }
+        if self.is_zero() {
+            *self
+        } else {
+            Self::ZERO.sub(self)
+        }
     }
 
     /// `self^e` for a little-endian exponent.

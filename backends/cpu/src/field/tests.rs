@@ -18,7 +18,13 @@ fn theirs_fq(x: &Fq) -> ark_bn254::Fq {
 
 fn edge_fq() -> Vec<ark_bn254::Fq> {
     let one = ark_bn254::Fq::from(1u64);
-    vec![ark_bn254::Fq::from(0u64), one, -one, ark_bn254::Fq::from(2u64), -ark_bn254::Fq::from(2u64)]
+    vec![
+        ark_bn254::Fq::from(0u64),
+        one,
+        -one,
+        ark_bn254::Fq::from(2u64),
+        -ark_bn254::Fq::from(2u64),
+    ]
 }
 
 #[test]
@@ -63,7 +69,9 @@ fn fr_operations_match_arkworks() {
 #[test]
 fn batch_inverse_skips_zeros() {
     let mut rng = StdRng::seed_from_u64(3);
-    let mut v: Vec<Fq> = (0..50).map(|_| ours_fq(&ark_bn254::Fq::rand(&mut rng))).collect();
+    let mut v: Vec<Fq> = (0..50)
+        .map(|_| ours_fq(&ark_bn254::Fq::rand(&mut rng)))
+        .collect();
     v[7] = Fq::ZERO;
     let want: Vec<Fq> = v.iter().map(|x| x.inverse().unwrap_or(Fq::ZERO)).collect();
     Fq::batch_inverse(&mut v);
@@ -74,7 +82,9 @@ fn batch_inverse_skips_zeros() {
 fn reduction_handles_values_above_the_modulus() {
     let all_ones = [u64::MAX; 4];
     let r = Fr::reduce(all_ones);
-    let want = ark_bn254::Fr::from_le_bytes_mod_order(&[0xff; 32]).into_bigint().0;
+    let want = ark_bn254::Fr::from_le_bytes_mod_order(&[0xff; 32])
+        .into_bigint()
+        .0;
     assert_eq!(r, want);
     assert!(Fr::from_bytes_canonical(&[0xff; 32]).is_none());
 }
@@ -83,7 +93,10 @@ fn reduction_handles_values_above_the_modulus() {
 fn fq2_matches_arkworks() {
     let mut rng = StdRng::seed_from_u64(4);
     for _ in 0..200 {
-        let (a, b) = (ark_bn254::Fq2::rand(&mut rng), ark_bn254::Fq2::rand(&mut rng));
+        let (a, b) = (
+            ark_bn254::Fq2::rand(&mut rng),
+            ark_bn254::Fq2::rand(&mut rng),
+        );
         let x = Fq2::new(ours_fq(&a.c0), ours_fq(&a.c1));
         let y = Fq2::new(ours_fq(&b.c0), ours_fq(&b.c1));
         let back = |z: Fq2| ark_bn254::Fq2::new(theirs_fq(&z.c0), theirs_fq(&z.c1));

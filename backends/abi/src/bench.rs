@@ -1,0 +1,162 @@
+//! `aztec-prover bench kernels`: times a loaded backend's MSM and NTT against
+//! arkworks 0.5 (`VariableBaseMSM::msm`, ark-poly's radix-2 domain) in the
+//! same process, on the same number of threads, and prints the ratio
+//! arkworks/ours. Inputs are random; every result is checked against the
+//! reference before it is timed.
+
+use std::time::Instant;
+
+use ark_std::rand::{SeedableRng, rngs::StdRng};
+
+use crate::Backend;
+use crate::reference as r;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct KernelBenchOptions {
+    /// Sizes, as log2.
+    pub log_sizes: Vec<u32>,
+    /// Repetitions per measurement (the median is reported).
+    pub reps: usize,
+    /// Threads for both sides.
+    pub threads: usize,
+    /// Kernels: `msm_g1`, `msm_g2`, `ntt`.
+    pub kernels: Vec<String>,
+    /// JSON lines instead of a table.
+    pub json: bool,
+}
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Kernel name.
+    pub kernel: &'static str,
+    /// Size (log2).
+    pub log_n: u32,
+    /// Our median time.
+    pub ours_ms: f64,
+    /// The reference's median time.
+    pub reference_ms: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut times = Vec::with_capacity(reps);
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        last = Some(f());
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    // `reps.max(1)` iterations ran, so `last` is set.
+    (median(times), last.unwrap_or_else(|| unreachable!()))
+}
+
+/// Runs the benchmark on `backend`, printing as it goes; returns the rows.
+pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, String> {
+    backend
+        .configure(o.threads as u32, &[])
+        .map_err(|e| e.to_string())?;
+    let detail = backend.refresh_info().detail.clone();
+    let path = detail.split(',').next().unwrap_or("").trim().to_string();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.threads)
+        .build()
+        .map_err(|e| format!("cannot build the reference thread pool: {e}"))?;
+    let mut rng = StdRng::seed_from_u64(0xbe7c4);
+    let mut rows = Vec::new();
+    if !o.json {
+        println!(
+            "backend {} ({detail}) vs arkworks 0.5, {} threads each, median of {} runs",
+            backend.info().name,
+            o.threads,
+            o.reps
+        );
+        println!(
+            "{:<8} {:>6} {:>12} {:>14} {:>8}",
+            "kernel", "log_n", "ours ms", "arkworks ms", "ratio"
+        );
+    }
+    for &log_n in &o.log_sizes {
+        let n = 1usize << log_n;
+        let scalars = r::sample_fr(n, &mut rng);
+        let sb = r::encode_fr(&scalars);
+        for kernel in &o.kernels {
+            let row = match kernel.as_str() {
+                "msm_g1" => {
+                    let pts = r::sample_g1(n, &mut rng);
+                    let pb = r::encode_g1(&pts);
+                    let (ref_ms, want) =
+                        time(o.reps, || pool.install(|| r::msm_g1_native(&pts, &scalars)));
+                    let (ours_ms, got) = time(o.reps, || backend.msm_g1(&pb, &sb));
+                    if got.map_err(|e| e.to_string())? != r::g1_bytes(&want) {
+                        return Err(format!("msm_g1 2^{log_n}: result differs from arkworks"));
+                    }
+                    Row {
+                        kernel: "msm_g1",
+                        log_n,
+                        ours_ms,
+                        reference_ms: ref_ms,
+                    }
+                }
+                "msm_g2" => {
+                    let pts = r::sample_g2(n, &mut rng);
+                    let pb = r::encode_g2(&pts);
+                    let (ref_ms, want) =
+                        time(o.reps, || pool.install(|| r::msm_g2_native(&pts, &scalars)));
+                    let (ours_ms, got) = time(o.reps, || backend.msm_g2(&pb, &sb));
+                    if got.map_err(|e| e.to_string())? != r::g2_bytes(&want) {
+                        return Err(format!("msm_g2 2^{log_n}: result differs from arkworks"));
+                    }
+                    Row {
+                        kernel: "msm_g2",
+                        log_n,
+                        ours_ms,
+                        reference_ms: ref_ms,
+                    }
+                }
+                "ntt" => {
+                    let (ref_ms, want) = time(o.reps, || {
+                        let mut v = scalars.clone();
+                        pool.install(|| r::ntt_native(&mut v, false, None));
+                        v
+                    });
+                    let mut buf = sb.clone();
+                    let (ours_ms, got) = time(o.reps, || {
+                        buf.copy_from_slice(&sb);
+                        backend.ntt(&mut buf, log_n, false, None)
+                    });
+                    got.map_err(|e| e.to_string())?;
+                    if buf != r::encode_fr(&want) {
+                        return Err(format!("ntt 2^{log_n}: result differs from arkworks"));
+                    }
+                    Row {
+                        kernel: "ntt",
+                        log_n,
+                        ours_ms,
+                        reference_ms: ref_ms,
+                    }
+                }
+                other => return Err(format!("unknown kernel {other:?} (msm_g1, msm_g2, ntt)")),
+            };
+            let ratio = row.reference_ms / row.ours_ms;
+            if o.json {
+                println!(
+                    "{{\"kernel\":\"{}\",\"log_n\":{},\"ours_ms\":{:.3},\"reference_ms\":{:.3},\"ratio\":{:.3},\"path\":\"{}\",\"threads\":{}}}",
+                    row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio, path, o.threads
+                );
+            } else {
+                println!(
+                    "{:<8} {:>6} {:>12.2} {:>14.2} {:>7.2}x",
+                    row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio
+                );
+            }
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}

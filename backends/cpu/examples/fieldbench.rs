@@ -1,0 +1,79 @@
+//! Field multiplication throughput and latency, ours against arkworks.
+use ark_ff::{PrimeField, UniformRand};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
+use aztec_backend_cpu::field::Fq;
+use std::hint::black_box;
+
+fn main() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let a: Vec<ark_bn254::Fq> = (0..8).map(|_| ark_bn254::Fq::rand(&mut rng)).collect();
+    let b = ark_bn254::Fq::rand(&mut rng);
+    let ours: Vec<Fq> = a
+        .iter()
+        .map(|x| Fq::from_canonical(x.into_bigint().0))
+        .collect();
+    let ob = Fq::from_canonical(b.into_bigint().0);
+    let iters = 5_000_000u64;
+    // throughput: 8 independent chains
+    let t = std::time::Instant::now();
+    let mut acc: [ark_bn254::Fq; 8] = a.clone().try_into().unwrap();
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x *= b;
+        }
+    }
+    let ark_tp = t.elapsed().as_nanos() as f64 / (iters * 8) as f64;
+    black_box(&acc);
+    let t = std::time::Instant::now();
+    let mut acc2: [Fq; 8] = ours.clone().try_into().unwrap();
+    for _ in 0..iters {
+        for x in acc2.iter_mut() {
+            *x = x.mul(&ob);
+        }
+    }
+    let our_tp = t.elapsed().as_nanos() as f64 / (iters * 8) as f64;
+    black_box(&acc2);
+    // latency: one chain
+    let t = std::time::Instant::now();
+    let mut x = a[0];
+    for _ in 0..iters * 4 {
+        x *= b;
+    }
+    let ark_lat = t.elapsed().as_nanos() as f64 / (iters * 4) as f64;
+    black_box(x);
+    let t = std::time::Instant::now();
+    let mut y = ours[0];
+    for _ in 0..iters * 4 {
+        y = y.mul(&ob);
+    }
+    let our_lat = t.elapsed().as_nanos() as f64 / (iters * 4) as f64;
+    black_box(y);
+    assert_eq!(y.to_canonical(), x.into_bigint().0);
+    println!(
+        "mul throughput: ours {our_tp:.2} ns, arkworks {ark_tp:.2} ns; latency: ours {our_lat:.2} ns, arkworks {ark_lat:.2} ns"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if aztec_backend_cpu::dispatch::cpu_has_ifma() {
+        // SAFETY: the CPU has IFMA.
+        #[allow(unsafe_code)]
+        let per = unsafe { ifma_throughput(iters / 4) };
+        println!("ifma mul throughput: {per:.2} ns per element (8 lanes x 4 chains)");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn ifma_throughput(iters: u64) -> f64 {
+    use aztec_backend_cpu::field::ifma::{FQ, Field8, V8};
+    let f = Field8::new(&FQ);
+    let mut acc = [f.one; 4];
+    let b = f.double(&f.one);
+    let t = std::time::Instant::now();
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = f.mul(a, &b);
+        }
+    }
+    black_box(&acc);
+    t.elapsed().as_nanos() as f64 / (iters * 32) as f64
+}

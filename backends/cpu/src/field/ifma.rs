@@ -1,0 +1,427 @@
+//! Eight field elements at once with AVX-512 IFMA: five 52-bit limbs per
+//! element, each limb a 512-bit vector of eight lanes, Montgomery form with
+//! R' = 2^260.
+//!
+//! Every function here is `#[target_feature(enable = "avx512f,avx512ifma")]`;
+//! callers must have checked the CPU (see `dispatch`). Values are kept
+//! canonical (below p) after every operation, so equality is limb equality
+//! and results match the portable path bit for bit.
+//!
+//! The `unsafe` in this file is confined to loading and storing vectors
+//! through pointers into slices whose length was checked.
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::FieldParams;
+
+/// Limb width.
+pub const LIMB_BITS: u32 = 52;
+const MASK: u64 = (1 << LIMB_BITS) - 1;
+
+/// A prime's constants in 52-bit form, derived from its [`FieldParams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Params52 {
+    /// The modulus.
+    pub p: [u64; 5],
+    /// `-p^{-1} mod 2^52`.
+    pub pinv: u64,
+    /// `R' mod p` (one in Montgomery form).
+    pub one: [u64; 5],
+    /// `R'^2 mod p` (converts into Montgomery form).
+    pub r2: [u64; 5],
+}
+
+/// Splits a 256-bit integer into five 52-bit limbs.
+pub const fn to52(x: &[u64; 4]) -> [u64; 5] {
+    [
+        x[0] & MASK,
+        ((x[0] >> 52) | (x[1] << 12)) & MASK,
+        ((x[1] >> 40) | (x[2] << 24)) & MASK,
+        ((x[2] >> 28) | (x[3] << 36)) & MASK,
+        x[3] >> 16,
+    ]
+}
+
+/// Joins five 52-bit limbs (value below 2^256) into four 64-bit limbs.
+pub const fn from52(x: &[u64; 5]) -> [u64; 4] {
+    [
+        x[0] | (x[1] << 52),
+        (x[1] >> 12) | (x[2] << 40),
+        (x[2] >> 24) | (x[3] << 28),
+        (x[3] >> 36) | (x[4] << 16),
+    ]
+}
+
+impl Params52 {
+    /// The constants of `P`.
+    pub const fn of<P: FieldParams>() -> Params52 {
+        Params52 {
+            p: to52(&P::MODULUS),
+            pinv: super::neg_inv(P::MODULUS[0]) & MASK,
+            one: to52(&super::pow2_mod(260, &P::MODULUS)),
+            r2: to52(&super::pow2_mod(520, &P::MODULUS)),
+        }
+    }
+}
+
+/// Fq's constants.
+pub const FQ: Params52 = Params52::of::<super::FqParams>();
+/// Fr's constants.
+pub const FR: Params52 = Params52::of::<super::FrParams>();
+
+/// Eight elements, limb-major.
+#[derive(Clone, Copy)]
+pub struct V8(pub [__m512i; 5]);
+
+impl std::fmt::Debug for V8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("V8(..)")
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn splat(x: &[u64; 5]) -> V8 {
+    V8([
+        _mm512_set1_epi64(x[0] as i64),
+        _mm512_set1_epi64(x[1] as i64),
+        _mm512_set1_epi64(x[2] as i64),
+        _mm512_set1_epi64(x[3] as i64),
+        _mm512_set1_epi64(x[4] as i64),
+    ])
+}
+
+impl V8 {
+    /// All lanes equal to `x` (limbs already in Montgomery form).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn splat(x: &[u64; 5]) -> V8 {
+        splat(x)
+    }
+
+    /// All lanes zero.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn zero() -> V8 {
+        V8([_mm512_setzero_si512(); 5])
+    }
+
+    /// From eight elements given as limb arrays.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn from_lanes(lanes: &[[u64; 5]; 8]) -> V8 {
+        let mut limbs = [[0u64; 8]; 5];
+        for (l, v) in lanes.iter().enumerate() {
+            for j in 0..5 {
+                limbs[j][l] = v[j];
+            }
+        }
+        V8(limbs.map(|a| load8(&a)))
+    }
+
+    /// The eight elements as limb arrays.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn to_lanes(&self) -> [[u64; 5]; 8] {
+        let limbs: [[u64; 8]; 5] = self.0.map(|v| store8(v));
+        let mut out = [[0u64; 5]; 8];
+        for (l, o) in out.iter_mut().enumerate() {
+            for j in 0..5 {
+                o[j] = limbs[j][l];
+            }
+        }
+        out
+    }
+}
+
+/// Loads eight u64.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn load8(a: &[u64; 8]) -> __m512i {
+    // SAFETY: `a` is 64 readable bytes; the load is unaligned.
+    unsafe { _mm512_loadu_si512(a.as_ptr().cast()) }
+}
+
+/// Stores eight u64.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn store8(v: __m512i) -> [u64; 8] {
+    let mut a = [0u64; 8];
+    // SAFETY: `a` is 64 writable bytes; the store is unaligned.
+    unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), v) };
+    a
+}
+
+/// Gathers `base[idx[l] + offset]` for eight lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn gather(base: &[u64], idx: __m512i, max_index: usize) -> __m512i {
+    debug_assert!(max_index < base.len());
+    let _ = max_index;
+    // SAFETY: every index in `idx` is at most `max_index`, which the caller
+    // checked is within `base`.
+    unsafe { _mm512_i64gather_epi64::<8>(idx, base.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn mask52() -> __m512i {
+    _mm512_set1_epi64(MASK as i64)
+}
+
+/// Propagates carries so every limb is below 2^52 (the top limb takes the rest).
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn normalize(mut t: [__m512i; 5]) -> [__m512i; 5] {
+    let m = mask52();
+    for j in 0..4 {
+        let carry = _mm512_srai_epi64::<52>(t[j]);
+        t[j] = _mm512_and_si512(t[j], m);
+        t[j + 1] = _mm512_add_epi64(t[j + 1], carry);
+    }
+    t
+}
+
+/// `x - p` if `x >= p`, else `x` (x normalized, below 2p).
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn reduce_once(x: [__m512i; 5], p: &[__m512i; 5]) -> [__m512i; 5] {
+    let mut t = [_mm512_setzero_si512(); 5];
+    for j in 0..5 {
+        t[j] = _mm512_sub_epi64(x[j], p[j]);
+    }
+    let t = normalize(t);
+    let negative = _mm512_cmplt_epi64_mask(t[4], _mm512_setzero_si512());
+    let mut out = x;
+    for j in 0..5 {
+        out[j] = _mm512_mask_blend_epi64(negative, t[j], x[j]);
+    }
+    out
+}
+
+/// Field operations on eight lanes for one prime.
+#[derive(Clone, Copy)]
+pub struct Field8 {
+    p: [__m512i; 5],
+    pinv: __m512i,
+    /// One (Montgomery form), splatted.
+    pub one: V8,
+    r2: V8,
+    /// The constants this was built from.
+    pub params: Params52,
+}
+
+impl Field8 {
+    /// Loads the constants.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn new(params: &Params52) -> Field8 {
+        Field8 {
+            p: splat(&params.p).0,
+            pinv: _mm512_set1_epi64(params.pinv as i64),
+            one: splat(&params.one),
+            r2: splat(&params.r2),
+            params: *params,
+        }
+    }
+
+    /// Montgomery product `a * b / R'`, canonical.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn mul(&self, a: &V8, b: &V8) -> V8 {
+        let z = _mm512_setzero_si512();
+        let a = &a.0;
+        let p = &self.p;
+        let mut t = [z; 6];
+        for i in 0..5 {
+            let bi = b.0[i];
+            t[0] = _mm512_madd52lo_epu64(t[0], a[0], bi);
+            t[1] = _mm512_madd52lo_epu64(t[1], a[1], bi);
+            t[2] = _mm512_madd52lo_epu64(t[2], a[2], bi);
+            t[3] = _mm512_madd52lo_epu64(t[3], a[3], bi);
+            t[4] = _mm512_madd52lo_epu64(t[4], a[4], bi);
+            t[1] = _mm512_madd52hi_epu64(t[1], a[0], bi);
+            t[2] = _mm512_madd52hi_epu64(t[2], a[1], bi);
+            t[3] = _mm512_madd52hi_epu64(t[3], a[2], bi);
+            t[4] = _mm512_madd52hi_epu64(t[4], a[3], bi);
+            t[5] = _mm512_madd52hi_epu64(t[5], a[4], bi);
+            let m = _mm512_madd52lo_epu64(z, t[0], self.pinv);
+            t[0] = _mm512_madd52lo_epu64(t[0], m, p[0]);
+            t[1] = _mm512_madd52lo_epu64(t[1], m, p[1]);
+            t[2] = _mm512_madd52lo_epu64(t[2], m, p[2]);
+            t[3] = _mm512_madd52lo_epu64(t[3], m, p[3]);
+            t[4] = _mm512_madd52lo_epu64(t[4], m, p[4]);
+            t[1] = _mm512_madd52hi_epu64(t[1], m, p[0]);
+            t[2] = _mm512_madd52hi_epu64(t[2], m, p[1]);
+            t[3] = _mm512_madd52hi_epu64(t[3], m, p[2]);
+            t[4] = _mm512_madd52hi_epu64(t[4], m, p[3]);
+            t[5] = _mm512_madd52hi_epu64(t[5], m, p[4]);
+            // The low 52 bits of t[0] are now zero: shift down one limb.
+            let carry = _mm512_srli_epi64::<52>(t[0]);
+            t = [_mm512_add_epi64(t[1], carry), t[2], t[3], t[4], t[5], z];
+        }
+        V8(reduce_once(normalize([t[0], t[1], t[2], t[3], t[4]]), p))
+    }
+
+    /// `a^2`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn square(&self, a: &V8) -> V8 {
+        self.mul(a, a)
+    }
+
+    /// `a + b`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn add(&self, a: &V8, b: &V8) -> V8 {
+        let mut t = a.0;
+        for j in 0..5 {
+            t[j] = _mm512_add_epi64(t[j], b.0[j]);
+        }
+        V8(reduce_once(normalize(t), &self.p))
+    }
+
+    /// `a - b` (computed as `a + p - b`, then reduced).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn sub(&self, a: &V8, b: &V8) -> V8 {
+        let mut t = a.0;
+        for j in 0..5 {
+            t[j] = _mm512_sub_epi64(_mm512_add_epi64(t[j], self.p[j]), b.0[j]);
+        }
+        V8(reduce_once(normalize(t), &self.p))
+    }
+
+    /// `2a`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn double(&self, a: &V8) -> V8 {
+        self.add(a, a)
+    }
+
+    /// Lanes where `a == b`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn eq_mask(&self, a: &V8, b: &V8) -> __mmask8 {
+        let mut m = 0xff;
+        for j in 0..5 {
+            m &= _mm512_cmpeq_epi64_mask(a.0[j], b.0[j]);
+        }
+        m
+    }
+
+    /// Lanes where `a == 0`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn zero_mask(&self, a: &V8) -> __mmask8 {
+        self.eq_mask(a, &V8::zero())
+    }
+
+    /// `mask ? b : a` per lane.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn select(&self, mask: __mmask8, a: &V8, b: &V8) -> V8 {
+        let mut out = a.0;
+        for j in 0..5 {
+            out[j] = _mm512_mask_blend_epi64(mask, a.0[j], b.0[j]);
+        }
+        V8(out)
+    }
+
+    /// Canonical integers (below p, as 52-bit limbs) into Montgomery form.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn to_mont(&self, a: &V8) -> V8 {
+        self.mul(a, &self.r2)
+    }
+
+    /// Montgomery form back to canonical integers.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn from_mont(&self, a: &V8) -> V8 {
+        let mut one = [_mm512_setzero_si512(); 5];
+        one[0] = _mm512_set1_epi64(1);
+        self.mul(a, &V8(one))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::{Fq, Fr};
+
+    fn lanes_of(v: &[Fq; 8]) -> [[u64; 5]; 8] {
+        v.map(|x| to52(&x.to_canonical()))
+    }
+
+    #[test]
+    fn limb_conversion_round_trips() {
+        let x = [
+            0x0123456789abcdef,
+            0xfedcba9876543210,
+            0x0f1e2d3c4b5a6978,
+            0x3064f00dbeefcafe,
+        ];
+        assert_eq!(from52(&to52(&x)), x);
+    }
+
+    #[test]
+    fn eight_lane_arithmetic_matches_the_portable_field() {
+        if !crate::dispatch::cpu_has_ifma() {
+            return;
+        }
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed
+        };
+        for _ in 0..200 {
+            let a: [Fq; 8] = std::array::from_fn(|_| {
+                Fq::from_canonical(Fq::reduce([next(), next(), next(), next() >> 2]))
+            });
+            let mut b: [Fq; 8] = std::array::from_fn(|_| {
+                Fq::from_canonical(Fq::reduce([next(), next(), next(), next() >> 2]))
+            });
+            b[3] = a[3];
+            b[5] = Fq::ZERO;
+            // SAFETY: the CPU has IFMA (checked above).
+            let (m, s, d, eq) = unsafe { check_ops(&lanes_of(&a), &lanes_of(&b)) };
+            for l in 0..8 {
+                assert_eq!(
+                    from52(&m[l]),
+                    a[l].mul(&b[l]).to_canonical(),
+                    "mul lane {l}"
+                );
+                assert_eq!(
+                    from52(&s[l]),
+                    a[l].add(&b[l]).to_canonical(),
+                    "add lane {l}"
+                );
+                assert_eq!(
+                    from52(&d[l]),
+                    a[l].sub(&b[l]).to_canonical(),
+                    "sub lane {l}"
+                );
+                assert_eq!(eq >> l & 1 == 1, a[l] == b[l]);
+            }
+        }
+        let _ = Fr::ONE;
+    }
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn check_ops(
+        a: &[[u64; 5]; 8],
+        b: &[[u64; 5]; 8],
+    ) -> ([[u64; 5]; 8], [[u64; 5]; 8], [[u64; 5]; 8], u8) {
+        let f = Field8::new(&FQ);
+        let (va, vb) = (f.to_mont(&V8::from_lanes(a)), f.to_mont(&V8::from_lanes(b)));
+        let m = f.from_mont(&f.mul(&va, &vb)).to_lanes();
+        let s = f.from_mont(&f.add(&va, &vb)).to_lanes();
+        let d = f.from_mont(&f.sub(&va, &vb)).to_lanes();
+        (m, s, d, f.eq_mask(&va, &vb))
+    }
+}
