@@ -14,4 +14,6 @@ pub mod msm;
 #[cfg(target_arch = "x86_64")]
 pub mod msm_ifma;
 pub mod ntt;
+#[cfg(target_arch = "x86_64")]
+pub mod ntt_ifma;
 pub mod pool;

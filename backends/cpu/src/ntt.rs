@@ -61,7 +61,7 @@ pub fn root_of_unity(log_n: u32) -> Fr {
 }
 
 /// Twiddles of every stage, stage `s` (half-size 2^s) at `[2^s - 1, 2^(s+1) - 1)`.
-fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
+pub(crate) fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
     static CACHE: OnceLock<Mutex<HashMap<(u32, bool), Arc<Vec<Fr>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(t) = cache
@@ -195,10 +195,33 @@ fn scale_by_powers(v: &mut [Fr], g: Fr, c: Fr) {
     });
 }
 
-/// The NTT of the ABI on raw bytes: `batch` vectors, in place.
+/// The NTT of the ABI on raw bytes: `batch` vectors, in place, on the path
+/// [`crate::dispatch::path`] chose.
 pub fn ntt_bytes(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8; 32]>) {
+    ntt_bytes_on(crate::dispatch::path(), data, log_n, inverse, coset)
+}
+
+/// The NTT of the ABI on a given path.
+pub fn ntt_bytes_on(
+    path: crate::dispatch::CodePath,
+    data: &mut [u8],
+    log_n: u32,
+    inverse: bool,
+    coset: Option<&[u8; 32]>,
+) {
     let n = 1usize << log_n;
     let g = coset.map(Fr::from_bytes_reduce);
+    #[cfg(target_arch = "x86_64")]
+    if path == crate::dispatch::CodePath::Avx512Ifma
+        && crate::dispatch::cpu_has_ifma()
+        && log_n >= crate::ntt_ifma::MIN_LOG
+    {
+        for vector in data.chunks_mut(n * 32) {
+            crate::ntt_ifma::transform_bytes(vector, log_n, inverse, g);
+        }
+        return;
+    }
+    let _ = path;
     for vector in data.chunks_mut(n * 32) {
         let mut v: Vec<Fr> = vector
             .par_chunks(32)

@@ -205,6 +205,7 @@ fn reduce_once(x: [__m512i; 5], p: &[__m512i; 5]) -> [__m512i; 5] {
 #[derive(Clone, Copy)]
 pub struct Field8 {
     p: [__m512i; 5],
+    p2: [__m512i; 5],
     pinv: __m512i,
     /// One (Montgomery form), splatted.
     pub one: V8,
@@ -218,8 +219,16 @@ impl Field8 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn new(params: &Params52) -> Field8 {
+        let mut p2 = params.p;
+        let mut carry = 0u64;
+        for l in p2.iter_mut() {
+            let v = (*l << 1) + carry;
+            *l = v & MASK;
+            carry = v >> 52;
+        }
         Field8 {
             p: splat(&params.p).0,
+            p2: splat(&p2).0,
             pinv: _mm512_set1_epi64(params.pinv as i64),
             one: splat(&params.one),
             r2: splat(&params.r2),
@@ -231,6 +240,14 @@ impl Field8 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn mul(&self, a: &V8, b: &V8) -> V8 {
+        V8(reduce_once(self.mul_lazy(a, b).0, &self.p))
+    }
+
+    /// Montgomery product for inputs below 2p; the result is below 2p (not
+    /// necessarily canonical). For chains that reduce once at the end.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn mul_lazy(&self, a: &V8, b: &V8) -> V8 {
         let z = _mm512_setzero_si512();
         let a = &a.0;
         let p = &self.p;
@@ -262,7 +279,36 @@ impl Field8 {
             let carry = _mm512_srli_epi64::<52>(t[0]);
             t = [_mm512_add_epi64(t[1], carry), t[2], t[3], t[4], t[5], z];
         }
-        V8(reduce_once(normalize([t[0], t[1], t[2], t[3], t[4]]), p))
+        V8(normalize([t[0], t[1], t[2], t[3], t[4]]))
+    }
+
+    /// `a + b` for inputs below 2p, result below 2p.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn add_lazy(&self, a: &V8, b: &V8) -> V8 {
+        let mut t = a.0;
+        for j in 0..5 {
+            t[j] = _mm512_add_epi64(t[j], b.0[j]);
+        }
+        V8(reduce_once(normalize(t), &self.p2))
+    }
+
+    /// `a - b` for inputs below 2p, result below 2p.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn sub_lazy(&self, a: &V8, b: &V8) -> V8 {
+        let mut t = a.0;
+        for j in 0..5 {
+            t[j] = _mm512_sub_epi64(_mm512_add_epi64(t[j], self.p2[j]), b.0[j]);
+        }
+        V8(reduce_once(normalize(t), &self.p2))
+    }
+
+    /// A value below 2p made canonical.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn canonical(&self, a: &V8) -> V8 {
+        V8(reduce_once(a.0, &self.p))
     }
 
     /// `a^2`.
