@@ -319,50 +319,56 @@ impl<'a, K: Kernel> Accumulator<'a, K> {
     }
 }
 
-/// Buckets an accumulator should have at least, so that batches of distinct
-/// buckets fill up even when a window uses few digit values (the top window).
-const MIN_EFFECTIVE_BUCKETS: usize = 4096;
-
 /// One task: the points `lo..` of one window, accumulated into buckets and
 /// reduced to `sum |d| * bucket[|d|]` by running sums from the top bucket.
 ///
-/// When the window uses few digit values, each bucket is spread over several
-/// copies (consecutive points go to different copies) so that additions do
-/// not queue behind one busy bucket; the copies are summed at the end.
-fn window_task<K: Kernel>(
-    k: &K,
-    points: &K::Points,
-    lo: usize,
-    digits: &[i16],
-    c: u32,
-) -> Jacobian<K::F> {
-    let used = digits
-        .iter()
-        .map(|d| d.unsigned_abs() as usize)
-        .max()
-        .unwrap_or(0)
-        .min(1 << (c - 1));
-    if used == 0 {
+/// A bucket that receives far more points than the average (skewed digits:
+/// the top window, repeated scalars) is split into copies, and its points go
+/// round-robin to the copies, so additions do not queue behind one busy
+/// bucket; the copies are summed at the end.
+fn window_task<K: Kernel>(k: &K, points: &K::Points, lo: usize, digits: &[i16], c: u32) -> Jacobian<K::F> {
+    let nb = 1usize << (c - 1);
+    let mut counts = vec![0u32; nb];
+    for (i, &d) in digits.iter().enumerate() {
+        if d != 0 && !k.input_is_identity(points, lo + i) {
+            counts[d.unsigned_abs() as usize - 1] += 1;
+        }
+    }
+    let total: usize = counts.iter().map(|c| *c as usize).sum();
+    if total == 0 {
         return Jacobian::IDENTITY;
     }
-    let spread = (MIN_EFFECTIVE_BUCKETS.min(digits.len()) / used).max(1);
-    let mut acc = Accumulator::new(k, points, used * spread);
+    // Points a bucket copy should take at most: twice the even share, but
+    // small enough that a batch fills from distinct copies.
+    let cap = (2 * total.div_ceil(nb)).min(total.div_ceil(2 * batch_size(nb))).max(1);
+    let mut first = Vec::with_capacity(nb + 1);
+    let mut copies = 0usize;
+    for &n in &counts {
+        first.push(copies as u32);
+        copies += (n as usize).div_ceil(cap).max(1);
+    }
+    first.push(copies as u32);
+    let mut turn = vec![0u32; nb];
+    let mut acc = Accumulator::new(k, points, copies);
     for (i, &d) in digits.iter().enumerate() {
         if d == 0 || k.input_is_identity(points, lo + i) {
             continue;
         }
+        let b = d.unsigned_abs() as usize - 1;
+        let span = first[b + 1] - first[b];
+        let copy = first[b] + turn[b] % span;
+        turn[b] += 1;
         let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
-        let b = (d.unsigned_abs() as usize - 1) * spread + i % spread;
-        acc.push(b as u32, r);
+        acc.push(copy, r);
     }
     let buckets = acc.finish();
     let values = k.bucket_values(&buckets);
     k.recycle(buckets);
     let mut running = Jacobian::IDENTITY;
     let mut sum = Jacobian::IDENTITY;
-    for copies in values.chunks(spread).rev() {
-        for b in copies {
-            running = running.add_mixed(b);
+    for b in (0..nb).rev() {
+        for v in &values[first[b] as usize..first[b + 1] as usize] {
+            running = running.add_mixed(v);
         }
         sum = sum.add(&running);
     }

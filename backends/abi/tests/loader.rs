@@ -1,0 +1,108 @@
+//! The loader refuses what is not a compatible backend, with a message that
+//! says why: a wrong ABI version, an older ABI, no backend symbol, another
+//! curve, a truncated table, a file that is not a library, a missing name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aztec_backend_abi::{Backend, BackendError};
+
+fn build_fake(dir: &Path, variant: u32) -> PathBuf {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fake_backend.c");
+    let out = dir.join(format!("libaztec_backend_fake{variant}.so"));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", &format!("-DVARIANT={variant}"), "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()
+        .expect("a C compiler (cc) is needed to build the fake backends");
+    assert!(status.success());
+    out
+}
+
+fn refusal(path: &Path) -> String {
+    match Backend::load_path(path) {
+        Ok(b) => panic!("{} was accepted: {b:?}", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_library_with_the_wrong_abi_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = refusal(&build_fake(dir.path(), 1));
+    assert!(e.contains("incompatible") && e.contains("ABI version 99"), "{e}");
+}
+
+#[test]
+fn a_library_with_an_older_abi_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = refusal(&build_fake(dir.path(), 2));
+    assert!(e.contains("older backend ABI"), "{e}");
+}
+
+#[test]
+fn a_library_without_the_backend_symbol_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = refusal(&build_fake(dir.path(), 3));
+    assert!(e.contains("does not export aztec_prover_backend_v1"), "{e}");
+}
+
+#[test]
+fn a_backend_for_another_curve_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = refusal(&build_fake(dir.path(), 4));
+    assert!(e.contains("curve 381"), "{e}");
+}
+
+#[test]
+fn a_table_smaller_than_this_abi_needs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = refusal(&build_fake(dir.path(), 5));
+    assert!(e.contains("its table has 16 bytes"), "{e}");
+}
+
+#[test]
+fn a_file_that_is_not_a_library_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("libaztec_backend_junk.so");
+    std::fs::write(&junk, b"this is not an ELF file at all").unwrap();
+    let e = refusal(&junk);
+    assert!(e.contains("not a shared library"), "{e}");
+    // An ELF file that is a program, not a library.
+    let prog = dir.path().join("libaztec_backend_prog.so");
+    std::fs::copy("/bin/true", &prog).unwrap();
+    let e = refusal(&prog);
+    assert!(e.contains("cannot load backend") || e.contains("incompatible"), "{e}");
+    let e = refusal(&dir.path().join("libaztec_backend_absent.so"));
+    assert!(e.contains("No such file"), "{e}");
+}
+
+#[test]
+fn a_missing_backend_name_lists_where_it_looked() {
+    let err = Backend::load("no-such-backend").unwrap_err();
+    let BackendError::NotFound { searched, .. } = &err else { panic!("{err}") };
+    assert!(searched.iter().any(|p| p.starts_with("/usr/lib/aztec-prover/backends")));
+    let msg = err.to_string();
+    assert!(msg.contains("libaztec_backend_no-such-backend.so"), "{msg}");
+}
+
+#[test]
+fn backends_are_found_by_name_in_the_backend_dir_variable() {
+    // The variable is read at lookup; run in a child to keep this process's environment untouched.
+    if std::env::var("AZTEC_TEST_CHILD").is_ok() {
+        let e = Backend::load("fake1").unwrap_err().to_string();
+        assert!(e.contains("ABI version 99"), "{e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    build_fake(dir.path(), 1);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "backends_are_found_by_name_in_the_backend_dir_variable", "--test-threads", "1"])
+        .env("AZTEC_TEST_CHILD", "1")
+        .env("AZTEC_PROVER_BACKEND_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
