@@ -11,7 +11,13 @@ fn build_fake(dir: &Path, variant: u32) -> PathBuf {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fake_backend.c");
     let out = dir.join(format!("libaztec_backend_fake{variant}.so"));
     let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", &format!("-DVARIANT={variant}"), "-o"])
+        .args([
+            "-shared",
+            "-fPIC",
+            "-O1",
+            &format!("-DVARIANT={variant}"),
+            "-o",
+        ])
         .arg(&out)
         .arg(src)
         .status()
@@ -31,7 +37,10 @@ fn refusal(path: &Path) -> String {
 fn a_library_with_the_wrong_abi_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let e = refusal(&build_fake(dir.path(), 1));
-    assert!(e.contains("incompatible") && e.contains("ABI version 99"), "{e}");
+    assert!(
+        e.contains("incompatible") && e.contains("ABI version 99"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -73,7 +82,10 @@ fn a_file_that_is_not_a_library_is_refused() {
     let prog = dir.path().join("libaztec_backend_prog.so");
     std::fs::copy("/bin/true", &prog).unwrap();
     let e = refusal(&prog);
-    assert!(e.contains("cannot load backend") || e.contains("incompatible"), "{e}");
+    assert!(
+        e.contains("cannot load backend") || e.contains("incompatible"),
+        "{e}"
+    );
     let e = refusal(&dir.path().join("libaztec_backend_absent.so"));
     assert!(e.contains("No such file"), "{e}");
 }
@@ -81,8 +93,14 @@ fn a_file_that_is_not_a_library_is_refused() {
 #[test]
 fn a_missing_backend_name_lists_where_it_looked() {
     let err = Backend::load("no-such-backend").unwrap_err();
-    let BackendError::NotFound { searched, .. } = &err else { panic!("{err}") };
-    assert!(searched.iter().any(|p| p.starts_with("/usr/lib/aztec-prover/backends")));
+    let BackendError::NotFound { searched, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        searched
+            .iter()
+            .any(|p| p.starts_with("/usr/lib/aztec-prover/backends"))
+    );
     let msg = err.to_string();
     assert!(msg.contains("libaztec_backend_no-such-backend.so"), "{msg}");
 }
@@ -98,11 +116,20 @@ fn backends_are_found_by_name_in_the_backend_dir_variable() {
     let dir = tempfile::tempdir().unwrap();
     build_fake(dir.path(), 1);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "backends_are_found_by_name_in_the_backend_dir_variable", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "backends_are_found_by_name_in_the_backend_dir_variable",
+            "--test-threads",
+            "1",
+        ])
         .env("AZTEC_TEST_CHILD", "1")
         .env("AZTEC_PROVER_BACKEND_DIR", dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }

@@ -326,7 +326,13 @@ impl<'a, K: Kernel> Accumulator<'a, K> {
 /// the top window, repeated scalars) is split into copies, and its points go
 /// round-robin to the copies, so additions do not queue behind one busy
 /// bucket; the copies are summed at the end.
-fn window_task<K: Kernel>(k: &K, points: &K::Points, lo: usize, digits: &[i16], c: u32) -> Jacobian<K::F> {
+fn window_task<K: Kernel>(
+    k: &K,
+    points: &K::Points,
+    lo: usize,
+    digits: &[i16],
+    c: u32,
+) -> Jacobian<K::F> {
     let nb = 1usize << (c - 1);
     let mut counts = vec![0u32; nb];
     for (i, &d) in digits.iter().enumerate() {
@@ -340,7 +346,9 @@ fn window_task<K: Kernel>(k: &K, points: &K::Points, lo: usize, digits: &[i16], 
     }
     // Points a bucket copy should take at most: twice the even share, but
     // small enough that a batch fills from distinct copies.
-    let cap = (2 * total.div_ceil(nb)).min(total.div_ceil(2 * batch_size(nb))).max(1);
+    let cap = (2 * total.div_ceil(nb))
+        .min(total.div_ceil(2 * batch_size(nb)))
+        .max(1);
     let mut first = Vec::with_capacity(nb + 1);
     let mut copies = 0usize;
     for &n in &counts {

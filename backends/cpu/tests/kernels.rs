@@ -18,7 +18,11 @@ fn so_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
     let fresh = deps.join("libaztec_backend_cpu.so");
-    if fresh.exists() { fresh } else { deps.parent().unwrap().join("libaztec_backend_cpu.so") }
+    if fresh.exists() {
+        fresh
+    } else {
+        deps.parent().unwrap().join("libaztec_backend_cpu.so")
+    }
 }
 
 fn backend() -> Backend {
@@ -246,10 +250,17 @@ mod properties {
     fn scalar_strategy() -> impl Strategy<Value = [u8; 32]> {
         prop_oneof![
             Just([0u8; 32]),
-            Just({ let mut s = [0u8; 32]; s[0] = 1; s }),
+            Just({
+                let mut s = [0u8; 32];
+                s[0] = 1;
+                s
+            }),
             Just([0xffu8; 32]),
             any::<[u8; 32]>(),
-            any::<[u8; 32]>().prop_map(|mut s| { s[31] &= 0x1f; s }),
+            any::<[u8; 32]>().prop_map(|mut s| {
+                s[31] &= 0x1f;
+                s
+            }),
         ]
     }
 
