@@ -1,0 +1,405 @@
+//! Groth16 over BN254 with the heavy work on a backend.
+//!
+//! The prover is arkworks' Groth16 (libsnark reduction) with its kernels
+//! swapped: the QAP's seven NTTs of size `2^k >= constraints + inputs` run
+//! as three batched backend calls, and the five MSMs (A, B in G1, B in G2,
+//! H, L) run on the backend over bases encoded once per key. Proofs are
+//! ark-groth16 proofs: its verifier accepts them, and ours (single and
+//! batched) accepts its.
+//!
+//! While it evaluates the QAP the prover checks every constraint, so an
+//! invalid witness is an error before any MSM, never a proof that fails
+//! later.
+
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ff::{FftField, Field, One, UniformRand, Zero};
+use ark_relations::r1cs::ConstraintMatrices;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use ark_std::rand::Rng;
+use aztec_backend_abi::Backend;
+use aztec_backend_abi::reference::{
+    fr_bytes, fr_from_bytes, g1_bytes, g1_from_bytes, g2_bytes, g2_from_bytes,
+};
+use rayon::prelude::*;
+
+use crate::circuits::{CircuitId, Inputs};
+use crate::felt::Felt;
+use crate::params::RollupParams;
+use crate::synth::{Assignment, SynthError, assign, evaluate_row};
+
+/// A Groth16 proof (ark-groth16's type).
+pub type Proof = ark_groth16::Proof<Bn254>;
+/// A verifying key (ark-groth16's type).
+pub type VerifyingKey = ark_groth16::VerifyingKey<Bn254>;
+/// A proving key as arkworks generates and stores it.
+pub type ArkProvingKey = ark_groth16::ProvingKey<Bn254>;
+
+/// Why proving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    /// The inputs do not make a valid instance.
+    #[error(transparent)]
+    Synth(#[from] SynthError),
+    /// The backend failed.
+    #[error("backend: {0}")]
+    Backend(#[from] aztec_backend_abi::BackendError),
+    /// The backend returned something that is not a point.
+    #[error("backend returned an invalid {0} point")]
+    BadPoint(&'static str),
+    /// The key is for another circuit.
+    #[error("the key is for {key}, the inputs for {inputs}")]
+    WrongKey {
+        /// The key's circuit.
+        key: CircuitId,
+        /// The inputs' circuit.
+        inputs: CircuitId,
+    },
+}
+
+/// A proving key ready for the backend: the constants of the proof
+/// equations, the query bases in the ABI encoding, and the circuit's
+/// constraint matrices.
+pub struct ProverKey {
+    /// The circuit.
+    pub circuit: CircuitId,
+    /// Its sizes.
+    pub params: RollupParams,
+    /// The verifying key.
+    pub vk: VerifyingKey,
+    beta_g1: G1Affine,
+    delta_g1: G1Affine,
+    a0: G1Affine,
+    b_g1_0: G1Affine,
+    b_g2_0: G2Affine,
+    a_bases: Vec<u8>,
+    b_g1_bases: Vec<u8>,
+    b_g2_bases: Vec<u8>,
+    h_bases: Vec<u8>,
+    l_bases: Vec<u8>,
+    matrices: Arc<ConstraintMatrices<Fr>>,
+}
+
+impl std::fmt::Debug for ProverKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProverKey")
+            .field("circuit", &self.circuit)
+            .field("constraints", &self.matrices.num_constraints)
+            .field(
+                "variables",
+                &(self.matrices.num_instance_variables + self.matrices.num_witness_variables),
+            )
+            .finish()
+    }
+}
+
+fn encode_g1(points: &[G1Affine]) -> Vec<u8> {
+    let mut out = vec![0u8; points.len() * 64];
+    out.par_chunks_mut(64)
+        .zip(points.par_iter())
+        .for_each(|(o, p)| o.copy_from_slice(&g1_bytes(p)));
+    out
+}
+
+fn encode_g2(points: &[G2Affine]) -> Vec<u8> {
+    let mut out = vec![0u8; points.len() * 128];
+    out.par_chunks_mut(128)
+        .zip(points.par_iter())
+        .for_each(|(o, p)| o.copy_from_slice(&g2_bytes(p)));
+    out
+}
+
+fn encode_fr(v: &[Fr]) -> Vec<u8> {
+    let mut out = vec![0u8; v.len() * 32];
+    out.par_chunks_mut(32 * 1024)
+        .zip(v.par_chunks(1024))
+        .for_each(|(o, x)| {
+            for (o, x) in o.chunks_mut(32).zip(x) {
+                o.copy_from_slice(&fr_bytes(x));
+            }
+        });
+    out
+}
+
+impl ProverKey {
+    /// Prepares an arkworks proving key of `circuit` for the backend;
+    /// `matrices` must be that circuit's (see [`crate::synth::matrices`]).
+    pub fn new(
+        circuit: CircuitId,
+        params: RollupParams,
+        pk: &ArkProvingKey,
+        matrices: Arc<ConstraintMatrices<Fr>>,
+    ) -> Result<ProverKey, SynthError> {
+        let vars = matrices.num_instance_variables + matrices.num_witness_variables;
+        let shape_ok = pk.a_query.len() == vars
+            && pk.b_g1_query.len() == vars
+            && pk.b_g2_query.len() == vars
+            && pk.l_query.len() == matrices.num_witness_variables
+            && pk.vk.gamma_abc_g1.len() == matrices.num_instance_variables;
+        if !shape_ok {
+            return Err(SynthError::ShapeMismatch {
+                circuit,
+                expected: format!(
+                    "{} variables, {} public",
+                    pk.a_query.len(),
+                    pk.vk.gamma_abc_g1.len()
+                ),
+                found: format!(
+                    "{vars} variables, {} public",
+                    matrices.num_instance_variables
+                ),
+            });
+        }
+        Ok(ProverKey {
+            circuit,
+            params,
+            vk: pk.vk.clone(),
+            beta_g1: pk.beta_g1,
+            delta_g1: pk.delta_g1,
+            a0: pk.a_query[0],
+            b_g1_0: pk.b_g1_query[0],
+            b_g2_0: pk.b_g2_query[0],
+            a_bases: encode_g1(&pk.a_query[1..]),
+            b_g1_bases: encode_g1(&pk.b_g1_query[1..]),
+            b_g2_bases: encode_g2(&pk.b_g2_query[1..]),
+            h_bases: encode_g1(&pk.h_query),
+            l_bases: encode_g1(&pk.l_query),
+            matrices,
+        })
+    }
+
+    /// The constraint matrices.
+    pub fn matrices(&self) -> &Arc<ConstraintMatrices<Fr>> {
+        &self.matrices
+    }
+
+    /// Constraints in the circuit.
+    pub fn num_constraints(&self) -> usize {
+        self.matrices.num_constraints
+    }
+}
+
+/// Where a proof's time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProveTimings {
+    /// Synthesizing the witness.
+    pub witness: Duration,
+    /// Evaluating constraints and the QAP's NTTs.
+    pub qap: Duration,
+    /// The five MSMs and the final group operations.
+    pub msm: Duration,
+}
+
+/// A proof with the public inputs it proves.
+#[derive(Debug, Clone)]
+pub struct ProofWithInputs {
+    /// The proof.
+    pub proof: Proof,
+    /// Its public inputs, in the circuit's order.
+    pub public_inputs: Vec<Felt>,
+    /// Where the time went.
+    pub timings: ProveTimings,
+}
+
+/// Synthesizes `inputs` and proves them with `key` on `backend`.
+pub fn prove<R: Rng>(
+    backend: &Backend,
+    key: &ProverKey,
+    inputs: &Inputs,
+    rng: &mut R,
+) -> Result<ProofWithInputs, ProveError> {
+    if inputs.circuit() != key.circuit {
+        return Err(ProveError::WrongKey {
+            key: key.circuit,
+            inputs: inputs.circuit(),
+        });
+    }
+    let t = Instant::now();
+    let a = assign(&key.params, inputs)?;
+    let witness = t.elapsed();
+    let (proof, mut timings) = prove_assignment(backend, key, &a, Fr::rand(rng), Fr::rand(rng))?;
+    timings.witness = witness;
+    Ok(ProofWithInputs {
+        proof,
+        public_inputs: a.public_inputs(),
+        timings,
+    })
+}
+
+/// Proves a synthesized assignment with blinding factors `r`, `s`.
+pub fn prove_assignment(
+    backend: &Backend,
+    key: &ProverKey,
+    a: &Assignment,
+    r: Fr,
+    s: Fr,
+) -> Result<(Proof, ProveTimings), ProveError> {
+    let m = &key.matrices;
+    let circuit = key.circuit;
+    if a.num_instance != m.num_instance_variables
+        || a.full.len() != m.num_instance_variables + m.num_witness_variables
+    {
+        return Err(SynthError::ShapeMismatch {
+            circuit,
+            expected: format!(
+                "{} public and {} private variables",
+                m.num_instance_variables, m.num_witness_variables
+            ),
+            found: format!(
+                "{} public and {} private",
+                a.num_instance,
+                a.full.len() - a.num_instance
+            ),
+        }
+        .into());
+    }
+    let t = Instant::now();
+    let h = witness_map(backend, circuit, m, &a.full)?;
+    let qap = t.elapsed();
+
+    let t = Instant::now();
+    let assignment = encode_fr(&a.full[1..]);
+    let aux = &assignment[(a.num_instance - 1) * 32..];
+    let h_len = key.h_bases.len() / 64;
+    let g1 =
+        |bases: &[u8], scalars: &[u8], what: &'static str| -> Result<G1Projective, ProveError> {
+            let out = backend.msm_g1(bases, scalars)?;
+            Ok(g1_from_bytes(&out)
+                .ok_or(ProveError::BadPoint(what))?
+                .into_group())
+        };
+    let h_acc = g1(&key.h_bases, &h[..h_len * 32], "H")?;
+    let l_acc = g1(&key.l_bases, aux, "L")?;
+    let a_acc = g1(&key.a_bases, &assignment, "A")?;
+    let b1_acc = g1(&key.b_g1_bases, &assignment, "B1")?;
+    let b2_out = backend.msm_g2(&key.b_g2_bases, &assignment)?;
+    let b2_acc: G2Projective = g2_from_bytes(&b2_out)
+        .ok_or(ProveError::BadPoint("B2"))?
+        .into_group();
+
+    let vk = &key.vk;
+    let g_a = key.delta_g1 * r + key.a0 + a_acc + vk.alpha_g1;
+    let g_b1 = key.delta_g1 * s + key.b_g1_0 + b1_acc + key.beta_g1;
+    let g_b2 = vk.delta_g2 * s + key.b_g2_0 + b2_acc + vk.beta_g2;
+    let g_c = g_a * s + g_b1 * r - key.delta_g1 * (r * s) + l_acc + h_acc;
+    let msm = t.elapsed();
+    let proof = Proof {
+        a: g_a.into_affine(),
+        b: g_b2.into_affine(),
+        c: g_c.into_affine(),
+    };
+    Ok((
+        proof,
+        ProveTimings {
+            witness: Duration::ZERO,
+            qap,
+            msm,
+        },
+    ))
+}
+
+/// The coefficients of `h = (A·B - C) / Z` (ark-groth16's libsnark
+/// reduction), as canonical scalar bytes, with every constraint checked.
+fn witness_map(
+    backend: &Backend,
+    circuit: CircuitId,
+    m: &ConstraintMatrices<Fr>,
+    z: &[Fr],
+) -> Result<Vec<u8>, ProveError> {
+    let nc = m.num_constraints;
+    let ni = m.num_instance_variables;
+    let n = (nc + ni).next_power_of_two().max(2);
+    let log_n = n.trailing_zeros();
+    // a, b, c evaluations on the domain, encoded side by side for one batched call.
+    let mut abc = vec![0u8; 3 * n * 32];
+    let (a_bytes, rest) = abc.split_at_mut(n * 32);
+    let (b_bytes, c_bytes) = rest.split_at_mut(n * 32);
+    const CHUNK: usize = 1024;
+    let bad = a_bytes[..nc * 32]
+        .par_chunks_mut(CHUNK * 32)
+        .zip(b_bytes[..nc * 32].par_chunks_mut(CHUNK * 32))
+        .zip(c_bytes[..nc * 32].par_chunks_mut(CHUNK * 32))
+        .enumerate()
+        .filter_map(|(chunk, ((ao, bo), co))| {
+            let base = chunk * CHUNK;
+            let mut first_bad = None;
+            for j in 0..ao.len() / 32 {
+                let i = base + j;
+                let (a, b, c) = (
+                    evaluate_row(&m.a[i], z),
+                    evaluate_row(&m.b[i], z),
+                    evaluate_row(&m.c[i], z),
+                );
+                if first_bad.is_none() && a * b != c {
+                    first_bad = Some(i);
+                }
+                ao[j * 32..j * 32 + 32].copy_from_slice(&fr_bytes(&a));
+                bo[j * 32..j * 32 + 32].copy_from_slice(&fr_bytes(&b));
+                co[j * 32..j * 32 + 32].copy_from_slice(&fr_bytes(&c));
+            }
+            first_bad
+        })
+        .min();
+    if let Some(index) = bad {
+        return Err(SynthError::Unsatisfied {
+            circuit,
+            index,
+            total: nc,
+        }
+        .into());
+    }
+    // The public inputs' rows of A (libsnark's trick making them independent).
+    for (k, x) in z[..ni].iter().enumerate() {
+        a_bytes[(nc + k) * 32..(nc + k + 1) * 32].copy_from_slice(&fr_bytes(x));
+    }
+    let g = fr_bytes(&Fr::GENERATOR);
+    backend.ntt(&mut abc, log_n, true, None)?;
+    backend.ntt(&mut abc, log_n, false, Some(&g))?;
+    let z_inv = (Fr::GENERATOR.pow([n as u64]) - Fr::one())
+        .inverse()
+        .unwrap_or_else(Fr::zero);
+    let (a_bytes, rest) = abc.split_at(n * 32);
+    let (b_bytes, c_bytes) = rest.split_at(n * 32);
+    let mut h = vec![0u8; n * 32];
+    h.par_chunks_mut(32 * CHUNK)
+        .enumerate()
+        .for_each(|(chunk, out)| {
+            let base = chunk * CHUNK * 32;
+            for (j, o) in out.chunks_mut(32).enumerate() {
+                let at = base + j * 32;
+                let a = fr_from_bytes(&a_bytes[at..at + 32]);
+                let b = fr_from_bytes(&b_bytes[at..at + 32]);
+                let c = fr_from_bytes(&c_bytes[at..at + 32]);
+                o.copy_from_slice(&fr_bytes(&((a * b - c) * z_inv)));
+            }
+        });
+    drop(abc);
+    backend.ntt(&mut h, log_n, true, Some(&g))?;
+    Ok(h)
+}
+
+/// A proof's wire form: ark-serialize compressed (A 32, B 64, C 32 bytes).
+pub fn proof_to_bytes(p: &Proof) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    // Writing into a Vec cannot fail.
+    let _ = p.serialize_compressed(&mut out);
+    out
+}
+
+/// Parses and validates a proof (points on the curve and in the subgroup).
+pub fn proof_from_bytes(b: &[u8]) -> Result<Proof, String> {
+    let mut r = b;
+    let p = Proof::deserialize_compressed(&mut r).map_err(|e| format!("not a valid proof: {e}"))?;
+    if !r.is_empty() {
+        return Err(format!("{} trailing bytes after the proof", r.len()));
+    }
+    if p.a.is_zero() || p.c.is_zero() || p.b.is_zero() {
+        return Err("a proof point is the identity".into());
+    }
+    Ok(p)
+}

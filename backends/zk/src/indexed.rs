@@ -1,0 +1,313 @@
+//! The indexed Merkle tree of nullifiers: leaves form a sorted linked list
+//! `(value, next_value, next_index)`, so non-membership of `v` is shown by the
+//! "low leaf" whose value is below `v` and whose next value is above it (or
+//! zero, the end of the list). Leaf 0 is `(0, 0, 0)`.
+//!
+//! Insertion of `v`: prove the low leaf, point it at `v`, and append
+//! `(v, low.next_value, low.next_index)` at the next free index. Inserting a
+//! value already present is impossible: no low leaf brackets it.
+//!
+//! Values are below 2^250 so that comparisons are range checks.
+
+use std::collections::BTreeMap;
+
+use ark_bn254::Fr;
+use ark_ff::{BigInteger, PrimeField, Zero};
+use ark_r1cs_std::alloc::AllocVar;
+use ark_r1cs_std::boolean::Boolean;
+use ark_r1cs_std::eq::EqGadget;
+use ark_r1cs_std::fields::FieldVar;
+use ark_r1cs_std::fields::fp::FpVar;
+use ark_r1cs_std::select::CondSelectGadget;
+use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError};
+use serde::{Deserialize, Serialize};
+
+use crate::felt::Felt;
+use crate::merkle::{MerkleTree, index_bits_var, root_from_path_var, witness_vec};
+use crate::poseidon::{Tag, hash, hash_var};
+
+/// Nullifier values are below 2^VALUE_BITS.
+pub const VALUE_BITS: u32 = 250;
+
+/// A leaf of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Leaf {
+    /// Its value.
+    pub value: Felt,
+    /// The next larger value in the tree (zero: none).
+    pub next_value: Felt,
+    /// Where that value is.
+    pub next_index: u64,
+}
+
+impl Leaf {
+    /// The leaf's hash as stored in the tree.
+    pub fn hash(&self) -> Fr {
+        hash(
+            Tag::NullifierLeaf,
+            &[self.value.0, self.next_value.0, Fr::from(self.next_index)],
+        )
+    }
+}
+
+/// Everything a circuit needs to insert one nullifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsertWitness {
+    /// The low leaf before the insertion.
+    pub low_leaf: Leaf,
+    /// Its index.
+    pub low_index: u64,
+    /// Its path before the insertion.
+    pub low_siblings: Vec<Felt>,
+    /// The path of the new leaf's (empty) position after the low leaf's update.
+    pub new_siblings: Vec<Felt>,
+}
+
+impl InsertWitness {
+    /// The witness of an unused slot (nothing is inserted).
+    pub fn unused(depth: u32) -> InsertWitness {
+        let zeros = vec![Felt::ZERO; depth as usize];
+        InsertWitness {
+            low_leaf: Leaf::default(),
+            low_index: 0,
+            low_siblings: zeros.clone(),
+            new_siblings: zeros,
+        }
+    }
+}
+
+/// Why a value cannot be inserted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// Zero marks an unused slot.
+    #[error("nullifier zero is reserved")]
+    Zero,
+    /// Already in the tree: a double spend.
+    #[error("nullifier {0} is already in the tree")]
+    Duplicate(String),
+    /// Too large for the comparisons.
+    #[error("nullifier {0} is not below 2^250")]
+    TooLarge(String),
+    /// The tree is full.
+    #[error("the nullifier tree is full")]
+    Full,
+}
+
+/// Whether `v` is below 2^250.
+pub fn in_range(v: &Fr) -> bool {
+    v.into_bigint().num_bits() <= VALUE_BITS
+}
+
+/// An indexed tree in memory.
+#[derive(Debug, Clone)]
+pub struct IndexedTree {
+    tree: MerkleTree,
+    leaves: Vec<Leaf>,
+    sorted: BTreeMap<ark_ff::BigInt<4>, u64>,
+}
+
+impl IndexedTree {
+    /// A tree holding only the zero leaf.
+    pub fn new(depth: u32) -> IndexedTree {
+        let mut t = IndexedTree {
+            tree: MerkleTree::new(depth),
+            leaves: Vec::new(),
+            sorted: BTreeMap::new(),
+        };
+        let zero = Leaf::default();
+        t.tree.set(0, zero.hash());
+        t.leaves.push(zero);
+        t.sorted.insert(Fr::zero().into_bigint(), 0);
+        t
+    }
+
+    /// The root.
+    pub fn root(&self) -> Fr {
+        self.tree.root()
+    }
+
+    /// The next free index.
+    pub fn next(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+
+    /// Whether `v` is in the tree.
+    pub fn contains(&self, v: &Fr) -> bool {
+        self.sorted.contains_key(&v.into_bigint())
+    }
+
+    /// Inserts `v`, returning the circuit witness.
+    pub fn insert(&mut self, v: Fr) -> Result<InsertWitness, InsertError> {
+        if v.is_zero() {
+            return Err(InsertError::Zero);
+        }
+        if !in_range(&v) {
+            return Err(InsertError::TooLarge(Felt(v).to_hex()));
+        }
+        let key = v.into_bigint();
+        if self.sorted.contains_key(&key) {
+            return Err(InsertError::Duplicate(Felt(v).to_hex()));
+        }
+        let new_index = self.next();
+        if new_index >= 1u64 << self.tree.depth() {
+            return Err(InsertError::Full);
+        }
+        // The zero leaf is always present, so a lower value exists.
+        let (_, &low_index) = self
+            .sorted
+            .range(..key)
+            .next_back()
+            .ok_or(InsertError::Full)?;
+        let low_leaf = self.leaves[low_index as usize];
+        let low_siblings = self.tree.path(low_index).into_iter().map(Felt).collect();
+        let updated = Leaf {
+            value: low_leaf.value,
+            next_value: Felt(v),
+            next_index: new_index,
+        };
+        self.tree.set(low_index, updated.hash());
+        self.leaves[low_index as usize] = updated;
+        let new_siblings = self.tree.path(new_index).into_iter().map(Felt).collect();
+        let new_leaf = Leaf {
+            value: Felt(v),
+            next_value: low_leaf.next_value,
+            next_index: low_leaf.next_index,
+        };
+        self.tree.set(new_index, new_leaf.hash());
+        self.leaves.push(new_leaf);
+        self.sorted.insert(key, new_index);
+        Ok(InsertWitness {
+            low_leaf,
+            low_index,
+            low_siblings,
+            new_siblings,
+        })
+    }
+}
+
+/// Enforces `0 <= x < 2^bits`.
+pub fn enforce_bits(
+    cs: &ConstraintSystemRef<Fr>,
+    x: &FpVar<Fr>,
+    bits: u32,
+) -> Result<(), SynthesisError> {
+    let value = x.value().unwrap_or_default().into_bigint();
+    let mut acc = FpVar::zero();
+    let mut weight = Fr::from(1u64);
+    for i in 0..bits {
+        let b = Boolean::new_witness(cs.clone(), || Ok(value.get_bit(i as usize)))?;
+        acc += FpVar::from(b) * weight;
+        weight += weight;
+    }
+    acc.enforce_equal(x)
+}
+
+use ark_r1cs_std::R1CSVar;
+
+/// Inserts `v` (when nonzero) into the tree `(root, next)`; zero leaves the
+/// tree unchanged. Returns the new root and next index.
+pub fn insert_var(
+    cs: &ConstraintSystemRef<Fr>,
+    depth: u32,
+    root: &FpVar<Fr>,
+    next: &FpVar<Fr>,
+    next_value: u64,
+    v: &FpVar<Fr>,
+    w: &InsertWitness,
+) -> Result<(FpVar<Fr>, FpVar<Fr>), SynthesisError> {
+    let used = !v.is_zero()?;
+    let lv = FpVar::new_witness(cs.clone(), || Ok(w.low_leaf.value.0))?;
+    let lnv = FpVar::new_witness(cs.clone(), || Ok(w.low_leaf.next_value.0))?;
+    let lni = FpVar::new_witness(cs.clone(), || Ok(Fr::from(w.low_leaf.next_index)))?;
+    let (low_bits, _) = index_bits_var(cs.clone(), w.low_index, depth)?;
+    let low_sib = witness_vec(cs, &w.low_siblings.iter().map(|f| f.0).collect::<Vec<_>>())?;
+    let new_sib = witness_vec(cs, &w.new_siblings.iter().map(|f| f.0).collect::<Vec<_>>())?;
+    // The low leaf is in the tree.
+    let low_hash = hash_var(Tag::NullifierLeaf, &[lv.clone(), lnv.clone(), lni.clone()])?;
+    root_from_path_var(&low_hash, &low_bits, &low_sib)?.conditional_enforce_equal(root, &used)?;
+    // It brackets v: low.value < v, and v < low.next_value unless that is zero (end of list).
+    enforce_bits(
+        cs,
+        &FpVar::conditionally_select(&used, &(v - &lv - FpVar::one()), &FpVar::zero())?,
+        VALUE_BITS,
+    )?;
+    enforce_bits(cs, v, VALUE_BITS)?;
+    let open_end = lnv.is_zero()?;
+    let gap = FpVar::conditionally_select(
+        &(open_end | !used.clone()),
+        &FpVar::zero(),
+        &(&lnv - v - FpVar::one()),
+    )?;
+    enforce_bits(cs, &gap, VALUE_BITS)?;
+    // Point the low leaf at v (at index next).
+    let updated = hash_var(Tag::NullifierLeaf, &[lv, v.clone(), next.clone()])?;
+    let root1 = root_from_path_var(&updated, &low_bits, &low_sib)?;
+    // Append (v, low.next_value, low.next_index) at next, which must be empty.
+    let (new_bits, pos) = index_bits_var(cs.clone(), next_value, depth)?;
+    pos.enforce_equal(next)?;
+    root_from_path_var(&FpVar::zero(), &new_bits, &new_sib)?
+        .conditional_enforce_equal(&root1, &used)?;
+    let leaf = hash_var(Tag::NullifierLeaf, &[v.clone(), lnv, lni])?;
+    let root2 = root_from_path_var(&leaf, &new_bits, &new_sib)?;
+    let new_root = FpVar::conditionally_select(&used, &root2, root)?;
+    let new_next = next + FpVar::from(used);
+    Ok((new_root, new_next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_relations::r1cs::ConstraintSystem;
+
+    fn run(tree_before: &IndexedTree, v: Fr, w: &InsertWitness) -> (bool, Fr, Fr) {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let root = FpVar::new_witness(cs.clone(), || Ok(tree_before.root())).unwrap();
+        let next = FpVar::new_witness(cs.clone(), || Ok(Fr::from(tree_before.next()))).unwrap();
+        let vv = FpVar::new_witness(cs.clone(), || Ok(v)).unwrap();
+        let (r, n) = insert_var(&cs, 8, &root, &next, tree_before.next(), &vv, w).unwrap();
+        (
+            cs.is_satisfied().unwrap(),
+            r.value().unwrap(),
+            n.value().unwrap(),
+        )
+    }
+
+    #[test]
+    fn insertions_in_any_order_match_the_native_tree() {
+        let mut t = IndexedTree::new(8);
+        for v in [50u64, 10, 70, 60, 5] {
+            let before = t.clone();
+            let w = t.insert(Fr::from(v)).unwrap();
+            let (ok, root, next) = run(&before, Fr::from(v), &w);
+            assert!(ok, "insert {v}");
+            assert_eq!(root, t.root());
+            assert_eq!(next, Fr::from(t.next()));
+        }
+    }
+
+    #[test]
+    fn a_double_nullifier_cannot_be_inserted() {
+        let mut t = IndexedTree::new(8);
+        t.insert(Fr::from(10u64)).unwrap();
+        assert_eq!(
+            t.insert(Fr::from(10u64)),
+            Err(InsertError::Duplicate(Felt::from_u64(10).to_hex()))
+        );
+        // A prover who forges a witness with the low leaf of 10 itself fails the bracket check.
+        let before = t.clone();
+        let mut forged_tree = t.clone();
+        let mut w = forged_tree.insert(Fr::from(11u64)).unwrap();
+        w.low_leaf.next_value = Felt::from_u64(10);
+        let (ok, _, _) = run(&before, Fr::from(10u64), &w);
+        assert!(!ok);
+    }
+
+    #[test]
+    fn zero_is_an_unused_slot() {
+        let t = IndexedTree::new(8);
+        let (ok, root, next) = run(&t, Fr::zero(), &InsertWitness::unused(8));
+        assert!(ok);
+        assert_eq!(root, t.root());
+        assert_eq!(next, Fr::from(1u64));
+    }
+}
