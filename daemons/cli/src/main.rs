@@ -96,6 +96,26 @@ fn cli() -> Command {
             .arg(Arg::new("threads").long("threads").value_name("N").value_parser(clap::value_parser!(u64)).help("Threads for both sides [default: all CPUs]"))
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
     );
+    let bench = bench.subcommand(
+        Command::new("prove")
+            .about("Prove circuits with our Groth16 prover on a backend and with ark-groth16, from the same witness, in the same run")
+            .arg(Arg::new("circuit").long("circuit").value_name("LIST").default_value("base-rollup").help(circuit_help()))
+            .arg(Arg::new("params").long("params").value_name("PRESET").default_value("production").help("Circuit sizes: test, devnet, production"))
+            .arg(Arg::new("backend").long("backend").value_name("NAME|PATH").default_value("cpu").help("Backend name (cpu, wgpu) or library path"))
+            .arg(num_arg("reps", "3", "Repetitions per measurement (median reported)"))
+            .arg(Arg::new("threads").long("threads").value_name("N").value_parser(clap::value_parser!(u64)).help("Threads for both provers [default: all CPUs]"))
+            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
+    );
+    let keys = Command::new("keys").about("Proving and verifying keys").subcommand_required(true).subcommand(
+        Command::new("generate")
+            .about("Run the Groth16 setup of every circuit and write <circuit>.pk, <circuit>.vk and params.json")
+            .arg(Arg::new("out").long("out").value_name("DIR").required(true).help("Directory for the key files (created)"))
+            .arg(Arg::new("seed").long("seed").value_name("S").help(
+                "Derive the keys from this public seed: reproducible and INSECURE (anyone with the seed can forge proofs); for devnets only",
+            ))
+            .arg(Arg::new("params").long("params").value_name("PRESET").default_value("devnet").help("Circuit sizes: test, devnet, production"))
+            .arg(Arg::new("circuit").long("circuit").value_name("LIST").default_value("all").help(circuit_help())),
+    );
     let status = Command::new("status")
         .about("Show the broker's queue: jobs per epoch and type")
         .arg(
@@ -120,6 +140,7 @@ fn cli() -> Command {
                 .subcommand(config_show),
         )
         .subcommand(bench)
+        .subcommand(keys)
         .subcommand(status)
 }
 
@@ -278,6 +299,79 @@ fn bench_kernels(m: &ArgMatches) -> Result<(), Failure> {
     Ok(())
 }
 
+fn circuit_help() -> String {
+    let names: Vec<&str> = aztec_zk::CircuitId::ALL.iter().map(|c| c.name()).collect();
+    format!("Comma-separated circuits, or all: {}", names.join(", "))
+}
+
+fn circuits_arg(m: &ArgMatches) -> Result<Vec<aztec_zk::CircuitId>, Failure> {
+    let list = m.get_one::<String>("circuit").cloned().unwrap_or_default();
+    if list.trim() == "all" {
+        return Ok(aztec_zk::CircuitId::ALL.to_vec());
+    }
+    list.split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            aztec_zk::CircuitId::from_name(s)
+                .ok_or_else(|| config_failure(anyhow::anyhow!("--circuit: unknown circuit {s:?} ({})", circuit_help())))
+        })
+        .collect()
+}
+
+fn params_arg(m: &ArgMatches) -> Result<(String, aztec_zk::RollupParams), Failure> {
+    let name = m.get_one::<String>("params").cloned().unwrap_or_default();
+    let p = aztec_zk::RollupParams::preset(&name)
+        .ok_or_else(|| config_failure(anyhow::anyhow!("--params: {name:?} is not one of test, devnet, production")))?;
+    Ok((name, p))
+}
+
+fn threads_arg(m: &ArgMatches) -> usize {
+    m.get_one::<u64>("threads")
+        .map(|t| *t as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
+    let (params_name, params) = params_arg(m)?;
+    let spec = m.get_one::<String>("backend").cloned().unwrap_or_else(|| "cpu".into());
+    let backend = aztec_backend_abi::Backend::load(&spec).map_err(config_failure)?;
+    let opts = aztec_zk::bench::ProveBenchOptions {
+        circuits: circuits_arg(m)?,
+        params,
+        params_name,
+        reps: m.get_one::<u64>("reps").copied().unwrap_or(3) as usize,
+        threads: threads_arg(m),
+        json: m.get_flag("json"),
+    };
+    aztec_zk::bench::run(&backend, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+fn keys_generate(m: &ArgMatches) -> Result<(), Failure> {
+    let (params_name, params) = params_arg(m)?;
+    let circuits = circuits_arg(m)?;
+    let out = std::path::PathBuf::from(m.get_one::<String>("out").cloned().unwrap_or_default());
+    let seed = m.get_one::<String>("seed").cloned();
+    if let Some(s) = &seed {
+        eprintln!("WARNING: keys derived from the public seed {s:?} are INSECURE: anyone who knows the seed can forge proofs.");
+        eprintln!("WARNING: use them on a local devnet only; production keys come from `keys generate` without --seed.");
+    }
+    eprintln!("generating keys for {} circuit(s), sizes {params_name}, into {}", circuits.len(), out.display());
+    aztec_zk::keys::generate_dir(&out, &params, seed.as_deref(), &circuits, |c, g, took| {
+        eprintln!(
+            "  {:<20} {:>9} constraints  {:>7.1} s  -> {}",
+            c.name(),
+            g.matrices.num_constraints,
+            took.as_secs_f64(),
+            aztec_zk::keys::key_path(&out, c, aztec_zk::keys::KeyKind::Proving).display()
+        );
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!("done");
+    Ok(())
+}
+
 fn status(m: &ArgMatches) -> Result<(), Failure> {
     let url = m.get_one::<String>("broker").cloned().unwrap_or_default();
     runtime()?.block_on(async move {
@@ -330,7 +424,12 @@ fn main() -> ExitCode {
         Some(("bench", m)) => match m.subcommand() {
             Some(("broker", m)) => bench_broker(m),
             Some(("kernels", m)) => bench_kernels(m),
+            Some(("prove", m)) => bench_prove(m),
             _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
+        },
+        Some(("keys", m)) => match m.subcommand() {
+            Some(("generate", m)) => keys_generate(m),
+            _ => Err(config_failure(anyhow::anyhow!("unknown keys command"))),
         },
         Some(("status", m)) => status(m),
         _ => Err(config_failure(anyhow::anyhow!("unknown command"))),

@@ -1,0 +1,245 @@
+//! `aztec-prover bench prove`: one circuit, proven by our Groth16 prover on
+//! a backend and by ark-groth16's prover, from the same synthesized
+//! assignment, on the same threads, in the same run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr};
+use ark_ff::UniformRand;
+use ark_groth16::Groth16;
+use aztec_backend_abi::Backend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::circuits::{CircuitId, Inputs};
+use crate::groth16::verify::verify;
+use crate::groth16::{ProverKey, prove_assignment};
+use crate::keys;
+use crate::params::RollupParams;
+use crate::plan::{BlockSpec, plan_epoch};
+use crate::synth::assign;
+use crate::world::{World, synthetic_tx};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ProveBenchOptions {
+    /// Circuits.
+    pub circuits: Vec<CircuitId>,
+    /// Sizes.
+    pub params: RollupParams,
+    /// Name of the sizes (for the report).
+    pub params_name: String,
+    /// Repetitions (median reported).
+    pub reps: usize,
+    /// Threads for both provers.
+    pub threads: usize,
+    /// One JSON object per line.
+    pub json: bool,
+}
+
+/// One circuit's figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProveRow {
+    /// Circuit name.
+    pub circuit: String,
+    /// Sizes preset.
+    pub params: String,
+    /// Constraints.
+    pub constraints: usize,
+    /// Public inputs.
+    pub public_inputs: usize,
+    /// Key generation (ark-groth16 setup), once.
+    pub setup_ms: f64,
+    /// Synthesizing the witness (median).
+    pub witness_ms: f64,
+    /// Our prover from the assignment (median): QAP and MSMs on the backend.
+    pub ours_ms: f64,
+    /// of which QAP (constraint evaluation and NTTs).
+    pub ours_qap_ms: f64,
+    /// of which MSMs.
+    pub ours_msm_ms: f64,
+    /// ark-groth16 from the same assignment (median).
+    pub reference_ms: f64,
+    /// `reference_ms / ours_ms`.
+    pub ratio: f64,
+    /// Verifying one proof.
+    pub verify_ms: f64,
+    /// Peak resident memory of the process after our prover ran (keys, matrices, one proof).
+    pub peak_rss_ours_mib: f64,
+    /// Peak resident memory after ark-groth16 ran too.
+    pub peak_rss_total_mib: f64,
+    /// Backend name and path.
+    pub backend: String,
+    /// Threads.
+    pub threads: usize,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Peak resident set size of this process (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Realistic inputs of `circuit`: the first job of that circuit in an epoch
+/// of two blocks of full synthetic transactions.
+pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs, String> {
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut world = World::genesis(params.clone());
+    let mut scratch = world.clone();
+    let mut blocks = Vec::new();
+    for b in 0..2u64 {
+        let mut txs = Vec::new();
+        for _ in 0..params.txs_per_block() {
+            let tx = synthetic_tx(&scratch, &mut rng);
+            scratch.apply_tx(&tx).map_err(|e| e.to_string())?;
+            txs.push(tx);
+        }
+        let messages = (0..params.messages_per_block() as u64).map(|i| crate::Felt::from_u64(b * 1000 + i + 1)).collect();
+        blocks.push(BlockSpec { txs, messages, slot: 100 + b });
+    }
+    let plan = plan_epoch(&mut world, 1, crate::Felt::from_u64(1), &blocks).map_err(|e| e.to_string())?;
+    plan.jobs
+        .into_iter()
+        .find(|j| j.circuit() == circuit)
+        .map(|j| j.inputs)
+        .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))
+}
+
+/// Runs the benchmark, printing as it goes.
+pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, String> {
+    backend.configure(o.threads as u32, &[]).map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(o.threads).build().map_err(|e| e.to_string())?;
+    let info = backend.info();
+    if !o.json {
+        println!(
+            "prove: backend {} ({}), {} threads, sizes {}, {} repetitions, medians",
+            info.name,
+            info.path.display(),
+            o.threads,
+            o.params_name,
+            o.reps
+        );
+        println!(
+            "{:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}",
+            "circuit", "constr.", "setup ms", "witness ms", "ours ms", "ark ms", "ratio", "verify ms", "peak MiB"
+        );
+    }
+    let mut rows = Vec::new();
+    for &c in &o.circuits {
+        let row = pool.install(|| one(backend, c, o))?;
+        if o.json {
+            println!("{}", serde_json::to_string(&row).unwrap_or_default());
+        } else {
+            println!(
+                "{:<20} {:>9} {:>9.0} {:>10.1} {:>10.1} {:>10.1} {:>6.2}x {:>9.2} {:>9.0}",
+                row.circuit,
+                row.constraints,
+                row.setup_ms,
+                row.witness_ms,
+                row.ours_ms,
+                row.reference_ms,
+                row.ratio,
+                row.verify_ms,
+                row.peak_rss_total_mib
+            );
+            println!(
+                "{:<20} ours = {:.1} ms QAP + {:.1} ms MSM; peak RSS after ours {:.0} MiB",
+                "", row.ours_qap_ms, row.ours_msm_ms, row.peak_rss_ours_mib
+            );
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRow, String> {
+    let p = &o.params;
+    let inputs = sample_inputs(c, p)?;
+    let t = Instant::now();
+    let g = keys::generate(c, p, &mut keys::seeded_rng("bench", c)).map_err(|e| e.to_string())?;
+    let setup_ms = ms(t.elapsed());
+    let matrices = Arc::new(g.matrices);
+    let key = ProverKey::new(c, p.clone(), &g.pk, matrices.clone()).map_err(|e| e.to_string())?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let reps = o.reps.max(1);
+
+    let mut witness = Vec::new();
+    let mut assignment = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let a = assign(p, &inputs).map_err(|e| e.to_string())?;
+        witness.push(ms(t.elapsed()));
+        assignment = Some(a);
+    }
+    let a = assignment.ok_or("no assignment")?;
+
+    let (mut ours, mut qap, mut msm) = (Vec::new(), Vec::new(), Vec::new());
+    let mut proof = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let (pr, tm) = prove_assignment(backend, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng)).map_err(|e| e.to_string())?;
+        ours.push(ms(t.elapsed()));
+        qap.push(ms(tm.qap));
+        msm.push(ms(tm.msm));
+        proof = Some(pr);
+    }
+    let proof = proof.ok_or("no proof")?;
+    let peak_ours = peak_rss_mib();
+    let public = a.public_inputs();
+    let t = Instant::now();
+    let ok = verify(&key.vk, &public, &proof).map_err(|e| e.to_string())?;
+    let verify_ms = ms(t.elapsed());
+    if !ok {
+        return Err(format!("{c}: our proof does not verify"));
+    }
+
+    let mut reference = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let pr = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+            &g.pk,
+            Fr::rand(&mut rng),
+            Fr::rand(&mut rng),
+            &matrices,
+            a.num_instance,
+            a.num_constraints,
+            &a.full,
+        )
+        .map_err(|e| e.to_string())?;
+        reference.push(ms(t.elapsed()));
+        if !verify(&key.vk, &public, &pr).map_err(|e| e.to_string())? {
+            return Err(format!("{c}: ark-groth16's proof does not verify"));
+        }
+    }
+    let (ours_ms, reference_ms) = (median(ours), median(reference));
+    Ok(ProveRow {
+        circuit: c.name().into(),
+        params: o.params_name.clone(),
+        constraints: matrices.num_constraints,
+        public_inputs: public.len(),
+        setup_ms,
+        witness_ms: median(witness),
+        ours_ms,
+        ours_qap_ms: median(qap),
+        ours_msm_ms: median(msm),
+        reference_ms,
+        ratio: reference_ms / ours_ms,
+        verify_ms,
+        peak_rss_ours_mib: peak_ours,
+        peak_rss_total_mib: peak_rss_mib(),
+        backend: backend.info().name.clone(),
+        threads: o.threads,
+    })
+}
