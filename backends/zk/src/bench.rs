@@ -110,10 +110,18 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
         blocks.push(BlockSpec { txs, messages, slot: 100 + b });
     }
     let plan = plan_epoch(&mut world, 1, crate::Felt::from_u64(1), &blocks).map_err(|e| e.to_string())?;
+    if let Some(j) = plan.jobs.iter().find(|j| j.circuit() == circuit) {
+        return Ok(j.inputs.clone());
+    }
+    // With two transactions per block there are no tx merges: merge a block's two halves.
     plan.jobs
-        .into_iter()
-        .find(|j| j.circuit() == circuit)
-        .map(|j| j.inputs)
+        .iter()
+        .find_map(|j| match (&j.inputs, circuit) {
+            (Inputs::BlockRoot(b), CircuitId::MergeRollup) => {
+                Some(Inputs::MergeRollup(crate::circuits::merge::MergeInputs { left: b.left, right: b.right }))
+            }
+            _ => None,
+        })
         .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))
 }
 
