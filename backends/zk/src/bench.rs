@@ -88,7 +88,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -106,10 +110,17 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
             scratch.apply_tx(&tx).map_err(|e| e.to_string())?;
             txs.push(tx);
         }
-        let messages = (0..params.messages_per_block() as u64).map(|i| crate::Felt::from_u64(b * 1000 + i + 1)).collect();
-        blocks.push(BlockSpec { txs, messages, slot: 100 + b });
+        let messages = (0..params.messages_per_block() as u64)
+            .map(|i| crate::Felt::from_u64(b * 1000 + i + 1))
+            .collect();
+        blocks.push(BlockSpec {
+            txs,
+            messages,
+            slot: 100 + b,
+        });
     }
-    let plan = plan_epoch(&mut world, 1, crate::Felt::from_u64(1), &blocks).map_err(|e| e.to_string())?;
+    let plan =
+        plan_epoch(&mut world, 1, crate::Felt::from_u64(1), &blocks).map_err(|e| e.to_string())?;
     if let Some(j) = plan.jobs.iter().find(|j| j.circuit() == circuit) {
         return Ok(j.inputs.clone());
     }
@@ -118,7 +129,10 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
         .iter()
         .find_map(|j| match (&j.inputs, circuit) {
             (Inputs::BlockRoot(b), CircuitId::MergeRollup) => {
-                Some(Inputs::MergeRollup(crate::circuits::merge::MergeInputs { left: b.left, right: b.right }))
+                Some(Inputs::MergeRollup(crate::circuits::merge::MergeInputs {
+                    left: b.left,
+                    right: b.right,
+                }))
             }
             _ => None,
         })
@@ -127,8 +141,13 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
 
 /// Runs the benchmark, printing as it goes.
 pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, String> {
-    backend.configure(o.threads as u32, &[]).map_err(|e| e.to_string())?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(o.threads).build().map_err(|e| e.to_string())?;
+    backend
+        .configure(o.threads as u32, &[])
+        .map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.threads)
+        .build()
+        .map_err(|e| e.to_string())?;
     let info = backend.info();
     if !o.json {
         println!(
@@ -141,7 +160,15 @@ pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, St
         );
         println!(
             "{:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}",
-            "circuit", "constr.", "setup ms", "witness ms", "ours ms", "ark ms", "ratio", "verify ms", "peak MiB"
+            "circuit",
+            "constr.",
+            "setup ms",
+            "witness ms",
+            "ours ms",
+            "ark ms",
+            "ratio",
+            "verify ms",
+            "peak MiB"
         );
     }
     let mut rows = Vec::new();
@@ -197,7 +224,8 @@ fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRo
     let mut proof = None;
     for _ in 0..reps {
         let t = Instant::now();
-        let (pr, tm) = prove_assignment(backend, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng)).map_err(|e| e.to_string())?;
+        let (pr, tm) = prove_assignment(backend, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng))
+            .map_err(|e| e.to_string())?;
         ours.push(ms(t.elapsed()));
         qap.push(ms(tm.qap));
         msm.push(ms(tm.msm));

@@ -420,15 +420,22 @@ pub fn generate_dir(
     circuits: &[CircuitId],
     mut progress: impl FnMut(CircuitId, &Generated, std::time::Duration),
 ) -> Result<(), KeyError> {
-    params.validate().map_err(|e| KeyError::Invalid { path: dir.to_path_buf(), reason: e.to_string() })?;
+    params.validate().map_err(|e| KeyError::Invalid {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     for &c in circuits {
         let t = std::time::Instant::now();
         let g = match seed {
             Some(s) => generate(c, params, &mut seeded_rng(s, c))?,
-            None => generate(c, params, &mut StdRng::from_rng(rand::rngs::OsRng).map_err(|e| KeyError::Invalid {
-                path: dir.to_path_buf(),
-                reason: format!("no OS randomness: {e}"),
-            })?)?,
+            None => generate(
+                c,
+                params,
+                &mut StdRng::from_rng(rand::rngs::OsRng).map_err(|e| KeyError::Invalid {
+                    path: dir.to_path_buf(),
+                    reason: format!("no OS randomness: {e}"),
+                })?,
+            )?,
         };
         write_keys(dir, c, params, &g, seed.is_some())?;
         progress(c, &g, t.elapsed());

@@ -36,6 +36,7 @@ pub mod plan;
 pub mod poseidon;
 pub mod state;
 pub mod synth;
+pub mod wire;
 pub mod world;
 
 pub use circuits::{CircuitId, Inputs};

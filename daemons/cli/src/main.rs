@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use aztec_prover_agent::settings::AgentSettings;
 use aztec_prover_broker::BrokerSettings;
 use aztec_prover_common::config::{Settings, show};
 use aztec_prover_common::logging;
@@ -24,8 +25,25 @@ fn broker_groups() -> (ServiceSettings, BrokerSettings) {
     (ServiceSettings::default(), BrokerSettings::default())
 }
 
+fn agent_groups() -> (ServiceSettings, AgentSettings) {
+    (ServiceSettings::default(), AgentSettings::default())
+}
+
 fn cli() -> Command {
     let (s, b) = broker_groups();
+    let a = AgentSettings::default();
+    let agent = flags::with_settings(
+        Command::new("agent")
+            .about("Run prover agents: take jobs from the broker, prove them on a backend, return the proofs")
+            .long_about(
+                "Run prover agents: take jobs from the broker at PROVER_BROKER_HOST, prove them on a backend \
+                 (--backend cpu|wgpu|/path/to/lib.so) with the keys in PROVER_KEYS_DIRECTORY, return the proofs.\n\n\
+                 PROVER_AGENT_COUNT agents run in one process. Instance N of the template unit (--instance N) \
+                 pins its threads to NUMA node (N-1) mod nodes. Registers org.aztec.ProverAgent.Instance<N> on \
+                 D-Bus: tune it with busctl set-property (Threads, Paused, Backend, AllowedJobTypes, PollIntervalMs).",
+            ),
+        &[&s, &a],
+    );
     let broker = flags::with_settings(
         Command::new("broker")
             .about("Run the prover broker: the durable job queue between node and agents")
@@ -49,7 +67,7 @@ fn cli() -> Command {
                 Arg::new("prover-agent")
                     .long("prover-agent")
                     .action(ArgAction::SetTrue)
-                    .help("Start prover agents (not in this build yet)"),
+                    .help("Start prover agents"),
             )
             .arg(
                 Arg::new("prover-node")
@@ -63,12 +81,13 @@ fn cli() -> Command {
                     .action(ArgAction::SetTrue)
                     .help("Start the archiver (part of the prover node)"),
             ),
-        &[&s, &b],
+        &[&s, &b, &a],
     );
     let config_show = Command::new("show")
         .about("Print the effective configuration of a daemon, with where each value came from (secrets redacted)")
         .subcommand_required(true)
-        .subcommand(flags::with_settings(Command::new("broker").about("The broker's configuration"), &[&s, &b]));
+        .subcommand(flags::with_settings(Command::new("broker").about("The broker's configuration"), &[&s, &b]))
+        .subcommand(flags::with_settings(Command::new("agent").about("The agent's configuration"), &[&s, &a]));
     let bench = Command::new("bench")
         .about("Benchmarks that print figures against a reference measured in the same run")
         .subcommand_required(true)
@@ -132,6 +151,7 @@ fn cli() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(broker)
+        .subcommand(agent)
         .subcommand(start)
         .subcommand(
             Command::new("config")
@@ -182,7 +202,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .context("cannot start the async runtime")?)
 }
 
-fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
+fn broker_launch(
+    m: &ArgMatches,
+    identifier: &str,
+) -> Result<aztec_prover_broker::daemon::Launch, Failure> {
     let (mut service, mut broker) = broker_groups();
     let inputs = flags::inputs("broker", m, &[&service, &broker]);
     let provenance =
@@ -190,7 +213,7 @@ fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
     let dbus_required = provenance
         .get("dbus")
         .is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
-    let (log, _) = logging::init(&service, "aztec-prover-broker");
+    let (log, _) = logging::init(&service, identifier);
     let reload: aztec_prover_broker::daemon::Reloader = Box::new(move || {
         let (mut s, mut b) = broker_groups();
         let fresh = aztec_prover_common::config::Inputs::from_process(
@@ -201,33 +224,104 @@ fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
         flags::load(&mut [&mut s, &mut b], &fresh)?;
         Ok((s, b))
     });
-    let launch = aztec_prover_broker::daemon::Launch {
+    Ok(aztec_prover_broker::daemon::Launch {
         service,
         dbus_required,
         broker,
         log,
         reload,
-    };
+    })
+}
+
+fn run_broker(m: &ArgMatches) -> Result<(), Failure> {
+    let launch = broker_launch(m, "aztec-prover-broker")?;
     runtime()?.block_on(aztec_prover_broker::daemon::run(launch))?;
+    Ok(())
+}
+
+fn agent_launch(
+    m: &ArgMatches,
+    identifier: &str,
+) -> Result<aztec_prover_agent::daemon::Launch, Failure> {
+    let (mut service, mut agent) = agent_groups();
+    let inputs = flags::inputs("agent", m, &[&service, &agent]);
+    let provenance =
+        flags::load(&mut [&mut service, &mut agent], &inputs).map_err(config_failure)?;
+    let dbus_required = provenance
+        .get("dbus")
+        .is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
+    if !identifier.is_empty() {
+        logging::init(&service, identifier);
+    }
+    Ok(aztec_prover_agent::daemon::Launch {
+        service,
+        dbus_required,
+        agent,
+    })
+}
+
+fn run_agent(m: &ArgMatches) -> Result<(), Failure> {
+    let launch = agent_launch(m, "aztec-prover-agent")?;
+    runtime()?
+        .block_on(aztec_prover_agent::daemon::run(launch))
+        .map_err(|e| match e {
+            aztec_prover_agent::daemon::DaemonError::Config(_)
+            | aztec_prover_agent::daemon::DaemonError::Backend(_)
+            | aztec_prover_agent::daemon::DaemonError::Keys(_) => config_failure(e),
+            other => other.into(),
+        })?;
     Ok(())
 }
 
 fn run_start(m: &ArgMatches) -> Result<(), Failure> {
     let wants = |f: &str| m.get_flag(f);
-    if wants("prover-agent") || wants("prover-node") || wants("archiver") {
+    if wants("prover-node") || wants("archiver") {
         return Err(config_failure(anyhow::anyhow!(
-            "--prover-agent, --prover-node and --archiver are not available in this build yet; start --prover-broker"
+            "--prover-node and --archiver are not available in this build yet; start --prover-broker and/or --prover-agent"
         )));
     }
-    if !wants("prover-broker") {
-        return Err(config_failure(anyhow::anyhow!(
-            "nothing to start: pass --prover-broker"
-        )));
+    match (wants("prover-broker"), wants("prover-agent")) {
+        (true, false) => run_broker(m),
+        (false, true) => run_agent(m),
+        (true, true) => {
+            // Both in one process, as Aztec's `start --prover-broker --prover-agent`.
+            let launch = broker_launch(m, "aztec-prover")?;
+            let mut agent = agent_launch(m, "")?;
+            // One process registers one D-Bus name: the broker's.
+            agent.service.dbus = aztec_prover_common::service::BusChoice::Disabled;
+            runtime()?.block_on(async move {
+                tokio::try_join!(
+                    async {
+                        aztec_prover_broker::daemon::run(launch)
+                            .await
+                            .map_err(anyhow::Error::from)
+                    },
+                    async {
+                        aztec_prover_agent::daemon::run(agent)
+                            .await
+                            .map_err(anyhow::Error::from)
+                    },
+                )
+            })?;
+            Ok(())
+        }
+        (false, false) => Err(config_failure(anyhow::anyhow!(
+            "nothing to start: pass --prover-broker and/or --prover-agent"
+        ))),
     }
-    run_broker(m)
 }
 
 fn config_show(m: &ArgMatches) -> Result<(), Failure> {
+    if let Some(("agent", sub)) = m.subcommand() {
+        let (mut service, mut agent) = agent_groups();
+        let inputs = flags::inputs("agent", sub, &[&service, &agent]);
+        let provenance =
+            flags::load(&mut [&mut service, &mut agent], &inputs).map_err(config_failure)?;
+        let groups: [&dyn Settings; 2] = [&service, &agent];
+        println!("# aztec-prover agent: effective configuration (value  # source)");
+        print!("{}", show(&groups, &provenance));
+        return Ok(());
+    }
     let Some(("broker", sub)) = m.subcommand() else {
         return Err(config_failure(anyhow::anyhow!("unknown daemon")));
     };
@@ -313,28 +407,42 @@ fn circuits_arg(m: &ArgMatches) -> Result<Vec<aztec_zk::CircuitId>, Failure> {
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .map(|s| {
-            aztec_zk::CircuitId::from_name(s)
-                .ok_or_else(|| config_failure(anyhow::anyhow!("--circuit: unknown circuit {s:?} ({})", circuit_help())))
+            aztec_zk::CircuitId::from_name(s).ok_or_else(|| {
+                config_failure(anyhow::anyhow!(
+                    "--circuit: unknown circuit {s:?} ({})",
+                    circuit_help()
+                ))
+            })
         })
         .collect()
 }
 
 fn params_arg(m: &ArgMatches) -> Result<(String, aztec_zk::RollupParams), Failure> {
     let name = m.get_one::<String>("params").cloned().unwrap_or_default();
-    let p = aztec_zk::RollupParams::preset(&name)
-        .ok_or_else(|| config_failure(anyhow::anyhow!("--params: {name:?} is not one of test, devnet, production")))?;
+    let p = aztec_zk::RollupParams::preset(&name).ok_or_else(|| {
+        config_failure(anyhow::anyhow!(
+            "--params: {name:?} is not one of test, devnet, production"
+        ))
+    })?;
     Ok((name, p))
 }
 
 fn threads_arg(m: &ArgMatches) -> usize {
     m.get_one::<u64>("threads")
         .map(|t| *t as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
     let (params_name, params) = params_arg(m)?;
-    let spec = m.get_one::<String>("backend").cloned().unwrap_or_else(|| "cpu".into());
+    let spec = m
+        .get_one::<String>("backend")
+        .cloned()
+        .unwrap_or_else(|| "cpu".into());
     let backend = aztec_backend_abi::Backend::load(&spec).map_err(config_failure)?;
     let opts = aztec_zk::bench::ProveBenchOptions {
         circuits: circuits_arg(m)?,
@@ -354,10 +462,18 @@ fn keys_generate(m: &ArgMatches) -> Result<(), Failure> {
     let out = std::path::PathBuf::from(m.get_one::<String>("out").cloned().unwrap_or_default());
     let seed = m.get_one::<String>("seed").cloned();
     if let Some(s) = &seed {
-        eprintln!("WARNING: keys derived from the public seed {s:?} are INSECURE: anyone who knows the seed can forge proofs.");
-        eprintln!("WARNING: use them on a local devnet only; production keys come from `keys generate` without --seed.");
+        eprintln!(
+            "WARNING: keys derived from the public seed {s:?} are INSECURE: anyone who knows the seed can forge proofs."
+        );
+        eprintln!(
+            "WARNING: use them on a local devnet only; production keys come from `keys generate` without --seed."
+        );
     }
-    eprintln!("generating keys for {} circuit(s), sizes {params_name}, into {}", circuits.len(), out.display());
+    eprintln!(
+        "generating keys for {} circuit(s), sizes {params_name}, into {}",
+        circuits.len(),
+        out.display()
+    );
     aztec_zk::keys::generate_dir(&out, &params, seed.as_deref(), &circuits, |c, g, took| {
         eprintln!(
             "  {:<20} {:>9} constraints  {:>7.1} s  -> {}",
@@ -416,6 +532,7 @@ fn main() -> ExitCode {
     let matches = cli().get_matches();
     let result = match matches.subcommand() {
         Some(("broker", m)) => run_broker(m),
+        Some(("agent", m)) => run_agent(m),
         Some(("start", m)) => run_start(m),
         Some(("config", m)) => match m.subcommand() {
             Some(("show", m)) => config_show(m),

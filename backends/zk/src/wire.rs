@@ -1,0 +1,76 @@
+//! The bytes a proving job carries: its inputs in, its result out. Both are
+//! postcard with a four-byte tag and a version, so an agent can tell a
+//! corrupt or foreign payload (a non-retryable error) from a proof.
+
+use serde::{Deserialize, Serialize};
+
+use crate::circuits::{CircuitId, Inputs};
+use crate::felt::Felt;
+use crate::groth16::{Proof, proof_from_bytes, proof_to_bytes};
+
+const INPUTS_TAG: &[u8; 4] = b"AZI1";
+const RESULT_TAG: &[u8; 4] = b"AZR1";
+
+/// Encodes job inputs.
+pub fn encode_inputs(inputs: &Inputs) -> Vec<u8> {
+    let mut out = INPUTS_TAG.to_vec();
+    out.extend(postcard::to_stdvec(inputs).unwrap_or_default());
+    out
+}
+
+/// Decodes job inputs.
+pub fn decode_inputs(b: &[u8]) -> Result<Inputs, String> {
+    let body = b
+        .strip_prefix(INPUTS_TAG)
+        .ok_or("not aztec-prover job inputs (bad tag)")?;
+    postcard::from_bytes(body).map_err(|e| format!("corrupt job inputs: {e}"))
+}
+
+/// A job's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofResult {
+    /// The circuit proven.
+    pub circuit: CircuitId,
+    /// Its public inputs.
+    pub public_inputs: Vec<Felt>,
+    /// The proof (compressed, 128 bytes), or empty when simulated.
+    pub proof: Vec<u8>,
+    /// True when the constraints were only checked (`PROVER_REAL_PROOFS=false`).
+    pub simulated: bool,
+}
+
+impl ProofResult {
+    /// The proof, parsed and validated (`None` when simulated).
+    pub fn proof(&self) -> Result<Option<Proof>, String> {
+        if self.simulated {
+            Ok(None)
+        } else {
+            proof_from_bytes(&self.proof).map(Some)
+        }
+    }
+
+    /// A result for a real proof.
+    pub fn real(circuit: CircuitId, public_inputs: Vec<Felt>, proof: &Proof) -> ProofResult {
+        ProofResult {
+            circuit,
+            public_inputs,
+            proof: proof_to_bytes(proof),
+            simulated: false,
+        }
+    }
+}
+
+/// Encodes a result.
+pub fn encode_result(r: &ProofResult) -> Vec<u8> {
+    let mut out = RESULT_TAG.to_vec();
+    out.extend(postcard::to_stdvec(r).unwrap_or_default());
+    out
+}
+
+/// Decodes a result.
+pub fn decode_result(b: &[u8]) -> Result<ProofResult, String> {
+    let body = b
+        .strip_prefix(RESULT_TAG)
+        .ok_or("not an aztec-prover proof result (bad tag)")?;
+    postcard::from_bytes(body).map_err(|e| format!("corrupt proof result: {e}"))
+}

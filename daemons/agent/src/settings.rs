@@ -1,0 +1,100 @@
+//! The agent's configuration: names, defaults and checks in one place.
+
+use std::path::PathBuf;
+
+use aztec_prover_common::config::Validate;
+use aztec_prover_common::settings;
+use aztec_prover_protocol::JobType;
+
+/// Most agents in one process.
+pub const MAX_AGENT_COUNT: u32 = 64;
+/// Most proving threads per agent.
+pub const MAX_THREADS: u32 = 1024;
+/// Longest idle poll interval (ms).
+pub const MAX_POLL_INTERVAL_MS: u64 = 600_000;
+
+settings! {
+    /// Settings of a prover agent.
+    pub struct AgentSettings {
+        /// URL of the prover broker.
+        broker_url: String = "http://127.0.0.1:8080".to_string(), env ["PROVER_BROKER_HOST"], flag "proverAgent.proverBrokerUrl";
+        /// Agents (concurrent jobs) in this process.
+        agent_count: u32 = 1, env ["PROVER_AGENT_COUNT"], flag "proverAgent.proverAgentCount";
+        /// How long an idle agent waits before asking the broker again (ms).
+        poll_interval_ms: u64 = 1_000, env ["PROVER_AGENT_POLL_INTERVAL_MS"], flag "proverAgent.proverAgentPollIntervalMs";
+        /// Job types this agent proves (comma separated; empty: all).
+        proof_types: Vec<String> = Vec::new(), env ["PROVER_AGENT_PROOF_TYPES"], flag "proverAgent.proverAgentProofTypes";
+        /// The prover's identity (an address), recorded in root rollups.
+        prover_id: String = "0x0".to_string(), env ["PROVER_ID"], flag "proverAgent.proverId";
+        /// Prove for real (false: check every constraint, make no proof).
+        real_proofs: bool = true, env ["PROVER_REAL_PROOFS"], flag "proverAgent.realProofs";
+        /// Backend: cpu, wgpu, or a path to a backend library.
+        backend: String = "cpu".to_string(), env ["PROVER_AGENT_BACKEND"], flag "backend";
+        /// Directory of the proving keys (`aztec-prover keys generate`).
+        keys_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/keys"), env ["PROVER_KEYS_DIRECTORY"], flag "proverAgent.keysDirectory";
+        /// Proving threads per agent (0: the CPUs of its placement divided among the agents).
+        threads: u32 = 0, env ["PROVER_AGENT_THREADS"], flag "proverAgent.threads";
+        /// Instance number of the template unit (`%i`); picks the NUMA node.
+        instance: u32 = 0, env ["PROVER_AGENT_INSTANCE"], flag "instance";
+        /// Placement: `numa` (instance N on node (N-1) mod nodes), `off`, or an explicit CPU list such as `0-7,16-23`.
+        cpu_affinity: String = "numa".to_string(), env ["PROVER_AGENT_CPU_AFFINITY"], flag "proverAgent.cpuAffinity";
+        /// Where the NUMA topology is read (tests point it at a fake tree).
+        sysfs_root: PathBuf = PathBuf::from("/sys"), env ["PROVER_AGENT_SYSFS_ROOT"], flag "proverAgent.sysfsRoot";
+        /// On SIGTERM, how long a job in progress may take to finish before it is handed back (ms).
+        stop_timeout_ms: u64 = 60_000, env ["PROVER_AGENT_STOP_TIMEOUT_MS"], flag "proverAgent.stopTimeoutMs";
+        /// Heartbeat period while proving (ms); keep it well under the broker's job timeout.
+        heartbeat_interval_ms: u64 = 5_000, env ["PROVER_AGENT_HEARTBEAT_INTERVAL_MS"], flag "proverAgent.heartbeatIntervalMs";
+    }
+}
+
+impl Validate for AgentSettings {
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.broker_url.starts_with("http://") || self.broker_url.starts_with("https://")) {
+            return Err(("broker_url", "must be an http:// or https:// URL".into()));
+        }
+        if self.agent_count == 0 || self.agent_count > MAX_AGENT_COUNT {
+            return Err((
+                "agent_count",
+                format!("must be between 1 and {MAX_AGENT_COUNT}"),
+            ));
+        }
+        if self.poll_interval_ms == 0 || self.poll_interval_ms > MAX_POLL_INTERVAL_MS {
+            return Err((
+                "poll_interval_ms",
+                format!("must be between 1 and {MAX_POLL_INTERVAL_MS}"),
+            ));
+        }
+        if self.threads > MAX_THREADS {
+            return Err(("threads", format!("must be at most {MAX_THREADS}")));
+        }
+        if let Err(e) = parse_job_types(&self.proof_types) {
+            return Err(("proof_types", e));
+        }
+        if aztec_zk::Felt::from_hex(&self.prover_id).is_none() {
+            return Err((
+                "prover_id",
+                "must be a hex number below the field modulus (an address)".into(),
+            ));
+        }
+        if let Err(e) = crate::numa::Affinity::parse(&self.cpu_affinity) {
+            return Err(("cpu_affinity", e));
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err(("heartbeat_interval_ms", "must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Parses job type names (`base-rollup`, `BASE_ROLLUP`).
+pub fn parse_job_types(names: &[String]) -> Result<Vec<JobType>, String> {
+    names
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<JobType>()
+                .map_err(|_| format!("unknown job type {s:?}"))
+        })
+        .collect()
+}
