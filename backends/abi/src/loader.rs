@@ -77,6 +77,10 @@ pub fn candidates(name: &str) -> Vec<PathBuf> {
                 if let Some(up) = dir.parent() {
                     dirs.push(up.to_path_buf());
                 }
+            } else if dir.join("deps").is_dir() {
+                // A binary in target/<profile>/ of a build tree: cargo may
+                // leave a library built as a dependency only in deps/.
+                dirs.push(dir.join("deps"));
             }
         }
     }

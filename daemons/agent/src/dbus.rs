@@ -1,3 +1,5 @@
+// zbus's interface macro generates undocumented helpers for the signals.
+#![allow(missing_docs)]
 //! The agent's D-Bus object: `org.aztec.ProverAgent1` at
 //! `/org/aztec/ProverAgent`, owned as `org.aztec.ProverAgent.Instance<N>`.
 //! Properties read and write the shared [`Control`]; writes take effect
@@ -33,8 +35,6 @@ impl AgentBus {
     }
 }
 
-// The macro generates undocumented helpers for the signals.
-#[allow(missing_docs)]
 #[interface(name = "org.aztec.ProverAgent1")]
 impl AgentBus {
     /// Proving threads per agent (from the next job).
