@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aztec_prover_common::child::ChildDaemon;
-use aztec_prover_protocol::{EnqueueRequest, JobId, JobType, ProofUri, ProvingBrokerApiClient, ProvingJobStatus, UriKind};
+use aztec_prover_protocol::{
+    EnqueueRequest, JobId, JobType, ProofUri, ProvingBrokerApiClient, ProvingJobStatus, UriKind,
+};
 use aztec_zk::circuits::links::check_children;
 use aztec_zk::groth16::verify::{Item, verify_batch};
 use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
@@ -27,7 +29,14 @@ fn job_type(c: CircuitId) -> JobType {
 /// Test-size keys of `circuits` in `dir/keys`.
 fn make_keys(dir: &Path, circuits: &[CircuitId]) -> PathBuf {
     let k = dir.join("keys");
-    keys::generate_dir(&k, &RollupParams::test(), Some("agent-tests"), circuits, |_, _, _| {}).unwrap();
+    keys::generate_dir(
+        &k,
+        &RollupParams::test(),
+        Some("agent-tests"),
+        circuits,
+        |_, _, _| {},
+    )
+    .unwrap();
     k
 }
 
@@ -44,7 +53,11 @@ fn plan(blocks: usize, seed: u64) -> EpochPlan {
                     tx
                 })
                 .collect();
-            BlockSpec { txs, messages: vec![Felt::from_u64(b as u64 + 1)], slot: b as u64 }
+            BlockSpec {
+                txs,
+                messages: vec![Felt::from_u64(b as u64 + 1)],
+                slot: b as u64,
+            }
         })
         .collect();
     plan_epoch(&mut world, 3, Felt::ZERO, &specs).unwrap()
@@ -71,22 +84,59 @@ fn agent_cmd(broker: &ChildDaemon, keys: &Path, extra: &[&str]) -> std::process:
     c
 }
 
-fn start_agent(dir: &Path, name: &str, broker: &ChildDaemon, keys: &Path, extra: &[&str]) -> ChildDaemon {
-    ChildDaemon::spawn(name, agent_cmd(broker, keys, extra), dir, &dir.join(format!("{name}.log")), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"))
+fn start_agent(
+    dir: &Path,
+    name: &str,
+    broker: &ChildDaemon,
+    keys: &Path,
+    extra: &[&str],
+) -> ChildDaemon {
+    ChildDaemon::spawn(
+        name,
+        agent_cmd(broker, keys, extra),
+        dir,
+        &dir.join(format!("{name}.log")),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn wait_log(d: &ChildDaemon, what: &str, timeout: Duration) {
+    assert!(
+        eventually(timeout, || d.log().contains(what)),
+        "never logged {what:?}:\n{}",
+        d.log_tail(30)
+    );
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
-async fn enqueue(c: &jsonrpsee::http_client::HttpClient, epoch: u64, t: JobType, bytes: &[u8]) -> JobId {
-    let req = EnqueueRequest { id: None, job_type: t, epoch_number: epoch, inputs_uri: ProofUri::inline(bytes) };
+async fn enqueue(
+    c: &jsonrpsee::http_client::HttpClient,
+    epoch: u64,
+    t: JobType,
+    bytes: &[u8],
+) -> JobId {
+    let req = EnqueueRequest {
+        id: None,
+        job_type: t,
+        epoch_number: epoch,
+        inputs_uri: ProofUri::inline(bytes),
+    };
     c.enqueue_proving_job(req).await.unwrap();
     JobId::for_inputs(epoch, t, bytes)
 }
 
-async fn wait_settled(c: &jsonrpsee::http_client::HttpClient, id: &JobId, timeout: Duration) -> ProvingJobStatus {
+async fn wait_settled(
+    c: &jsonrpsee::http_client::HttpClient,
+    id: &JobId,
+    timeout: Duration,
+) -> ProvingJobStatus {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let s = c.get_proving_job_status(id.clone()).await.unwrap();
@@ -98,17 +148,25 @@ async fn wait_settled(c: &jsonrpsee::http_client::HttpClient, id: &JobId, timeou
 }
 
 async fn result(c: &jsonrpsee::http_client::HttpClient, s: &ProvingJobStatus) -> ProofResult {
-    let ProvingJobStatus::Fulfilled { value } = s else { panic!("not proven: {s:?}") };
+    let ProvingJobStatus::Fulfilled { value } = s else {
+        panic!("not proven: {s:?}")
+    };
     let bytes = match value.kind().unwrap() {
         UriKind::Inline(b) => b,
-        UriKind::Blob(_) => aztec_prover_protocol::uri::from_base64(&c.get_proof_data(value.clone()).await.unwrap()).unwrap(),
+        UriKind::Blob(_) => {
+            aztec_prover_protocol::uri::from_base64(&c.get_proof_data(value.clone()).await.unwrap())
+                .unwrap()
+        }
         UriKind::External => panic!("external result"),
     };
     decode_result(&bytes).unwrap()
 }
 
 fn proving_lines(log: &str) -> Vec<String> {
-    log.lines().filter(|l| l.contains("proving ") && l.contains(" job ")).map(|l| l.rsplit(' ').next().unwrap_or("").to_string()).collect()
+    log.lines()
+        .filter(|l| l.contains("proving ") && l.contains(" job "))
+        .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+        .collect()
 }
 
 #[test]
@@ -117,12 +175,40 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
     let keys = make_keys(dir.path(), &CircuitId::ALL);
     let bus = PrivateBus::start();
     let broker = start_broker(dir.path(), &[]);
-    let a1 = start_agent(dir.path(), "agent1", &broker, &keys, &["--dbus", &bus.address, "--instance", "1", "--proverAgent.proverAgentCount", "2"]);
-    let a2 = start_agent(dir.path(), "agent2", &broker, &keys, &["--dbus", &bus.address, "--instance", "2"]);
+    let a1 = start_agent(
+        dir.path(),
+        "agent1",
+        &broker,
+        &keys,
+        &[
+            "--dbus",
+            &bus.address,
+            "--instance",
+            "1",
+            "--proverAgent.proverAgentCount",
+            "2",
+        ],
+    );
+    let a2 = start_agent(
+        dir.path(),
+        "agent2",
+        &broker,
+        &keys,
+        &["--dbus", &bus.address, "--instance", "2"],
+    );
     let c = client(&broker);
     let plan = plan(3, 11);
-    let vks: std::collections::HashMap<CircuitId, aztec_zk::groth16::VerifyingKey> =
-        CircuitId::ALL.iter().map(|&cid| (cid, keys::load_verifying_key(&keys, cid, &RollupParams::test()).unwrap().1)).collect();
+    let vks: std::collections::HashMap<CircuitId, aztec_zk::groth16::VerifyingKey> = CircuitId::ALL
+        .iter()
+        .map(|&cid| {
+            (
+                cid,
+                keys::load_verifying_key(&keys, cid, &RollupParams::test())
+                    .unwrap()
+                    .1,
+            )
+        })
+        .collect();
 
     let results: Vec<ProofResult> = rt().block_on(async {
         let mut ids = Vec::new();
@@ -137,19 +223,40 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
         out
     });
     // Every proof verifies (one batch), matches the circuit's public inputs, and the tree links.
-    let proofs: Vec<_> = results.iter().map(|r| r.proof().unwrap().expect("a real proof")).collect();
-    let items: Vec<Item<'_>> =
-        results.iter().zip(&proofs).map(|(r, p)| Item { vk: &vks[&r.circuit], inputs: &r.public_inputs, proof: p }).collect();
+    let proofs: Vec<_> = results
+        .iter()
+        .map(|r| r.proof().unwrap().expect("a real proof"))
+        .collect();
+    let items: Vec<Item<'_>> = results
+        .iter()
+        .zip(&proofs)
+        .map(|(r, p)| Item {
+            vk: &vks[&r.circuit],
+            inputs: &r.public_inputs,
+            proof: p,
+        })
+        .collect();
     assert!(verify_batch(&items, &mut rand::thread_rng()).unwrap());
     for (i, j) in plan.jobs.iter().enumerate() {
         assert_eq!(results[i].circuit, j.circuit());
-        assert_eq!(results[i].public_inputs, aztec_zk::synth::simulate(&RollupParams::test(), &j.inputs).unwrap());
-        let kids: Vec<(CircuitId, &[Felt])> = j.children.iter().map(|&k| (results[k].circuit, results[k].public_inputs.as_slice())).collect();
+        assert_eq!(
+            results[i].public_inputs,
+            aztec_zk::synth::simulate(&RollupParams::test(), &j.inputs).unwrap()
+        );
+        let kids: Vec<(CircuitId, &[Felt])> = j
+            .children
+            .iter()
+            .map(|&k| (results[k].circuit, results[k].public_inputs.as_slice()))
+            .collect();
         check_children(j.circuit(), &results[i].public_inputs, &kids).unwrap();
     }
     // No job was proven by two agents.
     let (l1, l2) = (proving_lines(&a1.log()), proving_lines(&a2.log()));
-    assert_eq!(l1.len() + l2.len(), plan.jobs.len(), "every job proven once: {l1:?} {l2:?}");
+    assert_eq!(
+        l1.len() + l2.len(),
+        plan.jobs.len(),
+        "every job proven once: {l1:?} {l2:?}"
+    );
     assert!(l1.iter().all(|id| !l2.contains(id)));
     assert!(!l2.is_empty() && !l1.is_empty(), "both agents worked");
 
@@ -163,24 +270,69 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
     assert!(!ok && err.contains("between 1 and"), "{err}");
     let (ok, _, _) = bus.busctl(&["set-property", dest, path, iface, "Threads", "u", "1"]);
     assert!(ok);
-    assert_eq!(bus.busctl(&["get-property", dest, path, iface, "Threads"]).1, "u 1");
-    let (ok, _, err) = bus.busctl(&["set-property", dest, path, iface, "PollIntervalMs", "t", "0"]);
+    assert_eq!(
+        bus.busctl(&["get-property", dest, path, iface, "Threads"])
+            .1,
+        "u 1"
+    );
+    let (ok, _, err) = bus.busctl(&[
+        "set-property",
+        dest,
+        path,
+        iface,
+        "PollIntervalMs",
+        "t",
+        "0",
+    ]);
     assert!(!ok && err.contains("between 1 and"), "{err}");
-    let (ok, _, err) = bus.busctl(&["set-property", dest, path, iface, "Backend", "s", "/nonexistent/lib.so"]);
+    let (ok, _, err) = bus.busctl(&[
+        "set-property",
+        dest,
+        path,
+        iface,
+        "Backend",
+        "s",
+        "/nonexistent/lib.so",
+    ]);
     assert!(!ok && err.contains("nonexistent"), "{err}");
-    let (ok, _, err) = bus.busctl(&["set-property", dest, path, iface, "AllowedJobTypes", "as", "1", "NOT_A_TYPE"]);
+    let (ok, _, err) = bus.busctl(&[
+        "set-property",
+        dest,
+        path,
+        iface,
+        "AllowedJobTypes",
+        "as",
+        "1",
+        "NOT_A_TYPE",
+    ]);
     assert!(!ok && err.contains("unknown job type"), "{err}");
-    for d in ["org.aztec.ProverAgent.Instance1", "org.aztec.ProverAgent.Instance2"] {
-        assert!(bus.busctl(&["set-property", d, path, iface, "Paused", "b", "true"]).0);
+    for d in [
+        "org.aztec.ProverAgent.Instance1",
+        "org.aztec.ProverAgent.Instance2",
+    ] {
+        assert!(
+            bus.busctl(&["set-property", d, path, iface, "Paused", "b", "true"])
+                .0
+        );
     }
-    let other = plan.jobs.iter().find(|j| j.circuit() == CircuitId::MergeRollup).unwrap();
-    let Inputs::MergeRollup(mut m) = other.inputs.clone() else { unreachable!() };
+    let other = plan
+        .jobs
+        .iter()
+        .find(|j| j.circuit() == CircuitId::MergeRollup)
+        .unwrap();
+    let Inputs::MergeRollup(mut m) = other.inputs.clone() else {
+        unreachable!()
+    };
     m.left.fee = Felt::from_u64(5);
     let bytes = encode_inputs(&Inputs::MergeRollup(m));
     rt().block_on(async {
         let id = enqueue(&c, 4, JobType::MergeRollup, &bytes).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(c.get_proving_job_status(id.clone()).await.unwrap(), ProvingJobStatus::InQueue, "paused agents take nothing");
+        assert_eq!(
+            c.get_proving_job_status(id.clone()).await.unwrap(),
+            ProvingJobStatus::InQueue,
+            "paused agents take nothing"
+        );
         assert!(bus.busctl(&["call", dest, path, iface, "Resume"]).0);
         let s = wait_settled(&c, &id, Duration::from_secs(60)).await;
         assert!(matches!(s, ProvingJobStatus::Fulfilled { .. }), "{s:?}");
@@ -191,11 +343,27 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
     rt().block_on(async {
         let garbage = enqueue(&c, 4, JobType::BaseRollup, b"definitely not inputs").await;
         let wrong = enqueue(&c, 4, JobType::BaseRollup, &bytes).await;
-        let base = plan.jobs.iter().find(|j| j.circuit() == CircuitId::BaseRollup).unwrap();
-        let Inputs::BaseRollup(mut b) = base.inputs.clone() else { unreachable!() };
+        let base = plan
+            .jobs
+            .iter()
+            .find(|j| j.circuit() == CircuitId::BaseRollup)
+            .unwrap();
+        let Inputs::BaseRollup(mut b) = base.inputs.clone() else {
+            unreachable!()
+        };
         b.start.public_root = Felt::from_u64(1);
-        let invalid = enqueue(&c, 4, JobType::BaseRollup, &encode_inputs(&Inputs::BaseRollup(b))).await;
-        for (id, want) in [(garbage, "bad tag"), (wrong, "carries inputs for merge-rollup"), (invalid, "does not satisfy constraint")] {
+        let invalid = enqueue(
+            &c,
+            4,
+            JobType::BaseRollup,
+            &encode_inputs(&Inputs::BaseRollup(b)),
+        )
+        .await;
+        for (id, want) in [
+            (garbage, "bad tag"),
+            (wrong, "carries inputs for merge-rollup"),
+            (invalid, "does not satisfy constraint"),
+        ] {
             match wait_settled(&c, &id, Duration::from_secs(60)).await {
                 ProvingJobStatus::Rejected { reason } => assert!(reason.contains(want), "{reason}"),
                 s => panic!("expected a rejection with {want:?}, got {s:?}"),
@@ -204,7 +372,18 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
     });
     let (ok, out, _) = bus.busctl(&["get-property", dest, path, iface, "JobsFailed"]);
     let failed1: u64 = out.trim_start_matches("t ").parse().unwrap();
-    let failed2: u64 = bus.busctl(&["get-property", "org.aztec.ProverAgent.Instance2", path, iface, "JobsFailed"]).1.trim_start_matches("t ").parse().unwrap();
+    let failed2: u64 = bus
+        .busctl(&[
+            "get-property",
+            "org.aztec.ProverAgent.Instance2",
+            path,
+            iface,
+            "JobsFailed",
+        ])
+        .1
+        .trim_start_matches("t ")
+        .parse()
+        .unwrap();
     assert!(ok && failed1 + failed2 == 0 || failed1 + failed2 <= 3);
 }
 
@@ -218,8 +397,22 @@ fn a_killed_agents_job_is_proven_by_another_and_sigterm_drains() {
     let mut early = ChildDaemon::spawn(
         "early",
         {
-            let mut c = command(&["agent", "--config", "/dev/null", "--proverAgent.proverBrokerUrl", &url]);
-            c.args(["--proverAgent.keysDirectory", keys.to_str().unwrap(), "--dbus", "none", "--proverAgent.proverAgentPollIntervalMs", "50"]);
+            let mut c = command(&[
+                "agent",
+                "--config",
+                "/dev/null",
+                "--proverAgent.proverBrokerUrl",
+                &url,
+            ]);
+            c.args([
+                "--proverAgent.keysDirectory",
+                keys.to_str().unwrap(),
+                "--dbus",
+                "none",
+                "--proverAgent.proverAgentPollIntervalMs",
+                "50",
+            ]);
+            c.args(["--proverAgent.heartbeatIntervalMs", "300"]);
             c
         },
         dir.path(),
@@ -227,15 +420,31 @@ fn a_killed_agents_job_is_proven_by_another_and_sigterm_drains() {
         Duration::from_secs(60),
     )
     .unwrap();
-    early.wait_for("unreachable", Duration::from_secs(20)).unwrap();
-    let broker = start_broker(dir.path(), &["--proverBroker.proverBrokerPort", &port, "--proverBroker.proverBrokerJobTimeoutMs", "1500"]);
+    wait_log(&early, "unreachable", Duration::from_secs(20));
+    let broker = start_broker(
+        dir.path(),
+        &[
+            "--proverBroker.proverBrokerPort",
+            &port,
+            "--proverBroker.proverBrokerJobTimeoutMs",
+            "1500",
+        ],
+    );
     let c = client(&broker);
     let plan = plan(2, 21);
-    let bases: Vec<Vec<u8>> = plan.jobs.iter().filter(|j| j.circuit() == CircuitId::BaseRollup).map(|j| encode_inputs(&j.inputs)).collect();
+    let bases: Vec<Vec<u8>> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.circuit() == CircuitId::BaseRollup)
+        .map(|j| encode_inputs(&j.inputs))
+        .collect();
     rt().block_on(async {
         let id = enqueue(&c, 1, JobType::BaseRollup, &bases[0]).await;
         let s = wait_settled(&c, &id, Duration::from_secs(60)).await;
-        assert!(matches!(s, ProvingJobStatus::Fulfilled { .. }), "the early agent proves once the broker is up: {s:?}");
+        assert!(
+            matches!(s, ProvingJobStatus::Fulfilled { .. }),
+            "the early agent proves once the broker is up: {s:?}"
+        );
     });
     assert!(early.log().contains("answers again"));
     early.terminate(Duration::from_secs(30)).unwrap();
@@ -243,27 +452,48 @@ fn a_killed_agents_job_is_proven_by_another_and_sigterm_drains() {
     // kill -9 mid-job: the lease expires and another agent proves it.
     let mut victim = start_agent(dir.path(), "victim", &broker, &keys, &["--dbus", "none"]);
     let id = rt().block_on(enqueue(&c, 1, JobType::BaseRollup, &bases[1]));
-    victim.wait_for("proving", Duration::from_secs(30)).unwrap();
+    wait_log(&victim, "proving", Duration::from_secs(30));
     victim.kill9().unwrap();
-    assert!(!victim.log().contains("proved "), "killed before it finished");
+    assert!(
+        !victim.log().contains("proved "),
+        "killed before it finished"
+    );
     let rescuer = start_agent(dir.path(), "rescuer", &broker, &keys, &["--dbus", "none"]);
     rt().block_on(async {
         let s = wait_settled(&c, &id, Duration::from_secs(60)).await;
         let r = result(&c, &s).await;
-        let vk = keys::load_verifying_key(&keys, CircuitId::BaseRollup, &RollupParams::test()).unwrap().1;
-        assert!(aztec_zk::groth16::verify::verify(&vk, &r.public_inputs, &r.proof().unwrap().unwrap()).unwrap());
+        let vk = keys::load_verifying_key(&keys, CircuitId::BaseRollup, &RollupParams::test())
+            .unwrap()
+            .1;
+        assert!(
+            aztec_zk::groth16::verify::verify(&vk, &r.public_inputs, &r.proof().unwrap().unwrap())
+                .unwrap()
+        );
     });
     assert!(rescuer.log().contains(id.short()));
 
     // SIGTERM while proving: the job finishes, STOPPING=1, clean exit.
     let mut rescuer = rescuer;
     let id = rt().block_on(enqueue(&c, 1, JobType::BaseRollup, &bases[2]));
-    rescuer.wait_for(&format!("job {}", id.short()), Duration::from_secs(30)).unwrap();
+    wait_log(
+        &rescuer,
+        &format!("job {}", id.short()),
+        Duration::from_secs(30),
+    );
     let status = rescuer.terminate(Duration::from_secs(60)).unwrap();
     assert!(status.success(), "{status:?}\n{}", rescuer.log_tail(30));
-    assert!(rescuer.poll_notifications().iter().any(|n| n.contains("STOPPING=1")));
+    assert!(
+        rescuer
+            .poll_notifications()
+            .iter()
+            .any(|n| n.contains("STOPPING=1"))
+    );
     let s = rt().block_on(c.get_proving_job_status(id)).unwrap();
-    assert!(matches!(s, ProvingJobStatus::Fulfilled { .. }), "drained, not dropped: {s:?}\n{}", rescuer.log_tail(30));
+    assert!(
+        matches!(s, ProvingJobStatus::Fulfilled { .. }),
+        "drained, not dropped: {s:?}\n{}",
+        rescuer.log_tail(30)
+    );
 }
 
 #[test]
@@ -273,17 +503,27 @@ fn start_up_errors_name_what_is_wrong() {
         let mut all = vec!["agent", "--config", "/dev/null", "--dbus", "none"];
         all.extend_from_slice(args);
         let out = command(&all).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
     let (code, err) = run(&["--backend", "nosuch"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("libaztec_backend_nosuch.so") && err.contains("/usr/lib/aztec-prover/backends"), "{err}");
+    assert!(
+        err.contains("libaztec_backend_nosuch.so")
+            && err.contains("/usr/lib/aztec-prover/backends"),
+        "{err}"
+    );
     let bogus = dir.path().join("bogus.so");
     std::fs::write(&bogus, b"not a library").unwrap();
     let (code, err) = run(&["--backend", bogus.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bogus.so"), "{err}");
-    let (code, err) = run(&["--proverAgent.keysDirectory", dir.path().join("nokeys").to_str().unwrap()]);
+    let (code, err) = run(&[
+        "--proverAgent.keysDirectory",
+        dir.path().join("nokeys").to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("keys generate"), "{err}");
     let (code, err) = run(&["--proverAgent.proverAgentCount", "0"]);
@@ -304,7 +544,10 @@ fn fake_topology(root: &Path, nodes: &[&str]) {
 
 fn threads_allowed(pid: u32, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if comm.trim().starts_with(prefix) {
             let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
@@ -332,19 +575,40 @@ fn instances_pin_to_their_numa_node_on_fake_topologies() {
     let broker = start_broker(dir.path(), &[]);
     let c = client(&broker);
     let plan = plan(1, 31);
-    let merge = plan.jobs.iter().find(|j| j.circuit() == CircuitId::MergeRollup).unwrap();
+    let merge = plan
+        .jobs
+        .iter()
+        .find(|j| j.circuit() == CircuitId::MergeRollup)
+        .unwrap();
     let bytes = encode_inputs(&merge.inputs);
 
-    for (root, instance, want_node, want_cpu) in [(&two, "2", 1, "1"), (&four, "3", 2, "0"), (&four, "4", 3, "1")] {
+    for (root, instance, want_node, want_cpu) in [
+        (&two, "2", 1, "1"),
+        (&four, "3", 2, "0"),
+        (&four, "4", 3, "1"),
+    ] {
         let name = format!("numa{instance}");
         let agent = start_agent(
             dir.path(),
             &name,
             &broker,
             &keys,
-            &["--dbus", "none", "--instance", instance, "--proverAgent.sysfsRoot", root.to_str().unwrap()],
+            &[
+                "--dbus",
+                "none",
+                "--instance",
+                instance,
+                "--proverAgent.sysfsRoot",
+                root.to_str().unwrap(),
+            ],
         );
-        assert!(agent.log().contains(&format!("NUMA node {want_node}, CPUs {want_cpu} (pinned)")), "{}", agent.log_tail(20));
+        assert!(
+            agent
+                .log()
+                .contains(&format!("NUMA node {want_node}, CPUs {want_cpu} (pinned)")),
+            "{}",
+            agent.log_tail(20)
+        );
         // Prove something so the proving and backend threads exist, then look at their affinity.
         let mut m = match &merge.inputs {
             Inputs::MergeRollup(m) => *m,
@@ -354,12 +618,18 @@ fn instances_pin_to_their_numa_node_on_fake_topologies() {
         let bytes = encode_inputs(&Inputs::MergeRollup(m));
         rt().block_on(async {
             let id = enqueue(&c, 9, JobType::MergeRollup, &bytes).await;
-            assert!(matches!(wait_settled(&c, &id, Duration::from_secs(60)).await, ProvingJobStatus::Fulfilled { .. }));
+            assert!(matches!(
+                wait_settled(&c, &id, Duration::from_secs(60)).await,
+                ProvingJobStatus::Fulfilled { .. }
+            ));
         });
-        for prefix in ["agent0-prove", "cpu-backend"] {
+        for prefix in ["agent-prove", "cpu-backend"] {
             let allowed = threads_allowed(agent.pid(), prefix);
             assert!(!allowed.is_empty(), "no {prefix} threads");
-            assert!(allowed.iter().all(|a| a == want_cpu), "{prefix} threads allowed on {allowed:?}, want {want_cpu}");
+            assert!(
+                allowed.iter().all(|a| a == want_cpu),
+                "{prefix} threads allowed on {allowed:?}, want {want_cpu}"
+            );
         }
     }
     let _ = bytes;

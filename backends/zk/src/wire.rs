@@ -74,3 +74,34 @@ pub fn decode_result(b: &[u8]) -> Result<ProofResult, String> {
         .ok_or("not an aztec-prover proof result (bad tag)")?;
     postcard::from_bytes(body).map_err(|e| format!("corrupt proof result: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::RollupParams;
+
+    #[test]
+    fn inputs_and_results_of_every_circuit_round_trip_and_garbage_is_refused() {
+        let p = RollupParams::test();
+        for c in CircuitId::ALL {
+            let i = Inputs::blank(c, &p);
+            assert_eq!(decode_inputs(&encode_inputs(&i)).unwrap(), i, "{c}");
+            let json = serde_json::to_string(&i).unwrap();
+            assert_eq!(serde_json::from_str::<Inputs>(&json).unwrap(), i, "{c}");
+        }
+        let r = ProofResult {
+            circuit: CircuitId::RootRollup,
+            public_inputs: vec![Felt::from_u64(3)],
+            proof: vec![],
+            simulated: true,
+        };
+        assert_eq!(decode_result(&encode_result(&r)).unwrap(), r);
+        assert!(decode_inputs(b"nonsense").unwrap_err().contains("bad tag"));
+        assert!(
+            decode_inputs(b"AZI1\xff\xff")
+                .unwrap_err()
+                .contains("corrupt")
+        );
+        assert!(decode_result(&encode_inputs(&Inputs::blank(CircuitId::MergeRollup, &p))).is_err());
+    }
+}

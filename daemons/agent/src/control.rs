@@ -49,6 +49,8 @@ pub struct Control {
     allowed: Mutex<Vec<JobType>>,
     backend: Mutex<std::sync::Arc<BackendSlot>>,
     current: Mutex<Vec<Option<String>>>,
+    configured: Mutex<Option<(usize, u32)>>,
+    agents: u32,
     completed: AtomicU64,
     failed: AtomicU64,
     /// Wakes idle workers when something changed (resume, stop, poll interval).
@@ -77,6 +79,8 @@ impl Control {
             allowed: Mutex::new(allowed),
             backend: Mutex::new(std::sync::Arc::new(backend)),
             current: Mutex::new(vec![None; agents]),
+            configured: Mutex::new(None),
+            agents: agents as u32,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             changed: Notify::new(),
@@ -178,6 +182,32 @@ impl Control {
             });
         }
         Ok(name)
+    }
+
+    /// Sizes the backend's pool to Threads x agents (at most the placement's
+    /// CPUs), pinned to the placement, when that or the backend changed.
+    pub fn configure_backend(&self, placement: &crate::numa::Placement) -> Result<(), String> {
+        let slot = self.backend();
+        let n = (self.threads() * self.agents).min(self.max_threads).max(1);
+        let key = (std::sync::Arc::as_ptr(&slot) as usize, n);
+        let mut done = self
+            .configured
+            .lock()
+            .map_err(|_| "lock poisoned".to_string())?;
+        if *done == Some(key) {
+            return Ok(());
+        }
+        let cpus: Vec<u32> = if placement.pinned {
+            placement.cpus.clone()
+        } else {
+            vec![]
+        };
+        slot.backend
+            .configure(n, &cpus)
+            .map_err(|e| e.to_string())?;
+        tracing::info!("backend {} runs on {n} thread(s)", slot.spec);
+        *done = Some(key);
+        Ok(())
     }
 
     /// Records the job agent `i` works on.

@@ -86,15 +86,27 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     );
 
     let backend = Backend::load(&s.backend)?;
-    let cpus: Vec<u32> = if placement.pinned {
-        placement.cpus.clone()
+    // Witness synthesis and the prover's glue run on this process's rayon
+    // pool: one thread per CPU of the placement, pinned there.
+    let pin: Vec<usize> = if placement.pinned {
+        placement.cpus.iter().map(|c| *c as usize).collect()
     } else {
         vec![]
     };
-    backend.configure(
-        (threads as usize * agents).min(max_threads as usize) as u32,
-        &cpus,
-    )?;
+    let built = rayon::ThreadPoolBuilder::new()
+        .num_threads(max_threads as usize)
+        .thread_name(|i| format!("agent-prove-{i}"))
+        .start_handler(move |i| {
+            if !pin.is_empty() {
+                core_affinity::set_for_current(core_affinity::CoreId {
+                    id: pin[i % pin.len()],
+                });
+            }
+        })
+        .build_global();
+    if let Err(e) = built {
+        tracing::debug!("rayon's global pool was already built: {e}");
+    }
     tracing::info!(
         "backend {} ({}) loaded",
         backend.info().name,
@@ -122,6 +134,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             backend,
         },
     ));
+    control
+        .configure_backend(&placement)
+        .map_err(DaemonError::Config)?;
 
     let client =
         aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(60), 256 << 20)

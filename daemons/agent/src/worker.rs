@@ -10,7 +10,6 @@ use aztec_prover_protocol::{
 };
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::HttpClient;
-use rayon::ThreadPool;
 
 use crate::control::{Control, Event};
 use crate::numa::Placement;
@@ -50,7 +49,7 @@ struct Backoff(Duration);
 impl Backoff {
     fn next(&mut self) -> Duration {
         let d = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(30));
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
         d
     }
     fn reset(&mut self) {
@@ -74,7 +73,6 @@ impl Worker {
     /// Runs until the process stops.
     pub async fn run(self) {
         let mut backoff = Backoff(Duration::from_millis(250));
-        let mut pool: Option<(u32, Arc<ThreadPool>)> = None;
         let mut was_down = false;
         while !self.control.stopping() {
             if self.control.paused() {
@@ -112,53 +110,10 @@ impl Worker {
                 Ok(Some(resp)) => {
                     was_down = false;
                     backoff.reset();
-                    let threads = self.control.threads();
-                    let p = match &pool {
-                        Some((n, p)) if *n == threads => p.clone(),
-                        _ => match self.build_pool(threads) {
-                            Ok(p) => {
-                                pool = Some((threads, p.clone()));
-                                p
-                            }
-                            Err(e) => {
-                                tracing::error!("cannot start {threads} proving threads: {e}");
-                                self.report_error(
-                                    &resp.job.id,
-                                    resp.time,
-                                    format!("agent cannot start threads: {e}"),
-                                    true,
-                                )
-                                .await;
-                                continue;
-                            }
-                        },
-                    };
-                    self.handle(resp, p).await;
+                    self.handle(resp).await;
                 }
             }
         }
-    }
-
-    fn build_pool(&self, threads: u32) -> Result<Arc<ThreadPool>, String> {
-        let cpus: Vec<usize> = if self.placement.pinned {
-            self.placement.cpus.iter().map(|c| *c as usize).collect()
-        } else {
-            vec![]
-        };
-        let index = self.index;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads as usize)
-            .thread_name(move |i| format!("agent{index}-prove-{i}"))
-            .start_handler(move |i| {
-                if !cpus.is_empty() {
-                    core_affinity::set_for_current(core_affinity::CoreId {
-                        id: cpus[i % cpus.len()],
-                    });
-                }
-            })
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(pool))
     }
 
     async fn fetch(&self, uri: &ProofUri) -> Result<Vec<u8>, JobFailure> {
@@ -246,7 +201,7 @@ impl Worker {
         false
     }
 
-    async fn handle(&self, resp: GetProvingJobResponse, pool: Arc<ThreadPool>) {
+    async fn handle(&self, resp: GetProvingJobResponse) {
         let job = resp.job;
         let started_at = resp.time;
         let id = job.id.clone();
@@ -263,7 +218,7 @@ impl Worker {
 
         let outcome = match self.fetch(&job.inputs_uri).await {
             Err(f) => Err(f),
-            Ok(bytes) => self.prove(&id, started_at, jt, bytes, pool).await,
+            Ok(bytes) => self.prove(&id, started_at, jt, bytes).await,
         };
         let ms = t0.elapsed().as_millis() as u64;
         let ok = match outcome {
@@ -304,8 +259,13 @@ impl Worker {
         started_at: u64,
         jt: aztec_prover_protocol::JobType,
         bytes: Vec<u8>,
-        pool: Arc<ThreadPool>,
     ) -> Result<Option<Vec<u8>>, JobFailure> {
+        // The kernels run on the backend's pool, sized from Threads before each job.
+        if let Err(e) = self.control.configure_backend(&self.placement) {
+            return Err(JobFailure::Retryable(format!(
+                "cannot size the backend's threads: {e}"
+            )));
+        }
         let slot = self.control.backend();
         let core = self.core.clone();
         let cpus = if self.placement.pinned {
@@ -317,7 +277,9 @@ impl Worker {
             if !cpus.is_empty() {
                 pin_current_thread(&cpus);
             }
-            pool.install(|| core.prove_job(&slot.backend, jt, &bytes))
+            // Called from a plain thread: synthesis runs on the process's
+            // (pinned) rayon pool, the kernels on the backend's.
+            core.prove_job(&slot.backend, jt, &bytes)
         });
         tokio::pin!(task);
         let mut heartbeat = tokio::time::interval(self.timings.heartbeat);

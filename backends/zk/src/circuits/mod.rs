@@ -94,7 +94,7 @@ impl fmt::Display for CircuitId {
 
 /// A circuit's inputs (what a proving job carries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "circuit", content = "inputs", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Inputs {
     /// See [`parity`].
     BaseParity(parity::BaseParityInputs),
