@@ -72,15 +72,17 @@ pub fn candidates(name: &str) -> Vec<PathBuf> {
     // Next to the running binary: `cargo build` puts the backends there.
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
+            if dir.join("deps").is_dir() {
+                // A binary in target/<profile>/ of a build tree: deps/ holds
+                // the library cargo built last; the copy next to the binary
+                // is only refreshed when the backend is built on its own.
+                dirs.push(dir.join("deps"));
+            }
             dirs.push(dir.to_path_buf());
             if dir.file_name().is_some_and(|n| n == "deps") {
                 if let Some(up) = dir.parent() {
                     dirs.push(up.to_path_buf());
                 }
-            } else if dir.join("deps").is_dir() {
-                // A binary in target/<profile>/ of a build tree: cargo may
-                // leave a library built as a dependency only in deps/.
-                dirs.push(dir.join("deps"));
             }
         }
     }
