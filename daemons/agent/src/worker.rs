@@ -99,20 +99,24 @@ impl Worker {
                     self.pause_for(d).await;
                 }
                 Ok(None) => {
-                    if was_down {
-                        tracing::info!("broker at {} answers again", self.url);
-                        was_down = false;
-                    }
+                    self.back_up(&mut was_down);
                     backoff.reset();
                     self.pause_for(Duration::from_millis(self.control.poll_interval_ms()))
                         .await;
                 }
                 Ok(Some(resp)) => {
-                    was_down = false;
+                    self.back_up(&mut was_down);
                     backoff.reset();
                     self.handle(resp).await;
                 }
             }
+        }
+    }
+
+    fn back_up(&self, was_down: &mut bool) {
+        if *was_down {
+            tracing::info!("broker at {} answers again", self.url);
+            *was_down = false;
         }
     }
 
