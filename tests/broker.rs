@@ -428,7 +428,15 @@ async fn bad_requests_get_json_rpc_errors_and_change_nothing() {
     c.enqueue_proving_job(job(1, JobType::BaseRollup, b"b"))
         .await
         .unwrap();
-    let before = c.get_queue_stats().await.unwrap();
+    // Stats are published after each commit: wait until they show job b.
+    let mut before = c.get_queue_stats().await.unwrap();
+    for _ in 0..100 {
+        if before.totals().queued == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        before = c.get_queue_stats().await.unwrap();
+    }
 
     let cases: Vec<(&str, Vec<u8>, i32)> = vec![
         ("malformed JSON", br#"{"jsonrpc":"2.0","id":1,"method":"#.to_vec(), -32700),
