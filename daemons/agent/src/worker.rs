@@ -47,13 +47,16 @@ pub struct Worker {
 struct Backoff(Duration);
 
 impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(250))
+    }
     fn next(&mut self) -> Duration {
         let d = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         d
     }
     fn reset(&mut self) {
-        self.0 = Duration::from_millis(250);
+        *self = Backoff::new();
     }
 }
 
@@ -72,7 +75,7 @@ impl Worker {
 
     /// Runs until the process stops.
     pub async fn run(self) {
-        let mut backoff = Backoff(Duration::from_millis(250));
+        let mut backoff = Backoff::new();
         let mut was_down = false;
         while !self.control.stopping() {
             if self.control.paused() {
@@ -128,7 +131,7 @@ impl Worker {
                 "inputs at {uri}: external URIs are not supported by this agent"
             ))),
             Ok(UriKind::Blob(_)) => {
-                let mut backoff = Backoff(Duration::from_millis(250));
+                let mut backoff = Backoff::new();
                 for attempt in 1..=5 {
                     match self.client.get_proof_data(uri.clone()).await {
                         Ok(b64) => {
@@ -160,7 +163,7 @@ impl Worker {
     }
 
     async fn report_error(&self, id: &JobId, started_at: u64, reason: String, retry: bool) -> bool {
-        let mut backoff = Backoff(Duration::from_millis(250));
+        let mut backoff = Backoff::new();
         for _ in 0..5 {
             match self
                 .client
@@ -183,7 +186,7 @@ impl Worker {
 
     async fn report_success(&self, id: &JobId, started_at: u64, result: &[u8]) -> bool {
         let uri = ProofUri::inline(result);
-        let mut backoff = Backoff(Duration::from_millis(250));
+        let mut backoff = Backoff::new();
         for _ in 0..8 {
             match self
                 .client

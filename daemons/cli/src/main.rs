@@ -369,14 +369,7 @@ fn bench_kernels(m: &ArgMatches) -> Result<(), Failure> {
                 .map_err(|_| config_failure(anyhow::anyhow!("--sizes: {s:?} is not a number")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let threads = m
-        .get_one::<u64>("threads")
-        .map(|t| *t as usize)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+    let threads = threads_arg(m);
     let spec = m
         .get_one::<String>("backend")
         .cloned()

@@ -23,7 +23,7 @@ use ark_r1cs_std::eq::EqGadget;
 use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError};
 use serde::{Deserialize, Serialize};
 
-use super::{expect_len, publish, witness};
+use super::{expect_len, publish_all, witness};
 use crate::felt::Felt;
 use crate::indexed::enforce_bits;
 use crate::merkle::{append_subtree_var, witness_vec};
@@ -136,19 +136,19 @@ pub(crate) fn block_root(
 ) -> Result<(), SynthesisError> {
     let s = alloc_fields(cs, &i.start.fields())?;
     let start_hash = block_state_hash_var(&s)?;
-    let [l_start, l_end, r_start, r_end, l_eff, l_fee, r_eff, r_fee] = [
-        i.left.start,
-        i.left.end,
-        i.right.start,
-        i.right.end,
-        i.left.effects,
-        i.left.fee,
-        i.right.effects,
-        i.right.fee,
-    ]
-    .map(|f| witness(cs, f.0));
-    let (l_start, l_end, r_start, r_end) = (l_start?, l_end?, r_start?, r_end?);
-    let (l_eff, l_fee, r_eff, r_fee) = (l_eff?, l_fee?, r_eff?, r_fee?);
+    let w = |f: Felt| witness(cs, f.0);
+    let (l_start, l_end, r_start, r_end) = (
+        w(i.left.start)?,
+        w(i.left.end)?,
+        w(i.right.start)?,
+        w(i.right.end)?,
+    );
+    let (l_eff, l_fee, r_eff, r_fee) = (
+        w(i.left.effects)?,
+        w(i.left.fee)?,
+        w(i.right.effects)?,
+        w(i.right.fee)?,
+    );
     r_start.enforce_equal(&l_end)?;
     tx_state_hash_var(&s[..5])?.enforce_equal(&l_start)?;
     let e = alloc_fields(cs, &i.end_tx.fields())?;
@@ -208,25 +208,26 @@ pub(crate) fn block_root(
     ]);
     let end_hash = block_state_hash_var(&end)?;
 
-    for v in [
-        &start_hash,
-        &end_hash,
-        &l_start,
-        &l_end,
-        &r_end,
-        &l_eff,
-        &l_fee,
-        &r_eff,
-        &r_fee,
-        &parity,
-        &effects,
-        &fee,
-        &number,
-        &slot,
-        &archive_root,
-        &header,
-    ] {
-        publish(cs, v)?;
-    }
+    publish_all(
+        cs,
+        &[
+            &start_hash,
+            &end_hash,
+            &l_start,
+            &l_end,
+            &r_end,
+            &l_eff,
+            &l_fee,
+            &r_eff,
+            &r_fee,
+            &parity,
+            &effects,
+            &fee,
+            &number,
+            &slot,
+            &archive_root,
+            &header,
+        ],
+    )?;
     Ok(())
 }

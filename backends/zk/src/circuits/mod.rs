@@ -195,6 +195,14 @@ pub(crate) fn publish(cs: &ConstraintSystemRef<Fr>, v: &FpVar<Fr>) -> Result<(),
     FpVar::new_input(cs.clone(), || v.value())?.enforce_equal(v)
 }
 
+/// Makes each of `vs` the next public input, in order.
+pub(crate) fn publish_all(
+    cs: &ConstraintSystemRef<Fr>,
+    vs: &[&FpVar<Fr>],
+) -> Result<(), SynthesisError> {
+    vs.iter().try_for_each(|v| publish(cs, v))
+}
+
 /// A witness.
 pub(crate) fn witness(cs: &ConstraintSystemRef<Fr>, v: Fr) -> Result<FpVar<Fr>, SynthesisError> {
     FpVar::new_witness(cs.clone(), || Ok(v))

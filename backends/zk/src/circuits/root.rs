@@ -22,7 +22,7 @@ use ark_r1cs_std::select::CondSelectGadget;
 use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError};
 use serde::{Deserialize, Serialize};
 
-use super::{publish, witness};
+use super::{publish_all, witness};
 use crate::felt::Felt;
 use crate::indexed::enforce_bits;
 use crate::poseidon::{Tag, hash_var};
@@ -98,25 +98,26 @@ pub(crate) fn root_rollup(
     let effects = FpVar::conditionally_select(&single, &l_eff, &merged)?;
     let last_block = &e[8] - FpVar::one();
 
-    for v in [
-        &l_start,
-        &l_end,
-        &r_end,
-        &l_eff,
-        &l_fee,
-        &r_eff,
-        &r_fee,
-        &FpVar::from(single),
-        &epoch,
-        &prover,
-        &s[7],
-        &e[7],
-        &s[8],
-        &last_block,
-        &total,
-        &effects,
-    ] {
-        publish(cs, v)?;
-    }
+    publish_all(
+        cs,
+        &[
+            &l_start,
+            &l_end,
+            &r_end,
+            &l_eff,
+            &l_fee,
+            &r_eff,
+            &r_fee,
+            &FpVar::from(single),
+            &epoch,
+            &prover,
+            &s[7],
+            &e[7],
+            &s[8],
+            &last_block,
+            &total,
+            &effects,
+        ],
+    )?;
     Ok(())
 }
