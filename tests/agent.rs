@@ -331,6 +331,9 @@ fn two_agents_prove_an_epoch_that_verifies_and_obey_busctl() {
                 .0
         );
     }
+    // A job request already on its way when the pause landed may still be
+    // answered; let those settle before enqueueing.
+    std::thread::sleep(Duration::from_millis(500));
     let other = plan
         .jobs
         .iter()
