@@ -375,8 +375,15 @@ async fn socket_activation_starts_the_broker_on_the_first_request() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"result\""), "{body}");
     assert!(data.exists());
-    let log = std::fs::read_to_string(dir.path().join("activate.log")).unwrap_or_default();
-    assert!(log.contains("socket from systemd"), "{log}");
+    // Log lines are written by a background writer: give it a moment.
+    let log_path = dir.path().join("activate.log");
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        eventually(Duration::from_secs(10), || read_log()
+            .contains("socket from systemd")),
+        "{}",
+        read_log()
+    );
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(activator.id() as i32),
         Signal::SIGTERM,
