@@ -50,6 +50,9 @@ struct BlockLog {
 
 /// @notice What a proposer posts for a block.
 struct ProposeArgs {
+    /// The slot the block was built for: must be the current one, since the
+    /// header (and so the archive) commits to it.
+    uint256 slot;
     bytes32 archive;
     bytes32 headerHash;
     bytes32 effectsHash;
@@ -126,6 +129,7 @@ contract Rollup {
 
     error NotOwner(address caller);
     error NotProposer(address caller, address proposer);
+    error WrongSlot(uint256 given, uint256 current);
     error SlotAlreadyUsed(uint256 slot, uint256 lastSlot);
     error NoEpochToProve();
     error EpochNotCompleted(uint256 epoch, uint256 currentEpoch);
@@ -216,6 +220,7 @@ contract Rollup {
         if (msg.sender != proposer) revert NotProposer(msg.sender, proposer);
         if (canPrune()) _prune();
         uint256 slot = getCurrentSlot();
+        if (args.slot != slot) revert WrongSlot(args.slot, slot);
         BlockLog storage tip = blocks[pendingBlockNumber];
         if (pendingBlockNumber > 0 && slot <= tip.slot) revert SlotAlreadyUsed(slot, tip.slot);
         if (args.fees > 0 && !feeToken.transferFrom(msg.sender, address(this), args.fees)) revert TransferFailed();

@@ -63,6 +63,14 @@ pub struct Tx {
 }
 
 impl Tx {
+    /// The tx's hash: sha256 of its postcard encoding. Block proposals on L1
+    /// list txs by it, and whoever fetches a tx by hash checks it.
+    pub fn hash(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let bytes = postcard::to_allocvec(self).unwrap_or_default();
+        sha2::Sha256::digest(&bytes).into()
+    }
+
     /// The padding transaction: touches nothing, pays nothing.
     pub fn empty(p: &RollupParams) -> Tx {
         Tx {

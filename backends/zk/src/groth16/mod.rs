@@ -11,6 +11,7 @@
 //! invalid witness is an error before any MSM, never a proof that fails
 //! later.
 
+pub mod evm;
 pub mod verify;
 
 use std::sync::Arc;

@@ -1,0 +1,251 @@
+//! The local devnet: anvil as L1, the rollup's contracts deployed on it,
+//! accounts funded, and a sequencer proposing blocks every slot and serving
+//! txs and quotes. Used by `aztec-prover devnet` and by the tests.
+#![forbid(unsafe_code)]
+
+pub mod anvil;
+pub mod sequencer;
+pub mod server;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use aztec_prover_l1::chain::{self, Deployment, L1, L1Error};
+use aztec_prover_l1::deploy::{RollupSetup, VerifierChoice, deploy};
+use aztec_prover_l1::felt_word;
+use aztec_zk::world::World;
+use aztec_zk::{CircuitId, RollupParams};
+use jsonrpsee::server::ServerHandle;
+use tokio::sync::watch;
+
+pub use sequencer::{SequencerConfig, Shared, Stats};
+
+/// How to set the devnet up.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// anvil's port (0: any free one).
+    pub anvil_port: u16,
+    /// Where the sequencer's endpoint listens (port 0: any free one).
+    pub node_listen: SocketAddr,
+    /// Tree sizes and per-block counts.
+    pub params: RollupParams,
+    /// Seconds per L2 slot.
+    pub slot_duration: u64,
+    /// Slots per epoch.
+    pub epoch_duration: u64,
+    /// Slots after an epoch in which it can be claimed.
+    pub claim_duration_slots: u64,
+    /// Slots after an epoch within which it must be proven.
+    pub proof_window_slots: u64,
+    /// Verifying keys for real proofs (`None`: the mock verifier).
+    pub keys_dir: Option<PathBuf>,
+    /// Fee-asset tokens minted to each prover account.
+    pub prover_funds: U256,
+    /// Txs per block at most.
+    pub max_txs_per_block: usize,
+    /// Whether the sequencer claims quotes.
+    pub claim_quotes: bool,
+    /// Seed of the synthetic traffic.
+    pub seed: u64,
+}
+
+impl Default for DevnetOptions {
+    fn default() -> Self {
+        DevnetOptions {
+            anvil_port: 0,
+            node_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            params: RollupParams::test(),
+            slot_duration: 4,
+            epoch_duration: 4,
+            claim_duration_slots: 2,
+            proof_window_slots: 8,
+            keys_dir: None,
+            prover_funds: U256::from(10u64).pow(U256::from(24u64)),
+            max_txs_per_block: usize::MAX,
+            claim_quotes: true,
+            seed: 1,
+        }
+    }
+}
+
+/// A running devnet. Dropping it stops the sequencer and anvil.
+pub struct Devnet {
+    anvil: AnvilInstance,
+    /// The contracts.
+    pub deployment: Deployment,
+    /// The sequencer's endpoint (`http://127.0.0.1:port`).
+    pub node_url: String,
+    /// The proposer's key (anvil account 0).
+    pub proposer: PrivateKeySigner,
+    /// Keys of accounts funded for provers (anvil accounts 1..).
+    pub provers: Vec<PrivateKeySigner>,
+    /// What the sequencer did.
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: ServerHandle,
+    sequencer: tokio::task::JoinHandle<()>,
+}
+
+/// Why the devnet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// anvil could not be found or started.
+    #[error("{0}")]
+    Anvil(String),
+    /// Deploying or funding failed.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// Keys could not be read.
+    #[error("verifying keys: {0}")]
+    Keys(String),
+    /// The endpoint could not listen.
+    #[error("listening on {addr}: {error}")]
+    Listen {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+fn signer(anvil: &AnvilInstance, i: usize) -> Result<PrivateKeySigner, DevnetError> {
+    anvil
+        .nth_key(i)
+        .map(|k| PrivateKeySigner::from(k.clone()))
+        .ok_or_else(|| DevnetError::Anvil(format!("anvil has no account {i}")))
+}
+
+impl Devnet {
+    /// Starts anvil, deploys, funds and starts the sequencer and its endpoint.
+    pub async fn start(opts: DevnetOptions) -> Result<Devnet, DevnetError> {
+        let anvil = anvil::spawn(opts.anvil_port, 1, None).map_err(DevnetError::Anvil)?;
+        let proposer = signer(&anvil, 0)?;
+        let provers = (1..4)
+            .map(|i| signer(&anvil, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let provider = chain::connect(
+            &anvil.endpoint(),
+            Some(proposer.clone()),
+            Duration::from_secs(10),
+        )?;
+        let verifier = match &opts.keys_dir {
+            None => VerifierChoice::Mock,
+            Some(dir) => {
+                let mut keys = Vec::new();
+                for (i, c) in CircuitId::ALL.iter().enumerate() {
+                    let (_, vk) = aztec_zk::keys::load_verifying_key(dir, *c, &opts.params)
+                        .map_err(|e| DevnetError::Keys(e.to_string()))?;
+                    keys.push((i as u8, aztec_zk::groth16::evm::vk_words(&vk)));
+                }
+                VerifierChoice::Groth16(keys)
+            }
+        };
+        let genesis = World::genesis(opts.params.clone())
+            .block_state()
+            .archive_root;
+        let setup = RollupSetup {
+            proposer: proposer.address(),
+            genesis_archive: felt_word(&genesis),
+            slot_duration: opts.slot_duration,
+            epoch_duration: opts.epoch_duration,
+            claim_duration_slots: opts.claim_duration_slots,
+            proof_window_slots: opts.proof_window_slots,
+            escrow_withdraw_delay: opts.slot_duration * opts.epoch_duration,
+            verifier,
+        };
+        let deployment = deploy(&provider, &setup).await?;
+        let l1 = L1::new(provider, deployment, proposer.address()).await?;
+        // Funds: the proposer pays block fees into the rollup; provers bond.
+        let token = l1.fee_token();
+        let plenty = U256::from(10u64).pow(U256::from(30u64));
+        l1.send("mint(proposer)", token.mint(proposer.address(), plenty))
+            .await?;
+        l1.send(
+            "approve(rollup)",
+            token.approve(deployment.rollup, U256::MAX),
+        )
+        .await?;
+        for p in &provers {
+            l1.send("mint(prover)", token.mint(p.address(), opts.prover_funds))
+                .await?;
+        }
+        tracing::info!(
+            "devnet L1 at {}: rollup {}, escrow {}, fee token {}, verifier {} ({})",
+            anvil.endpoint(),
+            deployment.rollup,
+            deployment.escrow,
+            deployment.fee_token,
+            deployment.verifier,
+            if opts.keys_dir.is_some() {
+                "Groth16"
+            } else {
+                "mock: PROVER_REAL_PROOFS=false"
+            }
+        );
+
+        let shared = Arc::new(Shared::default());
+        let listener =
+            TcpListener::bind(opts.node_listen).map_err(|error| DevnetError::Listen {
+                addr: opts.node_listen,
+                error,
+            })?;
+        let local = listener.local_addr().map_err(|error| DevnetError::Listen {
+            addr: opts.node_listen,
+            error,
+        })?;
+        let server = server::serve(listener, shared.clone(), l1.chain_id, deployment.rollup)
+            .map_err(|error| DevnetError::Listen { addr: local, error })?;
+        let (stop, stop_rx) = watch::channel(false);
+        let cfg = SequencerConfig {
+            params: opts.params.clone(),
+            max_txs_per_block: opts.max_txs_per_block,
+            seed: opts.seed,
+            claim_quotes: opts.claim_quotes,
+        };
+        let sequencer = tokio::spawn(sequencer::run(l1, cfg, shared.clone(), stop_rx));
+        Ok(Devnet {
+            anvil,
+            deployment,
+            node_url: format!("http://{local}"),
+            proposer,
+            provers,
+            shared,
+            stop,
+            server,
+            sequencer,
+        })
+    }
+
+    /// anvil's JSON-RPC URL.
+    pub fn l1_url(&self) -> String {
+        self.anvil.endpoint()
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.anvil.chain_id()
+    }
+
+    /// An L1 client signing as `key`.
+    pub async fn client(&self, key: &PrivateKeySigner) -> Result<L1, L1Error> {
+        let p = chain::connect(&self.l1_url(), Some(key.clone()), Duration::from_secs(10))?;
+        L1::new(p, self.deployment, key.address()).await
+    }
+
+    /// The proposer's address.
+    pub fn proposer_address(&self) -> Address {
+        self.proposer.address()
+    }
+
+    /// Stops the sequencer and its endpoint (anvil stops on drop).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.sequencer.await;
+        let _ = self.server.stop();
+    }
+}
