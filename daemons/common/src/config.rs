@@ -105,6 +105,7 @@ config_value_via_fromstr! {
     u32 => "a whole number from 0 to 4294967295",
     u64 => "a whole number from 0 to 18446744073709551615",
     usize => "a non-negative whole number",
+    u128 => "a whole number from 0 to 2^128-1",
     std::net::IpAddr => "an IP address",
 }
 

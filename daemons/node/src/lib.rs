@@ -1,0 +1,13 @@
+//! The prover node: it watches the rollup on L1 ([`archiver`]), quotes for
+//! completed epochs with a bond behind them ([`monitor`], [`quotes`],
+//! [`bond`]) and starts proving the epochs whose claims name it.
+#![forbid(unsafe_code)]
+
+pub mod archiver;
+pub mod bond;
+pub mod monitor;
+pub mod quotes;
+pub mod settings;
+
+pub use monitor::{Monitor, MonitorConfig, NodeEvent};
+pub use settings::NodeSettings;

@@ -1,0 +1,72 @@
+//! The node's configuration: the seeds' names (an operator's `.env` works).
+
+use aztec_prover_common::config::{Secret, Validate};
+use aztec_prover_common::settings;
+
+settings! {
+    /// Settings of a prover node.
+    pub struct NodeSettings {
+        /// L1 JSON-RPC URLs (comma separated; the first is used).
+        ethereum_hosts: Vec<String> = vec!["http://127.0.0.1:8545".to_string()], env ["ETHEREUM_HOSTS"], flag "l1RpcUrls";
+        /// L1 chain id (checked against the node's answer).
+        l1_chain_id: u64 = 31337, env ["L1_CHAIN_ID"], flag "l1ChainId";
+        /// Key that signs quotes and L1 transactions; its address is the prover's.
+        publisher_private_key: Secret = Secret::new(""), env ["PROVER_PUBLISHER_PRIVATE_KEY", "L1_PRIVATE_KEY"], flag "proverNode.publisherPrivateKey";
+        /// The rollup contract (its escrow and fee asset are read from it).
+        rollup_address: String = String::new(), env ["ROLLUP_CONTRACT_ADDRESS"], flag "rollupAddress";
+        /// How often the epoch monitor looks at L1 (ms); keep it under a slot.
+        polling_interval_ms: u64 = 1_000, env ["PROVER_NODE_POLLING_INTERVAL_MS"], flag "proverNode.pollingIntervalMs";
+        /// HTTP endpoint asked for each quote's fee and bond (empty: the fixed values below).
+        quote_provider_url: String = String::new(), env ["QUOTE_PROVIDER_URL"], flag "proverNode.quoteProviderUrl";
+        /// Fixed quote: share of the epoch's fees asked, in basis points.
+        quote_basis_point_fee: Option<u32> = None, env ["QUOTE_PROVIDER_BASIS_POINT_FEE"], flag "proverNode.quoteProviderBasisPointFee";
+        /// Fixed quote: bond offered (fee-asset base units).
+        quote_bond_amount: Option<u128> = None, env ["QUOTE_PROVIDER_BOND_AMOUNT"], flag "proverNode.quoteProviderBondAmount";
+        /// Top the escrow up when the free deposit is under this (base units).
+        minimum_escrow_amount: u128 = 1_000, env ["PROVER_MINIMUM_ESCROW_AMOUNT"], flag "proverNode.minimumEscrowAmount";
+        /// ...to this.
+        target_escrow_amount: u128 = 2_000, env ["PROVER_TARGET_ESCROW_AMOUNT"], flag "proverNode.targetEscrowAmount";
+        /// Node that takes quotes over HTTP (JSON-RPC `node_addEpochProofQuote`).
+        coordination_node_url: String = String::new(), env ["PROVER_COORDINATION_NODE_URL"], flag "proverNode.coordinationNodeUrl";
+        /// Gossip quotes over P2P (not available yet: use the coordination URL).
+        p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
+    }
+}
+
+impl Validate for NodeSettings {
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        match self.ethereum_hosts.first() {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+            _ => {
+                return Err((
+                    "ethereum_hosts",
+                    "must list at least one http(s):// URL".into(),
+                ));
+            }
+        }
+        if self.polling_interval_ms == 0 {
+            return Err(("polling_interval_ms", "must be at least 1".into()));
+        }
+        if self.target_escrow_amount < self.minimum_escrow_amount {
+            return Err((
+                "target_escrow_amount",
+                "must be at least PROVER_MINIMUM_ESCROW_AMOUNT".into(),
+            ));
+        }
+        if self.p2p_enabled {
+            return Err((
+                "p2p_enabled",
+                "P2P gossip of quotes is not available in this version; set P2P_ENABLED=false \
+                 and send quotes over HTTP with PROVER_COORDINATION_NODE_URL"
+                    .into(),
+            ));
+        }
+        if matches!(self.quote_basis_point_fee, Some(b) if b > 10_000) {
+            return Err((
+                "quote_basis_point_fee",
+                "must be at most 10000 (100%)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
