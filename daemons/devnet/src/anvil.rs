@@ -47,16 +47,31 @@ pub fn find() -> Result<PathBuf, String> {
 pub fn spawn(port: u16, block_time: u64, state: Option<&Path>) -> Result<AnvilInstance, String> {
     let bin = find()?;
     let port = if port == 0 { free_port()? } else { port };
-    let mut a = Anvil::new().path(&bin).port(port).args([
-        "--block-time",
-        &block_time.to_string(),
-        "--silent",
-    ]);
+    let mut a = Anvil::new()
+        .path(&bin)
+        .port(port)
+        .args(["--block-time", &block_time.to_string()]);
     if let Some(s) = state {
         a = a.arg("--state").arg(s);
     }
-    a.try_spawn()
-        .map_err(|e| format!("starting {} on port {port}: {e}", bin.display()))
+    let mut anvil = a
+        .keep_stdout()
+        .try_spawn()
+        .map_err(|e| format!("starting {} on port {port}: {e}", bin.display()))?;
+    // anvil logs every request to stdout: keep reading it (at trace level)
+    // so that it never blocks on a full pipe nor dies of a closed one.
+    if let Some(out) = anvil.child_mut().stdout.take() {
+        std::thread::Builder::new()
+            .name("anvil-stdout".into())
+            .spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    tracing::trace!(target: "anvil", "{line}");
+                }
+            })
+            .map_err(|e| format!("reading anvil's output: {e}"))?;
+    }
+    Ok(anvil)
 }
 
 fn free_port() -> Result<u16, String> {

@@ -194,6 +194,12 @@ impl Devnet {
                 addr: opts.node_listen,
                 error,
             })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|error| DevnetError::Listen {
+                addr: opts.node_listen,
+                error,
+            })?;
         let local = listener.local_addr().map_err(|error| DevnetError::Listen {
             addr: opts.node_listen,
             error,

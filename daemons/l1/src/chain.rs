@@ -301,6 +301,11 @@ impl L1 {
     where
         PhantomData<C>: CallDecoder,
     {
+        // Estimation runs the call (a revert is refused here, with its
+        // reason); the margin covers state that moves before inclusion.
+        let estimate = call.estimate_gas().await.map_err(|e| classify(what, e))?;
+        let call = call.gas(estimate + estimate / 4 + 20_000);
+        let replay = call.clone();
         let pending = call.send().await.map_err(|e| classify(what, e))?;
         let hash = *pending.tx_hash();
         let receipt = pending
@@ -309,9 +314,21 @@ impl L1 {
             .await
             .map_err(|e| L1Error::rpc(what, format!("waiting for tx {hash}: {e}")))?;
         if !receipt.status() {
+            // Run it again where it landed to learn why (the chain moved
+            // between estimation and inclusion).
+            let why = match receipt.block_number {
+                Some(n) => match replay.block(n.into()).call().await {
+                    Err(e) => match classify(what, e) {
+                        L1Error::Reverted { reason, .. } => reason,
+                        other => other.to_string(),
+                    },
+                    Ok(_) => format!("out of gas? it used {} gas", receipt.gas_used),
+                },
+                None => "no block number in the receipt".into(),
+            };
             return Err(L1Error::Reverted {
                 what: what.to_string(),
-                reason: format!("tx {hash} reverted on chain"),
+                reason: format!("tx {hash} reverted on chain: {why}"),
             });
         }
         Ok(receipt)

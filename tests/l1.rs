@@ -1,0 +1,477 @@
+//! The L1 contracts and the node's coordination, against a real anvil with
+//! the contracts deployed by the devnet: quotes, claims, bonds, pruning.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use aztec_prover_devnet::{Devnet, DevnetOptions};
+use aztec_prover_l1::quote::EpochProofQuote;
+use aztec_prover_l1::remote::RemoteNode;
+use aztec_prover_l1::{L1, L1Error};
+use aztec_prover_node::quotes::{EpochSummary, QuoteProvider};
+use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
+/// Slots of 2 s, epochs of 2 slots; claims within 4 slots, proofs within 6.
+fn fast() -> DevnetOptions {
+    DevnetOptions {
+        slot_duration: 2,
+        epoch_duration: 2,
+        claim_duration_slots: 4,
+        proof_window_slots: 6,
+        ..DevnetOptions::default()
+    }
+}
+
+/// Waits until the first unproven epoch is over; returns it.
+async fn completed_epoch(l1: &L1) -> aztec_prover_l1::chain::EpochToProve {
+    let cfg = l1.config().await.unwrap();
+    for _ in 0..300 {
+        let slot = l1.current_slot().await.unwrap();
+        if let Some(e) = l1.epoch_to_prove().await.unwrap()
+            && e.epoch < cfg.epoch_of(slot)
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("no epoch completed within a minute");
+}
+
+fn reason(e: L1Error) -> String {
+    match e {
+        L1Error::Reverted { reason, .. } => reason,
+        other => panic!("expected a revert, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_signed_by_the_prover_are_claimed_and_forged_or_expired_ones_refused() {
+    init_logs();
+    let devnet = Devnet::start(DevnetOptions {
+        claim_quotes: false,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let proposer = devnet.client(&devnet.proposer).await.unwrap();
+    let prover_key = devnet.provers[0].clone();
+    let prover = devnet.client(&prover_key).await.unwrap();
+    let bond = U256::from(500u64);
+    prover.deposit_bond(U256::from(1_000u64)).await.unwrap();
+
+    let e = completed_epoch(&proposer).await;
+    let slot = proposer.current_slot().await.unwrap();
+    let fees = proposer
+        .fees_between(e.first_block, e.last_block)
+        .await
+        .unwrap();
+    let quote = EpochProofQuote {
+        prover: prover_key.address(),
+        epoch_number: e.epoch,
+        epoch_init_block: e.first_block,
+        epoch_final_block: e.last_block,
+        total_fees: fees,
+        rollup_address: devnet.deployment.rollup,
+        basis_point_fee: 1_500,
+        bond_amount: bond,
+        valid_until_slot: slot + 3,
+    };
+    // Our EIP-712 digest is the contract's.
+    let onchain = proposer
+        .read(
+            "quoteToDigest",
+            proposer.rollup().quoteToDigest(quote.to_sol()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(onchain, quote.signing_hash(devnet.chain_id()));
+
+    // Signed by someone else than the prover it names.
+    let forger = devnet.provers[1].clone();
+    let mut forged = quote.clone().sign(&prover_key, devnet.chain_id()).unwrap();
+    forged.signature = {
+        let mut q = quote.clone();
+        q.prover = forger.address();
+        let mut s = q.sign(&forger, devnet.chain_id()).unwrap();
+        s.quote = quote.clone();
+        s.signature
+    };
+    let r = reason(proposer.claim(&forged).await.unwrap_err());
+    assert!(r.contains("InvalidSignature"), "{r}");
+    // Tampered terms after signing.
+    let mut tampered = quote.clone().sign(&prover_key, devnet.chain_id()).unwrap();
+    tampered.quote.basis_point_fee = 10;
+    let r = reason(proposer.claim(&tampered).await.unwrap_err());
+    assert!(r.contains("InvalidSignature"), "{r}");
+    // Expired.
+    let expired = EpochProofQuote {
+        valid_until_slot: slot - 1,
+        ..quote.clone()
+    }
+    .sign(&prover_key, devnet.chain_id())
+    .unwrap();
+    let r = reason(proposer.claim(&expired).await.unwrap_err());
+    assert!(r.contains("QuoteExpired"), "{r}");
+    // For another epoch.
+    let wrong = EpochProofQuote {
+        epoch_number: e.epoch + 1,
+        ..quote.clone()
+    }
+    .sign(&prover_key, devnet.chain_id())
+    .unwrap();
+    let r = reason(proposer.claim(&wrong).await.unwrap_err());
+    assert!(r.contains("QuoteWrongEpoch"), "{r}");
+    // Only the proposer claims.
+    let good = quote.clone().sign(&prover_key, devnet.chain_id()).unwrap();
+    let r = reason(prover.claim(&good).await.unwrap_err());
+    assert!(r.contains("NotProposer"), "{r}");
+
+    proposer.claim(&good).await.unwrap();
+    let claim = proposer.proof_claim().await.unwrap().unwrap();
+    assert_eq!(claim.epoch, e.epoch);
+    assert_eq!(claim.prover, prover_key.address());
+    assert_eq!(claim.bond_amount, bond);
+    assert_eq!(claim.basis_point_fee, 1_500);
+    let staked = prover
+        .read("staked", prover.escrow().staked(prover_key.address()))
+        .await
+        .unwrap();
+    assert_eq!(staked, bond);
+    assert_eq!(
+        prover.escrow_deposit(prover_key.address()).await.unwrap(),
+        U256::from(500u64)
+    );
+    let r = reason(proposer.claim(&good).await.unwrap_err());
+    assert!(r.contains("AlreadyClaimed"), "{r}");
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bond_is_topped_up_exactly_when_under_the_minimum() {
+    init_logs();
+    let devnet = Devnet::start(DevnetOptions {
+        claim_quotes: false,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let key = devnet.provers[2].clone();
+    let l1 = devnet.client(&key).await.unwrap();
+    let (min, target) = (U256::from(100u64), U256::from(250u64));
+    let ensure = || aztec_prover_node::bond::ensure_bond(&l1, min, target);
+    assert_eq!(ensure().await.unwrap(), U256::from(250u64));
+    assert_eq!(l1.escrow_deposit(key.address()).await.unwrap(), target);
+    // At or over the minimum: nothing.
+    assert_eq!(ensure().await.unwrap(), U256::ZERO);
+    l1.send(
+        "startWithdraw",
+        l1.escrow().startWithdraw(U256::from(150u64)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(l1.escrow_deposit(key.address()).await.unwrap(), min);
+    assert_eq!(ensure().await.unwrap(), U256::ZERO);
+    // Under it: back to the target.
+    l1.send("startWithdraw", l1.escrow().startWithdraw(U256::from(1u64)))
+        .await
+        .unwrap();
+    assert_eq!(ensure().await.unwrap(), U256::from(151u64));
+    assert_eq!(l1.escrow_deposit(key.address()).await.unwrap(), target);
+    // Withdrawals wait for their delay.
+    let r = reason(
+        l1.send("executeWithdraw", l1.escrow().executeWithdraw())
+            .await
+            .unwrap_err(),
+    );
+    assert!(r.contains("WithdrawalNotReady"), "{r}");
+    // Not enough tokens for the target: a clear error, nothing sent.
+    let poor = PrivateKeySigner::random();
+    let poor_l1 = L1::new(
+        aztec_prover_l1::chain::connect(
+            &devnet.l1_url(),
+            Some(poor.clone()),
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+        devnet.deployment,
+        poor.address(),
+    )
+    .await
+    .unwrap();
+    let e = aztec_prover_node::bond::ensure_bond(&poor_l1, min, target)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("holds only 0"), "{e}");
+    devnet.stop().await;
+}
+
+/// A one-shot-per-connection HTTP server answering every POST with `answer`
+/// and recording the bodies it was sent.
+async fn quote_server(
+    answer: &'static str,
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/quote", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            let body: serde_json::Value =
+                                serde_json::from_slice(&buf[end + 4..end + 4 + len])
+                                    .unwrap_or_default();
+                            let _ = tx.send(body);
+                            let resp = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                                answer.len()
+                            );
+                            let _ = s.write_all(resp.as_bytes()).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+async fn monitor(devnet: &Devnet, key: &PrivateKeySigner, quotes: QuoteProvider) -> Monitor {
+    let l1 = devnet.client(key).await.unwrap();
+    Monitor::new(
+        l1,
+        MonitorConfig {
+            signer: key.clone(),
+            quotes,
+            coordination: RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap(),
+            minimum_escrow: U256::from(1_000u64),
+            target_escrow: U256::from(2_000u64),
+            polling_interval: Duration::from_millis(200),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    within: Duration,
+    f: impl Fn(&NodeEvent) -> bool,
+) -> NodeEvent {
+    tokio::time::timeout(within, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if f(&e) => return e,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the event did not come in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_quote_provider_is_used_and_an_answer_without_a_fee_gives_no_quote() {
+    init_logs();
+    let devnet = Devnet::start(DevnetOptions {
+        claim_quotes: false,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let (url, mut bodies) = quote_server(r#"{"basisPointFee": 321, "bondAmount": "777"}"#).await;
+    let key = devnet.provers[0].clone();
+    let m = monitor(
+        &devnet,
+        &key,
+        QuoteProvider::http(&url, Duration::from_secs(5)).unwrap(),
+    )
+    .await;
+    let mut events = m.subscribe();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let sent = next_event(&mut events, Duration::from_secs(40), |e| {
+        matches!(e, NodeEvent::QuoteSent { .. })
+    })
+    .await;
+    let NodeEvent::QuoteSent { epoch, terms } = sent else {
+        unreachable!()
+    };
+    assert_eq!(terms.basis_point_fee, 321);
+    assert_eq!(terms.bond_amount, U256::from(777u64));
+    let body = bodies.recv().await.unwrap();
+    assert_eq!(body["epochNumber"], epoch);
+    for field in ["fromBlock", "endBlock", "txCount", "totalFees"] {
+        assert!(body.get(field).is_some(), "{field} missing from {body}");
+    }
+    // The coordination node holds it, signed by the prover.
+    let held = devnet.shared.quotes(epoch);
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].signer(devnet.chain_id()), Some(key.address()));
+    assert_eq!(held[0].quote.basis_point_fee, 321);
+    let _ = stop.send(true);
+    task.await.unwrap();
+
+    // An answer without a fee: no quote, and the reason.
+    let (url, _bodies) = quote_server(r#"{"bondAmount": 5}"#).await;
+    let provider = QuoteProvider::http(&url, Duration::from_secs(5)).unwrap();
+    let summary = EpochSummary {
+        epoch_number: 1,
+        from_block: 1,
+        end_block: 2,
+        tx_count: 3,
+        total_fees: "4".into(),
+    };
+    let why = provider.terms(&summary).await.unwrap_err();
+    assert!(why.contains("basisPointFee"), "{why}");
+    let fixed = QuoteProvider::Fixed {
+        basis_point_fee: Some(10),
+        bond_amount: None,
+    };
+    assert!(
+        fixed
+            .terms(&summary)
+            .await
+            .unwrap_err()
+            .contains("QUOTE_PROVIDER_BOND_AMOUNT")
+    );
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_bond_slashed() {
+    init_logs();
+    let devnet = Devnet::start(fast()).await.unwrap();
+    let key = devnet.provers[0].clone();
+    let fixed = QuoteProvider::Fixed {
+        basis_point_fee: Some(2_000),
+        bond_amount: Some(U256::from(600u64)),
+    };
+    let m = monitor(&devnet, &key, fixed).await;
+    let cfg = m.rollup_config();
+    let mut events = m.subscribe();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let ev = next_event(&mut events, Duration::from_secs(60), |e| {
+        matches!(e, NodeEvent::ClaimIsOurs { .. })
+    })
+    .await;
+    let NodeEvent::ClaimIsOurs {
+        epoch,
+        seen_at_slot,
+        first_block,
+        last_block,
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert!(
+        first_block >= 1 && last_block >= first_block,
+        "{first_block}..={last_block}"
+    );
+    let l1 = devnet.client(&key).await.unwrap();
+    let claimed = l1
+        .rollup()
+        .EpochProofRightClaimed_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap();
+    let (c, _) = claimed
+        .iter()
+        .find(|(c, _)| c.epoch == U256::from(epoch))
+        .unwrap();
+    let claim_slot = u64::try_from(c.slot).unwrap();
+    assert!(
+        seen_at_slot <= claim_slot + 1,
+        "claimed at slot {claim_slot}, seen at {seen_at_slot}"
+    );
+    let staked = l1
+        .read("staked", l1.escrow().staked(key.address()))
+        .await
+        .unwrap();
+    assert_eq!(staked, U256::from(600u64));
+
+    // Nobody proves it: past the window the next proposal prunes, slashing the bond.
+    let deadline = (epoch + 1) * cfg.epoch_duration + cfg.proof_window_slots;
+    let mut pruned = Vec::new();
+    for _ in 0..200 {
+        pruned = l1
+            .rollup()
+            .PrunedPending_filter()
+            .from_block(0)
+            .query()
+            .await
+            .unwrap();
+        if !pruned.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (p, log) = pruned.first().expect("the epoch was not pruned");
+    assert_eq!(p.epoch, U256::from(epoch));
+    assert_eq!(p.slashedProver, key.address());
+    assert_eq!(p.slashed, U256::from(600u64));
+    let ts = l1
+        .provider()
+        .get_block_by_number(log.block_number.unwrap().into())
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp;
+    assert!(
+        cfg.slot_at(ts) >= deadline,
+        "pruned at slot {} before the deadline {deadline}",
+        cfg.slot_at(ts)
+    );
+    assert_eq!(
+        l1.read("staked", l1.escrow().staked(key.address()))
+            .await
+            .unwrap(),
+        U256::ZERO
+    );
+    assert!(l1.proof_claim().await.unwrap().is_none());
+    let _ = stop.send(true);
+    task.await.unwrap();
+    devnet.stop().await;
+}
