@@ -475,3 +475,146 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
     task.await.unwrap();
     devnet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_prover() {
+    use aztec_prover_node::epoch;
+    use aztec_zk::{CircuitId, RollupParams};
+    init_logs();
+    let params = RollupParams::test();
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path().to_path_buf();
+    let p = params.clone();
+    tokio::task::spawn_blocking(move || {
+        aztec_zk::keys::generate_dir(&dir, &p, Some("l1-tests"), &CircuitId::ALL, |_, _, _| {})
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        keys_dir: Some(keys.path().to_path_buf()),
+        proof_window_slots: 60,
+        max_txs_per_block: 2,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let key = devnet.provers[0].clone();
+    let bps = 2_500u32;
+    let fixed = QuoteProvider::Fixed {
+        basis_point_fee: Some(bps),
+        bond_amount: Some(U256::from(400u64)),
+    };
+    let m = monitor(&devnet, &key, fixed).await;
+    let cfg = m.rollup_config();
+    let mut events = m.subscribe();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let ev = next_event(&mut events, Duration::from_secs(60), |e| matches!(e, NodeEvent::ClaimIsOurs { .. })).await;
+    let NodeEvent::ClaimIsOurs { epoch: e, first_block: first, last_block: last, .. } = ev else { unreachable!() };
+    let _ = stop.send(true);
+    task.await.unwrap();
+
+    // The tx provider and re-execution: the world at the epoch's start, then its job tree.
+    let l1 = devnet.client(&key).await.unwrap();
+    let latest = l1.l1_block_number().await.unwrap();
+    let mut blocks = std::collections::BTreeMap::new();
+    for b in l1.proposed_blocks(0, latest).await.unwrap() {
+        blocks.insert(b.number, b);
+    }
+    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
+    let mut world = aztec_zk::world::World::genesis(params.clone());
+    for n in 1..first {
+        let b = &blocks[&n];
+        let spec = epoch::block_spec(&remote, b).await.unwrap();
+        epoch::replay(&mut world, cfg.epoch_of(b.slot), &spec, b).unwrap();
+    }
+    let ours: Vec<_> = (first..=last).map(|n| &blocks[&n]).collect();
+    let mut specs = Vec::new();
+    for b in &ours {
+        specs.push(epoch::block_spec(&remote, b).await.unwrap());
+    }
+    let plan = epoch::plan(&mut world, e, key.address(), &specs, &ours).unwrap();
+
+    // Every job proven on the CPU backend.
+    let keys_dir = keys.path().to_path_buf();
+    let p = params.clone();
+    let planned = plan.jobs.clone();
+    let jobs: Vec<epoch::ProvenJob> = tokio::task::spawn_blocking(move || {
+        use rand::SeedableRng;
+        let be = aztec_backend_abi::Backend::load("cpu").unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut loaded = std::collections::HashMap::new();
+        planned
+            .iter()
+            .map(|j| {
+                let c = j.circuit();
+                let k = loaded
+                    .entry(c)
+                    .or_insert_with(|| aztec_zk::keys::load_prover_key(&keys_dir, c, &p).unwrap().1);
+                let out = aztec_zk::groth16::prove(&be, k, &j.inputs, &mut rng).unwrap();
+                epoch::ProvenJob {
+                    circuit: c,
+                    children: j.children.clone(),
+                    public_inputs: out.public_inputs,
+                    proof: aztec_zk::groth16::evm::proof_words(&out.proof),
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    let fees = l1.fees_between(first, last).await.unwrap();
+    let args = epoch::root_args(&plan, e, first, last, fees);
+    let refuse = |jobs: Vec<epoch::ProvenJob>, args: aztec_prover_l1::bindings::Rollup::EpochProofArgs| {
+        let l1 = l1.clone();
+        async move {
+            reason(
+                l1.read("submitEpochRootProof", l1.rollup().submitEpochRootProof(args, epoch::to_sol(&jobs)))
+                    .await
+                    .unwrap_err(),
+            )
+        }
+    };
+    // Two base rollups' proofs swapped: valid points, wrong statements.
+    let bases: Vec<usize> = (0..jobs.len()).filter(|i| jobs[*i].circuit == CircuitId::BaseRollup).collect();
+    let mut swapped = jobs.clone();
+    swapped[bases[0]].proof = jobs[bases[1]].proof;
+    swapped[bases[1]].proof = jobs[bases[0]].proof;
+    let r = refuse(swapped, args.clone()).await;
+    assert!(r.contains("PairingCheckFailed"), "{r}");
+    // A child whose output is not what its parent restates.
+    let mut unlinked = jobs.clone();
+    unlinked[bases[0]].public_inputs[3] = aztec_zk::Felt::from_u64(1 << 40);
+    let r = refuse(unlinked, args.clone()).await;
+    assert!(r.contains("LinkMismatch"), "{r}");
+    // A root naming another prover.
+    let mut thief = jobs.clone();
+    let root = thief.len() - 1;
+    thief[root].public_inputs[9] = epoch::prover_id(devnet.provers[1].address());
+    let r = refuse(thief, args.clone()).await;
+    assert!(r.contains("RootMismatch"), "{r}");
+    // Fees that are not the chain's.
+    let mut wrong_fees = args.clone();
+    wrong_fees.totalFees += U256::from(1u64);
+    let r = refuse(jobs.clone(), wrong_fees).await;
+    assert!(r.contains("FeesMismatch"), "{r}");
+
+    let before = l1.token_balance(key.address()).await.unwrap();
+    let deposit_before = l1.escrow_deposit(key.address()).await.unwrap();
+    let receipt = epoch::submit(&l1, args, &jobs).await.unwrap();
+    eprintln!(
+        "epoch {e}: {} proofs verified on L1 for {} gas ({} per proof)",
+        jobs.len(),
+        receipt.gas_used,
+        receipt.gas_used / jobs.len() as u64
+    );
+    let (_, proven) = l1.tips().await.unwrap();
+    assert_eq!(proven, last);
+    let share = fees * U256::from(bps) / U256::from(10_000u64);
+    assert_eq!(l1.token_balance(key.address()).await.unwrap(), before + share);
+    assert_eq!(l1.read("staked", l1.escrow().staked(key.address())).await.unwrap(), U256::ZERO);
+    assert_eq!(l1.escrow_deposit(key.address()).await.unwrap(), deposit_before + U256::from(400u64));
+    assert!(l1.proof_claim().await.unwrap().is_none());
+    devnet.stop().await;
+}
