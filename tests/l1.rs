@@ -19,7 +19,9 @@ fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into())
+                .add_directive("r1cs=off".parse().unwrap()),
         )
         .try_init();
 }
@@ -485,10 +487,12 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let keys = tempfile::tempdir().unwrap();
     let dir = keys.path().to_path_buf();
     let p = params.clone();
-    tokio::task::spawn_blocking(move || {
-        aztec_zk::keys::generate_dir(&dir, &p, Some("l1-tests"), &CircuitId::ALL, |_, _, _| {})
+    std::thread::spawn(move || {
+        aztec_zk::keys::generate_dir(&dir, &p, Some("l1-tests"), &CircuitId::ALL, |c, _, t| {
+            eprintln!("key {c}: {t:?}")
+        })
     })
-    .await
+    .join()
     .unwrap()
     .unwrap();
     let devnet = Devnet::start(DevnetOptions {
@@ -510,8 +514,19 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
-    let ev = next_event(&mut events, Duration::from_secs(60), |e| matches!(e, NodeEvent::ClaimIsOurs { .. })).await;
-    let NodeEvent::ClaimIsOurs { epoch: e, first_block: first, last_block: last, .. } = ev else { unreachable!() };
+    let ev = next_event(&mut events, Duration::from_secs(60), |e| {
+        matches!(e, NodeEvent::ClaimIsOurs { .. })
+    })
+    .await;
+    let NodeEvent::ClaimIsOurs {
+        epoch: e,
+        first_block: first,
+        last_block: last,
+        ..
+    } = ev
+    else {
+        unreachable!()
+    };
     let _ = stop.send(true);
     task.await.unwrap();
 
@@ -549,9 +564,9 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
             .iter()
             .map(|j| {
                 let c = j.circuit();
-                let k = loaded
-                    .entry(c)
-                    .or_insert_with(|| aztec_zk::keys::load_prover_key(&keys_dir, c, &p).unwrap().1);
+                let k = loaded.entry(c).or_insert_with(|| {
+                    aztec_zk::keys::load_prover_key(&keys_dir, c, &p).unwrap().1
+                });
                 let out = aztec_zk::groth16::prove(&be, k, &j.inputs, &mut rng).unwrap();
                 epoch::ProvenJob {
                     circuit: c,
@@ -566,18 +581,24 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     .unwrap();
     let fees = l1.fees_between(first, last).await.unwrap();
     let args = epoch::root_args(&plan, e, first, last, fees);
-    let refuse = |jobs: Vec<epoch::ProvenJob>, args: aztec_prover_l1::bindings::Rollup::EpochProofArgs| {
+    let refuse = |jobs: Vec<epoch::ProvenJob>,
+                  args: aztec_prover_l1::bindings::Rollup::EpochProofArgs| {
         let l1 = l1.clone();
         async move {
             reason(
-                l1.read("submitEpochRootProof", l1.rollup().submitEpochRootProof(args, epoch::to_sol(&jobs)))
-                    .await
-                    .unwrap_err(),
+                l1.read(
+                    "submitEpochRootProof",
+                    l1.rollup().submitEpochRootProof(args, epoch::to_sol(&jobs)),
+                )
+                .await
+                .unwrap_err(),
             )
         }
     };
     // Two base rollups' proofs swapped: valid points, wrong statements.
-    let bases: Vec<usize> = (0..jobs.len()).filter(|i| jobs[*i].circuit == CircuitId::BaseRollup).collect();
+    let bases: Vec<usize> = (0..jobs.len())
+        .filter(|i| jobs[*i].circuit == CircuitId::BaseRollup)
+        .collect();
     let mut swapped = jobs.clone();
     swapped[bases[0]].proof = jobs[bases[1]].proof;
     swapped[bases[1]].proof = jobs[bases[0]].proof;
@@ -612,9 +633,20 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let (_, proven) = l1.tips().await.unwrap();
     assert_eq!(proven, last);
     let share = fees * U256::from(bps) / U256::from(10_000u64);
-    assert_eq!(l1.token_balance(key.address()).await.unwrap(), before + share);
-    assert_eq!(l1.read("staked", l1.escrow().staked(key.address())).await.unwrap(), U256::ZERO);
-    assert_eq!(l1.escrow_deposit(key.address()).await.unwrap(), deposit_before + U256::from(400u64));
+    assert_eq!(
+        l1.token_balance(key.address()).await.unwrap(),
+        before + share
+    );
+    assert_eq!(
+        l1.read("staked", l1.escrow().staked(key.address()))
+            .await
+            .unwrap(),
+        U256::ZERO
+    );
+    assert_eq!(
+        l1.escrow_deposit(key.address()).await.unwrap(),
+        deposit_before + U256::from(400u64)
+    );
     assert!(l1.proof_claim().await.unwrap().is_none());
     devnet.stop().await;
 }

@@ -72,6 +72,10 @@ fn filter_for(level: LogLevel) -> Targets {
         .with_target("aztec_prover_cli", ours)
         .with_target("aztec_prover_store", ours)
         .with_target("aztec_prover_l1", ours)
+        .with_target("aztec_zk", ours)
+        // arkworks opens a span per constraint namespace: formatting them
+        // makes synthesis orders of magnitude slower and says nothing useful.
+        .with_target("r1cs", LevelFilter::OFF)
 }
 
 /// Whether stderr is connected to the journal (`JOURNAL_STREAM` names its device and inode).

@@ -35,7 +35,12 @@ pub async fn fetch_tx(remote: &RemoteNode, hash: B256, attempts: u32) -> Result<
     for i in 0..attempts.max(1) {
         match remote.tx(hash).await {
             Ok(Some(tx)) => return Ok(tx),
-            Ok(None) => return Err(format!("the remote node {} does not have tx {hash}", remote.url())),
+            Ok(None) => {
+                return Err(format!(
+                    "the remote node {} does not have tx {hash}",
+                    remote.url()
+                ));
+            }
             Err(e) => {
                 last = e;
                 tokio::time::sleep(Duration::from_millis(200 << i.min(5))).await;
@@ -54,7 +59,10 @@ pub async fn block_spec(remote: &RemoteNode, b: &ProposedBlock) -> Result<BlockS
     let messages = b
         .messages
         .iter()
-        .map(|m| word_felt(m).ok_or_else(|| format!("block {}: message {m} is not a field element", b.number)))
+        .map(|m| {
+            word_felt(m)
+                .ok_or_else(|| format!("block {}: message {m} is not a field element", b.number))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(BlockSpec {
         txs,
@@ -65,7 +73,12 @@ pub async fn block_spec(remote: &RemoteNode, b: &ProposedBlock) -> Result<BlockS
 
 /// Re-executes `block` on `world` alone (to bring the world to an epoch's
 /// start) and checks that the result is the archive L1 recorded.
-pub fn replay(world: &mut World, epoch: u64, spec: &BlockSpec, b: &ProposedBlock) -> Result<(), String> {
+pub fn replay(
+    world: &mut World,
+    epoch: u64,
+    spec: &BlockSpec,
+    b: &ProposedBlock,
+) -> Result<(), String> {
     let plan = plan_epoch(world, epoch, Felt::ZERO, std::slice::from_ref(spec))
         .map_err(|e| format!("block {}: {e}", b.number))?;
     check_archive(&plan, b)
@@ -93,7 +106,8 @@ pub fn plan(
     blocks: &[&ProposedBlock],
 ) -> Result<EpochPlan, String> {
     let last = blocks.last().ok_or("an epoch without blocks")?;
-    let plan = plan_epoch(world, epoch, prover_id(prover), specs).map_err(|e| format!("epoch {epoch}: {e}"))?;
+    let plan = plan_epoch(world, epoch, prover_id(prover), specs)
+        .map_err(|e| format!("epoch {epoch}: {e}"))?;
     check_archive(&plan, last)?;
     Ok(plan)
 }
@@ -129,7 +143,13 @@ pub fn to_sol(jobs: &[ProvenJob]) -> Vec<Rollup::EpochProof> {
 }
 
 /// What the root proof claims about the chain.
-pub fn root_args(plan: &EpochPlan, epoch: u64, first: u64, last: u64, fees: U256) -> Rollup::EpochProofArgs {
+pub fn root_args(
+    plan: &EpochPlan,
+    epoch: u64,
+    first: u64,
+    last: u64,
+    fees: U256,
+) -> Rollup::EpochProofArgs {
     Rollup::EpochProofArgs {
         epoch: U256::from(epoch),
         firstBlock: U256::from(first),
