@@ -22,6 +22,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Node.js for the L1 tools: solc-js compiles the contracts, and the npm
+# package of anvil (the L1 devnet node) is the simplest way to get it.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "dev-setup: installing nodejs and npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+L1_TOOLS=daemons/l1/node_modules
+if [ ! -x "$L1_TOOLS/@foundry-rs/anvil-linux-amd64/bin/anvil" ] || [ ! -d "$L1_TOOLS/solc" ]; then
+  echo "dev-setup: installing anvil and solc-js (npm, daemons/l1)"
+  npm ci --prefix daemons/l1 --no-audit --no-fund --loglevel=error
+fi
+
 # Rust toolchain and the test runner.
 if ! command -v cargo >/dev/null 2>&1; then
   echo "dev-setup: cargo is missing; install Rust (https://rustup.rs) and rerun" >&2

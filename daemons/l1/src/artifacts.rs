@@ -75,4 +75,22 @@ mod tests {
             "artifacts {stale:?} are stale: run `node daemons/l1/compile.js` and commit daemons/l1/artifacts/"
         );
     }
+
+    /// The committed bytes are what solc-js makes of the sources today.
+    #[test]
+    fn recompiling_with_solc_js_gives_the_committed_artifacts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("node")
+            .arg("compile.js")
+            .arg("--check")
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("node is needed (packaging/dev-setup.sh installs it): {e}"));
+        assert!(
+            out.status.success(),
+            "compile.js --check failed (solc-js comes from `npm ci --prefix daemons/l1`):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
