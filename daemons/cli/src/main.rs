@@ -12,6 +12,7 @@ use aztec_prover_broker::BrokerSettings;
 use aztec_prover_common::config::{Settings, show};
 use aztec_prover_common::logging;
 use aztec_prover_common::service::ServiceSettings;
+use aztec_prover_node::NodeSettings;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 mod flags;
@@ -29,9 +30,43 @@ fn agent_groups() -> (ServiceSettings, AgentSettings) {
     (ServiceSettings::default(), AgentSettings::default())
 }
 
+fn node_groups() -> (ServiceSettings, NodeSettings) {
+    (ServiceSettings::default(), NodeSettings::default())
+}
+
 fn cli() -> Command {
     let (s, b) = broker_groups();
     let a = AgentSettings::default();
+    let n = NodeSettings::default();
+    let node = flags::with_settings(
+        Command::new("node")
+            .about("Run the prover node: watch L1, keep the bond, quote for epochs, detect claims")
+            .long_about(
+                "Run the prover node: watch the rollup at ROLLUP_CONTRACT_ADDRESS on L1 (ETHEREUM_HOSTS), keep \
+                 the escrow deposit between PROVER_MINIMUM_ESCROW_AMOUNT and PROVER_TARGET_ESCROW_AMOUNT, send an \
+                 EIP-712-signed quote for every completed unproven epoch to PROVER_COORDINATION_NODE_URL (fee and \
+                 bond from QUOTE_PROVIDER_URL or QUOTE_PROVIDER_BASIS_POINT_FEE/QUOTE_PROVIDER_BOND_AMOUNT), and \
+                 detect claims of its quotes at least once per slot (PROVER_NODE_POLLING_INTERVAL_MS).",
+            ),
+        &[&s, &n],
+    );
+    let devnet = Command::new("devnet")
+        .about("Run a local L1 (anvil) with the rollup deployed and a sequencer proposing blocks every slot")
+        .long_about(
+            "Run a local devnet: anvil as L1, the fee token, escrow, rollup and epoch verifier deployed, a \
+             sequencer proposing blocks of synthetic txs every slot, serving txs and taking quotes over JSON-RPC, \
+             and claiming the best quote of each epoch. Prints the settings a prover node needs. With --node, a \
+             prover node's coordination runs in the same process (anvil account 1).",
+        )
+        .arg(num_arg("slot-seconds", "4", "Seconds per L2 slot"))
+        .arg(num_arg("epoch-slots", "4", "Slots per epoch"))
+        .arg(num_arg("claim-slots", "2", "Slots after an epoch during which it can be claimed"))
+        .arg(num_arg("proof-window-slots", "8", "Slots after an epoch within which it must be proven"))
+        .arg(num_arg("anvil-port", "8545", "anvil's port (0: any free one)"))
+        .arg(num_arg("node-port", "8000", "Port of the sequencer's JSON-RPC endpoint (txs, quotes)"))
+        .arg(Arg::new("params").long("params").value_name("PRESET").default_value("test").help("Circuit sizes: test, devnet, production"))
+        .arg(Arg::new("keys").long("keys").value_name("DIR").help("Verifying keys for real proofs (default: the mock verifier, for PROVER_REAL_PROOFS=false)"))
+        .arg(Arg::new("node").long("node").action(ArgAction::SetTrue).help("Also run a prover node's coordination (quotes, bond, claims) in this process"));
     let agent = flags::with_settings(
         Command::new("agent")
             .about("Run prover agents: take jobs from the broker, prove them on a backend, return the proofs")
@@ -73,7 +108,7 @@ fn cli() -> Command {
                 Arg::new("prover-node")
                     .long("prover-node")
                     .action(ArgAction::SetTrue)
-                    .help("Start the prover node (not in this build yet)"),
+                    .help("Start the prover node"),
             )
             .arg(
                 Arg::new("archiver")
@@ -81,13 +116,14 @@ fn cli() -> Command {
                     .action(ArgAction::SetTrue)
                     .help("Start the archiver (part of the prover node)"),
             ),
-        &[&s, &b, &a],
+        &[&s, &b, &a, &n],
     );
     let config_show = Command::new("show")
         .about("Print the effective configuration of a daemon, with where each value came from (secrets redacted)")
         .subcommand_required(true)
         .subcommand(flags::with_settings(Command::new("broker").about("The broker's configuration"), &[&s, &b]))
-        .subcommand(flags::with_settings(Command::new("agent").about("The agent's configuration"), &[&s, &a]));
+        .subcommand(flags::with_settings(Command::new("agent").about("The agent's configuration"), &[&s, &a]))
+        .subcommand(flags::with_settings(Command::new("node").about("The node's configuration"), &[&s, &n]));
     let bench = Command::new("bench")
         .about("Benchmarks that print figures against a reference measured in the same run")
         .subcommand_required(true)
@@ -152,6 +188,8 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(broker)
         .subcommand(agent)
+        .subcommand(node)
+        .subcommand(devnet)
         .subcommand(start)
         .subcommand(
             Command::new("config")
@@ -273,12 +311,102 @@ fn run_agent(m: &ArgMatches) -> Result<(), Failure> {
     Ok(())
 }
 
+fn run_node(m: &ArgMatches) -> Result<(), Failure> {
+    let (mut service, mut node) = node_groups();
+    let inputs = flags::inputs("node", m, &[&service, &node]);
+    flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
+    logging::init(&service, "aztec-prover-node");
+    runtime()?
+        .block_on(aztec_prover_node::daemon::run(aztec_prover_node::daemon::Launch { node }))
+        .map_err(|e| match e {
+            aztec_prover_node::daemon::DaemonError::Config(_) => config_failure(e),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
+    use aztec_prover_devnet::{Devnet, DevnetOptions};
+    let (_, params) = params_arg(m)?;
+    let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
+    let service = ServiceSettings::default();
+    logging::init(&service, "aztec-prover-devnet");
+    let opts = DevnetOptions {
+        anvil_port: u16::try_from(get("anvil-port")).map_err(|_| config_failure(anyhow::anyhow!("--anvil-port is not a port")))?,
+        node_listen: std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            u16::try_from(get("node-port")).map_err(|_| config_failure(anyhow::anyhow!("--node-port is not a port")))?,
+        )),
+        params,
+        slot_duration: get("slot-seconds").max(1),
+        epoch_duration: get("epoch-slots").max(1),
+        claim_duration_slots: get("claim-slots").max(1),
+        proof_window_slots: get("proof-window-slots").max(get("claim-slots").max(1)),
+        keys_dir: m.get_one::<String>("keys").map(std::path::PathBuf::from),
+        ..DevnetOptions::default()
+    };
+    let with_node = m.get_flag("node");
+    runtime()?.block_on(async move {
+        let devnet = Devnet::start(opts).await?;
+        // Stopping must run drop (anvil is a child process): signals are
+        // handled from here on.
+        let prover = devnet.provers[0].clone();
+        println!("devnet running; a prover node needs:");
+        println!("  ETHEREUM_HOSTS={}", devnet.l1_url());
+        println!("  L1_CHAIN_ID={}", devnet.chain_id());
+        println!("  ROLLUP_CONTRACT_ADDRESS={}", devnet.deployment.rollup);
+        println!("  PROVER_COORDINATION_NODE_URL={}", devnet.node_url);
+        println!(
+            "  PROVER_PUBLISHER_PRIVATE_KEY=0x{}   # anvil account 1: a public test key",
+            alloy::hex::encode(prover.to_bytes())
+        );
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let node = if with_node {
+            let l1 = devnet.client(&prover).await?;
+            let cfg = aztec_prover_node::MonitorConfig {
+                signer: prover.clone(),
+                quotes: aztec_prover_node::quotes::QuoteProvider::Fixed {
+                    basis_point_fee: Some(1_000),
+                    bond_amount: Some(alloy::primitives::U256::from(1_000u64)),
+                },
+                coordination: aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, std::time::Duration::from_secs(10))
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                minimum_escrow: alloy::primitives::U256::from(1_000u64),
+                target_escrow: alloy::primitives::U256::from(10_000u64),
+                polling_interval: std::time::Duration::from_millis(500),
+            };
+            let m = aztec_prover_node::Monitor::new(l1, cfg).await?;
+            Some(tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx)))
+        } else {
+            None
+        };
+        println!("Ctrl-C (or SIGTERM) stops it");
+        let mut signals = aztec_prover_common::systemd::Signals::install()?;
+        while signals.next().await != aztec_prover_common::systemd::Request::Stop {}
+        let _ = stop.send(true);
+        if let Some(n) = node {
+            let _ = n.await;
+        }
+        let s = devnet.shared.stats();
+        println!(
+            "devnet stopped: {} blocks, {} txs proposed, {} quotes received, {} claims, {} prunes",
+            s.blocks_proposed, s.txs_proposed, s.quotes_received, s.claims, s.prunes
+        );
+        devnet.stop().await;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
 fn run_start(m: &ArgMatches) -> Result<(), Failure> {
     let wants = |f: &str| m.get_flag(f);
     if wants("prover-node") || wants("archiver") {
-        return Err(config_failure(anyhow::anyhow!(
-            "--prover-node and --archiver are not available in this build yet; start --prover-broker and/or --prover-agent"
-        )));
+        if wants("prover-broker") || wants("prover-agent") {
+            return Err(config_failure(anyhow::anyhow!(
+                "--prover-node runs alone in this build: start the broker and agents as their own processes"
+            )));
+        }
+        return run_node(m);
     }
     match (wants("prover-broker"), wants("prover-agent")) {
         (true, false) => run_broker(m),
@@ -312,6 +440,16 @@ fn run_start(m: &ArgMatches) -> Result<(), Failure> {
 }
 
 fn config_show(m: &ArgMatches) -> Result<(), Failure> {
+    if let Some(("node", sub)) = m.subcommand() {
+        let (mut service, mut node) = node_groups();
+        let inputs = flags::inputs("node", sub, &[&service, &node]);
+        let provenance =
+            flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
+        let groups: [&dyn Settings; 2] = [&service, &node];
+        println!("# aztec-prover node: effective configuration (value  # source)");
+        print!("{}", show(&groups, &provenance));
+        return Ok(());
+    }
     if let Some(("agent", sub)) = m.subcommand() {
         let (mut service, mut agent) = agent_groups();
         let inputs = flags::inputs("agent", sub, &[&service, &agent]);
@@ -526,6 +664,8 @@ fn main() -> ExitCode {
     let result = match matches.subcommand() {
         Some(("broker", m)) => run_broker(m),
         Some(("agent", m)) => run_agent(m),
+        Some(("node", m)) => run_node(m),
+        Some(("devnet", m)) => run_devnet(m),
         Some(("start", m)) => run_start(m),
         Some(("config", m)) => match m.subcommand() {
             Some(("show", m)) => config_show(m),

@@ -5,6 +5,7 @@
 
 pub mod archiver;
 pub mod bond;
+pub mod daemon;
 pub mod epoch;
 pub mod monitor;
 pub mod quotes;
