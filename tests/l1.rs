@@ -2,6 +2,8 @@
 //! the contracts deployed by the devnet: quotes, claims, bonds, pruning.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::Duration;
 
 use alloy::primitives::U256;
@@ -649,4 +651,135 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     );
     assert!(l1.proof_claim().await.unwrap().is_none());
     devnet.stop().await;
+}
+
+/// The node's settings that cannot work are refused before it starts.
+#[test]
+fn the_node_refuses_p2p_and_missing_settings_with_clear_errors() {
+    let base = [
+        (
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        ),
+        (
+            "ROLLUP_CONTRACT_ADDRESS",
+            "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+        ),
+        ("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:9"),
+    ];
+    let run = |unset: &str, extra: &[(&str, &str)]| {
+        let mut c = support::command(&["node", "--config", "/dev/null"]);
+        for (k, v) in base {
+            if k != unset {
+                c.env(k, v);
+            }
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = run("", &[("P2P_ENABLED", "true")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("P2P gossip") && err.contains("PROVER_COORDINATION_NODE_URL"),
+        "{err}"
+    );
+    let (code, err) = run("PROVER_PUBLISHER_PRIVATE_KEY", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("PROVER_PUBLISHER_PRIVATE_KEY is not set"),
+        "{err}"
+    );
+    let (code, err) = run("PROVER_COORDINATION_NODE_URL", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("PROVER_COORDINATION_NODE_URL"), "{err}");
+    let (code, err) = run("", &[("ROLLUP_CONTRACT_ADDRESS", "0x1234")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ROLLUP_CONTRACT_ADDRESS"), "{err}");
+    let (code, err) = run("", &[("QUOTE_PROVIDER_BASIS_POINT_FEE", "20000")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.to_lowercase().contains("basis_point_fee")
+            || err.contains("QUOTE_PROVIDER_BASIS_POINT_FEE"),
+        "{err}"
+    );
+}
+
+/// L1 down at start, then up, then gone again: the node waits, works, and
+/// keeps running; SIGTERM stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_waits_for_l1_and_survives_it_going_away() {
+    init_logs();
+    let port = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    let mut node = support::command(&["node", "--config", "/dev/null", "--dbus", "none"])
+        .env("ETHEREUM_HOSTS", format!("http://127.0.0.1:{port}"))
+        .env(
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        )
+        // The first contract address account 0 deploys the rollup at with the mock verifier.
+        .env(
+            "ROLLUP_CONTRACT_ADDRESS",
+            "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+        )
+        .env("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:9")
+        .env("PROVER_NODE_POLLING_INTERVAL_MS", "200")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        support::eventually(Duration::from_secs(20), || log().contains("waiting for L1")),
+        "{}",
+        log()
+    );
+    let devnet = Devnet::start(DevnetOptions {
+        anvil_port: port,
+        claim_quotes: false,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{:?}", devnet.deployment.rollup),
+        "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0"
+    );
+    assert!(
+        support::eventually(Duration::from_secs(30), || log().contains("on rollup")),
+        "{}",
+        log()
+    );
+    assert!(
+        support::eventually(Duration::from_secs(30), || log().contains("deposited")),
+        "{}",
+        log()
+    );
+    devnet.stop().await;
+    assert!(
+        support::eventually(Duration::from_secs(20), || log()
+            .contains("epoch monitor: L1 RPC error")),
+        "{}",
+        log()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        node.try_wait().unwrap().is_none(),
+        "the node died without L1:\n{}",
+        log()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(node.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = node.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", log());
+    assert!(log().contains("node stopped"), "{}", log());
 }

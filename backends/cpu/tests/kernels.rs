@@ -245,6 +245,7 @@ mod properties {
     //! Random shapes: sizes, scalar kinds (zero, one, r-1, above r, random),
     //! repeated and negated points, through the shared library.
     use super::*;
+    use ark_std::rand::Rng;
     use proptest::prelude::*;
 
     fn scalar_strategy() -> impl Strategy<Value = [u8; 32]> {

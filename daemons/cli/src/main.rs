@@ -317,7 +317,9 @@ fn run_node(m: &ArgMatches) -> Result<(), Failure> {
     flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
     logging::init(&service, "aztec-prover-node");
     runtime()?
-        .block_on(aztec_prover_node::daemon::run(aztec_prover_node::daemon::Launch { node }))
+        .block_on(aztec_prover_node::daemon::run(
+            aztec_prover_node::daemon::Launch { node },
+        ))
         .map_err(|e| match e {
             aztec_prover_node::daemon::DaemonError::Config(_) => config_failure(e),
             other => other.into(),
@@ -332,10 +334,12 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
     let service = ServiceSettings::default();
     logging::init(&service, "aztec-prover-devnet");
     let opts = DevnetOptions {
-        anvil_port: u16::try_from(get("anvil-port")).map_err(|_| config_failure(anyhow::anyhow!("--anvil-port is not a port")))?,
+        anvil_port: u16::try_from(get("anvil-port"))
+            .map_err(|_| config_failure(anyhow::anyhow!("--anvil-port is not a port")))?,
         node_listen: std::net::SocketAddr::from((
             [127, 0, 0, 1],
-            u16::try_from(get("node-port")).map_err(|_| config_failure(anyhow::anyhow!("--node-port is not a port")))?,
+            u16::try_from(get("node-port"))
+                .map_err(|_| config_failure(anyhow::anyhow!("--node-port is not a port")))?,
         )),
         params,
         slot_duration: get("slot-seconds").max(1),
@@ -369,8 +373,11 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
                     basis_point_fee: Some(1_000),
                     bond_amount: Some(alloy::primitives::U256::from(1_000u64)),
                 },
-                coordination: aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, std::time::Duration::from_secs(10))
-                    .map_err(|e| anyhow::anyhow!(e))?,
+                coordination: aztec_prover_l1::remote::RemoteNode::new(
+                    &devnet.node_url,
+                    std::time::Duration::from_secs(10),
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
                 minimum_escrow: alloy::primitives::U256::from(1_000u64),
                 target_escrow: alloy::primitives::U256::from(10_000u64),
                 polling_interval: std::time::Duration::from_millis(500),

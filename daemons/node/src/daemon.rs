@@ -34,16 +34,18 @@ pub struct Launch {
 }
 
 /// Checks the settings that only make sense together and builds the pieces.
-pub fn prepare(s: &NodeSettings) -> Result<(PrivateKeySigner, Address, QuoteProvider, RemoteNode), DaemonError> {
+pub fn prepare(
+    s: &NodeSettings,
+) -> Result<(PrivateKeySigner, Address, QuoteProvider, RemoteNode), DaemonError> {
     let key_text = s.publisher_private_key.expose().trim();
     if key_text.is_empty() {
         return Err(DaemonError::Config(
             "PROVER_PUBLISHER_PRIVATE_KEY is not set: the node signs quotes and L1 transactions with it".into(),
         ));
     }
-    let signer: PrivateKeySigner = key_text
-        .parse()
-        .map_err(|_| DaemonError::Config("PROVER_PUBLISHER_PRIVATE_KEY is not a 32-byte hex private key".into()))?;
+    let signer: PrivateKeySigner = key_text.parse().map_err(|_| {
+        DaemonError::Config("PROVER_PUBLISHER_PRIVATE_KEY is not a 32-byte hex private key".into())
+    })?;
     let rollup: Address = s.rollup_address.trim().parse().map_err(|_| {
         DaemonError::Config(format!(
             "ROLLUP_CONTRACT_ADDRESS {:?} is not an address (0x and 40 hex digits)",
@@ -56,25 +58,47 @@ pub fn prepare(s: &NodeSettings) -> Result<(PrivateKeySigner, Address, QuoteProv
                 .into(),
         ));
     }
-    let remote = RemoteNode::new(s.coordination_node_url.trim(), Duration::from_secs(10)).map_err(DaemonError::Config)?;
+    let remote = RemoteNode::new(s.coordination_node_url.trim(), Duration::from_secs(10))
+        .map_err(DaemonError::Config)?;
     let quotes = if s.quote_provider_url.trim().is_empty() {
         QuoteProvider::Fixed {
             basis_point_fee: s.quote_basis_point_fee,
             bond_amount: s.quote_bond_amount.map(U256::from),
         }
     } else {
-        QuoteProvider::http(s.quote_provider_url.trim(), Duration::from_secs(10)).map_err(DaemonError::Config)?
+        QuoteProvider::http(s.quote_provider_url.trim(), Duration::from_secs(10))
+            .map_err(DaemonError::Config)?
     };
     Ok((signer, rollup, quotes, remote))
 }
 
-async fn connect(s: &NodeSettings, signer: &PrivateKeySigner, rollup: Address) -> Result<L1, L1Error> {
-    let url = s.ethereum_hosts.first().map(String::as_str).unwrap_or_default();
+async fn connect(
+    s: &NodeSettings,
+    signer: &PrivateKeySigner,
+    rollup: Address,
+) -> Result<L1, L1Error> {
+    let url = s
+        .ethereum_hosts
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
     let provider = chain::connect(url, Some(signer.clone()), Duration::from_secs(10))?;
     let r = aztec_prover_l1::bindings::Rollup::new(rollup, provider.clone());
-    let escrow = r.escrow().call().await.map_err(|e| chain::classify("Rollup.escrow", e))?;
-    let fee_token = r.feeToken().call().await.map_err(|e| chain::classify("Rollup.feeToken", e))?;
-    let verifier = r.verifier().call().await.map_err(|e| chain::classify("Rollup.verifier", e))?;
+    let escrow = r
+        .escrow()
+        .call()
+        .await
+        .map_err(|e| chain::classify("Rollup.escrow", e))?;
+    let fee_token = r
+        .feeToken()
+        .call()
+        .await
+        .map_err(|e| chain::classify("Rollup.feeToken", e))?;
+    let verifier = r
+        .verifier()
+        .call()
+        .await
+        .map_err(|e| chain::classify("Rollup.verifier", e))?;
     let l1 = L1::new(
         provider,
         Deployment {
