@@ -128,7 +128,13 @@ async fn enqueue(
         epoch_number: epoch,
         inputs_uri: ProofUri::inline(bytes),
     };
-    c.enqueue_proving_job(req).await.unwrap();
+    // Enqueueing is idempotent: a broker slowed by a loaded machine is asked again.
+    let mut tries = 0;
+    while let Err(e) = c.enqueue_proving_job(req.clone()).await {
+        tries += 1;
+        assert!(tries < 5, "enqueue: {e}");
+        eprintln!("enqueue: {e}; asking again");
+    }
     JobId::for_inputs(epoch, t, bytes)
 }
 

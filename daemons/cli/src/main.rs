@@ -15,6 +15,7 @@ use aztec_prover_common::service::ServiceSettings;
 use aztec_prover_node::NodeSettings;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+mod devnet;
 mod flags;
 
 /// Exit code for configuration and usage errors (before any state is touched).
@@ -51,22 +52,38 @@ fn cli() -> Command {
         &[&s, &n],
     );
     let devnet = Command::new("devnet")
-        .about("Run a local L1 (anvil) with the rollup deployed and a sequencer proposing blocks every slot")
+        .about("Run the whole stack on a local devnet and prove epochs for real (the main job)")
         .long_about(
-            "Run a local devnet: anvil as L1, the fee token, escrow, rollup and epoch verifier deployed, a \
-             sequencer proposing blocks of synthetic txs every slot, serving txs and taking quotes over JSON-RPC, \
-             and claiming the best quote of each epoch. Prints the settings a prover node needs. With --node, a \
-             prover node's coordination runs in the same process (anvil account 1).",
+            "Run the whole stack on one machine: anvil as L1 with the fee token, escrow, rollup and epoch \
+             verifier deployed; a sequencer proposing blocks of synthetic txs every slot and claiming the best \
+             quote; a broker and agents (child processes); and a prover node that quotes, proves each claimed \
+             epoch through the broker and publishes it to L1, where all its proofs are verified in one batched \
+             pairing check. Stops after --epochs proven epochs with a summary.\n\n\
+             Keys for real proofs are derived from a public seed (INSECURE, devnet only) and cached. \
+             PROVER_REAL_PROOFS=false checks constraints only and uses the mock verifier: a fast run. \
+             With --l1-only only L1 and the sequencer run, and the settings for an external node are printed.",
         )
-        .arg(num_arg("slot-seconds", "4", "Seconds per L2 slot"))
-        .arg(num_arg("epoch-slots", "4", "Slots per epoch"))
+        .arg(num_arg("epochs", "2", "Epochs to prove, then stop (0: until Ctrl-C)"))
+        .arg(num_arg("agents", "1", "Prover agents (child processes)"))
+        .arg(
+            Arg::new("real-proofs")
+                .long("real-proofs")
+                .value_name("BOOL")
+                .env("PROVER_REAL_PROOFS")
+                .default_value("true")
+                .value_parser(clap::builder::BoolishValueParser::new())
+                .help("Real Groth16 proofs (false: constraints checked only, mock verifier on L1)"),
+        )
+        .arg(num_arg("slot-seconds", "6", "Seconds per L2 slot"))
+        .arg(num_arg("epoch-slots", "2", "Slots per epoch"))
         .arg(num_arg("claim-slots", "2", "Slots after an epoch during which it can be claimed"))
-        .arg(num_arg("proof-window-slots", "8", "Slots after an epoch within which it must be proven"))
-        .arg(num_arg("anvil-port", "8545", "anvil's port (0: any free one)"))
-        .arg(num_arg("node-port", "8000", "Port of the sequencer's JSON-RPC endpoint (txs, quotes)"))
+        .arg(num_arg("proof-window-slots", "30", "Slots after an epoch within which it must be proven"))
+        .arg(num_arg("anvil-port", "0", "anvil's port (0: any free one)"))
+        .arg(num_arg("node-port", "0", "Port of the sequencer's JSON-RPC endpoint, txs and quotes (0: any free one)"))
+        .arg(num_arg("max-txs-per-block", "2", "Txs per block at most"))
         .arg(Arg::new("params").long("params").value_name("PRESET").default_value("test").help("Circuit sizes: test, devnet, production"))
-        .arg(Arg::new("keys").long("keys").value_name("DIR").help("Verifying keys for real proofs (default: the mock verifier, for PROVER_REAL_PROOFS=false)"))
-        .arg(Arg::new("node").long("node").action(ArgAction::SetTrue).help("Also run a prover node's coordination (quotes, bond, claims) in this process"));
+        .arg(Arg::new("keys").long("keys").value_name("DIR").help("Key directory [default: ~/.cache/aztec-prover/devnet-keys-<params>]"))
+        .arg(Arg::new("l1-only").long("l1-only").action(ArgAction::SetTrue).help("Run only L1 and the sequencer; print what an external node needs"));
     let agent = flags::with_settings(
         Command::new("agent")
             .about("Run prover agents: take jobs from the broker, prove them on a backend, return the proofs")
@@ -329,31 +346,46 @@ fn run_node(m: &ArgMatches) -> Result<(), Failure> {
 
 fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
     use aztec_prover_devnet::{Devnet, DevnetOptions};
-    let (_, params) = params_arg(m)?;
+    let (params_name, params) = params_arg(m)?;
     let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
+    let port = |n: &str| {
+        u16::try_from(get(n)).map_err(|_| config_failure(anyhow::anyhow!("--{n} is not a port")))
+    };
     let service = ServiceSettings::default();
     logging::init(&service, "aztec-prover-devnet");
     let opts = DevnetOptions {
-        anvil_port: u16::try_from(get("anvil-port"))
-            .map_err(|_| config_failure(anyhow::anyhow!("--anvil-port is not a port")))?,
-        node_listen: std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            u16::try_from(get("node-port"))
-                .map_err(|_| config_failure(anyhow::anyhow!("--node-port is not a port")))?,
-        )),
+        anvil_port: port("anvil-port")?,
+        node_listen: std::net::SocketAddr::from(([127, 0, 0, 1], port("node-port")?)),
         params,
         slot_duration: get("slot-seconds").max(1),
         epoch_duration: get("epoch-slots").max(1),
         claim_duration_slots: get("claim-slots").max(1),
         proof_window_slots: get("proof-window-slots").max(get("claim-slots").max(1)),
-        keys_dir: m.get_one::<String>("keys").map(std::path::PathBuf::from),
+        max_txs_per_block: usize::try_from(get("max-txs-per-block").max(1)).unwrap_or(1),
         ..DevnetOptions::default()
     };
-    let with_node = m.get_flag("node");
+    let keys_dir = match m.get_one::<String>("keys") {
+        Some(k) => std::path::PathBuf::from(k),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("aztec-prover")
+            .join(format!("devnet-keys-{params_name}")),
+    };
+    if !m.get_flag("l1-only") {
+        let run = devnet::RunOptions {
+            devnet: opts,
+            epochs: get("epochs"),
+            real_proofs: m.get_one::<bool>("real-proofs").copied().unwrap_or(true),
+            agents: u32::try_from(get("agents").max(1)).unwrap_or(1),
+            keys_dir,
+        };
+        runtime()?.block_on(devnet::run(run))?;
+        return Ok(());
+    }
     runtime()?.block_on(async move {
         let devnet = Devnet::start(opts).await?;
-        // Stopping must run drop (anvil is a child process): signals are
-        // handled from here on.
         let prover = devnet.provers[0].clone();
         println!("devnet running; a prover node needs:");
         println!("  ETHEREUM_HOSTS={}", devnet.l1_url());
@@ -364,36 +396,10 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
             "  PROVER_PUBLISHER_PRIVATE_KEY=0x{}   # anvil account 1: a public test key",
             alloy::hex::encode(prover.to_bytes())
         );
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let node = if with_node {
-            let l1 = devnet.client(&prover).await?;
-            let cfg = aztec_prover_node::MonitorConfig {
-                signer: prover.clone(),
-                quotes: aztec_prover_node::quotes::QuoteProvider::Fixed {
-                    basis_point_fee: Some(1_000),
-                    bond_amount: Some(alloy::primitives::U256::from(1_000u64)),
-                },
-                coordination: aztec_prover_l1::remote::RemoteNode::new(
-                    &devnet.node_url,
-                    std::time::Duration::from_secs(10),
-                )
-                .map_err(|e| anyhow::anyhow!(e))?,
-                minimum_escrow: alloy::primitives::U256::from(1_000u64),
-                target_escrow: alloy::primitives::U256::from(10_000u64),
-                polling_interval: std::time::Duration::from_millis(500),
-            };
-            let m = aztec_prover_node::Monitor::new(l1, cfg).await?;
-            Some(tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx)))
-        } else {
-            None
-        };
         println!("Ctrl-C (or SIGTERM) stops it");
+        // Stopping must run drop (anvil is a child process).
         let mut signals = aztec_prover_common::systemd::Signals::install()?;
         while signals.next().await != aztec_prover_common::systemd::Request::Stop {}
-        let _ = stop.send(true);
-        if let Some(n) = node {
-            let _ = n.await;
-        }
         let s = devnet.shared.stats();
         println!(
             "devnet stopped: {} blocks, {} txs proposed, {} quotes received, {} claims, {} prunes",

@@ -8,6 +8,8 @@ pub mod bond;
 pub mod daemon;
 pub mod epoch;
 pub mod monitor;
+pub mod orchestrator;
+pub mod pipeline;
 pub mod quotes;
 pub mod settings;
 

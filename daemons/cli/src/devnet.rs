@@ -1,0 +1,236 @@
+//! `aztec-prover devnet`: the whole stack on one machine. anvil with the
+//! contracts and a sequencer (in process), a broker and an agent (child
+//! processes of this binary, as systemd would run them), and a prover node
+//! (in process) that quotes, gets claimed, proves each claimed epoch through
+//! the broker and publishes it to L1. Stops after `--epochs` proven epochs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use anyhow::Context as _;
+use aztec_prover_common::child::ChildDaemon;
+use aztec_prover_devnet::{Devnet, DevnetOptions};
+use aztec_prover_node::orchestrator::{Checking, Progress};
+use aztec_prover_node::pipeline::Pipeline;
+use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent};
+use aztec_zk::{CircuitId, RollupParams};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// What the run does.
+pub struct RunOptions {
+    /// The devnet's shape.
+    pub devnet: DevnetOptions,
+    /// Epochs to prove before stopping (0: until Ctrl-C).
+    pub epochs: u64,
+    /// Real proofs (false: simulation and the mock verifier).
+    pub real_proofs: bool,
+    /// Agents.
+    pub agents: u32,
+    /// Where keys are kept (generated from a public seed when missing).
+    pub keys_dir: PathBuf,
+}
+
+/// The seed the devnet's keys come from: public, so the keys are INSECURE.
+const DEVNET_SEED: &str = "aztec-prover devnet";
+
+fn ensure_keys(dir: &std::path::Path, params: &RollupParams) -> anyhow::Result<()> {
+    let have = CircuitId::ALL
+        .iter()
+        .all(|c| aztec_zk::keys::load_verifying_key(dir, *c, params).is_ok());
+    if have {
+        eprintln!("keys: {} (derived from the public seed {DEVNET_SEED:?}: INSECURE, devnet only)", dir.display());
+        return Ok(());
+    }
+    eprintln!("keys: generating into {} from the public seed {DEVNET_SEED:?}", dir.display());
+    eprintln!("WARNING: these keys are INSECURE (anyone can derive them and forge proofs): devnet only");
+    aztec_zk::keys::generate_dir(dir, params, Some(DEVNET_SEED), &CircuitId::ALL, |c, g, t| {
+        eprintln!("  {:<20} {:>8} constraints {:>6.1} s", c.name(), g.matrices.num_constraints, t.as_secs_f64());
+    })
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn bar(total: usize) -> ProgressBar {
+    let pb = ProgressBar::new(total as u64);
+    pb.set_style(
+        ProgressStyle::with_template("  [{elapsed_precise}] {bar:30} {pos}/{len} jobs  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+fn describe(p: &Progress) -> String {
+    p.per_circuit
+        .iter()
+        .filter(|(_, _, total)| *total > 0)
+        .map(|(c, done, total)| format!("{} {done}/{total}", short(*c)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn short(c: CircuitId) -> &'static str {
+    match c {
+        CircuitId::BaseParity => "base-parity",
+        CircuitId::RootParity => "root-parity",
+        CircuitId::BaseRollup => "base",
+        CircuitId::MergeRollup => "merge",
+        CircuitId::BlockRoot => "block-root",
+        CircuitId::BlockMerge => "block-merge",
+        CircuitId::RootRollup => "root",
+    }
+}
+
+/// Runs the whole stack until `epochs` epochs are proven on L1.
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let params = opts.devnet.params.clone();
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let work = tempfile::tempdir().context("a work directory")?;
+    if opts.real_proofs {
+        std::fs::create_dir_all(&opts.keys_dir).with_context(|| format!("creating {}", opts.keys_dir.display()))?;
+        let (dir, p) = (opts.keys_dir.clone(), params.clone());
+        tokio::task::spawn_blocking(move || ensure_keys(&dir, &p)).await??;
+    }
+    let mut devnet_opts = opts.devnet;
+    devnet_opts.keys_dir = opts.real_proofs.then(|| opts.keys_dir.clone());
+    let devnet = Devnet::start(devnet_opts).await?;
+    let prover = devnet.provers[0].clone();
+    eprintln!(
+        "L1: anvil at {}, rollup {} ({} verifier)",
+        devnet.l1_url(),
+        devnet.deployment.rollup,
+        if opts.real_proofs { "Groth16 batch" } else { "mock" }
+    );
+
+    // The broker and the agents, as their own processes.
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["broker", "--config", "/dev/null", "--dbus", "none"])
+        .args(["--proverBroker.proverBrokerListenAddress", "127.0.0.1", "--proverBroker.proverBrokerPort", "0"])
+        .arg("--proverBroker.dataDirectory")
+        .arg(work.path().join("broker"));
+    let broker = ChildDaemon::spawn("broker", cmd, work.path(), &work.path().join("broker.log"), Duration::from_secs(60))?;
+    let broker_url = format!("http://{}", broker.addr.context("the broker did not say where it listens")?);
+    let mut agents = Vec::new();
+    for i in 1..=opts.agents {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["agent", "--config", "/dev/null", "--dbus", "none", "--instance", &i.to_string()])
+            .env("PROVER_BROKER_HOST", &broker_url)
+            .env("PROVER_AGENT_CPU_AFFINITY", "off")
+            .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+            .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
+            .env("PROVER_KEYS_DIRECTORY", &opts.keys_dir)
+            .env("PROVER_ID", format!("{}", prover.address()));
+        let name = format!("agent{i}");
+        agents.push(ChildDaemon::spawn(&name, cmd, work.path(), &work.path().join(format!("{name}.log")), Duration::from_secs(120))?);
+    }
+    eprintln!("broker at {broker_url}, {} agent(s); logs in {}", agents.len(), work.path().display());
+
+    // The node.
+    let l1 = devnet.client(&prover).await?;
+    let remote = aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, Duration::from_secs(10)).map_err(|e| anyhow::anyhow!(e))?;
+    let monitor = Monitor::new(
+        l1.clone(),
+        MonitorConfig {
+            signer: prover.clone(),
+            quotes: aztec_prover_node::quotes::QuoteProvider::Fixed {
+                basis_point_fee: Some(1_000),
+                bond_amount: Some(U256::from(1_000u64)),
+            },
+            coordination: remote.clone(),
+            minimum_escrow: U256::from(1_000u64),
+            target_escrow: U256::from(10_000u64),
+            polling_interval: Duration::from_millis(500),
+        },
+    )
+    .await?;
+    let config = monitor.rollup_config();
+    let mut events = monitor.subscribe();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let monitor_task = tokio::spawn(aztec_prover_node::monitor::run(monitor, stop_rx));
+    let checking = if opts.real_proofs {
+        let mut vks = std::collections::HashMap::new();
+        for c in CircuitId::ALL {
+            vks.insert(c, aztec_zk::keys::load_verifying_key(&opts.keys_dir, c, &params).map_err(|e| anyhow::anyhow!(e))?.1);
+        }
+        Checking::Proofs(vks)
+    } else {
+        Checking::Simulated
+    };
+    let broker_client = aztec_prover_common::rpc::client(&broker_url, Duration::from_secs(30), 64 << 20)?;
+    let window = Duration::from_secs(config.slot_duration * config.proof_window_slots);
+    let mut pipeline = Pipeline::new(l1.clone(), remote, broker_client, params, checking, config, window);
+    eprintln!(
+        "slots of {} s, epochs of {} slots; proving {} epoch(s) with {}",
+        config.slot_duration,
+        config.epoch_duration,
+        if opts.epochs == 0 { "every".to_string() } else { opts.epochs.to_string() },
+        if opts.real_proofs { "real Groth16 proofs" } else { "simulation (PROVER_REAL_PROOFS=false)" }
+    );
+
+    let mut signals = aztec_prover_common::systemd::Signals::install()?;
+    let mut reports = Vec::new();
+    let mut failure = None;
+    while opts.epochs == 0 || (reports.len() as u64) < opts.epochs {
+        let ev = tokio::select! {
+            r = signals.next() => if r == aztec_prover_common::systemd::Request::Stop { break } else { continue },
+            e = events.recv() => e,
+        };
+        let (e, first, last) = match ev {
+            Ok(NodeEvent::ClaimIsOurs { epoch, first_block, last_block, .. }) => (epoch, first_block, last_block),
+            Ok(NodeEvent::QuoteSent { epoch, terms }) => {
+                eprintln!("epoch {epoch}: quoted {} bps, bond {}", terms.basis_point_fee, terms.bond_amount);
+                continue;
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => break,
+        };
+        eprintln!("epoch {e}: claimed with our quote; proving blocks {first}..={last}");
+        let mut pb: Option<ProgressBar> = None;
+        let r = pipeline
+            .prove(e, first, last, |p| {
+                let b = pb.get_or_insert_with(|| bar(p.total));
+                b.set_position(p.proven as u64);
+                b.set_message(describe(p));
+            })
+            .await;
+        if let Some(b) = pb {
+            b.finish_and_clear();
+        }
+        match r {
+            Ok(rep) => {
+                eprintln!(
+                    "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs verified in one batch, {} gas, {:.1} s",
+                    rep.epoch, rep.blocks.0, rep.blocks.1, rep.txs, rep.proofs, rep.gas, rep.took.as_secs_f64()
+                );
+                reports.push(rep);
+            }
+            Err(err) => {
+                eprintln!("epoch {e}: FAILED: {err}");
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    let _ = stop.send(true);
+    let _ = monitor_task.await;
+    let (_, proven) = l1.tips().await.unwrap_or((0, 0));
+    let total: Duration = reports.iter().map(|r| r.took).sum();
+    println!("summary:");
+    println!("  epochs proven:            {}", reports.len());
+    println!("  proofs verified on L1:    {}", reports.iter().map(|r| r.proofs).sum::<usize>());
+    println!("  proven block number:      {proven}");
+    if !reports.is_empty() {
+        println!("  time per epoch:           {:.1} s (claim to L1)", total.as_secs_f64() / reports.len() as f64);
+    }
+    println!("  wall time:                {:.1} s", started.elapsed().as_secs_f64());
+    for mut a in agents {
+        let _ = a.terminate(Duration::from_secs(30));
+    }
+    let mut broker = broker;
+    let _ = broker.terminate(Duration::from_secs(30));
+    devnet.stop().await;
+    match failure {
+        Some(e) => Err(anyhow::anyhow!(e)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,179 @@
+//! The orchestrator: hands an epoch's job tree to the broker and collects
+//! the proofs. Every job's inputs exist once the epoch is re-executed (a
+//! parent restates its children's outputs; it does not consume their
+//! proofs), so all jobs are enqueued at once and the broker serves them by
+//! priority. Job ids are digests of the inputs: a restarted node enqueues
+//! the same ids and re-attaches to the jobs already queued or proven.
+//! Every returned proof is verified, and the tree's links checked, before
+//! anything goes to L1.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aztec_prover_protocol::uri::{ProofUri, UriKind};
+use aztec_prover_protocol::{EnqueueRequest, JobId, JobType, ProvingBrokerApiClient, ProvingJobStatus};
+use aztec_zk::circuits::links;
+use aztec_zk::groth16::VerifyingKey;
+use aztec_zk::plan::EpochPlan;
+use aztec_zk::wire::{decode_result, encode_inputs};
+use aztec_zk::CircuitId;
+use jsonrpsee::http_client::HttpClient;
+
+use crate::epoch::ProvenJob;
+
+/// Progress of an epoch, for logs and progress bars.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Jobs in the tree.
+    pub total: usize,
+    /// Proven and checked.
+    pub proven: usize,
+    /// Per circuit: (proven, total).
+    pub per_circuit: Vec<(CircuitId, usize, usize)>,
+}
+
+/// How the orchestrator checks results.
+pub enum Checking {
+    /// Verify every proof with these keys.
+    Proofs(HashMap<CircuitId, VerifyingKey>),
+    /// `PROVER_REAL_PROOFS=false`: results carry public inputs only.
+    Simulated,
+}
+
+/// The job type that proves `c`.
+pub fn job_type(c: CircuitId) -> JobType {
+    // Circuit names are the job types' names in kebab case.
+    c.name().parse().unwrap_or(JobType::BaseRollup)
+}
+
+async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
+    match uri.kind().map_err(|e| e.to_string())? {
+        UriKind::Inline(b) => Ok(b),
+        UriKind::Blob(_) => {
+            let text = broker
+                .get_proof_data(uri.clone())
+                .await
+                .map_err(|e| format!("fetching {uri}: {e}"))?;
+            aztec_prover_protocol::uri::from_base64(&text).map_err(|e| format!("proof data of {uri}: {e}"))
+        }
+        UriKind::External => Err(format!("{uri}: external proof URIs are not supported")),
+    }
+}
+
+/// Proves `plan` through the broker and returns the checked proofs in plan order.
+pub async fn prove_epoch(
+    broker: &HttpClient,
+    epoch: u64,
+    plan: &EpochPlan,
+    checking: &Checking,
+    timeout: Duration,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Vec<ProvenJob>, String> {
+    let mut ids = Vec::with_capacity(plan.jobs.len());
+    for j in &plan.jobs {
+        let bytes = encode_inputs(&j.inputs);
+        let t = job_type(j.circuit());
+        let id = JobId::for_inputs(epoch, t, &bytes);
+        broker
+            .enqueue_proving_job(EnqueueRequest {
+                id: Some(id.clone()),
+                job_type: t,
+                epoch_number: epoch,
+                inputs_uri: ProofUri::inline(&bytes),
+            })
+            .await
+            .map_err(|e| format!("enqueueing {id}: {e}"))?;
+        ids.push(id);
+    }
+    tracing::info!(epoch, "enqueued {} jobs", ids.len());
+    let mut results: Vec<Option<ProvenJob>> = vec![None; ids.len()];
+    let mut p = Progress {
+        total: ids.len(),
+        ..Progress::default()
+    };
+    let deadline = Instant::now() + timeout;
+    while p.proven < p.total {
+        if Instant::now() > deadline {
+            return Err(format!("epoch {epoch}: {} of {} jobs proven after {timeout:?}", p.proven, p.total));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let status = match broker.get_proving_job_status(id.clone()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("broker: status of {id}: {e}");
+                    continue;
+                }
+            };
+            match status {
+                ProvingJobStatus::Fulfilled { value } => {
+                    let job = &plan.jobs[i];
+                    let r = decode_result(&fetch(broker, &value).await?)
+                        .map_err(|e| format!("{id}: the result is not a proof result: {e}"))?;
+                    if r.circuit != job.circuit() {
+                        return Err(format!("{id}: result for {} instead of {}", r.circuit, job.circuit()));
+                    }
+                    let proof = match checking {
+                        Checking::Simulated => [[0u8; 32]; 8],
+                        Checking::Proofs(vks) => {
+                            let pr = r
+                                .proof()
+                                .map_err(|e| format!("{id}: {e}"))?
+                                .ok_or_else(|| format!("{id}: a simulated result where a proof is needed (is the agent running with PROVER_REAL_PROOFS=false?)"))?;
+                            let vk = vks.get(&r.circuit).ok_or_else(|| format!("no verifying key for {}", r.circuit))?;
+                            let ok = aztec_zk::groth16::verify::verify(vk, &r.public_inputs, &pr).map_err(|e| format!("{id}: {e}"))?;
+                            if !ok {
+                                tracing::error!(JOB_ID = %id, "the proof returned for {id} does not verify: refused");
+                                return Err(format!("the proof returned for {id} does not verify"));
+                            }
+                            aztec_zk::groth16::evm::proof_words(&pr)
+                        }
+                    };
+                    results[i] = Some(ProvenJob {
+                        circuit: r.circuit,
+                        children: job.children.clone(),
+                        public_inputs: r.public_inputs,
+                        proof,
+                    });
+                    p.proven += 1;
+                }
+                ProvingJobStatus::Rejected { reason } => {
+                    return Err(format!("{id} failed for good: {reason}"));
+                }
+                ProvingJobStatus::NotFound => {
+                    return Err(format!("the broker lost {id}"));
+                }
+                _ => {}
+            }
+        }
+        p.per_circuit = CircuitId::ALL
+            .iter()
+            .map(|c| {
+                let total = plan.jobs.iter().filter(|j| j.circuit() == *c).count();
+                let done = plan
+                    .jobs
+                    .iter()
+                    .zip(&results)
+                    .filter(|(j, r)| j.circuit() == *c && r.is_some())
+                    .count();
+                (*c, done, total)
+            })
+            .collect();
+        progress(&p);
+        if p.proven < p.total {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let jobs: Vec<ProvenJob> = results.into_iter().flatten().collect();
+    for (i, j) in jobs.iter().enumerate() {
+        let children: Vec<(CircuitId, &[aztec_zk::Felt])> = j
+            .children
+            .iter()
+            .map(|c| (jobs[*c].circuit, jobs[*c].public_inputs.as_slice()))
+            .collect();
+        links::check_children(j.circuit, &j.public_inputs, &children).map_err(|e| format!("job {i}: {e}"))?;
+    }
+    Ok(jobs)
+}
