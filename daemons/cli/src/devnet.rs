@@ -39,14 +39,33 @@ fn ensure_keys(dir: &std::path::Path, params: &RollupParams) -> anyhow::Result<(
         .iter()
         .all(|c| aztec_zk::keys::load_verifying_key(dir, *c, params).is_ok());
     if have {
-        eprintln!("keys: {} (derived from the public seed {DEVNET_SEED:?}: INSECURE, devnet only)", dir.display());
+        eprintln!(
+            "keys: {} (derived from the public seed {DEVNET_SEED:?}: INSECURE, devnet only)",
+            dir.display()
+        );
         return Ok(());
     }
-    eprintln!("keys: generating into {} from the public seed {DEVNET_SEED:?}", dir.display());
-    eprintln!("WARNING: these keys are INSECURE (anyone can derive them and forge proofs): devnet only");
-    aztec_zk::keys::generate_dir(dir, params, Some(DEVNET_SEED), &CircuitId::ALL, |c, g, t| {
-        eprintln!("  {:<20} {:>8} constraints {:>6.1} s", c.name(), g.matrices.num_constraints, t.as_secs_f64());
-    })
+    eprintln!(
+        "keys: generating into {} from the public seed {DEVNET_SEED:?}",
+        dir.display()
+    );
+    eprintln!(
+        "WARNING: these keys are INSECURE (anyone can derive them and forge proofs): devnet only"
+    );
+    aztec_zk::keys::generate_dir(
+        dir,
+        params,
+        Some(DEVNET_SEED),
+        &CircuitId::ALL,
+        |c, g, t| {
+            eprintln!(
+                "  {:<20} {:>8} constraints {:>6.1} s",
+                c.name(),
+                g.matrices.num_constraints,
+                t.as_secs_f64()
+            );
+        },
+    )
     .map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -87,10 +106,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding this binary")?;
     let work = tempfile::tempdir().context("a work directory")?;
     if opts.real_proofs {
-        std::fs::create_dir_all(&opts.keys_dir).with_context(|| format!("creating {}", opts.keys_dir.display()))?;
+        std::fs::create_dir_all(&opts.keys_dir)
+            .with_context(|| format!("creating {}", opts.keys_dir.display()))?;
         let (dir, p) = (opts.keys_dir.clone(), params.clone());
         tokio::task::spawn_blocking(move || ensure_keys(&dir, &p)).await??;
     }
+    // Simulating agents need only the sizes (`params.json`), no keys.
+    let agent_keys = if opts.real_proofs {
+        opts.keys_dir.clone()
+    } else {
+        let dir = work.path().join("sizes");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join(aztec_zk::keys::PARAMS_FILE),
+            serde_json::to_vec_pretty(&params)?,
+        )?;
+        dir
+    };
     let mut devnet_opts = opts.devnet;
     devnet_opts.keys_dir = opts.real_proofs.then(|| opts.keys_dir.clone());
     let devnet = Devnet::start(devnet_opts).await?;
@@ -99,35 +131,75 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         "L1: anvil at {}, rollup {} ({} verifier)",
         devnet.l1_url(),
         devnet.deployment.rollup,
-        if opts.real_proofs { "Groth16 batch" } else { "mock" }
+        if opts.real_proofs {
+            "Groth16 batch"
+        } else {
+            "mock"
+        }
     );
 
     // The broker and the agents, as their own processes.
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(["broker", "--config", "/dev/null", "--dbus", "none"])
-        .args(["--proverBroker.proverBrokerListenAddress", "127.0.0.1", "--proverBroker.proverBrokerPort", "0"])
+        .args([
+            "--proverBroker.proverBrokerListenAddress",
+            "127.0.0.1",
+            "--proverBroker.proverBrokerPort",
+            "0",
+        ])
         .arg("--proverBroker.dataDirectory")
         .arg(work.path().join("broker"));
-    let broker = ChildDaemon::spawn("broker", cmd, work.path(), &work.path().join("broker.log"), Duration::from_secs(60))?;
-    let broker_url = format!("http://{}", broker.addr.context("the broker did not say where it listens")?);
+    let broker = ChildDaemon::spawn(
+        "broker",
+        cmd,
+        work.path(),
+        &work.path().join("broker.log"),
+        Duration::from_secs(60),
+    )?;
+    let broker_url = format!(
+        "http://{}",
+        broker
+            .addr
+            .context("the broker did not say where it listens")?
+    );
     let mut agents = Vec::new();
     for i in 1..=opts.agents {
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["agent", "--config", "/dev/null", "--dbus", "none", "--instance", &i.to_string()])
-            .env("PROVER_BROKER_HOST", &broker_url)
-            .env("PROVER_AGENT_CPU_AFFINITY", "off")
-            .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
-            .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
-            .env("PROVER_KEYS_DIRECTORY", &opts.keys_dir)
-            .env("PROVER_ID", format!("{}", prover.address()));
+        cmd.args([
+            "agent",
+            "--config",
+            "/dev/null",
+            "--dbus",
+            "none",
+            "--instance",
+            &i.to_string(),
+        ])
+        .env("PROVER_BROKER_HOST", &broker_url)
+        .env("PROVER_AGENT_CPU_AFFINITY", "off")
+        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+        .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
+        .env("PROVER_KEYS_DIRECTORY", &agent_keys)
+        .env("PROVER_ID", format!("{}", prover.address()));
         let name = format!("agent{i}");
-        agents.push(ChildDaemon::spawn(&name, cmd, work.path(), &work.path().join(format!("{name}.log")), Duration::from_secs(120))?);
+        agents.push(ChildDaemon::spawn(
+            &name,
+            cmd,
+            work.path(),
+            &work.path().join(format!("{name}.log")),
+            Duration::from_secs(120),
+        )?);
     }
-    eprintln!("broker at {broker_url}, {} agent(s); logs in {}", agents.len(), work.path().display());
+    eprintln!(
+        "broker at {broker_url}, {} agent(s); logs in {}",
+        agents.len(),
+        work.path().display()
+    );
 
     // The node.
     let l1 = devnet.client(&prover).await?;
-    let remote = aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, Duration::from_secs(10)).map_err(|e| anyhow::anyhow!(e))?;
+    let remote =
+        aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, Duration::from_secs(10))
+            .map_err(|e| anyhow::anyhow!(e))?;
     let monitor = Monitor::new(
         l1.clone(),
         MonitorConfig {
@@ -150,21 +222,43 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let checking = if opts.real_proofs {
         let mut vks = std::collections::HashMap::new();
         for c in CircuitId::ALL {
-            vks.insert(c, aztec_zk::keys::load_verifying_key(&opts.keys_dir, c, &params).map_err(|e| anyhow::anyhow!(e))?.1);
+            vks.insert(
+                c,
+                aztec_zk::keys::load_verifying_key(&opts.keys_dir, c, &params)
+                    .map_err(|e| anyhow::anyhow!(e))?
+                    .1,
+            );
         }
         Checking::Proofs(vks)
     } else {
         Checking::Simulated
     };
-    let broker_client = aztec_prover_common::rpc::client(&broker_url, Duration::from_secs(30), 64 << 20)?;
+    let broker_client =
+        aztec_prover_common::rpc::client(&broker_url, Duration::from_secs(30), 64 << 20)?;
     let window = Duration::from_secs(config.slot_duration * config.proof_window_slots);
-    let mut pipeline = Pipeline::new(l1.clone(), remote, broker_client, params, checking, config, window);
+    let mut pipeline = Pipeline::new(
+        l1.clone(),
+        remote,
+        broker_client,
+        params,
+        checking,
+        config,
+        window,
+    );
     eprintln!(
         "slots of {} s, epochs of {} slots; proving {} epoch(s) with {}",
         config.slot_duration,
         config.epoch_duration,
-        if opts.epochs == 0 { "every".to_string() } else { opts.epochs.to_string() },
-        if opts.real_proofs { "real Groth16 proofs" } else { "simulation (PROVER_REAL_PROOFS=false)" }
+        if opts.epochs == 0 {
+            "every".to_string()
+        } else {
+            opts.epochs.to_string()
+        },
+        if opts.real_proofs {
+            "real Groth16 proofs"
+        } else {
+            "simulation (PROVER_REAL_PROOFS=false)"
+        }
     );
 
     let mut signals = aztec_prover_common::systemd::Signals::install()?;
@@ -176,9 +270,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             e = events.recv() => e,
         };
         let (e, first, last) = match ev {
-            Ok(NodeEvent::ClaimIsOurs { epoch, first_block, last_block, .. }) => (epoch, first_block, last_block),
+            Ok(NodeEvent::ClaimIsOurs {
+                epoch,
+                first_block,
+                last_block,
+                ..
+            }) => (epoch, first_block, last_block),
             Ok(NodeEvent::QuoteSent { epoch, terms }) => {
-                eprintln!("epoch {epoch}: quoted {} bps, bond {}", terms.basis_point_fee, terms.bond_amount);
+                eprintln!(
+                    "epoch {epoch}: quoted {} bps, bond {}",
+                    terms.basis_point_fee, terms.bond_amount
+                );
                 continue;
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -200,7 +302,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             Ok(rep) => {
                 eprintln!(
                     "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs verified in one batch, {} gas, {:.1} s",
-                    rep.epoch, rep.blocks.0, rep.blocks.1, rep.txs, rep.proofs, rep.gas, rep.took.as_secs_f64()
+                    rep.epoch,
+                    rep.blocks.0,
+                    rep.blocks.1,
+                    rep.txs,
+                    rep.proofs,
+                    rep.gas,
+                    rep.took.as_secs_f64()
                 );
                 reports.push(rep);
             }
@@ -217,12 +325,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let total: Duration = reports.iter().map(|r| r.took).sum();
     println!("summary:");
     println!("  epochs proven:            {}", reports.len());
-    println!("  proofs verified on L1:    {}", reports.iter().map(|r| r.proofs).sum::<usize>());
+    println!(
+        "  proofs verified on L1:    {}",
+        reports.iter().map(|r| r.proofs).sum::<usize>()
+    );
     println!("  proven block number:      {proven}");
     if !reports.is_empty() {
-        println!("  time per epoch:           {:.1} s (claim to L1)", total.as_secs_f64() / reports.len() as f64);
+        println!(
+            "  time per epoch:           {:.1} s (claim to L1)",
+            total.as_secs_f64() / reports.len() as f64
+        );
     }
-    println!("  wall time:                {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "  wall time:                {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for mut a in agents {
         let _ = a.terminate(Duration::from_secs(30));
     }

@@ -368,7 +368,9 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
         Some(k) => std::path::PathBuf::from(k),
         None => std::env::var_os("XDG_CACHE_HOME")
             .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+            })
             .unwrap_or_else(std::env::temp_dir)
             .join("aztec-prover")
             .join(format!("devnet-keys-{params_name}")),

@@ -12,8 +12,34 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+/// Sends to `$NOTIFY_SOCKET` without ever blocking: a manager that does
+/// not read its socket (a full queue) costs a dropped status line, never a
+/// stalled daemon (a blocked status update would starve heartbeats).
 fn send(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let msg = states
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let sent = (|| -> std::io::Result<usize> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::net::UnixDatagram;
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        let bytes = path.as_bytes();
+        match bytes.strip_prefix(b"@") {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                sock.send_to_addr(msg.as_bytes(), &addr)
+            }
+            None => sock.send_to(msg.as_bytes(), &path),
+        }
+    })();
+    if let Err(e) = sent {
         tracing::debug!("sd_notify failed: {e}");
     }
 }

@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aztec_prover_protocol::uri::{ProofUri, UriKind};
-use aztec_prover_protocol::{EnqueueRequest, JobId, JobType, ProvingBrokerApiClient, ProvingJobStatus};
+use aztec_prover_protocol::{
+    EnqueueRequest, JobId, JobType, ProvingBrokerApiClient, ProvingJobStatus,
+};
+use aztec_zk::CircuitId;
 use aztec_zk::circuits::links;
 use aztec_zk::groth16::VerifyingKey;
 use aztec_zk::plan::EpochPlan;
 use aztec_zk::wire::{decode_result, encode_inputs};
-use aztec_zk::CircuitId;
 use jsonrpsee::http_client::HttpClient;
 
 use crate::epoch::ProvenJob;
@@ -54,7 +56,8 @@ async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
                 .get_proof_data(uri.clone())
                 .await
                 .map_err(|e| format!("fetching {uri}: {e}"))?;
-            aztec_prover_protocol::uri::from_base64(&text).map_err(|e| format!("proof data of {uri}: {e}"))
+            aztec_prover_protocol::uri::from_base64(&text)
+                .map_err(|e| format!("proof data of {uri}: {e}"))
         }
         UriKind::External => Err(format!("{uri}: external proof URIs are not supported")),
     }
@@ -94,7 +97,10 @@ pub async fn prove_epoch(
     let deadline = Instant::now() + timeout;
     while p.proven < p.total {
         if Instant::now() > deadline {
-            return Err(format!("epoch {epoch}: {} of {} jobs proven after {timeout:?}", p.proven, p.total));
+            return Err(format!(
+                "epoch {epoch}: {} of {} jobs proven after {timeout:?}",
+                p.proven, p.total
+            ));
         }
         for (i, id) in ids.iter().enumerate() {
             if results[i].is_some() {
@@ -113,7 +119,11 @@ pub async fn prove_epoch(
                     let r = decode_result(&fetch(broker, &value).await?)
                         .map_err(|e| format!("{id}: the result is not a proof result: {e}"))?;
                     if r.circuit != job.circuit() {
-                        return Err(format!("{id}: result for {} instead of {}", r.circuit, job.circuit()));
+                        return Err(format!(
+                            "{id}: result for {} instead of {}",
+                            r.circuit,
+                            job.circuit()
+                        ));
                     }
                     let proof = match checking {
                         Checking::Simulated => [[0u8; 32]; 8],
@@ -122,8 +132,11 @@ pub async fn prove_epoch(
                                 .proof()
                                 .map_err(|e| format!("{id}: {e}"))?
                                 .ok_or_else(|| format!("{id}: a simulated result where a proof is needed (is the agent running with PROVER_REAL_PROOFS=false?)"))?;
-                            let vk = vks.get(&r.circuit).ok_or_else(|| format!("no verifying key for {}", r.circuit))?;
-                            let ok = aztec_zk::groth16::verify::verify(vk, &r.public_inputs, &pr).map_err(|e| format!("{id}: {e}"))?;
+                            let vk = vks
+                                .get(&r.circuit)
+                                .ok_or_else(|| format!("no verifying key for {}", r.circuit))?;
+                            let ok = aztec_zk::groth16::verify::verify(vk, &r.public_inputs, &pr)
+                                .map_err(|e| format!("{id}: {e}"))?;
                             if !ok {
                                 tracing::error!(JOB_ID = %id, "the proof returned for {id} does not verify: refused");
                                 return Err(format!("the proof returned for {id} does not verify"));
@@ -173,7 +186,8 @@ pub async fn prove_epoch(
             .iter()
             .map(|c| (jobs[*c].circuit, jobs[*c].public_inputs.as_slice()))
             .collect();
-        links::check_children(j.circuit, &j.public_inputs, &children).map_err(|e| format!("job {i}: {e}"))?;
+        links::check_children(j.circuit, &j.public_inputs, &children)
+            .map_err(|e| format!("job {i}: {e}"))?;
     }
     Ok(jobs)
 }

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use aztec_prover_l1::L1;
 use aztec_prover_l1::chain::RollupConfig;
 use aztec_prover_l1::remote::RemoteNode;
-use aztec_prover_l1::L1;
-use aztec_zk::world::World;
 use aztec_zk::RollupParams;
+use aztec_zk::world::World;
 use jsonrpsee::http_client::HttpClient;
 
 use crate::epoch;
@@ -67,18 +67,43 @@ impl Pipeline {
         timeout: Duration,
     ) -> Pipeline {
         let world = World::genesis(params.clone());
-        Pipeline { l1, remote, broker, params, checking, config, timeout, world, world_block: 0 }
+        Pipeline {
+            l1,
+            remote,
+            broker,
+            params,
+            checking,
+            config,
+            timeout,
+            world,
+            world_block: 0,
+        }
     }
 
     /// Proves blocks `first..=last` of `e` and publishes the proof.
-    pub async fn prove(&mut self, e: u64, first: u64, last: u64, progress: impl FnMut(&Progress)) -> Result<EpochReport, String> {
+    pub async fn prove(
+        &mut self,
+        e: u64,
+        first: u64,
+        last: u64,
+        progress: impl FnMut(&Progress),
+    ) -> Result<EpochReport, String> {
         let started = Instant::now();
         let latest = self.l1.l1_block_number().await.map_err(|x| x.to_string())?;
         let mut blocks = BTreeMap::new();
-        for b in self.l1.proposed_blocks(0, latest).await.map_err(|x| x.to_string())? {
+        for b in self
+            .l1
+            .proposed_blocks(0, latest)
+            .await
+            .map_err(|x| x.to_string())?
+        {
             blocks.insert(b.number, b);
         }
-        let get = |n: u64| blocks.get(&n).ok_or_else(|| format!("block {n} is not on L1"));
+        let get = |n: u64| {
+            blocks
+                .get(&n)
+                .ok_or_else(|| format!("block {n} is not on L1"))
+        };
         while self.world_block + 1 < first {
             let b = get(self.world_block + 1)?;
             let spec = epoch::block_spec(&self.remote, b).await?;
@@ -93,12 +118,32 @@ impl Pipeline {
         let txs = specs.iter().map(|s| s.txs.len()).sum();
         let mut world = self.world.clone();
         let plan = epoch::plan(&mut world, e, self.l1.account, &specs, &ours)?;
-        tracing::info!(EPOCH = e, "epoch {e}: blocks {first}..={last}, {txs} txs, {} jobs", plan.jobs.len());
-        let jobs = orchestrator::prove_epoch(&self.broker, e, &plan, &self.checking, self.timeout, progress).await?;
-        let fees = self.l1.fees_between(first, last).await.map_err(|x| x.to_string())?;
-        let receipt = epoch::submit(&self.l1, epoch::root_args(&plan, e, first, last, fees), &jobs)
+        tracing::info!(
+            EPOCH = e,
+            "epoch {e}: blocks {first}..={last}, {txs} txs, {} jobs",
+            plan.jobs.len()
+        );
+        let jobs = orchestrator::prove_epoch(
+            &self.broker,
+            e,
+            &plan,
+            &self.checking,
+            self.timeout,
+            progress,
+        )
+        .await?;
+        let fees = self
+            .l1
+            .fees_between(first, last)
             .await
             .map_err(|x| x.to_string())?;
+        let receipt = epoch::submit(
+            &self.l1,
+            epoch::root_args(&plan, e, first, last, fees),
+            &jobs,
+        )
+        .await
+        .map_err(|x| x.to_string())?;
         self.world = world;
         self.world_block = last;
         Ok(EpochReport {
