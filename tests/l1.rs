@@ -783,3 +783,28 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
     assert!(status.success(), "{status:?}\n{}", log());
     assert!(log().contains("node stopped"), "{}", log());
 }
+
+/// The main job, end to end: `aztec-prover devnet` proves two epochs with
+/// real proofs through the broker and agents, and L1 verifies them.
+#[test]
+fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
+    let keys = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("devnet-keys-test");
+    let out = support::command(&["devnet", "--epochs", "2", "--slot-seconds", "5", "--keys"])
+        .arg(&keys)
+        .env("PROVER_REAL_PROOFS", "true")
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("epochs proven:            2"), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("PROVEN on L1").count(), 2, "{stderr}");
+    assert!(stderr.contains("real Groth16 proofs"), "{stderr}");
+    let proven: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("proven block number:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(proven >= 2, "{stdout}");
+}
