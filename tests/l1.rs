@@ -718,6 +718,14 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
     let port = support::free_port();
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("node.log");
+    // Simulated proofs need only the circuit sizes.
+    let sizes = dir.path().join("sizes");
+    std::fs::create_dir_all(&sizes).unwrap();
+    std::fs::write(
+        sizes.join(aztec_zk::keys::PARAMS_FILE),
+        serde_json::to_vec(&aztec_zk::RollupParams::test()).unwrap(),
+    )
+    .unwrap();
     let mut node = support::command(&["node", "--config", "/dev/null", "--dbus", "none"])
         .env("ETHEREUM_HOSTS", format!("http://127.0.0.1:{port}"))
         .env(
@@ -731,6 +739,8 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
         )
         .env("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:9")
         .env("PROVER_NODE_POLLING_INTERVAL_MS", "200")
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", &sizes)
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
@@ -798,7 +808,10 @@ fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("epochs proven:            2"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("epochs proven:            2"),
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(stderr.matches("PROVEN on L1").count(), 2, "{stderr}");
     assert!(stderr.contains("real Groth16 proofs"), "{stderr}");
     let proven: u64 = stdout
@@ -807,4 +820,103 @@ fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap();
     assert!(proven >= 2, "{stdout}");
+}
+
+/// `aztec-prover node` as its own process proves the epochs claimed with its
+/// quotes through a broker and an agent (simulated proofs, mock verifier);
+/// restarted between epochs it rebuilds its world from L1 and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_survives_a_restart() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = dir.path().join("sizes");
+    std::fs::create_dir_all(&sizes).unwrap();
+    std::fs::write(
+        sizes.join(aztec_zk::keys::PARAMS_FILE),
+        serde_json::to_vec(&aztec_zk::RollupParams::test()).unwrap(),
+    )
+    .unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        slot_duration: 3,
+        proof_window_slots: 20,
+        max_txs_per_block: 2,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let broker = support::start_broker(dir.path(), &[]);
+    let broker_url = format!("http://{}", broker.addr.unwrap());
+    let mut agent_cmd = support::command(&["agent", "--config", "/dev/null", "--dbus", "none"]);
+    agent_cmd
+        .env("PROVER_BROKER_HOST", &broker_url)
+        .env("PROVER_AGENT_CPU_AFFINITY", "off")
+        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", &sizes);
+    let _agent = aztec_prover_common::child::ChildDaemon::spawn(
+        "agent",
+        agent_cmd,
+        dir.path(),
+        &dir.path().join("agent.log"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let key = devnet.provers[0].clone();
+    let start_node = |name: &str| {
+        let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
+        c.env("ETHEREUM_HOSTS", devnet.l1_url())
+            .env(
+                "PROVER_PUBLISHER_PRIVATE_KEY",
+                format!("0x{}", alloy::hex::encode(key.to_bytes())),
+            )
+            .env(
+                "ROLLUP_CONTRACT_ADDRESS",
+                format!("{}", devnet.deployment.rollup),
+            )
+            .env("PROVER_COORDINATION_NODE_URL", &devnet.node_url)
+            .env("PROVER_BROKER_HOST", &broker_url)
+            .env("PROVER_REAL_PROOFS", "false")
+            .env("PROVER_KEYS_DIRECTORY", &sizes)
+            .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "100")
+            .env("QUOTE_PROVIDER_BOND_AMOUNT", "50")
+            .env("PROVER_NODE_POLLING_INTERVAL_MS", "300");
+        aztec_prover_common::child::ChildDaemon::spawn(
+            name,
+            c,
+            dir.path(),
+            &dir.path().join(format!("{name}.log")),
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    };
+    let l1 = devnet.client(&key).await.unwrap();
+    let proven = || async { l1.tips().await.unwrap().1 };
+    let mut node = start_node("node1");
+    let mut first = 0;
+    for _ in 0..300 {
+        first = proven().await;
+        if first > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
+    assert!(node.log().contains("proven on L1"), "{}", node.log_tail(30));
+    node.terminate(Duration::from_secs(20)).unwrap();
+
+    let node2 = start_node("node2");
+    let mut later = first;
+    for _ in 0..300 {
+        later = proven().await;
+        if later > first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        later > first,
+        "the restarted node proved nothing after block {first}:\n{}",
+        node2.log_tail(30)
+    );
+    devnet.stop().await;
 }

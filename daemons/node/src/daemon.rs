@@ -13,6 +13,8 @@ use aztec_prover_l1::{L1, L1Error};
 use tokio::sync::watch;
 
 use crate::monitor::{self, Monitor, MonitorConfig, NodeEvent};
+use crate::orchestrator::Checking;
+use crate::pipeline::Pipeline;
 use crate::quotes::QuoteProvider;
 use crate::settings::NodeSettings;
 
@@ -119,10 +121,49 @@ async fn connect(
     Ok(l1)
 }
 
+/// The proving side: broker client, tx provider, key checks.
+struct ProvingSetup {
+    params: aztec_zk::RollupParams,
+    checking: Checking,
+    remote: RemoteNode,
+    broker: jsonrpsee::http_client::HttpClient,
+}
+
+fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
+    let params = aztec_zk::keys::read_params(&s.keys_directory)
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    let checking = if s.real_proofs {
+        let mut vks = std::collections::HashMap::new();
+        for c in aztec_zk::CircuitId::ALL {
+            let (_, vk) = aztec_zk::keys::load_verifying_key(&s.keys_directory, c, &params)
+                .map_err(|e| DaemonError::Config(e.to_string()))?;
+            vks.insert(c, vk);
+        }
+        Checking::Proofs(vks)
+    } else {
+        Checking::Simulated
+    };
+    let tx_url = if s.tx_provider_url.trim().is_empty() {
+        s.coordination_node_url.trim()
+    } else {
+        s.tx_provider_url.trim()
+    };
+    let remote = RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?;
+    let broker = aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(30), 64 << 20)
+        .map_err(|e| DaemonError::Config(format!("PROVER_BROKER_HOST {:?}: {e}", s.broker_url)))?;
+    Ok(ProvingSetup {
+        params,
+        checking,
+        remote,
+        broker,
+    })
+}
+
 /// Runs the node until SIGTERM.
 pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let s = launch.node;
     let (signer, rollup, quotes, remote) = prepare(&s)?;
+    let setup = proving_setup(&s)?;
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let (stop, stop_rx) = watch::channel(false);
 
@@ -172,7 +213,50 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc.proof_window_slots
     );
     let mut events = m.subscribe();
+    let mut pipeline = Pipeline::new(
+        l1.clone(),
+        setup.remote,
+        setup.broker,
+        setup.params,
+        setup.checking,
+        rc,
+        Duration::from_millis(s.epoch_proving_timeout_ms),
+    );
     let task = tokio::spawn(monitor::run(m, stop_rx));
+    // Claimed epochs are proven one at a time, in claim order.
+    let (claims, mut claimed) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, u64)>();
+    let prover = tokio::spawn(async move {
+        while let Some((e, first, last)) = claimed.recv().await {
+            systemd::notify_status(&format!("proving epoch {e} (blocks {first}..={last})"));
+            let mut shown = 0;
+            let r = pipeline
+                .prove(e, first, last, |p| {
+                    if p.proven >= shown + p.total.div_ceil(10).max(1) || p.proven == p.total {
+                        shown = p.proven;
+                        tracing::info!(
+                            EPOCH = e,
+                            "epoch {e}: {}/{} jobs proven",
+                            p.proven,
+                            p.total
+                        );
+                    }
+                })
+                .await;
+            match r {
+                Ok(rep) => tracing::info!(
+                    EPOCH = e,
+                    "epoch {e} proven on L1: blocks {}..={}, {} proofs, {} gas, {:.1} s",
+                    rep.blocks.0,
+                    rep.blocks.1,
+                    rep.proofs,
+                    rep.gas,
+                    rep.took.as_secs_f64()
+                ),
+                Err(err) => tracing::error!(EPOCH = e, "epoch {e} not proven: {err}"),
+            }
+            systemd::notify_status("watching L1");
+        }
+    });
     systemd::notify_ready();
     systemd::notify_status("watching L1");
     loop {
@@ -180,7 +264,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             r = signals.next() => if r == Request::Stop { break },
             e = events.recv() => match e {
                 Ok(NodeEvent::ClaimIsOurs { epoch, first_block, last_block, .. }) => {
-                    systemd::notify_status(&format!("epoch {epoch} claimed with our quote (blocks {first_block}..={last_block})"));
+                    let _ = claims.send((epoch, first_block, last_block));
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -191,6 +275,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     systemd::notify_stopping("stopping");
     let _ = stop.send(true);
     let _ = task.await;
+    prover.abort();
     tracing::info!("node stopped");
     Ok(())
 }

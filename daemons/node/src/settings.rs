@@ -1,5 +1,7 @@
 //! The node's configuration: the seeds' names (an operator's `.env` works).
 
+use std::path::PathBuf;
+
 use aztec_prover_common::config::{Secret, Validate};
 use aztec_prover_common::settings;
 
@@ -28,6 +30,16 @@ settings! {
         target_escrow_amount: u128 = 2_000, env ["PROVER_TARGET_ESCROW_AMOUNT"], flag "proverNode.targetEscrowAmount";
         /// Node that takes quotes over HTTP (JSON-RPC `node_addEpochProofQuote`).
         coordination_node_url: String = String::new(), env ["PROVER_COORDINATION_NODE_URL"], flag "proverNode.coordinationNodeUrl";
+        /// The prover broker that proving jobs go to.
+        broker_url: String = "http://127.0.0.1:8080".to_string(), env ["PROVER_BROKER_HOST"], flag "proverNode.proverBrokerUrl";
+        /// Node that serves tx objects by hash (empty: the coordination node).
+        tx_provider_url: String = String::new(), env ["AZTEC_NODE_URL"], flag "proverNode.txProviderUrl";
+        /// Real proofs (false: agents simulate; only for a rollup with the mock verifier).
+        real_proofs: bool = true, env ["PROVER_REAL_PROOFS"], flag "proverNode.realProofs";
+        /// Keys directory: circuit sizes (`params.json`) and the verifying keys every proof is checked with.
+        keys_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/keys"), env ["PROVER_KEYS_DIRECTORY"], flag "proverNode.keysDirectory";
+        /// Longest time an epoch's jobs may take in the broker (ms).
+        epoch_proving_timeout_ms: u64 = 3_600_000, env ["PROVER_EPOCH_PROVING_TIMEOUT_MS"], flag "proverNode.epochProvingTimeoutMs";
         /// Gossip quotes over P2P (not available yet: use the coordination URL).
         p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
     }
