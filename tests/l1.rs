@@ -381,16 +381,30 @@ async fn the_http_quote_provider_is_used_and_an_answer_without_a_fee_gives_no_qu
     devnet.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_bond_slashed() {
-    init_logs();
-    let devnet = Devnet::start(fast()).await.unwrap();
-    let key = devnet.provers[0].clone();
+/// A monitor quoting fixed terms for `key`, run until our quote is claimed.
+struct Claimed {
+    cfg: aztec_prover_l1::chain::RollupConfig,
+    epoch: u64,
+    seen_at_slot: u64,
+    first_block: u64,
+    last_block: u64,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Claimed {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap();
+    }
+}
+
+async fn until_our_claim(devnet: &Devnet, key: &PrivateKeySigner, bps: u32, bond: u64) -> Claimed {
     let fixed = QuoteProvider::Fixed {
-        basis_point_fee: Some(2_000),
-        bond_amount: Some(U256::from(600u64)),
+        basis_point_fee: Some(bps),
+        bond_amount: Some(U256::from(bond)),
     };
-    let m = monitor(&devnet, &key, fixed).await;
+    let m = monitor(devnet, key, fixed).await;
     let cfg = m.rollup_config();
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -408,19 +422,38 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
     else {
         unreachable!()
     };
+    Claimed {
+        cfg,
+        epoch,
+        seen_at_slot,
+        first_block,
+        last_block,
+        stop,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_bond_slashed() {
+    init_logs();
+    let devnet = Devnet::start(fast()).await.unwrap();
+    let key = devnet.provers[0].clone();
+    let claimed = until_our_claim(&devnet, &key, 2_000, 600).await;
+    let (cfg, epoch, seen_at_slot) = (claimed.cfg, claimed.epoch, claimed.seen_at_slot);
+    let (first_block, last_block) = (claimed.first_block, claimed.last_block);
     assert!(
         first_block >= 1 && last_block >= first_block,
         "{first_block}..={last_block}"
     );
     let l1 = devnet.client(&key).await.unwrap();
-    let claimed = l1
+    let claims = l1
         .rollup()
         .EpochProofRightClaimed_filter()
         .from_block(0)
         .query()
         .await
         .unwrap();
-    let (c, _) = claimed
+    let (c, _) = claims
         .iter()
         .find(|(c, _)| c.epoch == U256::from(epoch))
         .unwrap();
@@ -475,8 +508,7 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
         U256::ZERO
     );
     assert!(l1.proof_claim().await.unwrap().is_none());
-    let _ = stop.send(true);
-    task.await.unwrap();
+    claimed.stop().await;
     devnet.stop().await;
 }
 
@@ -507,30 +539,10 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     .unwrap();
     let key = devnet.provers[0].clone();
     let bps = 2_500u32;
-    let fixed = QuoteProvider::Fixed {
-        basis_point_fee: Some(bps),
-        bond_amount: Some(U256::from(400u64)),
-    };
-    let m = monitor(&devnet, &key, fixed).await;
-    let cfg = m.rollup_config();
-    let mut events = m.subscribe();
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
-    let ev = next_event(&mut events, Duration::from_secs(60), |e| {
-        matches!(e, NodeEvent::ClaimIsOurs { .. })
-    })
-    .await;
-    let NodeEvent::ClaimIsOurs {
-        epoch: e,
-        first_block: first,
-        last_block: last,
-        ..
-    } = ev
-    else {
-        unreachable!()
-    };
-    let _ = stop.send(true);
-    task.await.unwrap();
+    let claimed = until_our_claim(&devnet, &key, bps, 400).await;
+    let (cfg, e) = (claimed.cfg, claimed.epoch);
+    let (first, last) = (claimed.first_block, claimed.last_block);
+    claimed.stop().await;
 
     // The tx provider and re-execution: the world at the epoch's start, then its job tree.
     let l1 = devnet.client(&key).await.unwrap();
@@ -720,12 +732,7 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
     let log_path = dir.path().join("node.log");
     // Simulated proofs need only the circuit sizes.
     let sizes = dir.path().join("sizes");
-    std::fs::create_dir_all(&sizes).unwrap();
-    std::fs::write(
-        sizes.join(aztec_zk::keys::PARAMS_FILE),
-        serde_json::to_vec(&aztec_zk::RollupParams::test()).unwrap(),
-    )
-    .unwrap();
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
     let mut node = support::command(&["node", "--config", "/dev/null", "--dbus", "none"])
         .env("ETHEREUM_HOSTS", format!("http://127.0.0.1:{port}"))
         .env(
@@ -830,12 +837,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let sizes = dir.path().join("sizes");
-    std::fs::create_dir_all(&sizes).unwrap();
-    std::fs::write(
-        sizes.join(aztec_zk::keys::PARAMS_FILE),
-        serde_json::to_vec(&aztec_zk::RollupParams::test()).unwrap(),
-    )
-    .unwrap();
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
     let devnet = Devnet::start(DevnetOptions {
         slot_duration: 3,
         proof_window_slots: 20,

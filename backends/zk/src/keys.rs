@@ -297,6 +297,15 @@ pub fn generate<R: rand::RngCore + rand::CryptoRng>(
     Ok(Generated { pk, matrices: m })
 }
 
+/// Writes `params.json` (the circuit sizes) into `dir`, creating it. That
+/// file alone is what simulating agents (`PROVER_REAL_PROOFS=false`) need.
+pub fn write_params(dir: &Path, params: &RollupParams) -> Result<(), KeyError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let pfile = dir.join(PARAMS_FILE);
+    let json = serde_json::to_vec_pretty(params).unwrap_or_default();
+    std::fs::write(&pfile, json).map_err(io(&pfile))
+}
+
 /// Writes `params.json` and both keys of `circuit` into `dir`.
 pub fn write_keys(
     dir: &Path,
@@ -305,10 +314,7 @@ pub fn write_keys(
     g: &Generated,
     insecure: bool,
 ) -> Result<(), KeyError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let pfile = dir.join(PARAMS_FILE);
-    let json = serde_json::to_vec_pretty(params).unwrap_or_default();
-    std::fs::write(&pfile, json).map_err(io(&pfile))?;
+    write_params(dir, params)?;
     let mut header = KeyHeader {
         kind: KeyKind::Proving,
         insecure,

@@ -82,21 +82,9 @@ fn describe(p: &Progress) -> String {
     p.per_circuit
         .iter()
         .filter(|(_, _, total)| *total > 0)
-        .map(|(c, done, total)| format!("{} {done}/{total}", short(*c)))
+        .map(|(c, done, total)| format!("{} {done}/{total}", c.name()))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn short(c: CircuitId) -> &'static str {
-    match c {
-        CircuitId::BaseParity => "base-parity",
-        CircuitId::RootParity => "root-parity",
-        CircuitId::BaseRollup => "base",
-        CircuitId::MergeRollup => "merge",
-        CircuitId::BlockRoot => "block-root",
-        CircuitId::BlockMerge => "block-merge",
-        CircuitId::RootRollup => "root",
-    }
 }
 
 /// Runs the whole stack until `epochs` epochs are proven on L1.
@@ -116,11 +104,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         opts.keys_dir.clone()
     } else {
         let dir = work.path().join("sizes");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(
-            dir.join(aztec_zk::keys::PARAMS_FILE),
-            serde_json::to_vec_pretty(&params)?,
-        )?;
+        aztec_zk::keys::write_params(&dir, &params).map_err(|e| anyhow::anyhow!(e))?;
         dir
     };
     let mut devnet_opts = opts.devnet;

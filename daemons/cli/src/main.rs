@@ -455,36 +455,35 @@ fn run_start(m: &ArgMatches) -> Result<(), Failure> {
 }
 
 fn config_show(m: &ArgMatches) -> Result<(), Failure> {
-    if let Some(("node", sub)) = m.subcommand() {
-        let (mut service, mut node) = node_groups();
-        let inputs = flags::inputs("node", sub, &[&service, &node]);
-        let provenance =
-            flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
-        let groups: [&dyn Settings; 2] = [&service, &node];
-        println!("# aztec-prover node: effective configuration (value  # source)");
-        print!("{}", show(&groups, &provenance));
-        return Ok(());
+    match m.subcommand() {
+        Some(("node", sub)) => {
+            let (mut service, mut node) = node_groups();
+            print_config("node", sub, &mut [&mut service, &mut node])
+        }
+        Some(("agent", sub)) => {
+            let (mut service, mut agent) = agent_groups();
+            print_config("agent", sub, &mut [&mut service, &mut agent])
+        }
+        Some(("broker", sub)) => {
+            let (mut service, mut broker) = broker_groups();
+            print_config("broker", sub, &mut [&mut service, &mut broker])
+        }
+        _ => Err(config_failure(anyhow::anyhow!("unknown daemon"))),
     }
-    if let Some(("agent", sub)) = m.subcommand() {
-        let (mut service, mut agent) = agent_groups();
-        let inputs = flags::inputs("agent", sub, &[&service, &agent]);
-        let provenance =
-            flags::load(&mut [&mut service, &mut agent], &inputs).map_err(config_failure)?;
-        let groups: [&dyn Settings; 2] = [&service, &agent];
-        println!("# aztec-prover agent: effective configuration (value  # source)");
-        print!("{}", show(&groups, &provenance));
-        return Ok(());
-    }
-    let Some(("broker", sub)) = m.subcommand() else {
-        return Err(config_failure(anyhow::anyhow!("unknown daemon")));
-    };
-    let (mut service, mut broker) = broker_groups();
-    let inputs = flags::inputs("broker", sub, &[&service, &broker]);
-    let provenance =
-        flags::load(&mut [&mut service, &mut broker], &inputs).map_err(config_failure)?;
-    let groups: [&dyn Settings; 2] = [&service, &broker];
-    println!("# aztec-prover broker: effective configuration (value  # source)");
-    print!("{}", show(&groups, &provenance));
+}
+
+/// Loads `groups` as `daemon` would and prints each value with its source.
+fn print_config(
+    daemon: &str,
+    sub: &ArgMatches,
+    groups: &mut [&mut dyn Settings],
+) -> Result<(), Failure> {
+    let views: Vec<&dyn Settings> = groups.iter().map(|g| &**g as &dyn Settings).collect();
+    let inputs = flags::inputs(daemon, sub, &views);
+    let provenance = flags::load(groups, &inputs).map_err(config_failure)?;
+    let views: Vec<&dyn Settings> = groups.iter().map(|g| &**g as &dyn Settings).collect();
+    println!("# aztec-prover {daemon}: effective configuration (value  # source)");
+    print!("{}", show(&views, &provenance));
     Ok(())
 }
 

@@ -279,8 +279,7 @@ impl Sequencer {
         let Some(e) = self.l1.epoch_to_prove().await? else {
             return Ok(());
         };
-        let last_claim_slot =
-            (e.epoch + 1) * self.config.epoch_duration + self.config.claim_duration_slots - 1;
+        let last_claim_slot = self.config.last_claim_slot(e.epoch);
         if e.epoch >= self.config.epoch_of(slot) || slot > last_claim_slot {
             return Ok(());
         }

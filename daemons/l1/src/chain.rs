@@ -164,6 +164,10 @@ impl RollupConfig {
     pub fn epoch_of(&self, slot: u64) -> u64 {
         slot / self.epoch_duration
     }
+    /// The last slot in which `epoch` can be claimed (`Rollup.getLastClaimSlot`).
+    pub fn last_claim_slot(&self, epoch: u64) -> u64 {
+        (epoch + 1) * self.epoch_duration + self.claim_duration_slots - 1
+    }
     /// Unix time at which `slot` starts.
     pub fn slot_start(&self, slot: u64) -> u64 {
         self.genesis_time + slot * self.slot_duration

@@ -135,11 +135,12 @@ impl Monitor {
         self.archiver.sync(&self.l1).await?;
         let slot = self.config.slot_at(self.l1.l1_timestamp().await?);
         let claim = self.l1.proof_claim().await?;
+        let to_prove = self.l1.epoch_to_prove().await?;
         if let Some(c) = claim
             && self.claims_seen.insert((c.epoch, c.prover))
         {
             if c.prover == self.l1.account {
-                let (first, last) = match self.l1.epoch_to_prove().await? {
+                let (first, last) = match to_prove {
                     Some(e) if e.epoch == c.epoch => (e.first_block, e.last_block),
                     _ => (0, 0),
                 };
@@ -163,11 +164,10 @@ impl Monitor {
                 });
             }
         }
-        let Some(e) = self.l1.epoch_to_prove().await? else {
+        let Some(e) = to_prove else {
             return Ok(());
         };
-        let last_claim_slot =
-            (e.epoch + 1) * self.config.epoch_duration + self.config.claim_duration_slots - 1;
+        let last_claim_slot = self.config.last_claim_slot(e.epoch);
         let completed = e.epoch < self.config.epoch_of(slot);
         let claimed = claim.is_some_and(|c| c.epoch == e.epoch);
         if !completed || claimed || slot > last_claim_slot || self.quoted.contains(&e.epoch) {

@@ -5,7 +5,6 @@
 //! Not yet: the world state lives in memory (it is rebuilt from L1 and the
 //! remote node at start), not in LMDB.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aztec_prover_l1::L1;
@@ -15,6 +14,7 @@ use aztec_zk::RollupParams;
 use aztec_zk::world::World;
 use jsonrpsee::http_client::HttpClient;
 
+use crate::archiver::Archiver;
 use crate::epoch;
 use crate::orchestrator::{self, Checking, Progress};
 
@@ -51,6 +51,7 @@ pub struct Pipeline {
     pub config: RollupConfig,
     /// Longest time an epoch's jobs may take.
     pub timeout: Duration,
+    archiver: Archiver,
     world: World,
     world_block: u64,
 }
@@ -75,6 +76,7 @@ impl Pipeline {
             checking,
             config,
             timeout,
+            archiver: Archiver::default(),
             world,
             world_block: 0,
         }
@@ -89,19 +91,14 @@ impl Pipeline {
         progress: impl FnMut(&Progress),
     ) -> Result<EpochReport, String> {
         let started = Instant::now();
-        let latest = self.l1.l1_block_number().await.map_err(|x| x.to_string())?;
-        let mut blocks = BTreeMap::new();
-        for b in self
-            .l1
-            .proposed_blocks(0, latest)
+        self.archiver
+            .sync(&self.l1)
             .await
-            .map_err(|x| x.to_string())?
-        {
-            blocks.insert(b.number, b);
-        }
+            .map_err(|x| x.to_string())?;
+        let blocks = &self.archiver;
         let get = |n: u64| {
             blocks
-                .get(&n)
+                .block(n)
                 .ok_or_else(|| format!("block {n} is not on L1"))
         };
         while self.world_block + 1 < first {
