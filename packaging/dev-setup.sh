@@ -10,8 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # apt packages: compilers for the C parts (LMDB), the systemd and D-Bus
 # tools the tests drive (systemd-socket-activate, busctl, dbus-daemon,
-# systemd-analyze), curl for health checks.
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd)
+# systemd-analyze), curl for health checks, and Mesa's lavapipe (CPU
+# Vulkan) with the Vulkan loader for the wgpu backend's tests.
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd mesa-vulkan-drivers libvulkan1)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

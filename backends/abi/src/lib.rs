@@ -8,6 +8,7 @@
 
 #[cfg(feature = "reference")]
 pub mod bench;
+pub mod export;
 pub mod ffi;
 pub mod loader;
 #[cfg(feature = "reference")]

@@ -3,37 +3,11 @@
 //! readable message for `last_error`. The only `unsafe` of the crate's ABI
 //! side lives here, each block with its justification.
 
-use std::cell::RefCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
+use aztec_backend_abi::export::{fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
 use crate::curve::{G1, G2};
 use crate::{dispatch, msm, ntt, pool};
-
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-fn fail(code: Status, msg: impl Into<String>) -> Status {
-    LAST_ERROR.with(|e| *e.borrow_mut() = msg.into());
-    code
-}
-
-/// Runs `f`, turning panics into `INTERNAL` with the panic message.
-fn guarded(f: impl FnOnce() -> Status) -> Status {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(s) => s,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            fail(status::INTERNAL, format!("internal error: {msg}"))
-        }
-    }
-}
 
 /// Largest MSM accepted (2^32 points).
 const MAX_MSM: u64 = 1 << 32;
@@ -196,19 +170,8 @@ unsafe extern "C" fn ntt_fn(
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
-    LAST_ERROR.with(|e| {
-        let e = e.borrow();
-        let bytes = e.as_bytes();
-        if !buf.is_null() && cap > 0 {
-            let n = bytes.len().min(cap as usize - 1);
-            // SAFETY: non-null and, by the ABI, valid for `cap` bytes; we write n + 1 <= cap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, n);
-                buf.add(n).write(0);
-            }
-        }
-        bytes.len() as u64
-    })
+    // SAFETY: forwarded with the same ABI obligations.
+    unsafe { aztec_backend_abi::export::copy_last_error(buf, cap) }
 }
 
 /// The table the loader looks up.

@@ -1,0 +1,208 @@
+//! The exported C table (`aztec_prover_backend_v1`), as in the CPU backend:
+//! arguments checked, panics caught, a readable message for `last_error`.
+//! GPU failures are `DEVICE`; a missing adapter makes `info` fail, so the
+//! loader refuses the library with the reason.
+
+use aztec_backend_abi::export::{fail, guarded};
+use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
+
+use crate::{fallback, state};
+
+/// Largest MSM accepted (2^32 points).
+const MAX_MSM: u64 = 1 << 32;
+/// Fr's two-adicity: the largest NTT.
+const TWO_ADICITY: u32 = 28;
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
+    guarded(|| {
+        if out.is_null() {
+            return fail(status::INVALID_ARGUMENT, "info: null output");
+        }
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        let mut i = BackendInfo::zeroed();
+        i.abi_version = ffi::ABI_VERSION;
+        i.curve_id = ffi::CURVE_BN254;
+        i.scalar_field_id = ffi::FIELD_BN254_FR;
+        i.capabilities = caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        i.preferred_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        i.max_log_ntt = TWO_ADICITY;
+        ffi::write_cstr(&mut i.name, "wgpu");
+        ffi::write_cstr(&mut i.detail, &st.gpu.describe());
+        // SAFETY: `out` is non-null and, by the ABI, points to one writable BackendInfo.
+        unsafe { out.write(i) };
+        status::OK
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> Status {
+    guarded(|| {
+        if n_cpus > 0 && cpus.is_null() {
+            return fail(status::INVALID_ARGUMENT, "configure: null CPU list");
+        }
+        let list: &[u32] = if n_cpus == 0 {
+            &[]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n_cpus u32 values.
+            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }
+        };
+        match fallback::configure(threads, list) {
+            Ok(()) => status::OK,
+            Err(e) => fail(status::INVALID_ARGUMENT, e),
+        }
+    })
+}
+
+/// Checks an MSM call's pointers and size; returns the point count.
+fn msm_args(op: &str, points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Result<usize, Status> {
+    if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
+        return Err(fail(status::INVALID_ARGUMENT, format!("{op}: null pointer")));
+    }
+    if n > MAX_MSM {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: {n} points is over the limit of {MAX_MSM}"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
+    guarded(|| {
+        let n = match msm_args("msm_g1", points, scalars, n, out) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let (pts, sc) = if n == 0 {
+            (&[][..], &[][..])
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
+            unsafe {
+                (
+                    std::slice::from_raw_parts(points, n * ffi::G1_BYTES),
+                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
+                )
+            }
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.msm_g1(pts, sc) {
+            Ok(r) => {
+                // SAFETY: non-null and, by the ABI, valid for one G1 point.
+                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
+                status::OK
+            }
+            Err(e) if e.starts_with("point ") => fail(status::INVALID_ARGUMENT, format!("msm_g1: {e}")),
+            Err(e) => fail(status::DEVICE, format!("msm_g1: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
+    guarded(|| {
+        let n = match msm_args("msm_g2", points, scalars, n, out) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let cpu = match fallback::cpu() {
+            Ok(c) => c,
+            Err(e) => return fail(status::UNSUPPORTED, e),
+        };
+        let (pts, sc) = if n == 0 {
+            (&[][..], &[][..])
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
+            unsafe {
+                (
+                    std::slice::from_raw_parts(points, n * ffi::G2_BYTES),
+                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
+                )
+            }
+        };
+        match cpu.msm_g2(pts, sc) {
+            Ok(r) => {
+                // SAFETY: non-null and, by the ABI, valid for one G2 point.
+                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G2_BYTES) };
+                status::OK
+            }
+            Err(e) => fail(status::INVALID_ARGUMENT, format!("msm_g2: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32, coset: *const u8) -> Status {
+    guarded(|| {
+        if data.is_null() {
+            return fail(status::INVALID_ARGUMENT, "ntt: null data");
+        }
+        if log_n > TWO_ADICITY {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{TWO_ADICITY}"),
+            );
+        }
+        if batch == 0 {
+            return status::OK;
+        }
+        let Some(len) = (ffi::SCALAR_BYTES << log_n).checked_mul(batch as usize) else {
+            return fail(status::INVALID_ARGUMENT, "ntt: size overflows");
+        };
+        // SAFETY: non-null and, by the ABI, valid for batch vectors of 2^log_n elements.
+        let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
+        let coset = if coset.is_null() {
+            None
+        } else {
+            let mut g = [0u8; 32];
+            // SAFETY: non-null and, by the ABI, 32 bytes.
+            g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
+            Some(g)
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        if !st.ntt_fits(log_n) {
+            return match fallback::cpu().and_then(|c| {
+                c.ntt(data, log_n, inverse != 0, coset.as_ref()).map_err(|e| e.to_string())
+            }) {
+                Ok(()) => status::OK,
+                Err(e) => fail(status::DEVICE, format!("ntt: too large for the GPU, and {e}")),
+            };
+        }
+        match st.ntt(data, log_n, inverse != 0, coset.as_ref()) {
+            Ok(()) => status::OK,
+            Err(e) if e.contains("coset generator") => fail(status::INVALID_ARGUMENT, format!("ntt: {e}")),
+            Err(e) => fail(status::DEVICE, format!("ntt: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
+    // SAFETY: forwarded with the same ABI obligations.
+    unsafe { aztec_backend_abi::export::copy_last_error(buf, cap) }
+}
+
+/// The table the loader looks up.
+#[allow(unsafe_code, non_upper_case_globals)]
+// SAFETY: the symbol name is this ABI version's entry point, exported once.
+#[unsafe(no_mangle)]
+pub static aztec_prover_backend_v1: BackendTable = BackendTable {
+    abi_version: ffi::ABI_VERSION,
+    table_size: ffi::TABLE_SIZE,
+    info,
+    configure,
+    msm_g1,
+    msm_g2,
+    ntt: ntt_fn,
+    last_error,
+};

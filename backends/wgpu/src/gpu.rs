@@ -1,0 +1,466 @@
+//! The device: adapter selection, the compiled programs, reusable buffers,
+//! and running a list of dispatches with one submission.
+//!
+//! Adapter choice: `AZTEC_PROVER_WGPU_ADAPTER` (an index into the list, or
+//! part of a name, case-insensitive) picks one; otherwise the first discrete
+//! GPU, then integrated, virtual, and last a CPU implementation (lavapipe).
+//! `WGPU_BACKEND` (`vulkan`, `gl`, `metal`, `dx12`) limits the APIs searched.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::shader::WORKGROUP;
+
+/// Environment variable choosing the adapter (index or name part).
+pub const ADAPTER_ENV: &str = "AZTEC_PROVER_WGPU_ADAPTER";
+
+/// Words of parameters each dispatch gets.
+pub const PARAM_WORDS: usize = 32;
+
+/// One adapter as listed.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    /// Position in the list (what `AZTEC_PROVER_WGPU_ADAPTER=<index>` means).
+    pub index: usize,
+    /// Name.
+    pub name: String,
+    /// API (Vulkan, Gl, ...).
+    pub backend: String,
+    /// Discrete, integrated, virtual, CPU.
+    pub kind: String,
+}
+
+fn summary(index: usize, i: &wgpu::AdapterInfo) -> AdapterSummary {
+    AdapterSummary {
+        index,
+        name: i.name.clone(),
+        backend: format!("{:?}", i.backend),
+        kind: format!("{:?}", i.device_type),
+    }
+}
+
+fn rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn instance() -> (wgpu::Instance, wgpu::Backends) {
+    let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    (wgpu::Instance::new(desc), backends)
+}
+
+/// Every adapter wgpu finds, in the order `AZTEC_PROVER_WGPU_ADAPTER` indexes.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let (inst, backends) = instance();
+    pollster::block_on(inst.enumerate_adapters(backends))
+        .iter()
+        .enumerate()
+        .map(|(k, a)| summary(k, &a.get_info()))
+        .collect()
+}
+
+fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, String> {
+    let listed: Vec<String> = adapters
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let s = summary(k, &a.get_info());
+            format!("{}: {} ({}, {})", s.index, s.name, s.backend, s.kind)
+        })
+        .collect();
+    if adapters.is_empty() {
+        return Err(format!(
+            "no GPU adapter found (WGPU_BACKEND={}); install a Vulkan driver \
+             (on Debian: mesa-vulkan-drivers for lavapipe, or the GPU vendor's driver) \
+             or choose another API with WGPU_BACKEND",
+            std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "all".into())
+        ));
+    }
+    if let Ok(want) = std::env::var(ADAPTER_ENV) {
+        let want = want.trim().to_string();
+        let pos = match want.parse::<usize>() {
+            Ok(k) if k < adapters.len() => Some(k),
+            Ok(_) => None,
+            Err(_) => adapters.iter().position(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&want.to_lowercase())
+            }),
+        };
+        return match pos {
+            Some(k) => Ok(adapters.into_iter().nth(k).unwrap_or_else(|| unreachable!())),
+            None => Err(format!(
+                "{ADAPTER_ENV}={want:?} matches no adapter; found: {}",
+                listed.join("; ")
+            )),
+        };
+    }
+    let mut adapters = adapters;
+    adapters.sort_by_key(|a| rank(a.get_info().device_type));
+    Ok(adapters.remove(0))
+}
+
+/// A compiled WGSL module: its bind group layout and one pipeline per entry point.
+pub struct Program {
+    layout: wgpu::BindGroupLayout,
+    pipelines: HashMap<&'static str, wgpu::ComputePipeline>,
+    buffers: u32,
+}
+
+/// One dispatch: an entry point, its parameters, and how many threads.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    /// Entry point.
+    pub entry: &'static str,
+    /// Parameter words (see each kernel).
+    pub params: [u32; PARAM_WORDS],
+    /// Threads (one per item; rounded up to workgroups).
+    pub threads: u64,
+}
+
+impl Dispatch {
+    /// A dispatch whose first parameter words are `head`.
+    pub fn new(entry: &'static str, threads: u64, head: &[u32]) -> Dispatch {
+        let mut params = [0u32; PARAM_WORDS];
+        params[..head.len()].copy_from_slice(head);
+        Dispatch {
+            entry,
+            params,
+            threads,
+        }
+    }
+
+    /// Sets 8 words at `at` (a 256-bit constant).
+    pub fn with_words(mut self, at: usize, words: &[u32; 8]) -> Dispatch {
+        self.params[at..at + 8].copy_from_slice(words);
+        self
+    }
+}
+
+/// The opened device.
+pub struct Gpu {
+    /// wgpu's device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What it is.
+    pub info: wgpu::AdapterInfo,
+    /// The limits we asked for (the adapter's own).
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Vec<String>>>,
+    buffers: Mutex<HashMap<&'static str, wgpu::Buffer>>,
+}
+
+impl Gpu {
+    /// Opens the chosen adapter with its full limits.
+    pub fn open() -> Result<Gpu, String> {
+        let (inst, backends) = instance();
+        let adapter = choose(pollster::block_on(inst.enumerate_adapters(backends)))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("aztec-prover"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::default(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| format!("cannot open {}: {e}", info.name))?;
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        // The default handler panics; a library reports instead.
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            errors,
+            buffers: Mutex::default(),
+        })
+    }
+
+    /// "name (API, kind)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// The largest buffer one binding may cover.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    fn take_errors(&self) -> Result<(), String> {
+        let mut v = self.errors.lock().map_err(|_| "error list poisoned".to_string())?;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("GPU error: {}", std::mem::take(&mut *v).join("; ")))
+        }
+    }
+
+    /// Compiles `source` with `buffers` storage buffers after the parameters.
+    pub fn program(
+        &self,
+        label: &str,
+        source: &str,
+        buffers: u32,
+        entries: &[&'static str],
+    ) -> Result<Program, String> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries_layout = vec![storage(0, true)];
+        entries_layout.extend((1..=buffers).map(|b| storage(b, false)));
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries_layout,
+            });
+        let pl = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let mut pipelines = HashMap::new();
+        for e in entries {
+            let p = self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(e),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(e),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+            pipelines.insert(*e, p);
+        }
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(format!("the {label} shaders do not compile: {err}"));
+        }
+        self.take_errors()?;
+        Ok(Program {
+            layout,
+            pipelines,
+            buffers,
+        })
+    }
+
+    /// A storage buffer named `name` of at least `bytes`, reused across calls.
+    pub fn buffer(&self, name: &'static str, bytes: u64) -> Result<wgpu::Buffer, String> {
+        let bytes = bytes.max(256).next_multiple_of(256);
+        if bytes > self.limits.max_buffer_size {
+            return Err(format!(
+                "{name}: {bytes} bytes is over the device's buffer limit of {}",
+                self.limits.max_buffer_size
+            ));
+        }
+        let mut map = self.buffers.lock().map_err(|_| "buffer pool poisoned".to_string())?;
+        if let Some(b) = map.get(name) {
+            if b.size() >= bytes {
+                return Ok(b.clone());
+            }
+            b.destroy();
+        }
+        let usage = if name.starts_with("staging") {
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+        } else {
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC
+        };
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(format!("out of GPU memory for {name} ({bytes} bytes): {e}"));
+        }
+        map.insert(name, b.clone());
+        Ok(b)
+    }
+
+    /// Writes `words` at the start of `buffer`.
+    pub fn write(&self, buffer: &wgpu::Buffer, words: &[u32]) {
+        self.queue.write_buffer(buffer, 0, as_bytes(words));
+    }
+
+    /// Writes raw bytes at the start of `buffer` (a multiple of 4 long).
+    pub fn write_bytes(&self, buffer: &wgpu::Buffer, bytes: &[u8]) {
+        self.queue.write_buffer(buffer, 0, bytes);
+    }
+
+    /// Runs `dispatches` in order over `buffers` (bound at 1, 2, ...), then
+    /// copies `read` (buffer, byte offset, length) back, if asked.
+    pub fn run(
+        &self,
+        program: &Program,
+        buffers: &[&wgpu::Buffer],
+        dispatches: &[Dispatch],
+        read: Option<(&wgpu::Buffer, u64, u64)>,
+    ) -> Result<Vec<u32>, String> {
+        if buffers.len() != program.buffers as usize {
+            return Err(format!(
+                "internal: {} buffers bound, the program has {}",
+                buffers.len(),
+                program.buffers
+            ));
+        }
+        let stride = (self.limits.min_storage_buffer_offset_alignment as usize)
+            .max(PARAM_WORDS * 4)
+            .next_multiple_of(256);
+        let mut blob = vec![0u8; stride * dispatches.len().max(1)];
+        for (k, d) in dispatches.iter().enumerate() {
+            blob[k * stride..k * stride + PARAM_WORDS * 4].copy_from_slice(as_bytes(&d.params));
+        }
+        let params = self.buffer("params", blob.len() as u64)?;
+        self.queue.write_buffer(&params, 0, &blob);
+        let mut groups = Vec::with_capacity(dispatches.len());
+        for k in 0..dispatches.len() {
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params,
+                    offset: (k * stride) as u64,
+                    size: wgpu::BufferSize::new((PARAM_WORDS * 4) as u64),
+                }),
+            }];
+            for (b, buf) in buffers.iter().enumerate() {
+                let size = buf.size().min(self.max_binding() / 4 * 4);
+                entries.push(wgpu::BindGroupEntry {
+                    binding: b as u32 + 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: buf,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(size),
+                    }),
+                });
+            }
+            groups.push(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &program.layout,
+                entries: &entries,
+            }));
+        }
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            for (d, g) in dispatches.iter().zip(&groups) {
+                if d.threads == 0 {
+                    continue;
+                }
+                let pipeline = program
+                    .pipelines
+                    .get(d.entry)
+                    .ok_or_else(|| format!("internal: no kernel {}", d.entry))?;
+                let (x, y) = grid(d.threads)?;
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, g, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+        }
+        let staging = match read {
+            Some((src, offset, len)) => {
+                let st = self.buffer("staging", len)?;
+                enc.copy_buffer_to_buffer(src, offset, &st, 0, len);
+                Some((st, len))
+            }
+            None => None,
+        };
+        self.queue.submit([enc.finish()]);
+        let out = match staging {
+            Some((st, len)) => {
+                let slice = st.slice(0..len);
+                let (tx, rx) = std::sync::mpsc::channel();
+                slice.map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
+                self.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| format!("GPU error while waiting: {e}"))?;
+                rx.recv()
+                    .map_err(|_| "the GPU never answered the read".to_string())?
+                    .map_err(|e| format!("cannot read the result back: {e}"))?;
+                let words = {
+                    let view = slice
+                        .get_mapped_range()
+                        .map_err(|e| format!("cannot read the result back: {e}"))?;
+                    view.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect()
+                };
+                st.unmap();
+                words
+            }
+            None => {
+                self.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| format!("GPU error while waiting: {e}"))?;
+                Vec::new()
+            }
+        };
+        self.take_errors()?;
+        Ok(out)
+    }
+}
+
+/// Workgroups for `threads`, as a 2-D grid within the 65535 per-dimension limit.
+pub fn grid(threads: u64) -> Result<(u32, u32), String> {
+    let groups = threads.div_ceil(WORKGROUP as u64);
+    let x = groups.min(65535);
+    let y = groups.div_ceil(x.max(1));
+    if y > 65535 {
+        return Err(format!("{threads} threads is over one dispatch's limit"));
+    }
+    Ok((x as u32, y as u32))
+}
+
+/// The bytes of `words` (little-endian, as the GPU reads them).
+pub fn as_bytes(words: &[u32]) -> &[u8] {
+    // u32 has no padding and every byte pattern is valid u8; x86-64 and the
+    // GPUs we target are little-endian, which is the ABI's byte order.
+    #[allow(unsafe_code)]
+    // SAFETY: the slice covers exactly the memory of `words`, which outlives it.
+    unsafe {
+        std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words))
+    }
+}

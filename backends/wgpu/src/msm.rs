@@ -1,0 +1,320 @@
+//! G1 MSM on the GPU: Pippenger with signed c-bit digits.
+//!
+//! One call, per chunk of points that fits the device's binding limit:
+//! 1. upload points and scalars; `convert_points` puts the points in
+//!    Montgomery form; `histogram` counts every (window, bucket);
+//! 2. the host reads the counts back, lays the buckets out in `sorted` by a
+//!    prefix sum, and plans the sums: a bucket of at most [`TASK_LEN`] points
+//!    is one task, a larger one is split and its partial sums are summed
+//!    again, level by level, so that no thread walks a long list (scalars
+//!    from real witnesses put most points in a few buckets);
+//! 3. `scatter` sorts point indices into buckets, `accumulate_points` and
+//!    `accumulate_partials` run the planned levels, `bucket_sums` weighs each
+//!    segment of a window's buckets, and the segments are summed per window
+//!    with the same planned levels;
+//! 4. the host reads one point per window back and combines the windows
+//!    (a few hundred doublings) with arkworks.
+
+use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
+use ark_ff::{BigInt, Field, PrimeField, Zero};
+
+use crate::gpu::{Dispatch, Gpu, Program};
+
+/// Entry points of the MSM program.
+pub const ENTRIES: &[&str] = &[
+    "convert_points",
+    "histogram",
+    "scatter",
+    "accumulate_points",
+    "accumulate_partials",
+    "bucket_sums",
+];
+
+/// Storage buffers of the MSM program (after the parameters).
+pub const BUFFERS: u32 = 6;
+
+/// Most points (or partial sums) one thread adds up.
+pub const TASK_LEN: u32 = 32;
+
+/// Buckets one `bucket_sums` thread walks.
+const SEGMENT: u32 = 32;
+
+/// Words of a stored projective point.
+const PROJ_WORDS: u64 = 24;
+
+/// Window width for `n` points.
+pub fn window_bits(n: usize) -> u32 {
+    let log = usize::BITS - n.max(1).leading_zeros();
+    log.saturating_sub(4).clamp(4, 16)
+}
+
+/// A contiguous run of stored items summed into one slot.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: u32,
+    len: u32,
+    dst: u32,
+}
+
+/// Splits each group into tasks of at most `TASK_LEN` items, level by level:
+/// a group too long for one task writes partial sums to fresh slots (from
+/// `free`), which the next level sums into the group's slot.
+fn plan(groups: Vec<Group>, free: &mut u32) -> Vec<Vec<[u32; 3]>> {
+    let mut levels = Vec::new();
+    let mut current = groups;
+    while !current.is_empty() {
+        let mut tasks = Vec::with_capacity(current.len());
+        let mut next = Vec::new();
+        for g in current {
+            if g.len <= TASK_LEN {
+                tasks.push([g.start, g.len, g.dst]);
+            } else {
+                let parts = g.len.div_ceil(TASK_LEN);
+                let first = *free;
+                *free += parts;
+                for j in 0..parts {
+                    let at = j * TASK_LEN;
+                    tasks.push([g.start + at, TASK_LEN.min(g.len - at), first + j]);
+                }
+                next.push(Group {
+                    start: first,
+                    len: parts,
+                    dst: g.dst,
+                });
+            }
+        }
+        levels.push(tasks);
+        current = next;
+    }
+    levels
+}
+
+/// Checks that every coordinate is below p (the ABI's promise; a GPU would
+/// otherwise compute garbage quietly).
+fn check_points(points: &[u8]) -> Result<(), String> {
+    let p = Fq::MODULUS.0;
+    for (k, c) in points.chunks_exact(32).enumerate() {
+        let w: [u64; 4] = std::array::from_fn(|i| {
+            u64::from_le_bytes(c[8 * i..8 * i + 8].try_into().unwrap_or_default())
+        });
+        let below = (0..4)
+            .rev()
+            .find(|&i| w[i] != p[i])
+            .is_none_or(|i| w[i] < p[i]);
+        if !below || w == p {
+            return Err(format!(
+                "point {}: its {} coordinate is not below the field modulus",
+                k / 2,
+                if k % 2 == 0 { "x" } else { "y" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A stored projective point (Montgomery form, R = 2^260) as arkworks' point.
+fn read_point(words: &[u32]) -> G1Projective {
+    // x_std = x_mont / 2^260.
+    let r_inv = Fq::from(2u64)
+        .pow([260u64])
+        .inverse()
+        .unwrap_or_else(|| unreachable!("2 is invertible"));
+    let coord = |k: usize| {
+        let w = &words[8 * k..8 * k + 8];
+        let limbs: [u64; 4] = std::array::from_fn(|i| w[2 * i] as u64 | (w[2 * i + 1] as u64) << 32);
+        Fq::from_bigint(BigInt(limbs)).unwrap_or_default() * r_inv
+    };
+    let (x, y, z) = (coord(0), coord(1), coord(2));
+    if z.is_zero() {
+        return G1Projective::zero();
+    }
+    let zi = z.inverse().unwrap_or_default();
+    G1Affine::new_unchecked(x * zi, y * zi).into_group()
+}
+
+/// Sums `scalars[i] * points[i]` over one chunk (points and scalars in ABI encoding).
+fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result<G1Projective, String> {
+    let n = (scalars.len() / 32) as u32;
+    let c = window_bits(n as usize);
+    let windows = 254 / c + 1;
+    let nb = 1u32 << (c - 1);
+    let buckets = windows * nb;
+
+    let b_points = gpu.buffer("msm.points", points.len() as u64)?;
+    let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
+    let b_counts = gpu.buffer("msm.counts", buckets as u64 * 4)?;
+    let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
+    gpu.write_bytes(&b_points, points);
+    gpu.write_bytes(&b_scalars, scalars);
+    gpu.write(&b_counts, &vec![0u32; buckets as usize]);
+    // The task and partial buffers are bound too; their sizes come later.
+    let b_tasks = gpu.buffer("msm.tasks", 256)?;
+    let b_partials = gpu.buffer("msm.partials", 256)?;
+
+    let digits = [n, c, windows];
+    let counts = gpu.run(
+        prog,
+        &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
+        &[
+            Dispatch::new("convert_points", n as u64, &[n]),
+            Dispatch::new("histogram", n as u64, &digits),
+        ],
+        Some((&b_counts, 0, buckets as u64 * 4)),
+    )?;
+
+    // Bucket layout and the summation plan.
+    let mut offsets = Vec::with_capacity(buckets as usize);
+    let mut groups = Vec::with_capacity(buckets as usize);
+    let mut at = 0u32;
+    for (b, &k) in counts.iter().enumerate() {
+        offsets.push(at);
+        groups.push(Group {
+            start: at,
+            len: k,
+            dst: b as u32,
+        });
+        at += k;
+    }
+    let mut free = buckets;
+    let bucket_levels = plan(groups, &mut free);
+    let segments = nb / SEGMENT.min(nb);
+    let seg_base = free;
+    let final_base = seg_base + windows * segments;
+    free = final_base + windows;
+    let seg_levels = plan(
+        (0..windows)
+            .map(|w| Group {
+                start: seg_base + w * segments,
+                len: segments,
+                dst: final_base + w,
+            })
+            .collect(),
+        &mut free,
+    );
+
+    let mut task_words: Vec<u32> = Vec::new();
+    let mut dispatches = vec![Dispatch::new("scatter", n as u64, &digits)];
+    for (level, tasks) in bucket_levels.iter().chain(seg_levels.iter()).enumerate() {
+        let entry = if level == 0 {
+            "accumulate_points"
+        } else {
+            "accumulate_partials"
+        };
+        let first = (task_words.len() / 3) as u32;
+        task_words.extend(tasks.iter().flatten());
+        dispatches.push(Dispatch::new(entry, tasks.len() as u64, &[tasks.len() as u32, first]));
+        if level + 1 == bucket_levels.len() {
+            let threads = windows * segments;
+            dispatches.push(Dispatch::new(
+                "bucket_sums",
+                threads as u64,
+                &[threads, nb, segments, seg_base],
+            ));
+        }
+    }
+    let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
+    let b_partials = gpu.buffer("msm.partials", free as u64 * PROJ_WORDS * 4)?;
+    if b_partials.size() > gpu.max_binding() || b_tasks.size() > gpu.max_binding() {
+        return Err("internal: MSM working buffers exceed the binding limit".into());
+    }
+    gpu.write(&b_counts, &offsets);
+    gpu.write(&b_tasks, &task_words);
+    let out = gpu.run(
+        prog,
+        &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
+        &dispatches,
+        Some((
+            &b_partials,
+            final_base as u64 * PROJ_WORDS * 4,
+            windows as u64 * PROJ_WORDS * 4,
+        )),
+    )?;
+
+    let mut acc = G1Projective::zero();
+    for w in (0..windows as usize).rev() {
+        for _ in 0..c {
+            acc.double_in_place();
+        }
+        acc += read_point(&out[w * PROJ_WORDS as usize..(w + 1) * PROJ_WORDS as usize]);
+    }
+    Ok(acc)
+}
+
+/// Points per chunk so that every per-point buffer fits one binding.
+pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
+    let c = window_bits(n);
+    let windows = (254 / c + 1) as u64;
+    let limit = gpu.max_binding();
+    // points: 64 bytes, sorted: 4 bytes per window; keep indices below 2^31.
+    let by_points = limit / 64;
+    let by_sorted = limit / (4 * windows);
+    (by_points.min(by_sorted).min(1 << 30) as usize).max(1)
+}
+
+/// `sum scalars[i] * points[i]` in G1, ABI encodings in and out.
+pub fn msm_g1(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+    let n = scalars.len() / 32;
+    if points.len() != 64 * n || scalars.len() != 32 * n {
+        return Err(format!(
+            "{} bytes of points and {} of scalars do not make whole pairs",
+            points.len(),
+            scalars.len()
+        ));
+    }
+    check_points(points)?;
+    let mut acc = G1Projective::zero();
+    if n > 0 {
+        let chunk = chunk_points(gpu, n);
+        for (p, s) in points.chunks(64 * chunk).zip(scalars.chunks(32 * chunk)) {
+            acc += msm_chunk(gpu, prog, p, s)?;
+        }
+    }
+    let mut out = [0u8; 64];
+    if let Some((x, y)) = acc.into_affine().xy() {
+        out[..32].copy_from_slice(&le_bytes(x));
+        out[32..].copy_from_slice(&le_bytes(y));
+    }
+    Ok(out)
+}
+
+fn le_bytes(f: Fq) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for (i, l) in f.into_bigint().0.iter().enumerate() {
+        b[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_split_long_buckets_into_levels() {
+        let mut free = 3;
+        let groups = vec![
+            Group { start: 0, len: 0, dst: 0 },
+            Group { start: 0, len: 5, dst: 1 },
+            Group { start: 5, len: 32 * 32 * 3, dst: 2 },
+        ];
+        let levels = plan(groups, &mut free);
+        assert_eq!(levels.len(), 3);
+        // Level 0: two short buckets plus 96 pieces of the long one.
+        assert_eq!(levels[0].len(), 2 + 96);
+        assert_eq!(levels[1].len(), 3);
+        assert_eq!(levels[2], vec![[3 + 96, 3, 2]]);
+        assert_eq!(free, 3 + 96 + 3);
+        // Every item of the long bucket is covered exactly once.
+        let covered: u32 = levels[0][2..].iter().map(|t| t[1]).sum();
+        assert_eq!(covered, 32 * 32 * 3);
+    }
+
+    #[test]
+    fn window_bits_grow_with_n() {
+        assert_eq!(window_bits(1), 4);
+        assert_eq!(window_bits(1 << 16), 13);
+        assert_eq!(window_bits(1 << 20), 16);
+        assert_eq!(window_bits(1 << 24), 16);
+    }
+}

@@ -1,0 +1,215 @@
+//! Every GPU kernel against arkworks, on random and edge inputs, on whatever
+//! adapter wgpu finds (lavapipe in CI), through the crate and through the
+//! built library's C ABI.
+
+use ark_bn254::{Fr, G1Affine};
+use ark_ec::AffineRepr;
+use ark_ff::{BigInteger, Field, One, PrimeField, Zero};
+use ark_std::rand::{SeedableRng, rngs::StdRng};
+use aztec_backend_abi::reference as r;
+use aztec_backend_wgpu::state;
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(0x9e0)
+}
+
+fn gpu() -> &'static aztec_backend_wgpu::State {
+    match state() {
+        Ok(s) => s,
+        Err(e) => panic!("no GPU adapter for the tests (install mesa-vulkan-drivers): {e}"),
+    }
+}
+
+fn check_msm(points: &[G1Affine], scalars: &[Fr], what: &str) {
+    let pb = r::encode_g1(points);
+    let sb = r::encode_fr(scalars);
+    let got = gpu().msm_g1(&pb, &sb).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let want = r::g1_bytes(&r::msm_g1_native(points, scalars));
+    assert_eq!(got, want, "{what}: differs from arkworks");
+}
+
+#[test]
+fn msm_matches_arkworks_on_random_inputs() {
+    let mut rng = rng();
+    for n in [1usize, 2, 3, 31, 64, 100, 1000, 4096] {
+        let pts = r::sample_g1(n, &mut rng);
+        let sc = r::sample_fr(n, &mut rng);
+        check_msm(&pts, &sc, &format!("n = {n}"));
+    }
+}
+
+#[test]
+fn msm_handles_edge_scalars_and_points() {
+    let mut rng = rng();
+    let n = 600;
+    let pts = r::sample_g1(n, &mut rng);
+    let minus_one = -Fr::one();
+    // Zeros, ones, r - 1, small values, and powers of two across window edges.
+    let mut sc: Vec<Fr> = Vec::with_capacity(n);
+    for i in 0..n {
+        sc.push(match i % 6 {
+            0 => Fr::zero(),
+            1 => Fr::one(),
+            2 => minus_one,
+            3 => Fr::from(i as u64),
+            4 => Fr::from(2u64).pow([(i % 254) as u64]),
+            _ => Fr::from(u64::MAX) * Fr::from(i as u64 + 7),
+        });
+    }
+    check_msm(&pts, &sc, "mixed edge scalars");
+    check_msm(&pts, &vec![Fr::zero(); n], "all zero");
+    // One bucket holds every point: the split-and-sum levels.
+    check_msm(&pts, &vec![Fr::from(5u64); n], "all equal");
+    check_msm(&pts, &vec![minus_one; n], "all r - 1");
+    // Points at infinity, the same point twice, and P with -P.
+    let mut pts2 = pts[..64].to_vec();
+    pts2[3] = G1Affine::zero();
+    pts2[10] = pts2[9];
+    pts2[12] = -pts2[11];
+    let sc2 = r::sample_fr(64, &mut rng);
+    check_msm(&pts2, &sc2, "infinity and repeated points");
+    let mut same = sc2.clone();
+    same[10] = same[9];
+    same[12] = same[11];
+    check_msm(&pts2, &same, "P and -P with one scalar");
+}
+
+#[test]
+fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
+    let mut rng = rng();
+    let pts = r::sample_g1(8, &mut rng);
+    let pb = r::encode_g1(&pts);
+    // 2^256 - 1 as every scalar: the ABI reduces it modulo r.
+    let sb = vec![0xffu8; 32 * 8];
+    let want = r::g1_bytes(&r::msm_g1_native(&pts, &vec![r::fr_from_bytes(&[0xff; 32]); 8]));
+    assert_eq!(gpu().msm_g1(&pb, &sb).expect("msm"), want);
+    // A coordinate equal to p is refused, not computed with.
+    let mut bad = pb.clone();
+    bad[64..96].copy_from_slice(&ark_bn254::Fq::MODULUS.to_bytes_le());
+    let e = gpu().msm_g1(&bad, &sb).expect_err("non-canonical coordinate");
+    assert!(e.contains("point 1"), "{e}");
+    assert_eq!(gpu().msm_g1(&[], &[]).expect("empty"), [0u8; 64]);
+}
+
+fn check_ntt(log_n: u32, batch: usize, inverse: bool, coset: Option<Fr>) {
+    let mut rng = rng();
+    let n = 1usize << log_n;
+    let vals = r::sample_fr(n * batch, &mut rng);
+    let mut got = r::encode_fr(&vals);
+    let g = coset.map(|g| r::fr_bytes(&g));
+    gpu().ntt(&mut got, log_n, inverse, g.as_ref()).expect("ntt");
+    let mut want = Vec::new();
+    for v in vals.chunks(n) {
+        let mut v = v.to_vec();
+        r::ntt_native(&mut v, inverse, coset);
+        want.extend(v);
+    }
+    assert_eq!(
+        got,
+        r::encode_fr(&want),
+        "2^{log_n} x{batch} inverse={inverse} coset={}",
+        coset.is_some()
+    );
+}
+
+#[test]
+fn ntt_matches_arkworks_forward_inverse_coset_and_batched() {
+    let g = Fr::from(7u64);
+    for log_n in [1u32, 2, 3, 5, 8, 11] {
+        check_ntt(log_n, 1, false, None);
+        check_ntt(log_n, 1, true, None);
+        check_ntt(log_n, 1, false, Some(g));
+        check_ntt(log_n, 1, true, Some(g));
+    }
+    check_ntt(6, 5, false, Some(g));
+    check_ntt(6, 3, true, None);
+}
+
+#[test]
+fn ntt_round_trips_and_reduces_non_canonical_input() {
+    // 2^256 - 1 in every slot: reduced on the way in.
+    let log_n = 4;
+    let mut data = vec![0xffu8; 32 << log_n];
+    let reduced = r::fr_from_bytes(&[0xff; 32]);
+    gpu().ntt(&mut data, log_n, false, None).expect("forward");
+    gpu().ntt(&mut data, log_n, true, None).expect("inverse");
+    assert_eq!(data, r::encode_fr(&vec![reduced; 1 << log_n]));
+    // Size 1: the identity, reduced.
+    let mut one = vec![0xffu8; 32];
+    gpu().ntt(&mut one, 0, true, Some(&r::fr_bytes(&Fr::from(3u64)))).expect("n = 1");
+    assert_eq!(one, r::fr_bytes(&reduced).to_vec());
+    let e = gpu()
+        .ntt(&mut data, log_n, false, Some(&[0u8; 32]))
+        .expect_err("zero coset");
+    assert!(e.contains("coset"), "{e}");
+}
+
+#[test]
+fn the_library_serves_the_abi() {
+    let lib = test_library();
+    let b = aztec_backend_abi::Backend::load_path(&lib).expect("load the wgpu backend");
+    assert_eq!(b.info().name, "wgpu");
+    let mut rng = rng();
+    let pts = r::sample_g1(50, &mut rng);
+    let sc = r::sample_fr(50, &mut rng);
+    let got = b.msm_g1(&r::encode_g1(&pts), &r::encode_fr(&sc)).expect("msm_g1");
+    assert_eq!(got, r::g1_bytes(&r::msm_g1_native(&pts, &sc)));
+    // G2 goes to the CPU backend beside it.
+    let p2 = r::sample_g2(20, &mut rng);
+    let s2 = r::sample_fr(20, &mut rng);
+    match b.msm_g2(&r::encode_g2(&p2), &r::encode_fr(&s2)) {
+        Ok(got) => assert_eq!(got, r::g2_bytes(&r::msm_g2_native(&p2, &s2))),
+        Err(e) => assert!(e.to_string().contains("CPU backend"), "{e}"),
+    }
+    let mut data = r::encode_fr(&r::sample_fr(64, &mut rng));
+    let want = {
+        let mut v: Vec<Fr> = data.chunks(32).map(r::fr_from_bytes).collect();
+        r::ntt_native(&mut v, false, None);
+        r::encode_fr(&v)
+    };
+    b.ntt(&mut data, 6, false, None).expect("ntt");
+    assert_eq!(data, want);
+    let err = b
+        .msm_g1(&[0xffu8; 64], &[1u8; 32])
+        .expect_err("a point off the field is refused");
+    assert!(err.to_string().contains("not below the field modulus"), "{err}");
+}
+
+/// The cdylib cargo built for this test run (target/<profile>/deps or beside it).
+fn test_library() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("deps dir");
+    for dir in [deps.to_path_buf(), deps.parent().expect("profile dir").to_path_buf()] {
+        let p = dir.join("libaztec_backend_wgpu.so");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("libaztec_backend_wgpu.so is not built next to {}", exe.display());
+}
+
+#[test]
+fn a_missing_adapter_is_a_clear_error() {
+    // Ask for an adapter that cannot exist, in a child process (the choice is made once per process).
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "child_reports_missing_adapter", "--nocapture"])
+        .env("AZTEC_PROVER_WGPU_ADAPTER", "no-such-gpu-anywhere")
+        .env("CHILD_CHECK", "1")
+        .output()
+        .expect("run child");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("child saw: AZTEC_PROVER_WGPU_ADAPTER=\"no-such-gpu-anywhere\" matches no adapter"), "{text}");
+}
+
+#[test]
+fn child_reports_missing_adapter() {
+    if std::env::var("CHILD_CHECK").is_err() {
+        return;
+    }
+    match state() {
+        Ok(_) => panic!("an adapter was chosen"),
+        Err(e) => println!("child saw: {e}"),
+    }
+}
