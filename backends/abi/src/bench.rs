@@ -1,8 +1,9 @@
 //! `aztec-prover bench kernels`: times a loaded backend's MSM and NTT against
 //! arkworks 0.5 (`VariableBaseMSM::msm`, ark-poly's radix-2 domain) in the
 //! same process, on the same number of threads, and prints the ratio
-//! arkworks/ours. Inputs are random; every result is checked against the
-//! reference before it is timed.
+//! arkworks/ours. With a baseline backend (the CPU backend when a GPU backend
+//! is measured) its time and the ratio baseline/ours are printed too. Inputs
+//! are random; every result is checked against the reference.
 
 use std::time::Instant;
 
@@ -37,6 +38,8 @@ pub struct Row {
     pub ours_ms: f64,
     /// The reference's median time.
     pub reference_ms: f64,
+    /// The baseline backend's median time, when one was given.
+    pub baseline_ms: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -56,11 +59,20 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (median(times), last.unwrap_or_else(|| unreachable!()))
 }
 
-/// Runs the benchmark on `backend`, printing as it goes; returns the rows.
-pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, String> {
+/// Runs the benchmark on `backend` (and `baseline`, if given), printing as it
+/// goes; returns the rows.
+pub fn run(
+    backend: &mut Backend,
+    mut baseline: Option<&mut Backend>,
+    o: &KernelBenchOptions,
+) -> Result<Vec<Row>, String> {
     backend
         .configure(o.threads as u32, &[])
         .map_err(|e| e.to_string())?;
+    if let Some(b) = baseline.as_deref_mut() {
+        b.configure(o.threads as u32, &[]).map_err(|e| e.to_string())?;
+    }
+    let base_name = baseline.as_ref().map(|b| format!("{} ms", b.info().name));
     let detail = backend.refresh_info().detail.clone();
     let path = detail.split(',').next().unwrap_or("").trim().to_string();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -76,10 +88,16 @@ pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, St
             o.threads,
             o.reps
         );
-        println!(
-            "{:<8} {:>6} {:>12} {:>14} {:>8}",
-            "kernel", "log_n", "ours ms", "arkworks ms", "ratio"
-        );
+        match &base_name {
+            None => println!(
+                "{:<8} {:>6} {:>12} {:>14} {:>8}",
+                "kernel", "log_n", "ours ms", "arkworks ms", "ratio"
+            ),
+            Some(b) => println!(
+                "{:<8} {:>6} {:>12} {:>14} {:>8} {:>12} {:>8}",
+                "kernel", "log_n", "ours ms", "arkworks ms", "ratio", b, "ratio"
+            ),
+        }
     }
     for &log_n in &o.log_sizes {
         let n = 1usize << log_n;
@@ -92,15 +110,20 @@ pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, St
                     let pb = r::encode_g1(&pts);
                     let (ref_ms, want) =
                         time(o.reps, || pool.install(|| r::msm_g1_native(&pts, &scalars)));
-                    let (ours_ms, got) = time(o.reps, || backend.msm_g1(&pb, &sb));
-                    if got.map_err(|e| e.to_string())? != r::g1_bytes(&want) {
-                        return Err(format!("msm_g1 2^{log_n}: result differs from arkworks"));
-                    }
+                    let want = r::g1_bytes(&want);
+                    let mut measure = |b: &mut Backend| -> Result<f64, String> {
+                        let (ms, got) = time(o.reps, || b.msm_g1(&pb, &sb));
+                        if got.map_err(|e| e.to_string())? != want {
+                            return Err(format!("msm_g1 2^{log_n}: result differs from arkworks"));
+                        }
+                        Ok(ms)
+                    };
                     Row {
                         kernel: "msm_g1",
                         log_n,
-                        ours_ms,
+                        ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
+                        baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
                     }
                 }
                 "msm_g2" => {
@@ -108,15 +131,20 @@ pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, St
                     let pb = r::encode_g2(&pts);
                     let (ref_ms, want) =
                         time(o.reps, || pool.install(|| r::msm_g2_native(&pts, &scalars)));
-                    let (ours_ms, got) = time(o.reps, || backend.msm_g2(&pb, &sb));
-                    if got.map_err(|e| e.to_string())? != r::g2_bytes(&want) {
-                        return Err(format!("msm_g2 2^{log_n}: result differs from arkworks"));
-                    }
+                    let want = r::g2_bytes(&want);
+                    let mut measure = |b: &mut Backend| -> Result<f64, String> {
+                        let (ms, got) = time(o.reps, || b.msm_g2(&pb, &sb));
+                        if got.map_err(|e| e.to_string())? != want {
+                            return Err(format!("msm_g2 2^{log_n}: result differs from arkworks"));
+                        }
+                        Ok(ms)
+                    };
                     Row {
                         kernel: "msm_g2",
                         log_n,
-                        ours_ms,
+                        ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
+                        baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
                     }
                 }
                 "ntt" => {
@@ -125,33 +153,48 @@ pub fn run(backend: &mut Backend, o: &KernelBenchOptions) -> Result<Vec<Row>, St
                         pool.install(|| r::ntt_native(&mut v, false, None));
                         v
                     });
-                    let mut buf = sb.clone();
-                    let (ours_ms, got) = time(o.reps, || {
-                        buf.copy_from_slice(&sb);
-                        backend.ntt(&mut buf, log_n, false, None)
-                    });
-                    got.map_err(|e| e.to_string())?;
-                    if buf != r::encode_fr(&want) {
-                        return Err(format!("ntt 2^{log_n}: result differs from arkworks"));
-                    }
+                    let want = r::encode_fr(&want);
+                    let mut measure = |b: &mut Backend| -> Result<f64, String> {
+                        let mut buf = sb.clone();
+                        let (ms, got) = time(o.reps, || {
+                            buf.copy_from_slice(&sb);
+                            b.ntt(&mut buf, log_n, false, None)
+                        });
+                        got.map_err(|e| e.to_string())?;
+                        if buf != want {
+                            return Err(format!("ntt 2^{log_n}: result differs from arkworks"));
+                        }
+                        Ok(ms)
+                    };
                     Row {
                         kernel: "ntt",
                         log_n,
-                        ours_ms,
+                        ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
+                        baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
                     }
                 }
                 other => return Err(format!("unknown kernel {other:?} (msm_g1, msm_g2, ntt)")),
             };
             let ratio = row.reference_ms / row.ours_ms;
+            let base = row
+                .baseline_ms
+                .map(|b| (b, b / row.ours_ms))
+                .zip(base_name.as_ref());
             if o.json {
+                let extra = base
+                    .map(|((b, x), _)| format!(",\"baseline_ms\":{b:.3},\"baseline_ratio\":{x:.3}"))
+                    .unwrap_or_default();
                 println!(
-                    "{{\"kernel\":\"{}\",\"log_n\":{},\"ours_ms\":{:.3},\"reference_ms\":{:.3},\"ratio\":{:.3},\"path\":\"{}\",\"threads\":{}}}",
+                    "{{\"kernel\":\"{}\",\"log_n\":{},\"ours_ms\":{:.3},\"reference_ms\":{:.3},\"ratio\":{:.3}{extra},\"path\":\"{}\",\"threads\":{}}}",
                     row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio, path, o.threads
                 );
             } else {
+                let extra = base
+                    .map(|((b, x), _)| format!(" {b:>12.2} {x:>7.2}x"))
+                    .unwrap_or_default();
                 println!(
-                    "{:<8} {:>6} {:>12.2} {:>14.2} {:>7.2}x",
+                    "{:<8} {:>6} {:>12.2} {:>14.2} {:>7.2}x{extra}",
                     row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio
                 );
             }

@@ -241,7 +241,16 @@ impl Backend {
         // SAFETY: version and size checked; `info` writes one BackendInfo.
         let st = unsafe { ((*loaded.table).info)(&mut raw) };
         if st != ffi::status::OK {
-            return Err(incompatible(format!("info() failed with status {st}")));
+            let mut buf = vec![0u8; 1024];
+            #[allow(unsafe_code)]
+            // SAFETY: `last_error` writes at most `buf.len()` bytes into `buf`.
+            unsafe { ((*loaded.table).last_error)(buf.as_mut_ptr(), buf.len() as u64) };
+            let why = ffi::read_cstr(&buf);
+            let why = if why.is_empty() { format!("status {st}") } else { why };
+            return Err(BackendError::Load {
+                path: path.to_path_buf(),
+                reason: why,
+            });
         }
         if raw.abi_version != ffi::ABI_VERSION {
             return Err(incompatible(format!(

@@ -14,6 +14,9 @@ use crate::shader::WORKGROUP;
 /// Environment variable choosing the adapter (index or name part).
 pub const ADAPTER_ENV: &str = "AZTEC_PROVER_WGPU_ADAPTER";
 
+/// Environment variable turning on the per-dispatch profile on stderr.
+pub const TRACE_ENV: &str = "AZTEC_PROVER_WGPU_TRACE";
+
 /// Words of parameters each dispatch gets.
 pub const PARAM_WORDS: usize = 32;
 
@@ -297,6 +300,8 @@ impl Gpu {
         }
         let usage = if name.starts_with("staging") {
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+        } else if name.starts_with("upload") {
+            wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC
         } else {
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC
         };
@@ -319,20 +324,74 @@ impl Gpu {
         self.queue.write_buffer(buffer, 0, as_bytes(words));
     }
 
-    /// Writes raw bytes at the start of `buffer` (a multiple of 4 long).
-    pub fn write_bytes(&self, buffer: &wgpu::Buffer, bytes: &[u8]) {
-        self.queue.write_buffer(buffer, 0, bytes);
+    /// Copies large inputs to the device through one kept, mapped upload
+    /// buffer (`queue.write_buffer` would allocate and fault in a fresh
+    /// staging area of the same size on every call). Each part goes to the
+    /// start of its buffer; lengths are multiples of 4.
+    pub fn upload(&self, parts: &[(&wgpu::Buffer, &[u8])]) -> Result<(), String> {
+        let total: u64 = parts.iter().map(|(_, b)| b.len() as u64).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let st = self.buffer("upload", total)?;
+        let slice = st.slice(0..total);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Write, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| format!("GPU error while mapping the upload buffer: {e}"))?;
+        rx.recv()
+            .map_err(|_| "the GPU never mapped the upload buffer".to_string())?
+            .map_err(|e| format!("cannot map the upload buffer: {e}"))?;
+        {
+            let mut view = slice
+                .get_mapped_range_mut()
+                .map_err(|e| format!("cannot write the upload buffer: {e}"))?;
+            let mut at = 0usize;
+            for (_, bytes) in parts {
+                view.slice(at..at + bytes.len()).copy_from_slice(bytes);
+                at += bytes.len();
+            }
+        }
+        st.unmap();
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut at = 0u64;
+        for (dst, bytes) in parts {
+            enc.copy_buffer_to_buffer(&st, at, dst, 0, bytes.len() as u64);
+            at += bytes.len() as u64;
+        }
+        self.queue.submit([enc.finish()]);
+        if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
+            eprintln!("wgpu trace: host upload of {total} bytes {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(())
+    }
+
+    /// Prints `what` and the time since `since` when tracing.
+    pub fn trace(&self, what: &str, since: std::time::Instant) {
+        if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
+            eprintln!("wgpu trace: host {what} {:.2} ms", since.elapsed().as_secs_f64() * 1e3);
+        }
     }
 
     /// Runs `dispatches` in order over `buffers` (bound at 1, 2, ...), then
-    /// copies `read` (buffer, byte offset, length) back, if asked.
+    /// copies `read` (buffer, byte offset) back into the slice, if asked.
+    ///
+    /// With `AZTEC_PROVER_WGPU_TRACE=1` every dispatch is submitted and
+    /// waited for on its own and its time printed to stderr (a profile; slower).
     pub fn run(
         &self,
         program: &Program,
         buffers: &[&wgpu::Buffer],
         dispatches: &[Dispatch],
-        read: Option<(&wgpu::Buffer, u64, u64)>,
-    ) -> Result<Vec<u32>, String> {
+        read: Option<(&wgpu::Buffer, u64, &mut [u8])>,
+    ) -> Result<(), String> {
+        let trace = std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0");
         if buffers.len() != program.buffers as usize {
             return Err(format!(
                 "internal: {} buffers bound, the program has {}",
@@ -379,67 +438,94 @@ impl Gpu {
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            for (d, g) in dispatches.iter().zip(&groups) {
-                if d.threads == 0 {
-                    continue;
-                }
-                let pipeline = program
-                    .pipelines
-                    .get(d.entry)
-                    .ok_or_else(|| format!("internal: no kernel {}", d.entry))?;
-                let (x, y) = grid(d.threads)?;
+        let wait = |what: &str| -> Result<(), String> {
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| format!("GPU error while waiting for {what}: {e}"))
+        };
+        let started = std::time::Instant::now();
+        if trace {
+            self.queue.submit([]);
+            wait("the uploads")?;
+            eprintln!("wgpu trace: uploads {:.2} ms", started.elapsed().as_secs_f64() * 1e3);
+        }
+        for (d, g) in dispatches.iter().zip(&groups) {
+            if d.threads == 0 {
+                continue;
+            }
+            let pipeline = program
+                .pipelines
+                .get(d.entry)
+                .ok_or_else(|| format!("internal: no kernel {}", d.entry))?;
+            let (x, y) = grid(d.threads)?;
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                });
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, g, &[]);
                 pass.dispatch_workgroups(x, y, 1);
             }
+            if trace {
+                let t = std::time::Instant::now();
+                let done = std::mem::replace(
+                    &mut enc,
+                    self.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
+                );
+                self.queue.submit([done.finish()]);
+                wait(d.entry)?;
+                eprintln!(
+                    "wgpu trace: {:<20} {:>10} threads {:>9.2} ms",
+                    d.entry,
+                    d.threads,
+                    t.elapsed().as_secs_f64() * 1e3
+                );
+            }
         }
         let staging = match read {
-            Some((src, offset, len)) => {
+            Some((src, offset, out)) => {
+                let len = out.len() as u64;
                 let st = self.buffer("staging", len)?;
                 enc.copy_buffer_to_buffer(src, offset, &st, 0, len);
-                Some((st, len))
+                Some((st, out))
             }
             None => None,
         };
+        let t = std::time::Instant::now();
         self.queue.submit([enc.finish()]);
-        let out = match staging {
-            Some((st, len)) => {
+        match staging {
+            Some((st, out)) => {
+                let len = out.len() as u64;
                 let slice = st.slice(0..len);
                 let (tx, rx) = std::sync::mpsc::channel();
                 slice.map_async(wgpu::MapMode::Read, move |r| {
                     let _ = tx.send(r);
                 });
-                self.device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| format!("GPU error while waiting: {e}"))?;
+                wait("the result")?;
                 rx.recv()
                     .map_err(|_| "the GPU never answered the read".to_string())?
                     .map_err(|e| format!("cannot read the result back: {e}"))?;
-                let words = {
+                {
                     let view = slice
                         .get_mapped_range()
                         .map_err(|e| format!("cannot read the result back: {e}"))?;
-                    view.chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect()
-                };
+                    out.copy_from_slice(&view);
+                }
                 st.unmap();
-                words
             }
-            None => {
-                self.device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| format!("GPU error while waiting: {e}"))?;
-                Vec::new()
-            }
-        };
-        self.take_errors()?;
-        Ok(out)
+            None => wait("the kernels")?,
+        }
+        if trace {
+            eprintln!(
+                "wgpu trace: {:<20} {:>9.2} ms",
+                "readback",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        self.take_errors()
     }
 }
 
@@ -452,6 +538,14 @@ pub fn grid(threads: u64) -> Result<(u32, u32), String> {
         return Err(format!("{threads} threads is over one dispatch's limit"));
     }
     Ok((x as u32, y as u32))
+}
+
+/// Little-endian words from bytes.
+pub fn words_of(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// The bytes of `words` (little-endian, as the GPU reads them).

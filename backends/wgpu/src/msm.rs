@@ -19,7 +19,7 @@ use ark_bn254::{Fq, G1Affine, G1Projective};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{BigInt, Field, PrimeField, Zero};
 
-use crate::gpu::{Dispatch, Gpu, Program};
+use crate::gpu::{Dispatch, Gpu, Program, words_of};
 
 /// Entry points of the MSM program.
 pub const ENTRIES: &[&str] = &[
@@ -145,25 +145,27 @@ fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result
     let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
     let b_counts = gpu.buffer("msm.counts", buckets as u64 * 4)?;
     let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
-    gpu.write_bytes(&b_points, points);
-    gpu.write_bytes(&b_scalars, scalars);
+    gpu.upload(&[(&b_points, points), (&b_scalars, scalars)])?;
     gpu.write(&b_counts, &vec![0u32; buckets as usize]);
     // The task and partial buffers are bound too; their sizes come later.
     let b_tasks = gpu.buffer("msm.tasks", 256)?;
     let b_partials = gpu.buffer("msm.partials", 256)?;
 
     let digits = [n, c, windows];
-    let counts = gpu.run(
+    let mut counts = vec![0u8; buckets as usize * 4];
+    gpu.run(
         prog,
         &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
         &[
             Dispatch::new("convert_points", n as u64, &[n]),
             Dispatch::new("histogram", n as u64, &digits),
         ],
-        Some((&b_counts, 0, buckets as u64 * 4)),
+        Some((&b_counts, 0, &mut counts)),
     )?;
+    let counts = words_of(&counts);
 
     // Bucket layout and the summation plan.
+    let planning = std::time::Instant::now();
     let mut offsets = Vec::with_capacity(buckets as usize);
     let mut groups = Vec::with_capacity(buckets as usize);
     let mut at = 0u32;
@@ -220,16 +222,15 @@ fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result
     }
     gpu.write(&b_counts, &offsets);
     gpu.write(&b_tasks, &task_words);
-    let out = gpu.run(
+    gpu.trace("plan", planning);
+    let mut out = vec![0u8; windows as usize * PROJ_WORDS as usize * 4];
+    gpu.run(
         prog,
         &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
         &dispatches,
-        Some((
-            &b_partials,
-            final_base as u64 * PROJ_WORDS * 4,
-            windows as u64 * PROJ_WORDS * 4,
-        )),
+        Some((&b_partials, final_base as u64 * PROJ_WORDS * 4, &mut out)),
     )?;
+    let out = words_of(&out);
 
     let mut acc = G1Projective::zero();
     for w in (0..windows as usize).rev() {
@@ -262,7 +263,9 @@ pub fn msm_g1(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Resul
             scalars.len()
         ));
     }
+    let t = std::time::Instant::now();
     check_points(points)?;
+    gpu.trace("point check", t);
     let mut acc = G1Projective::zero();
     if n > 0 {
         let chunk = chunk_points(gpu, n);

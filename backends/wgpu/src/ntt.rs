@@ -79,7 +79,7 @@ pub fn ntt(
         let b_work = gpu.buffer("ntt.work", chunk.len() as u64)?;
         let b_tw = gpu.buffer(tw_name, half * 32)?;
         let b_table = gpu.buffer("ntt.table", 32 * ((1u64 << h) + (1u64 << (log_n - h))))?;
-        gpu.write_bytes(&b_in, chunk);
+        gpu.upload(&[(&b_in, chunk)])?;
 
         let mut d = Vec::new();
         let mut held = cache.held.lock().map_err(|_| "twiddle cache poisoned".to_string())?;
@@ -122,24 +122,12 @@ pub fn ntt(
             d.push(scale(0));
         }
         d.push(Dispatch::new("from_mont", elements as u64, &[elements]));
-        let out = gpu.run(
-            prog,
-            &[&b_in, &b_work, &b_tw, &b_table],
-            &d,
-            Some((&b_work, 0, chunk.len() as u64)),
-        );
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => {
-                // The twiddles may not have been written.
-                if let Ok(mut held) = cache.held.lock() {
-                    held[dir] = None;
-                }
-                return Err(e);
+        if let Err(e) = gpu.run(prog, &[&b_in, &b_work, &b_tw, &b_table], &d, Some((&b_work, 0, chunk))) {
+            // The twiddles may not have been written.
+            if let Ok(mut held) = cache.held.lock() {
+                held[dir] = None;
             }
-        };
-        for (dst, w) in chunk.chunks_exact_mut(4).zip(out) {
-            dst.copy_from_slice(&w.to_le_bytes());
+            return Err(e);
         }
     }
     Ok(())
