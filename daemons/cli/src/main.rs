@@ -217,6 +217,42 @@ fn cli() -> Command {
         .subcommand(bench)
         .subcommand(keys)
         .subcommand(status)
+        .subcommand(
+            Command::new("manpage")
+                .about("Print the man page (roff) of aztec-prover and its subcommands")
+                .hide(true),
+        )
+        .subcommand(
+            Command::new("completions")
+                .about("Print shell completions")
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_parser(clap::value_parser!(clap_complete::Shell))
+                        .help("bash, zsh, fish, elvish or powershell"),
+                ),
+        )
+}
+
+/// The man page: the top command's page, then one section per subcommand.
+fn manpage() -> Result<(), Failure> {
+    let cmd = cli();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("aztec-prover-{}", sub.get_name());
+        let page = clap_mangen::Man::new(sub.clone().name(name));
+        out.extend_from_slice(b".SH \"");
+        out.extend_from_slice(format!("AZTEC-PROVER {}", sub.get_name().to_uppercase()).as_bytes());
+        out.extend_from_slice(b"\"\n");
+        page.render_description_section(&mut out)?;
+        page.render_options_section(&mut out)?;
+        if sub.has_subcommands() {
+            page.render_subcommands_section(&mut out)?;
+        }
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+    Ok(())
 }
 
 fn num_arg(name: &'static str, default: &'static str, help: &'static str) -> Arg {
@@ -534,7 +570,20 @@ fn bench_kernels(m: &ArgMatches) -> Result<(), Failure> {
         kernels: list("kernels"),
         json: m.get_flag("json"),
     };
-    aztec_backend_abi::bench::run(&mut backend, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    // A backend other than the CPU one is also compared with the CPU backend.
+    let mut baseline = if backend.info().name == "cpu" {
+        None
+    } else {
+        match aztec_backend_abi::Backend::load("cpu") {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("note: no CPU backend to compare with: {e}");
+                None
+            }
+        }
+    };
+    aztec_backend_abi::bench::run(&mut backend, baseline.as_mut(), &opts)
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 
@@ -696,6 +745,15 @@ fn main() -> ExitCode {
             _ => Err(config_failure(anyhow::anyhow!("unknown keys command"))),
         },
         Some(("status", m)) => status(m),
+        Some(("manpage", _)) => manpage(),
+        Some(("completions", m)) => {
+            let shell = m
+                .get_one::<clap_complete::Shell>("shell")
+                .copied()
+                .unwrap_or(clap_complete::Shell::Bash);
+            clap_complete::generate(shell, &mut cli(), "aztec-prover", &mut std::io::stdout());
+            Ok(())
+        }
         _ => Err(config_failure(anyhow::anyhow!("unknown command"))),
     };
     match result {

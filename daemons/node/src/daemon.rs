@@ -1,6 +1,7 @@
 //! `aztec-prover node`: the coordination loop as a systemd service. It
 //! waits for L1 rather than failing when L1 is down at start, reports
-//! READY once the rollup is found, and stops on SIGTERM.
+//! READY once configuration and keys are good (then STATUS shows the wait
+//! for L1 and the rollup), and stops on SIGTERM.
 
 use std::time::Duration;
 
@@ -166,6 +167,11 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let setup = proving_setup(&s)?;
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let (stop, stop_rx) = watch::channel(false);
+    // The node is ready once its configuration and keys are good: waiting for
+    // an L1 that is down is its normal work, shown in STATUS, not a failed
+    // start (boot would otherwise hang on a remote L1 node).
+    systemd::notify_ready();
+    systemd::spawn_watchdog(|| async { true });
 
     // L1 may not be up yet: wait for it, never give up.
     let mut pause = Duration::from_millis(s.polling_interval_ms);
@@ -257,7 +263,6 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             systemd::notify_status("watching L1");
         }
     });
-    systemd::notify_ready();
     systemd::notify_status("watching L1");
     loop {
         tokio::select! {

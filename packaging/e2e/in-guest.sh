@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs inside the booted container (run.sh): installs aztec-prover from the
+# local repository in /srv/shared/repo and checks what an operator does.
+set -u
+export DEBIAN_FRONTEND=noninteractive SYSTEMD_PAGER= SYSTEMD_COLORS=0
+pass=0; fail=0
+ok()   { echo "PASS: $*"; pass=$((pass+1)); }
+bad()  { echo "FAIL: $*"; fail=$((fail+1)); }
+check(){ local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+AGENT=org.aztec.ProverAgent.Instance2
+OBJ=/org/aztec/ProverAgent
+IFACE=org.aztec.ProverAgent1
+
+echo "== apt install aztec-prover (local repository)"
+echo "deb [trusted=yes] file:/srv/shared/repo ./" > /etc/apt/sources.list.d/aztec-prover.list
+apt-get update -q -o Dir::Etc::sourcelist=sources.list.d/aztec-prover.list \
+  -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >/tmp/update.log 2>&1 || tail -5 /tmp/update.log
+check "apt install aztec-prover" apt-get install -y -q aztec-prover
+check "user and group aztec-prover" bash -c 'getent passwd aztec-prover && getent group aztec-prover' 
+check "broker socket enabled and listening" systemctl is-active -q aztec-prover-broker.socket
+check "default config is a conffile" bash -c 'dpkg-query -W -f="\${Conffiles}" aztec-prover | grep -q /etc/aztec-prover/broker.toml'
+check "man page installed" test -f /usr/share/man/man1/aztec-prover.1.gz
+check "bash completion installed" test -f /usr/share/bash-completion/completions/aztec-prover
+check "CPU backend installed" test -f /usr/lib/aztec-prover/backends/libaztec_backend_cpu.so
+
+echo "== node and four agents"
+cat > /etc/aztec-prover/node.env <<'ENV'
+ETHEREUM_HOSTS=http://127.0.0.1:8545
+L1_CHAIN_ID=31337
+ROLLUP_CONTRACT_ADDRESS=0x5FbDB2315678afecb367f032d93F642f64180aa3
+PROVER_REAL_PROOFS=false
+ENV
+# anvil's public test key #1 (no L1 runs here: the node waits for it)
+echo 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d > /etc/aztec-prover/credentials/publisher-private-key
+chmod 600 /etc/aztec-prover/credentials/publisher-private-key
+check "enable --now socket, node, agents 1..4" systemctl enable --now aztec-prover-broker.socket aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4
+sleep 2
+for u in aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4; do
+  check "$u active" systemctl is-active -q "$u"
+done
+systemctl status --no-pager aztec-prover-node aztec-prover-agent@2 2>&1 | grep -E "Active|Status" 
+check "node STATUS says it waits for L1" bash -c 'systemctl show -P StatusText aztec-prover-node | grep -q "waiting for L1"'
+
+echo "== the broker starts through its socket"
+resp=$(curl -s -m 20 -X POST -H 'content-type: application/json' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"getProvingJobStatus","params":["0"]}' http://127.0.0.1:8080/ 2>&1)
+echo "response: $resp"
+check "8080 answers JSON-RPC" bash -c '[[ "$0" == *jsonrpc* ]]' "$resp"
+check "broker service active" systemctl is-active -q aztec-prover-broker.service
+check "broker got its socket from systemd" bash -c 'journalctl -u aztec-prover-broker.service -o cat | grep -qi "socket from systemd"'
+
+echo "== journal"
+journalctl -u aztec-prover-agent@2 --no-pager -o cat | head -5
+check "journalctl -u aztec-prover-agent@2 shows its start" bash -c 'journalctl -u aztec-prover-agent@2 -o cat | grep -qi "agent"'
+check "its lines carry structured fields" bash -c 'journalctl -u aztec-prover-agent@2 -o verbose | grep -qE "^ +(AGENT|INSTANCE|TARGET|CODE_FILE)="'
+
+echo "== D-Bus"
+check "busctl set-property Threads 2 (root)" busctl --system set-property $AGENT $OBJ $IFACE Threads u 2
+out=$(busctl --system get-property $AGENT $OBJ $IFACE Threads 2>&1); echo "Threads: $out"
+check "busctl get-property reads 2 back" test "$out" = "u 2"
+check "a non-root user may read" setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system get-property $AGENT $OBJ $IFACE Threads
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system set-property $AGENT $OBJ $IFACE Threads u 1 2>&1); echo "non-root set: $out"
+check "a non-root user's write is refused" bash -c '[[ "$0" == *"ccess denied"* || "$0" == *AccessDenied* ]]' "$out"
+
+echo "== stop drains"
+check "systemctl stop everything" systemctl stop 'aztec-prover-agent@*' aztec-prover-node aztec-prover-broker.socket aztec-prover-broker.service
+check "agent 2 logged its drain" bash -c 'journalctl -u aztec-prover-agent@2 -o cat | grep -qiE "drain|stopp"'
+check "no aztec-prover unit failed" bash -c '! systemctl list-units --failed --plain --no-legend | grep -q aztec-prover'
+
+echo "== apt purge"
+check "apt purge aztec-prover" apt-get purge -y -q aztec-prover
+check "no unit files left" bash -c '! ls /lib/systemd/system/aztec-prover* /etc/systemd/system/*/aztec-prover* 2>/dev/null | grep -q .'
+check "no units loaded" test -z "$(systemctl list-units --all --plain --no-legend 'aztec-prover*')"
+check "/etc/aztec-prover and /var/lib/aztec-prover gone" bash -c '! test -e /etc/aztec-prover && ! test -e /var/lib/aztec-prover'
+check "user removed" bash -c '! getent passwd aztec-prover'
+check "binary gone" test ! -e /usr/bin/aztec-prover
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
