@@ -13,7 +13,10 @@ fn unit_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(units_dir())
         .expect("systemd/")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "service" || e == "socket"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "service" || e == "socket")
+        })
         .collect();
     v.sort();
     v
@@ -21,14 +24,20 @@ fn unit_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_unit_passes_systemd_analyze_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("systemd-analyze is missing (apt install systemd)");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let bin = env!("CARGO_BIN_EXE_aztec-prover");
     let mut names = Vec::new();
     for f in unit_files() {
-        let text = std::fs::read_to_string(&f).expect("unit").replace("/usr/bin/aztec-prover", bin);
+        let text = std::fs::read_to_string(&f)
+            .expect("unit")
+            .replace("/usr/bin/aztec-prover", bin);
         let name = f.file_name().expect("name").to_string_lossy().to_string();
         std::fs::write(tmp.path().join(&name), text).expect("copy");
         // A template is verified through one instance.
@@ -41,10 +50,17 @@ fn every_unit_passes_systemd_analyze_verify() {
         .env("SYSTEMD_LOG_LEVEL", "warning")
         .output()
         .expect("run systemd-analyze");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     // verify exits 0 on parse warnings ("..., ignoring"): any line about our units fails.
-    let ours: Vec<&str> = text.lines().filter(|l| l.contains("aztec-prover")).collect();
-    assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify:\n{text}");
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("aztec-prover"))
+        .collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
 }
 
 #[test]

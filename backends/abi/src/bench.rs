@@ -70,7 +70,8 @@ pub fn run(
         .configure(o.threads as u32, &[])
         .map_err(|e| e.to_string())?;
     if let Some(b) = baseline.as_deref_mut() {
-        b.configure(o.threads as u32, &[]).map_err(|e| e.to_string())?;
+        b.configure(o.threads as u32, &[])
+            .map_err(|e| e.to_string())?;
     }
     let base_name = baseline.as_ref().map(|b| format!("{} ms", b.info().name));
     let detail = backend.refresh_info().detail.clone();

@@ -244,9 +244,15 @@ impl Backend {
             let mut buf = vec![0u8; 1024];
             #[allow(unsafe_code)]
             // SAFETY: `last_error` writes at most `buf.len()` bytes into `buf`.
-            unsafe { ((*loaded.table).last_error)(buf.as_mut_ptr(), buf.len() as u64) };
+            unsafe {
+                ((*loaded.table).last_error)(buf.as_mut_ptr(), buf.len() as u64)
+            };
             let why = ffi::read_cstr(&buf);
-            let why = if why.is_empty() { format!("status {st}") } else { why };
+            let why = if why.is_empty() {
+                format!("status {st}")
+            } else {
+                why
+            };
             return Err(BackendError::Load {
                 path: path.to_path_buf(),
                 reason: why,

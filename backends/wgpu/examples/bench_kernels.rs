@@ -14,7 +14,10 @@ fn main() {
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect(),
-        kernels: arg(2, "msm_g1,ntt").split(',').map(str::to_string).collect(),
+        kernels: arg(2, "msm_g1,ntt")
+            .split(',')
+            .map(str::to_string)
+            .collect(),
         reps: arg(3, "3").parse().unwrap_or(3),
         threads: arg(4, "0")
             .parse()

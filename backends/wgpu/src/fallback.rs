@@ -27,7 +27,9 @@ fn own_dir() -> Option<PathBuf> {
         if libc::dladdr(addr, &mut info) == 0 || info.dli_fname.is_null() {
             return None;
         }
-        std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(info.dli_fname)
+            .to_string_lossy()
+            .into_owned()
     };
     PathBuf::from(path).parent().map(|p| p.to_path_buf())
 }

@@ -27,7 +27,8 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         i.abi_version = ffi::ABI_VERSION;
         i.curve_id = ffi::CURVE_BN254;
         i.scalar_field_id = ffi::FIELD_BN254_FR;
-        i.capabilities = caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        i.capabilities =
+            caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
         i.preferred_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         i.max_log_ntt = TWO_ADICITY;
         ffi::write_cstr(&mut i.name, "wgpu");
@@ -58,9 +59,18 @@ unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> S
 }
 
 /// Checks an MSM call's pointers and size; returns the point count.
-fn msm_args(op: &str, points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Result<usize, Status> {
+fn msm_args(
+    op: &str,
+    points: *const u8,
+    scalars: *const u8,
+    n: u64,
+    out: *mut u8,
+) -> Result<usize, Status> {
     if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
-        return Err(fail(status::INVALID_ARGUMENT, format!("{op}: null pointer")));
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: null pointer"),
+        ));
     }
     if n > MAX_MSM {
         return Err(fail(
@@ -99,7 +109,9 @@ unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: 
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
                 status::OK
             }
-            Err(e) if e.starts_with("point ") => fail(status::INVALID_ARGUMENT, format!("msm_g1: {e}")),
+            Err(e) if e.starts_with("point ") => {
+                fail(status::INVALID_ARGUMENT, format!("msm_g1: {e}"))
+            }
             Err(e) => fail(status::DEVICE, format!("msm_g1: {e}")),
         }
     })
@@ -139,7 +151,13 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
 }
 
 #[allow(unsafe_code)]
-unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32, coset: *const u8) -> Status {
+unsafe extern "C" fn ntt_fn(
+    data: *mut u8,
+    log_n: u32,
+    batch: u32,
+    inverse: u32,
+    coset: *const u8,
+) -> Status {
     guarded(|| {
         if data.is_null() {
             return fail(status::INVALID_ARGUMENT, "ntt: null data");
@@ -172,15 +190,21 @@ unsafe extern "C" fn ntt_fn(data: *mut u8, log_n: u32, batch: u32, inverse: u32,
         };
         if !st.ntt_fits(log_n) {
             return match fallback::cpu().and_then(|c| {
-                c.ntt(data, log_n, inverse != 0, coset.as_ref()).map_err(|e| e.to_string())
+                c.ntt(data, log_n, inverse != 0, coset.as_ref())
+                    .map_err(|e| e.to_string())
             }) {
                 Ok(()) => status::OK,
-                Err(e) => fail(status::DEVICE, format!("ntt: too large for the GPU, and {e}")),
+                Err(e) => fail(
+                    status::DEVICE,
+                    format!("ntt: too large for the GPU, and {e}"),
+                ),
             };
         }
         match st.ntt(data, log_n, inverse != 0, coset.as_ref()) {
             Ok(()) => status::OK,
-            Err(e) if e.contains("coset generator") => fail(status::INVALID_ARGUMENT, format!("ntt: {e}")),
+            Err(e) if e.contains("coset generator") => {
+                fail(status::INVALID_ARGUMENT, format!("ntt: {e}"))
+            }
             Err(e) => fail(status::DEVICE, format!("ntt: {e}")),
         }
     })

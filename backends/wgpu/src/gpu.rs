@@ -98,7 +98,10 @@ fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, String> {
             }),
         };
         return match pos {
-            Some(k) => Ok(adapters.into_iter().nth(k).unwrap_or_else(|| unreachable!())),
+            Some(k) => Ok(adapters
+                .into_iter()
+                .nth(k)
+                .unwrap_or_else(|| unreachable!())),
             None => Err(format!(
                 "{ADAPTER_ENV}={want:?} matches no adapter; found: {}",
                 listed.join("; ")
@@ -209,7 +212,10 @@ impl Gpu {
     }
 
     fn take_errors(&self) -> Result<(), String> {
-        let mut v = self.errors.lock().map_err(|_| "error list poisoned".to_string())?;
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| "error list poisoned".to_string())?;
         if v.is_empty() {
             Ok(())
         } else {
@@ -291,7 +297,10 @@ impl Gpu {
                 self.limits.max_buffer_size
             ));
         }
-        let mut map = self.buffers.lock().map_err(|_| "buffer pool poisoned".to_string())?;
+        let mut map = self
+            .buffers
+            .lock()
+            .map_err(|_| "buffer pool poisoned".to_string())?;
         if let Some(b) = map.get(name) {
             if b.size() >= bytes {
                 return Ok(b.clone());
@@ -303,7 +312,9 @@ impl Gpu {
         } else if name.starts_with("upload") {
             wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC
         } else {
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC
         };
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let b = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -367,7 +378,10 @@ impl Gpu {
         }
         self.queue.submit([enc.finish()]);
         if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
-            eprintln!("wgpu trace: host upload of {total} bytes {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "wgpu trace: host upload of {total} bytes {:.2} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
         }
         Ok(())
     }
@@ -375,7 +389,10 @@ impl Gpu {
     /// Prints `what` and the time since `since` when tracing.
     pub fn trace(&self, what: &str, since: std::time::Instant) {
         if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
-            eprintln!("wgpu trace: host {what} {:.2} ms", since.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "wgpu trace: host {what} {:.2} ms",
+                since.elapsed().as_secs_f64() * 1e3
+            );
         }
     }
 
@@ -448,7 +465,10 @@ impl Gpu {
         if trace {
             self.queue.submit([]);
             wait("the uploads")?;
-            eprintln!("wgpu trace: uploads {:.2} ms", started.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "wgpu trace: uploads {:.2} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
         }
         for (d, g) in dispatches.iter().zip(&groups) {
             if d.threads == 0 {

@@ -54,14 +54,20 @@ pub fn state() -> Result<&'static State, String> {
 impl State {
     fn msm_program(&self) -> Result<&Program, String> {
         self.msm
-            .get_or_init(|| self.gpu.program("msm", &shader::msm(), msm::BUFFERS, msm::ENTRIES))
+            .get_or_init(|| {
+                self.gpu
+                    .program("msm", &shader::msm(), msm::BUFFERS, msm::ENTRIES)
+            })
             .as_ref()
             .map_err(|e| e.clone())
     }
 
     fn ntt_program(&self) -> Result<&Program, String> {
         self.ntt
-            .get_or_init(|| self.gpu.program("ntt", &shader::ntt(), ntt::BUFFERS, ntt::ENTRIES))
+            .get_or_init(|| {
+                self.gpu
+                    .program("ntt", &shader::ntt(), ntt::BUFFERS, ntt::ENTRIES)
+            })
             .as_ref()
             .map_err(|e| e.clone())
     }
@@ -69,7 +75,10 @@ impl State {
     /// G1 MSM (ABI encodings).
     pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
         let prog = self.msm_program()?;
-        let _one = self.busy.lock().map_err(|_| "the GPU lock is poisoned".to_string())?;
+        let _one = self
+            .busy
+            .lock()
+            .map_err(|_| "the GPU lock is poisoned".to_string())?;
         msm::msm_g1(&self.gpu, prog, points, scalars)
     }
 
@@ -79,13 +88,22 @@ impl State {
     }
 
     /// NTT of whole vectors of 2^log_n in `data` (ABI encoding, in place).
-    pub fn ntt(&self, data: &mut [u8], log_n: u32, inverse: bool, coset: Option<&[u8; 32]>) -> Result<(), String> {
+    pub fn ntt(
+        &self,
+        data: &mut [u8],
+        log_n: u32,
+        inverse: bool,
+        coset: Option<&[u8; 32]>,
+    ) -> Result<(), String> {
         let coset = coset.map(|g| ark_bn254::Fr::from_le_bytes_mod_order(g));
         if coset.is_some_and(|g| g == ark_bn254::Fr::from(0u64)) {
             return Err("the coset generator is zero".into());
         }
         let prog = self.ntt_program()?;
-        let _one = self.busy.lock().map_err(|_| "the GPU lock is poisoned".to_string())?;
+        let _one = self
+            .busy
+            .lock()
+            .map_err(|_| "the GPU lock is poisoned".to_string())?;
         ntt::ntt(&self.gpu, prog, &self.twiddles, data, log_n, inverse, coset)
     }
 }

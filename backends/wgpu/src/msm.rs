@@ -122,7 +122,8 @@ fn read_point(words: &[u32]) -> G1Projective {
         .unwrap_or_else(|| unreachable!("2 is invertible"));
     let coord = |k: usize| {
         let w = &words[8 * k..8 * k + 8];
-        let limbs: [u64; 4] = std::array::from_fn(|i| w[2 * i] as u64 | (w[2 * i + 1] as u64) << 32);
+        let limbs: [u64; 4] =
+            std::array::from_fn(|i| w[2 * i] as u64 | (w[2 * i + 1] as u64) << 32);
         Fq::from_bigint(BigInt(limbs)).unwrap_or_default() * r_inv
     };
     let (x, y, z) = (coord(0), coord(1), coord(2));
@@ -134,7 +135,12 @@ fn read_point(words: &[u32]) -> G1Projective {
 }
 
 /// Sums `scalars[i] * points[i]` over one chunk (points and scalars in ABI encoding).
-fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result<G1Projective, String> {
+fn msm_chunk(
+    gpu: &Gpu,
+    prog: &Program,
+    points: &[u8],
+    scalars: &[u8],
+) -> Result<G1Projective, String> {
     let n = (scalars.len() / 32) as u32;
     let c = window_bits(n as usize);
     let windows = 254 / c + 1;
@@ -155,7 +161,14 @@ fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result
     let mut counts = vec![0u8; buckets as usize * 4];
     gpu.run(
         prog,
-        &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
+        &[
+            &b_points,
+            &b_scalars,
+            &b_counts,
+            &b_sorted,
+            &b_tasks,
+            &b_partials,
+        ],
         &[
             Dispatch::new("convert_points", n as u64, &[n]),
             Dispatch::new("histogram", n as u64, &digits),
@@ -205,7 +218,11 @@ fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result
         };
         let first = (task_words.len() / 3) as u32;
         task_words.extend(tasks.iter().flatten());
-        dispatches.push(Dispatch::new(entry, tasks.len() as u64, &[tasks.len() as u32, first]));
+        dispatches.push(Dispatch::new(
+            entry,
+            tasks.len() as u64,
+            &[tasks.len() as u32, first],
+        ));
         if level + 1 == bucket_levels.len() {
             let threads = windows * segments;
             dispatches.push(Dispatch::new(
@@ -226,7 +243,14 @@ fn msm_chunk(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result
     let mut out = vec![0u8; windows as usize * PROJ_WORDS as usize * 4];
     gpu.run(
         prog,
-        &[&b_points, &b_scalars, &b_counts, &b_sorted, &b_tasks, &b_partials],
+        &[
+            &b_points,
+            &b_scalars,
+            &b_counts,
+            &b_sorted,
+            &b_tasks,
+            &b_partials,
+        ],
         &dispatches,
         Some((&b_partials, final_base as u64 * PROJ_WORDS * 4, &mut out)),
     )?;
@@ -254,7 +278,12 @@ pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
 }
 
 /// `sum scalars[i] * points[i]` in G1, ABI encodings in and out.
-pub fn msm_g1(gpu: &Gpu, prog: &Program, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+pub fn msm_g1(
+    gpu: &Gpu,
+    prog: &Program,
+    points: &[u8],
+    scalars: &[u8],
+) -> Result<[u8; 64], String> {
     let n = scalars.len() / 32;
     if points.len() != 64 * n || scalars.len() != 32 * n {
         return Err(format!(
@@ -297,9 +326,21 @@ mod tests {
     fn plans_split_long_buckets_into_levels() {
         let mut free = 3;
         let groups = vec![
-            Group { start: 0, len: 0, dst: 0 },
-            Group { start: 0, len: 5, dst: 1 },
-            Group { start: 5, len: 32 * 32 * 3, dst: 2 },
+            Group {
+                start: 0,
+                len: 0,
+                dst: 0,
+            },
+            Group {
+                start: 0,
+                len: 5,
+                dst: 1,
+            },
+            Group {
+                start: 5,
+                len: 32 * 32 * 3,
+                dst: 2,
+            },
         ];
         let levels = plan(groups, &mut free);
         assert_eq!(levels.len(), 3);

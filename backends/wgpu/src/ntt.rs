@@ -54,7 +54,12 @@ pub fn ntt(
         // The transform of one element is itself; only the reduction is left.
         for e in data.chunks_exact_mut(32) {
             let v = Fr::from_le_bytes_mod_order(e);
-            e.copy_from_slice(&words(v).iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>());
+            e.copy_from_slice(
+                &words(v)
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            );
         }
         return Ok(());
     }
@@ -66,10 +71,18 @@ pub fn ntt(
         ));
     }
     let dir = usize::from(inverse);
-    let tw_name = if inverse { "ntt.twiddles.inverse" } else { "ntt.twiddles.forward" };
+    let tw_name = if inverse {
+        "ntt.twiddles.inverse"
+    } else {
+        "ntt.twiddles.forward"
+    };
     let root = Fr::get_root_of_unity(n as u64)
         .ok_or_else(|| format!("Fr has no root of unity of order 2^{log_n}"))?;
-    let root = if inverse { root.inverse().unwrap_or_default() } else { root };
+    let root = if inverse {
+        root.inverse().unwrap_or_default()
+    } else {
+        root
+    };
     let h = log_n / 2;
     let half = (n / 2) as u64;
 
@@ -82,14 +95,24 @@ pub fn ntt(
         gpu.upload(&[(&b_in, chunk)])?;
 
         let mut d = Vec::new();
-        let mut held = cache.held.lock().map_err(|_| "twiddle cache poisoned".to_string())?;
+        let mut held = cache
+            .held
+            .lock()
+            .map_err(|_| "twiddle cache poisoned".to_string())?;
         if held[dir] != Some(log_n) {
-            d.push(Dispatch::new("twiddle_table", half, &[half as u32, log_n]).with_words(8, &words(root)));
+            d.push(
+                Dispatch::new("twiddle_table", half, &[half as u32, log_n])
+                    .with_words(8, &words(root)),
+            );
             held[dir] = Some(log_n);
         }
         drop(held);
         d.push(Dispatch::new("to_mont", elements as u64, &[elements]));
-        d.push(Dispatch::new("bit_reverse", elements as u64, &[elements, log_n]));
+        d.push(Dispatch::new(
+            "bit_reverse",
+            elements as u64,
+            &[elements, log_n],
+        ));
         let tables = |base: Fr, c0: Fr| {
             let lo = 1u32 << h;
             let hi = 1u32 << (log_n - h);
@@ -103,14 +126,22 @@ pub fn ntt(
             ]
         };
         let scale = |bit_reversed: u32| {
-            Dispatch::new("scale", elements as u64, &[elements, log_n, h, bit_reversed, 1 << h])
+            Dispatch::new(
+                "scale",
+                elements as u64,
+                &[elements, log_n, h, bit_reversed, 1 << h],
+            )
         };
         if let (false, Some(g)) = (inverse, coset) {
             d.extend(tables(g, Fr::one()));
             d.push(scale(1));
         }
         for s in 0..log_n {
-            d.push(Dispatch::new("butterfly", elements as u64 / 2, &[elements / 2, log_n, s]));
+            d.push(Dispatch::new(
+                "butterfly",
+                elements as u64 / 2,
+                &[elements / 2, log_n, s],
+            ));
         }
         if inverse {
             let n_inv = Fr::from(n as u64).inverse().unwrap_or_default();
@@ -122,7 +153,12 @@ pub fn ntt(
             d.push(scale(0));
         }
         d.push(Dispatch::new("from_mont", elements as u64, &[elements]));
-        if let Err(e) = gpu.run(prog, &[&b_in, &b_work, &b_tw, &b_table], &d, Some((&b_work, 0, chunk))) {
+        if let Err(e) = gpu.run(
+            prog,
+            &[&b_in, &b_work, &b_tw, &b_table],
+            &d,
+            Some((&b_work, 0, chunk)),
+        ) {
             // The twiddles may not have been written.
             if let Ok(mut held) = cache.held.lock() {
                 held[dir] = None;

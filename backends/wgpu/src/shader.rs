@@ -68,7 +68,9 @@ impl Modulus {
     /// The modulus as eight little-endian 32-bit words.
     pub fn words<F: PrimeField>() -> [u32; 8] {
         let b = F::MODULUS.to_bytes_le();
-        std::array::from_fn(|i| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]))
+        std::array::from_fn(|i| {
+            u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+        })
     }
 }
 
@@ -124,23 +126,41 @@ pub fn field(m: &Modulus) -> String {
     // a >= p ? a - p : a, for normalised limbs.
     s.push_str("fn fe_reduce(a: Fe) -> Fe {\n  var d: Fe;\n  var br: u32 = 0u;\n  var x: u32;\n");
     for j in 0..n {
-        let _ = writeln!(s, "  x = a[{j}] - {}u - br; br = x >> 31u; d[{j}] = x & MASK;", m.p[j]);
+        let _ = writeln!(
+            s,
+            "  x = a[{j}] - {}u - br; br = x >> 31u; d[{j}] = x & MASK;",
+            m.p[j]
+        );
     }
     s.push_str("  if (br != 0u) { return a; }\n  return d;\n}\n");
 
-    s.push_str("fn fe_add(a: Fe, b: Fe) -> Fe {\n  var r: Fe;\n  var c: u32 = 0u;\n  var x: u32;\n");
+    s.push_str(
+        "fn fe_add(a: Fe, b: Fe) -> Fe {\n  var r: Fe;\n  var c: u32 = 0u;\n  var x: u32;\n",
+    );
     for j in 0..n {
-        let _ = writeln!(s, "  x = a[{j}] + b[{j}] + c; c = x >> 13u; r[{j}] = x & MASK;");
+        let _ = writeln!(
+            s,
+            "  x = a[{j}] + b[{j}] + c; c = x >> 13u; r[{j}] = x & MASK;"
+        );
     }
     s.push_str("  return fe_reduce(r);\n}\n");
 
-    s.push_str("fn fe_sub(a: Fe, b: Fe) -> Fe {\n  var r: Fe;\n  var br: u32 = 0u;\n  var x: u32;\n");
+    s.push_str(
+        "fn fe_sub(a: Fe, b: Fe) -> Fe {\n  var r: Fe;\n  var br: u32 = 0u;\n  var x: u32;\n",
+    );
     for j in 0..n {
-        let _ = writeln!(s, "  x = a[{j}] - b[{j}] - br; br = x >> 31u; r[{j}] = x & MASK;");
+        let _ = writeln!(
+            s,
+            "  x = a[{j}] - b[{j}] - br; br = x >> 31u; r[{j}] = x & MASK;"
+        );
     }
     s.push_str("  if (br == 0u) { return r; }\n  var c: u32 = 0u;\n");
     for j in 0..n {
-        let _ = writeln!(s, "  x = r[{j}] + {}u + c; c = x >> 13u; r[{j}] = x & MASK;", m.p[j]);
+        let _ = writeln!(
+            s,
+            "  x = r[{j}] + {}u + c; c = x >> 13u; r[{j}] = x & MASK;",
+            m.p[j]
+        );
     }
     s.push_str("  return r;\n}\n");
 
@@ -239,7 +259,11 @@ mod tests {
     fn constants_are_consistent() {
         let m = Modulus::of::<ark_bn254::Fq>();
         let p0 = m.p[0];
-        assert_eq!(p0.wrapping_mul(m.np0) & 0x1fff, 0x1fff, "p * np0 = -1 mod 2^13");
+        assert_eq!(
+            p0.wrapping_mul(m.np0) & 0x1fff,
+            0x1fff,
+            "p * np0 = -1 mod 2^13"
+        );
         assert!(m.p.iter().all(|l| *l < 8192));
         assert!(m.r2.iter().all(|l| *l < 8192));
     }

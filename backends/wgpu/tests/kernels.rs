@@ -23,7 +23,9 @@ fn gpu() -> &'static aztec_backend_wgpu::State {
 fn check_msm(points: &[G1Affine], scalars: &[Fr], what: &str) {
     let pb = r::encode_g1(points);
     let sb = r::encode_fr(scalars);
-    let got = gpu().msm_g1(&pb, &sb).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let got = gpu()
+        .msm_g1(&pb, &sb)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let want = r::g1_bytes(&r::msm_g1_native(points, scalars));
     assert_eq!(got, want, "{what}: differs from arkworks");
 }
@@ -81,12 +83,17 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     let pb = r::encode_g1(&pts);
     // 2^256 - 1 as every scalar: the ABI reduces it modulo r.
     let sb = vec![0xffu8; 32 * 8];
-    let want = r::g1_bytes(&r::msm_g1_native(&pts, &vec![r::fr_from_bytes(&[0xff; 32]); 8]));
+    let want = r::g1_bytes(&r::msm_g1_native(
+        &pts,
+        &vec![r::fr_from_bytes(&[0xff; 32]); 8],
+    ));
     assert_eq!(gpu().msm_g1(&pb, &sb).expect("msm"), want);
     // A coordinate equal to p is refused, not computed with.
     let mut bad = pb.clone();
     bad[64..96].copy_from_slice(&ark_bn254::Fq::MODULUS.to_bytes_le());
-    let e = gpu().msm_g1(&bad, &sb).expect_err("non-canonical coordinate");
+    let e = gpu()
+        .msm_g1(&bad, &sb)
+        .expect_err("non-canonical coordinate");
     assert!(e.contains("point 1"), "{e}");
     assert_eq!(gpu().msm_g1(&[], &[]).expect("empty"), [0u8; 64]);
 }
@@ -97,7 +104,9 @@ fn check_ntt(log_n: u32, batch: usize, inverse: bool, coset: Option<Fr>) {
     let vals = r::sample_fr(n * batch, &mut rng);
     let mut got = r::encode_fr(&vals);
     let g = coset.map(|g| r::fr_bytes(&g));
-    gpu().ntt(&mut got, log_n, inverse, g.as_ref()).expect("ntt");
+    gpu()
+        .ntt(&mut got, log_n, inverse, g.as_ref())
+        .expect("ntt");
     let mut want = Vec::new();
     for v in vals.chunks(n) {
         let mut v = v.to_vec();
@@ -136,7 +145,9 @@ fn ntt_round_trips_and_reduces_non_canonical_input() {
     assert_eq!(data, r::encode_fr(&vec![reduced; 1 << log_n]));
     // Size 1: the identity, reduced.
     let mut one = vec![0xffu8; 32];
-    gpu().ntt(&mut one, 0, true, Some(&r::fr_bytes(&Fr::from(3u64)))).expect("n = 1");
+    gpu()
+        .ntt(&mut one, 0, true, Some(&r::fr_bytes(&Fr::from(3u64))))
+        .expect("n = 1");
     assert_eq!(one, r::fr_bytes(&reduced).to_vec());
     let e = gpu()
         .ntt(&mut data, log_n, false, Some(&[0u8; 32]))
@@ -152,7 +163,9 @@ fn the_library_serves_the_abi() {
     let mut rng = rng();
     let pts = r::sample_g1(50, &mut rng);
     let sc = r::sample_fr(50, &mut rng);
-    let got = b.msm_g1(&r::encode_g1(&pts), &r::encode_fr(&sc)).expect("msm_g1");
+    let got = b
+        .msm_g1(&r::encode_g1(&pts), &r::encode_fr(&sc))
+        .expect("msm_g1");
     assert_eq!(got, r::g1_bytes(&r::msm_g1_native(&pts, &sc)));
     // G2 goes to the CPU backend beside it.
     let p2 = r::sample_g2(20, &mut rng);
@@ -172,20 +185,29 @@ fn the_library_serves_the_abi() {
     let err = b
         .msm_g1(&[0xffu8; 64], &[1u8; 32])
         .expect_err("a point off the field is refused");
-    assert!(err.to_string().contains("not below the field modulus"), "{err}");
+    assert!(
+        err.to_string().contains("not below the field modulus"),
+        "{err}"
+    );
 }
 
 /// The cdylib cargo built for this test run (target/<profile>/deps or beside it).
 fn test_library() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let deps = exe.parent().expect("deps dir");
-    for dir in [deps.to_path_buf(), deps.parent().expect("profile dir").to_path_buf()] {
+    for dir in [
+        deps.to_path_buf(),
+        deps.parent().expect("profile dir").to_path_buf(),
+    ] {
         let p = dir.join("libaztec_backend_wgpu.so");
         if p.is_file() {
             return p;
         }
     }
-    panic!("libaztec_backend_wgpu.so is not built next to {}", exe.display());
+    panic!(
+        "libaztec_backend_wgpu.so is not built next to {}",
+        exe.display()
+    );
 }
 
 #[test]
@@ -198,9 +220,15 @@ fn a_missing_adapter_is_a_clear_error() {
         .env("CHILD_CHECK", "1")
         .output()
         .expect("run child");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("child saw: AZTEC_PROVER_WGPU_ADAPTER=\"no-such-gpu-anywhere\" matches no adapter"), "{text}");
+    assert!(
+        text.contains(
+            "child saw: AZTEC_PROVER_WGPU_ADAPTER=\"no-such-gpu-anywhere\" matches no adapter"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
