@@ -38,7 +38,8 @@ sleep 2
 for u in aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4; do
   check "$u active" systemctl is-active -q "$u"
 done
-systemctl status --no-pager aztec-prover-node aztec-prover-agent@2 2>&1 | grep -E "Active|Status" 
+systemctl status --no-pager aztec-prover-node aztec-prover-agent@2 2>&1 | grep -E "Active|Status"
+for u in aztec-prover-node aztec-prover-agent@2; do systemctl is-active -q "$u" || journalctl -u "$u" -n 4 --no-pager -o cat; done
 check "node STATUS says it waits for L1" bash -c 'systemctl show -P StatusText aztec-prover-node | grep -q "waiting for L1"'
 
 echo "== the broker starts through its socket"
@@ -71,7 +72,7 @@ echo "== apt purge"
 check "apt purge aztec-prover" apt-get purge -y -q aztec-prover
 check "no unit files left" bash -c '! ls /lib/systemd/system/aztec-prover* /etc/systemd/system/*/aztec-prover* 2>/dev/null | grep -q .'
 check "no units loaded" test -z "$(systemctl list-units --all --plain --no-legend 'aztec-prover*')"
-check "/etc/aztec-prover and /var/lib/aztec-prover gone" bash -c '! test -e /etc/aztec-prover && ! test -e /var/lib/aztec-prover'
+check "installed config, credentials and state gone (the operator's node.env stays)" bash -c '! test -e /etc/aztec-prover/broker.toml && ! test -e /etc/aztec-prover/aztec-prover.env && ! test -e /etc/aztec-prover/credentials && ! test -e /var/lib/aztec-prover'
 check "user removed" bash -c '! getent passwd aztec-prover'
 check "binary gone" test ! -e /usr/bin/aztec-prover
 echo "$pass passed, $fail failed"
