@@ -13,7 +13,7 @@ settings! {
         /// L1 chain id (checked against the node's answer).
         l1_chain_id: u64 = 31337, env ["L1_CHAIN_ID"], flag "l1ChainId";
         /// Key that signs quotes and L1 transactions; its address is the prover's.
-        publisher_private_key: Secret = Secret::new(""), env ["PROVER_PUBLISHER_PRIVATE_KEY", "L1_PRIVATE_KEY"], flag "proverNode.publisherPrivateKey";
+        publisher_private_key: Secret = Secret::new(""), env ["PROVER_PUBLISHER_PRIVATE_KEY", "L1_PRIVATE_KEY"], flag "proverNode.publisherPrivateKey", secret;
         /// The rollup contract (its escrow and fee asset are read from it).
         rollup_address: String = String::new(), env ["ROLLUP_CONTRACT_ADDRESS"], flag "rollupAddress";
         /// How often the epoch monitor looks at L1 (ms); keep it under a slot.
@@ -80,5 +80,42 @@ impl Validate for NodeSettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aztec_prover_common::config::{self, Inputs, Settings};
+
+    /// The unit file loads `publisher-private-key` with `LoadCredential=`:
+    /// the key must be a secret field of that credential name, read from
+    /// `$CREDENTIALS_DIRECTORY` and never shown.
+    #[test]
+    fn publisher_key_comes_from_the_systemd_credential() {
+        let dir = std::env::temp_dir().join(format!("aztec-node-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        std::fs::write(dir.join("publisher-private-key"), format!("{key}\n")).unwrap();
+        let mut s = NodeSettings::default();
+        let spec = s
+            .fields()
+            .iter()
+            .find(|f| f.key == "publisher_private_key")
+            .unwrap();
+        assert!(spec.secret);
+        assert_eq!(config::credential_name(spec.key), "publisher-private-key");
+        let inputs = Inputs {
+            env: [(
+                "CREDENTIALS_DIRECTORY".to_string(),
+                dir.display().to_string(),
+            )]
+            .into(),
+            ..Inputs::default()
+        };
+        let prov = config::load(&mut [&mut s], &inputs).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(s.publisher_private_key.expose(), key);
+        assert!(!config::show(&[&s], &prov).contains(&key[2..]));
     }
 }
