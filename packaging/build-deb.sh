@@ -26,5 +26,11 @@ cp -a debian systemd etc "$SRC/"
 mkdir -p "$OUT/repo"
 mv "$OUT"/src/*.deb "$OUT/repo/"
 ( cd "$OUT/repo" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null && gzip -kf Packages )
+if command -v lintian >/dev/null 2>&1; then
+  echo "build-deb: lintian (errors and warnings fail; overrides in debian/*.lintian-overrides)"
+  lint=0; out=$(lintian --fail-on error,warning "$OUT"/repo/*.deb 2>&1) || lint=$?
+  grep -v "running with root privileges" <<<"$out" || true
+  [ "$lint" -eq 0 ] || { echo "build-deb: lintian found errors or warnings" >&2; exit 1; }
+fi
 echo "build-deb: packages in $OUT/repo (an apt source: deb [trusted=yes] file:$OUT/repo ./)"
 ls -l "$OUT/repo"

@@ -12,7 +12,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # tools the tests drive (systemd-socket-activate, busctl, dbus-daemon,
 # systemd-analyze), curl for health checks, and Mesa's lavapipe (CPU
 # Vulkan) with the Vulkan loader for the wgpu backend's tests.
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd mesa-vulkan-drivers libvulkan1)
+# The .deb test (tests/deb.rs) builds the packages the Debian way, runs
+# lintian, and boots a Debian 12 container with systemd-nspawn.
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd mesa-vulkan-drivers libvulkan1
+  debhelper dpkg-dev fakeroot lintian debootstrap systemd-container zstd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

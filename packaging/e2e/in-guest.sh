@@ -71,6 +71,8 @@ check "a non-root user may read" setpriv --reuid=65534 --regid=65534 --clear-gro
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system set-property $AGENT $OBJ $IFACE Threads u 2 2>&1); echo "non-root set: $out"
 check "a non-root user's write is refused" bash -c '[[ "$0" == *"ccess denied"* || "$0" == *AccessDenied* ]]' "$out"
 check "and changed nothing" test "$(busctl --system get-property $AGENT $OBJ $IFACE Threads)" = "u 1"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system get-property org.aztec.ProverBroker /org/aztec/ProverBroker org.aztec.ProverBroker1 InFlight 2>&1); echo "broker InFlight (non-root): $out"
+check "the broker's properties are readable by anyone" test "$out" = "t 0"
 
 echo "== stop drains"
 check "systemctl stop everything" systemctl stop 'aztec-prover-agent@*' aztec-prover-node aztec-prover-broker.socket aztec-prover-broker.service

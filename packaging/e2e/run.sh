@@ -4,8 +4,15 @@
 # this machine need not be systemd) and runs in-guest.sh inside it.
 #   packaging/e2e/run.sh [REPO]     (default target/deb/repo, from build-deb.sh)
 # Env: AZTEC_PROVER_E2E_CACHE  rootfs cache (default ~/.cache/aztec-prover/e2e)
-# Prints the in-guest checks and "N passed, M failed"; exits non-zero on a failure.
+# Prints the in-guest checks and "N passed, M failed"; exits 1 on a failed
+# check and 77 when this machine cannot boot a container (not root, no
+# systemd-nspawn or debootstrap, no overlayfs, no Debian mirror).
 set -euo pipefail
+cannot() { echo "e2e: cannot run here: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || cannot "needs root (mount, systemd-nspawn)"
+for t in systemd-nspawn debootstrap nsenter; do
+  command -v $t >/dev/null 2>&1 || cannot "$t is missing (apt install systemd-container debootstrap)"
+done
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(realpath "${1:-$HERE/../../target/deb/repo}")
 CACHE=${AZTEC_PROVER_E2E_CACHE:-$HOME/.cache/aztec-prover/e2e}
@@ -16,7 +23,7 @@ ROOTFS=$CACHE/rootfs-$KEY
 mkdir -p "$CACHE"
 if [ ! -f "$ROOTFS.done" ]; then
   echo "e2e: building the Debian 12 rootfs (once; cached in $CACHE)"
-  "$HERE/rootfs.sh" "$ROOTFS"
+  "$HERE/rootfs.sh" "$ROOTFS" || cannot "debootstrap of Debian 12 failed (see $ROOTFS.log)"
   touch "$ROOTFS.done"
 fi
 echo "e2e: rootfs ready after $(el) s"
@@ -24,7 +31,8 @@ echo "e2e: rootfs ready after $(el) s"
 NAME=aztec-prover-e2e-$$
 WORK=$(mktemp -d /var/tmp/aztec-prover-e2e.XXXXXX)
 mkdir -p "$WORK/upper" "$WORK/ovl" "$WORK/root" "$WORK/shared"
-mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$WORK/upper,workdir=$WORK/ovl" "$WORK/root"
+mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$WORK/upper,workdir=$WORK/ovl" "$WORK/root" \
+  || { rm -rf "$WORK"; cannot "overlayfs mount failed"; }
 cp -a "$REPO" "$WORK/shared/repo"
 cp "$HERE/in-guest.sh" "$WORK/shared/"
 
@@ -41,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 LEADER=
 for _ in $(seq 100); do LEADER=$(pgrep -P $NSPAWN -x systemd || true); [ -n "$LEADER" ] && break; sleep 0.1; done
-[ -n "$LEADER" ] || { echo "e2e: the container did not boot"; cat "$WORK/console.log"; exit 1; }
+[ -n "$LEADER" ] || { cat "$WORK/console.log"; cannot "the container did not boot"; }
 IN=(nsenter -t "$LEADER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb)
 for _ in $(seq 300); do "${IN[@]}" test -S /run/systemd/private 2>/dev/null && break; sleep 0.1; done
 "${IN[@]}" systemctl is-system-running --wait >/dev/null 2>&1 || true
