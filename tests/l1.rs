@@ -864,9 +864,11 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     )
     .unwrap();
     let key = devnet.provers[0].clone();
+    let api_port = support::free_port();
     let start_node = |name: &str| {
         let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
-        c.env("ETHEREUM_HOSTS", devnet.l1_url())
+        c.env("AZTEC_PORT", api_port.to_string())
+            .env("ETHEREUM_HOSTS", devnet.l1_url())
             .env(
                 "PROVER_PUBLISHER_PRIVATE_KEY",
                 format!("0x{}", alloy::hex::encode(key.to_bytes())),
@@ -904,6 +906,44 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     }
     assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
     assert!(node.log().contains("proven on L1"), "{}", node.log_tail(30));
+    // The node's API shows the epoch job completed and the proof L1 took.
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
+    let call = |method: &str| {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+        let (code, text) = support::raw_post(api, body.as_bytes());
+        assert_eq!(code, 200, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["result"].clone()
+    };
+    assert!(
+        support::eventually(Duration::from_secs(10), || {
+            call("proverNode_getStatus")["lastProof"]["provenBlock"]
+                .as_u64()
+                .is_some_and(|b| b >= first)
+        }),
+        "{}",
+        call("proverNode_getStatus")
+    );
+    let status = call("proverNode_getStatus");
+    assert_eq!(status["l1Connected"], true, "{status}");
+    assert_eq!(
+        status["rollup"].as_str().unwrap().to_lowercase(),
+        format!("{}", devnet.deployment.rollup).to_lowercase()
+    );
+    let jobs = call("proverNode_getJobs");
+    let done = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["status"] == "completed")
+        .unwrap_or_else(|| panic!("no completed job: {jobs}"));
+    assert!(done["jobsTotal"].as_u64().unwrap() > 0, "{jobs}");
+    assert!(
+        status["claimedEpochs"]
+            .as_array()
+            .unwrap()
+            .contains(&done["epochNumber"]),
+        "{status}"
+    );
     node.terminate(Duration::from_secs(20)).unwrap();
 
     let node2 = start_node("node2");

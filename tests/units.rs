@@ -68,7 +68,12 @@ fn services_are_notify_with_watchdog_and_hardened() {
     for f in unit_files() {
         let text = std::fs::read_to_string(&f).expect("unit");
         if f.extension().is_some_and(|e| e == "socket") {
-            assert!(text.contains("ListenStream=8080"), "{}", f.display());
+            let want = if f.to_string_lossy().contains("node") {
+                "ListenStream=127.0.0.1:8081"
+            } else {
+                "ListenStream=8080"
+            };
+            assert!(text.contains(want), "{} lacks {want}", f.display());
             continue;
         }
         for want in [

@@ -38,7 +38,7 @@ chown -R aztec-prover:aztec-prover /var/lib/aztec-prover/keys
 # anvil's public test key #1 (no L1 runs here: the node waits for it)
 echo 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d > /etc/aztec-prover/credentials/publisher-private-key
 chmod 600 /etc/aztec-prover/credentials/publisher-private-key
-check "enable --now socket, node, agents 1..4" systemctl enable --now aztec-prover-broker.socket aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4
+check "enable --now sockets, node, agents 1..4" systemctl enable --now aztec-prover-broker.socket aztec-prover-node.socket aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4
 sleep 2
 for u in aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4; do
   check "$u active" systemctl is-active -q "$u"
@@ -46,6 +46,11 @@ done
 systemctl status --no-pager aztec-prover-node aztec-prover-agent@2 2>&1 | grep -E "Active|Status"
 for u in aztec-prover-node aztec-prover-agent@2; do systemctl is-active -q "$u" || journalctl -u "$u" -n 4 --no-pager -o cat; done
 check "node STATUS says it waits for L1" bash -c 'systemctl show -P StatusText aztec-prover-node | grep -q "waiting for L1"'
+node=$(curl -s -m 10 -X POST -H 'content-type: application/json' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"proverNode_getStatus"}' http://127.0.0.1:8081/ 2>&1)
+echo "node API: $node"
+check "the node's API answers on its socket (8081)" bash -c '[[ "$0" == *'"'"'"l1Connected":false'"'"'* && "$0" == *"waiting for L1"* ]]' "$node"
+check "the node got its API socket from systemd" bash -c 'journalctl -u aztec-prover-node -o cat | grep -q "node API on http://127.0.0.1:8081 (socket from systemd)"'
 
 echo "== the broker starts through its socket"
 resp=$(curl -s -m 20 -X POST -H 'content-type: application/json' \
@@ -71,18 +76,24 @@ check "a non-root user may read" setpriv --reuid=65534 --regid=65534 --clear-gro
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system set-property $AGENT $OBJ $IFACE Threads u 2 2>&1); echo "non-root set: $out"
 check "a non-root user's write is refused" bash -c '[[ "$0" == *"ccess denied"* || "$0" == *AccessDenied* ]]' "$out"
 check "and changed nothing" test "$(busctl --system get-property $AGENT $OBJ $IFACE Threads)" = "u 1"
+NODE=(org.aztec.ProverNode /org/aztec/ProverNode org.aztec.ProverNode1)
+check "busctl call Pause on the node (root)" busctl --system call "${NODE[@]}" Pause
+check "the node's Paused reads true" test "$(busctl --system get-property "${NODE[@]}" Paused)" = "b true"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system call "${NODE[@]}" Resume 2>&1); echo "non-root Resume: $out"
+check "a non-root user may not resume the node" bash -c '[[ "$0" == *"ccess denied"* ]] && test "$(busctl --system get-property $1 $2 $3 Paused)" = "b true"' "$out" "${NODE[@]}"
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system get-property org.aztec.ProverBroker /org/aztec/ProverBroker org.aztec.ProverBroker1 InFlight 2>&1); echo "broker InFlight (non-root): $out"
 check "the broker's properties are readable by anyone" test "$out" = "t 0"
 
 echo "== stop drains"
-check "systemctl stop everything" systemctl stop 'aztec-prover-agent@*' aztec-prover-node aztec-prover-broker.socket aztec-prover-broker.service
+check "systemctl stop everything" systemctl stop 'aztec-prover-agent@*' aztec-prover-node.socket aztec-prover-node aztec-prover-broker.socket aztec-prover-broker.service
 check "agent 2 logged its drain" bash -c 'journalctl -u aztec-prover-agent@2 -o cat | grep -qiE "drain|stopp"'
 check "no aztec-prover unit failed" bash -c '! systemctl list-units --failed --plain --no-legend | grep -q aztec-prover'
 
 echo "== apt purge"
 check "apt purge aztec-prover" apt-get purge -y -q aztec-prover
 check "no unit files left" bash -c '! ls /lib/systemd/system/aztec-prover* /etc/systemd/system/*/aztec-prover* 2>/dev/null | grep -q .'
-check "no units loaded" test -z "$(systemctl list-units --all --plain --no-legend 'aztec-prover*')"
+left=$(systemctl list-units --all --plain --no-legend 'aztec-prover*'); [ -z "$left" ] || echo "loaded: $left"
+check "no units loaded" test -z "$left"
 check "installed config, credentials and state gone (the operator's node.env stays)" bash -c '! test -e /etc/aztec-prover/broker.toml && ! test -e /etc/aztec-prover/aztec-prover.env && ! test -e /etc/aztec-prover/credentials && ! test -e /var/lib/aztec-prover'
 check "user removed" bash -c '! getent passwd aztec-prover'
 check "binary gone" test ! -e /usr/bin/aztec-prover

@@ -367,11 +367,19 @@ fn run_agent(m: &ArgMatches) -> Result<(), Failure> {
 fn run_node(m: &ArgMatches) -> Result<(), Failure> {
     let (mut service, mut node) = node_groups();
     let inputs = flags::inputs("node", m, &[&service, &node]);
-    flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
+    let provenance =
+        flags::load(&mut [&mut service, &mut node], &inputs).map_err(config_failure)?;
+    let dbus_required = provenance
+        .get("dbus")
+        .is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
     logging::init(&service, "aztec-prover-node");
     runtime()?
         .block_on(aztec_prover_node::daemon::run(
-            aztec_prover_node::daemon::Launch { node },
+            aztec_prover_node::daemon::Launch {
+                node,
+                service,
+                dbus_required,
+            },
         ))
         .map_err(|e| match e {
             aztec_prover_node::daemon::DaemonError::Config(_) => config_failure(e),

@@ -86,8 +86,7 @@ pub enum ListenOrigin {
 /// The daemon's TCP listener: the first socket passed by systemd if there is
 /// one, otherwise a fresh one bound to `host:port`. Non-blocking, ready for tokio.
 pub fn tcp_listener(host: IpAddr, port: u16) -> std::io::Result<(TcpListener, ListenOrigin)> {
-    let mut fds = listenfd::ListenFd::from_env();
-    let (listener, origin) = match fds.take_tcp_listener(0)? {
+    let (listener, origin) = match passed_tcp_listener()? {
         Some(l) => (l, ListenOrigin::SocketActivation),
         None => (
             TcpListener::bind(SocketAddr::new(host, port))?,
@@ -96,6 +95,16 @@ pub fn tcp_listener(host: IpAddr, port: u16) -> std::io::Result<(TcpListener, Li
     };
     listener.set_nonblocking(true)?;
     Ok((listener, origin))
+}
+
+/// The first TCP socket systemd passed (`LISTEN_FDS`), if any; non-blocking.
+pub fn passed_tcp_listener() -> std::io::Result<Option<TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let l = fds.take_tcp_listener(0)?;
+    if let Some(l) = &l {
+        l.set_nonblocking(true)?;
+    }
+    Ok(l)
 }
 
 /// Pings the systemd watchdog at half its interval for as long as `healthy`

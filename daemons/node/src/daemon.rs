@@ -1,7 +1,9 @@
 //! `aztec-prover node`: the coordination loop as a systemd service. It
 //! waits for L1 rather than failing when L1 is down at start, reports
 //! READY once configuration and keys are good (then STATUS shows the wait
-//! for L1 and the rollup), and stops on SIGTERM.
+//! for L1 and the rollup), and stops on SIGTERM. Its JSON-RPC API (on
+//! `AZTEC_PORT` or a socket from systemd) and its D-Bus object report what
+//! it is doing from the shared [`NodeState`].
 
 use std::time::Duration;
 
@@ -18,6 +20,9 @@ use crate::orchestrator::Checking;
 use crate::pipeline::Pipeline;
 use crate::quotes::QuoteProvider;
 use crate::settings::NodeSettings;
+use crate::state::{LastProof, NodeState};
+use aztec_prover_common::dbus::DbusError;
+use aztec_prover_common::service::ServiceSettings;
 
 /// Why the node cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +33,77 @@ pub enum DaemonError {
     /// Signals could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The JSON-RPC API could not listen.
+    #[error("node JSON-RPC API on {addr}: {error}")]
+    Listen {
+        /// Where.
+        addr: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// D-Bus registration failed (only when a bus was asked for).
+    #[error(transparent)]
+    Dbus(Box<DbusError>),
 }
 
 /// What the node is started with.
 pub struct Launch {
     /// Its settings.
     pub node: NodeSettings,
+    /// Logging and D-Bus.
+    pub service: ServiceSettings,
+    /// Whether D-Bus was asked for explicitly (then failing to register is fatal).
+    pub dbus_required: bool,
+}
+
+/// Serves the JSON-RPC API on the socket systemd passed, or on `AZTEC_PORT`
+/// when set; none otherwise.
+fn serve_api(
+    s: &NodeSettings,
+    state: &NodeState,
+) -> Result<Option<jsonrpsee::server::ServerHandle>, DaemonError> {
+    let listen_error = |addr: String| move |error| DaemonError::Listen { addr, error };
+    let (listener, how) = match systemd::passed_tcp_listener()
+        .map_err(listen_error("the socket from systemd".into()))?
+    {
+        Some(l) => (l, "socket from systemd"),
+        None => match s.rpc_port {
+            None => return Ok(None),
+            Some(port) => {
+                let addr = std::net::SocketAddr::new(s.rpc_listen_address, port);
+                let l =
+                    std::net::TcpListener::bind(addr).map_err(listen_error(addr.to_string()))?;
+                l.set_nonblocking(true)
+                    .map_err(listen_error(addr.to_string()))?;
+                (l, "bound")
+            }
+        },
+    };
+    let local = listener
+        .local_addr()
+        .map_err(listen_error("the API socket".into()))?;
+    let handle = aztec_prover_common::rpc::serve(
+        listener,
+        crate::api::module(state.clone()).map_err(|e| DaemonError::Listen {
+            addr: local.to_string(),
+            error: std::io::Error::other(e),
+        })?,
+        1 << 20,
+        "aztec-prover node: ok",
+    )
+    .map_err(listen_error(local.to_string()))?;
+    tracing::info!(
+        "node API on http://{local} ({how}): {}, {}",
+        crate::api::GET_STATUS,
+        crate::api::GET_JOBS
+    );
+    Ok(Some(handle))
+}
+
+/// Shows `text` in `systemctl status` and in the node's API.
+fn status(state: &NodeState, text: &str) {
+    state.set_status(text);
+    systemd::notify_status(text);
 }
 
 /// Checks the settings that only make sense together and builds the pieces.
@@ -166,6 +236,17 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let (signer, rollup, quotes, remote) = prepare(&s)?;
     let setup = proving_setup(&s)?;
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
+    let state = NodeState::new();
+    let api = serve_api(&s, &state)?;
+    let _bus = aztec_prover_common::dbus::serve(
+        &launch.service.dbus,
+        launch.dbus_required,
+        crate::dbus::BUS_NAME,
+        crate::dbus::OBJECT_PATH,
+        crate::dbus::NodeBus::new(state.clone()),
+    )
+    .await
+    .map_err(|e| DaemonError::Dbus(Box::new(e)))?;
     let (stop, stop_rx) = watch::channel(false);
     // The node is ready once its configuration and keys are good: waiting for
     // an L1 that is down is its normal work, shown in STATUS, not a failed
@@ -180,7 +261,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             Ok(l1) => break l1,
             Err(L1Error::Other(e)) => return Err(DaemonError::Config(e)),
             Err(e) => {
-                systemd::notify_status(&format!("waiting for L1: {e}"));
+                status(&state, &format!("waiting for L1: {e}"));
                 tracing::warn!("waiting for L1: {e}; next try in {} ms", pause.as_millis());
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
@@ -200,7 +281,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     };
     let m = loop {
         match Monitor::new(l1.clone(), cfg.clone()).await {
-            Ok(m) => break m,
+            Ok(m) => break m.with_state(state.clone()),
             Err(e) => {
                 tracing::warn!("reading the rollup's parameters: {e}");
                 tokio::time::sleep(pause).await;
@@ -208,6 +289,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         }
     };
     let rc = m.rollup_config();
+    state.connected(l1.account.to_string(), rollup.to_string(), l1.chain_id);
     tracing::info!(
         "prover {} on rollup {} (chain {}): slots of {} s, epochs of {} slots, claims within {} slots, proofs within {}",
         l1.account,
@@ -231,12 +313,18 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let task = tokio::spawn(monitor::run(m, stop_rx));
     // Claimed epochs are proven one at a time, in claim order.
     let (claims, mut claimed) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, u64)>();
+    let st = state.clone();
     let prover = tokio::spawn(async move {
+        let state = st;
         while let Some((e, first, last)) = claimed.recv().await {
-            systemd::notify_status(&format!("proving epoch {e} (blocks {first}..={last})"));
+            status(
+                &state,
+                &format!("proving epoch {e} (blocks {first}..={last})"),
+            );
             let mut shown = 0;
             let r = pipeline
                 .prove(e, first, last, |p| {
+                    state.progress(e, p.proven, p.total);
                     if p.proven >= shown + p.total.div_ceil(10).max(1) || p.proven == p.total {
                         shown = p.proven;
                         tracing::info!(
@@ -249,26 +337,39 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
                 })
                 .await;
             match r {
-                Ok(rep) => tracing::info!(
-                    EPOCH = e,
-                    "epoch {e} proven on L1: blocks {}..={}, {} proofs, {} gas, {:.1} s",
-                    rep.blocks.0,
-                    rep.blocks.1,
-                    rep.proofs,
-                    rep.gas,
-                    rep.took.as_secs_f64()
-                ),
-                Err(err) => tracing::error!(EPOCH = e, "epoch {e} not proven: {err}"),
+                Ok(rep) => {
+                    tracing::info!(
+                        EPOCH = e,
+                        "epoch {e} proven on L1: blocks {}..={}, {} proofs, {} gas, {:.1} s",
+                        rep.blocks.0,
+                        rep.blocks.1,
+                        rep.proofs,
+                        rep.gas,
+                        rep.took.as_secs_f64()
+                    );
+                    state.completed(LastProof {
+                        epoch_number: e,
+                        proven_block: rep.blocks.1,
+                        proofs: rep.proofs,
+                        gas: rep.gas,
+                        seconds: rep.took.as_secs_f64(),
+                    });
+                }
+                Err(err) => {
+                    tracing::error!(EPOCH = e, "epoch {e} not proven: {err}");
+                    state.failed(e, err);
+                }
             }
-            systemd::notify_status("watching L1");
+            status(&state, "watching L1");
         }
     });
-    systemd::notify_status("watching L1");
+    status(&state, "watching L1");
     loop {
         tokio::select! {
             r = signals.next() => if r == Request::Stop { break },
             e = events.recv() => match e {
                 Ok(NodeEvent::ClaimIsOurs { epoch, first_block, last_block, .. }) => {
+                    state.claimed(epoch, first_block, last_block);
                     let _ = claims.send((epoch, first_block, last_block));
                 }
                 Ok(_) => {}
@@ -281,6 +382,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let _ = stop.send(true);
     let _ = task.await;
     prover.abort();
+    if let Some(api) = api {
+        let _ = api.stop();
+    }
     tracing::info!("node stopped");
     Ok(())
 }

@@ -1,17 +1,22 @@
 //! The prover node: it watches the rollup on L1 ([`archiver`]), quotes for
 //! completed epochs with a bond behind them ([`monitor`], [`quotes`],
-//! [`bond`]) and starts proving the epochs whose claims name it.
+//! [`bond`]) and starts proving the epochs whose claims name it. What it
+//! is doing ([`state`]) is served over JSON-RPC ([`api`]) and D-Bus
+//! ([`dbus`]).
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod archiver;
 pub mod bond;
 pub mod daemon;
+pub mod dbus;
 pub mod epoch;
 pub mod monitor;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod quotes;
 pub mod settings;
+pub mod state;
 
 pub use monitor::{Monitor, MonitorConfig, NodeEvent};
 pub use settings::NodeSettings;

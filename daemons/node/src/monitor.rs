@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, watch};
 use crate::archiver::Archiver;
 use crate::bond::ensure_bond;
 use crate::quotes::{EpochSummary, QuoteProvider, Terms};
+use crate::state::NodeState;
 
 /// What the monitor needs besides L1.
 #[derive(Clone)]
@@ -84,6 +85,8 @@ pub struct Monitor {
     quoted: BTreeSet<u64>,
     claims_seen: BTreeSet<(u64, Address)>,
     events: broadcast::Sender<NodeEvent>,
+    state: NodeState,
+    told_paused: Option<u64>,
 }
 
 impl Monitor {
@@ -104,7 +107,16 @@ impl Monitor {
             quoted: BTreeSet::new(),
             claims_seen: BTreeSet::new(),
             events,
+            state: NodeState::new(),
+            told_paused: None,
         })
+    }
+
+    /// Reports into `state` (the node's API reads it) and follows its
+    /// paused flag: while paused, no quotes go out.
+    pub fn with_state(mut self, state: NodeState) -> Monitor {
+        self.state = state;
+        self
     }
 
     /// Events from now on.
@@ -127,6 +139,9 @@ impl Monitor {
         if added > U256::ZERO {
             self.emit(NodeEvent::BondToppedUp(added));
         }
+        if let Ok(deposit) = self.l1.escrow_deposit(self.l1.account).await {
+            self.state.set_bond(deposit.to_string());
+        }
         Ok(())
     }
 
@@ -134,6 +149,7 @@ impl Monitor {
     pub async fn step(&mut self) -> Result<(), L1Error> {
         self.archiver.sync(&self.l1).await?;
         let slot = self.config.slot_at(self.l1.l1_timestamp().await?);
+        self.state.set_current_epoch(self.config.epoch_of(slot));
         let claim = self.l1.proof_claim().await?;
         let to_prove = self.l1.epoch_to_prove().await?;
         if let Some(c) = claim
@@ -171,6 +187,13 @@ impl Monitor {
         let completed = e.epoch < self.config.epoch_of(slot);
         let claimed = claim.is_some_and(|c| c.epoch == e.epoch);
         if !completed || claimed || slot > last_claim_slot || self.quoted.contains(&e.epoch) {
+            return Ok(());
+        }
+        if self.state.is_paused() {
+            if self.told_paused != Some(e.epoch) {
+                tracing::info!("quoting is paused: no quote for epoch {}", e.epoch);
+                self.told_paused = Some(e.epoch);
+            }
             return Ok(());
         }
         self.quote(e.epoch, e.first_block, e.last_block, last_claim_slot)
@@ -238,6 +261,7 @@ impl Monitor {
             signed.quote.valid_until_slot
         );
         self.quoted.insert(epoch);
+        self.state.quoted(epoch);
         self.emit(NodeEvent::QuoteSent { epoch, terms });
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The node's configuration: the seeds' names (an operator's `.env` works).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use aztec_prover_common::config::{Secret, Validate};
@@ -40,6 +41,10 @@ settings! {
         keys_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/keys"), env ["PROVER_KEYS_DIRECTORY"], flag "proverNode.keysDirectory";
         /// Longest time an epoch's jobs may take in the broker (ms).
         epoch_proving_timeout_ms: u64 = 3_600_000, env ["PROVER_EPOCH_PROVING_TIMEOUT_MS"], flag "proverNode.epochProvingTimeoutMs";
+        /// Port of the node's JSON-RPC API (proverNode_getStatus, proverNode_getJobs); unset: none, unless systemd passes a socket.
+        rpc_port: Option<u16> = None, env ["AZTEC_PORT"], flag "port";
+        /// Address the JSON-RPC API binds to when it binds itself.
+        rpc_listen_address: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), env ["PROVER_NODE_LISTEN_ADDRESS"], flag "proverNode.listenAddress";
         /// Gossip quotes over P2P (not available yet: use the coordination URL).
         p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
     }

@@ -1,0 +1,100 @@
+// zbus's interface macro generates undocumented helpers for the signals.
+#![allow(missing_docs)]
+//! The node's D-Bus object: `org.aztec.ProverNode1` at
+//! `/org/aztec/ProverNode`, owned as `org.aztec.ProverNode`. It reads the
+//! shared [`NodeState`]; `Pause` and `Resume` stop and restart quoting for
+//! new epochs (claimed epochs are proven either way: their bond is at stake).
+
+use zbus::interface;
+
+use crate::state::NodeState;
+
+/// The well-known name.
+pub const BUS_NAME: &str = "org.aztec.ProverNode";
+/// The object path.
+pub const OBJECT_PATH: &str = "/org/aztec/ProverNode";
+
+/// The D-Bus object.
+pub struct NodeBus {
+    state: NodeState,
+}
+
+impl NodeBus {
+    /// Wraps the shared state.
+    pub fn new(state: NodeState) -> NodeBus {
+        NodeBus { state }
+    }
+}
+
+#[interface(name = "org.aztec.ProverNode1")]
+impl NodeBus {
+    /// What the node is doing (as in `systemctl status`).
+    #[zbus(property)]
+    fn status(&self) -> String {
+        self.state.snapshot().status
+    }
+
+    /// The epoch of L1's current slot; -1 until L1 has been read.
+    #[zbus(property)]
+    fn current_epoch(&self) -> i64 {
+        self.state
+            .snapshot()
+            .current_epoch
+            .and_then(|e| i64::try_from(e).ok())
+            .unwrap_or(-1)
+    }
+
+    /// Epochs claimed with this prover's quotes.
+    #[zbus(property)]
+    fn claimed_epochs(&self) -> Vec<u64> {
+        self.state.snapshot().claimed_epochs
+    }
+
+    /// The last proof L1 accepted: (epoch, proven block, proofs, gas);
+    /// all zero before the first.
+    #[zbus(property)]
+    fn last_proof(&self) -> (u64, u64, u64, u64) {
+        self.state
+            .snapshot()
+            .last_proof
+            .map(|p| (p.epoch_number, p.proven_block, p.proofs as u64, p.gas))
+            .unwrap_or_default()
+    }
+
+    /// The free escrow deposit behind the quotes' bonds, in base units of
+    /// the fee asset (empty until read).
+    #[zbus(property)]
+    fn bond(&self) -> String {
+        self.state.snapshot().bond.unwrap_or_default()
+    }
+
+    /// Whether quoting is paused.
+    #[zbus(property)]
+    fn paused(&self) -> bool {
+        self.state.is_paused()
+    }
+
+    /// Stops quoting for new epochs.
+    async fn pause(
+        &self,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        if self.state.set_paused(true) {
+            tracing::info!("quoting paused over D-Bus");
+            self.paused_changed(&emitter).await?;
+        }
+        Ok(())
+    }
+
+    /// Quotes again.
+    async fn resume(
+        &self,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        if self.state.set_paused(false) {
+            tracing::info!("quoting resumed over D-Bus");
+            self.paused_changed(&emitter).await?;
+        }
+        Ok(())
+    }
+}
