@@ -381,6 +381,58 @@ async fn the_http_quote_provider_is_used_and_an_answer_without_a_fee_gives_no_qu
     devnet.stop().await;
 }
 
+/// Paused (over D-Bus, through the node's state), the monitor watches L1
+/// but sends no quote; resumed, it quotes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_sends_no_quotes_until_resumed() {
+    init_logs();
+    let devnet = Devnet::start(DevnetOptions {
+        claim_quotes: false,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let key = devnet.provers[0].clone();
+    let fixed = QuoteProvider::Fixed {
+        basis_point_fee: Some(10),
+        bond_amount: Some(U256::from(100u64)),
+    };
+    let state = aztec_prover_node::state::NodeState::new();
+    assert!(state.set_paused(true));
+    let m = monitor(&devnet, &key, fixed).await.with_state(state.clone());
+    let mut events = m.subscribe();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    // Two epochs go by (4 s each) with the first one quotable all along.
+    let quiet = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::QuoteSent { epoch, .. }) => return epoch,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "a paused node quoted epoch {quiet:?}");
+    assert!(devnet.shared.quotes(1).is_empty());
+    assert!(state.snapshot().current_epoch.is_some_and(|e| e >= 2));
+    assert!(state.snapshot().quoted_epochs.is_empty());
+    state.set_paused(false);
+    let sent = next_event(&mut events, Duration::from_secs(40), |e| {
+        matches!(e, NodeEvent::QuoteSent { .. })
+    })
+    .await;
+    let NodeEvent::QuoteSent { epoch, .. } = sent else {
+        unreachable!()
+    };
+    assert_eq!(state.snapshot().quoted_epochs, vec![epoch]);
+    assert!(state.snapshot().bond.is_some());
+    let _ = stop.send(true);
+    task.await.unwrap();
+    devnet.stop().await;
+}
+
 /// A monitor quoting fixed terms for `key`, run until our quote is claimed.
 struct Claimed {
     cfg: aztec_prover_l1::chain::RollupConfig,
