@@ -157,7 +157,7 @@ async fn wait_settled(
 }
 
 async fn result(c: &jsonrpsee::http_client::HttpClient, s: &ProvingJobStatus) -> ProofResult {
-    let ProvingJobStatus::Fulfilled { value } = s else {
+    let ProvingJobStatus::Fulfilled { value, .. } = s else {
         panic!("not proven: {s:?}")
     };
     let bytes = match value.kind().unwrap() {
@@ -652,4 +652,112 @@ fn instances_pin_to_their_numa_node_on_fake_topologies() {
         }
     }
     let _ = bytes;
+}
+
+/// An agent that answers with a forged proof (the right public inputs, a
+/// proof that does not verify): the node's orchestrator refuses it, names
+/// the agent, enqueues the job again, and an honest agent proves it; the
+/// epoch comes out whole and every proof verifies.
+#[test]
+fn a_forged_proof_is_refused_naming_its_agent_and_proven_again() {
+    use aztec_prover_node::orchestrator::{Checking, Progress, prove_epoch};
+    use aztec_prover_protocol::ProvingJobFilter;
+    use aztec_zk::wire::{decode_inputs, encode_result};
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = make_keys(dir.path(), &CircuitId::ALL);
+    let broker = start_broker(dir.path(), &[]);
+    let c = client(&broker);
+    let plan = plan(1, 5);
+    let params = RollupParams::test();
+    let vks: std::collections::HashMap<CircuitId, aztec_zk::groth16::VerifyingKey> = CircuitId::ALL
+        .iter()
+        .map(|&cid| {
+            (
+                cid,
+                keys::load_verifying_key(&keys, cid, &params).unwrap().1,
+            )
+        })
+        .collect();
+    let checking = Checking::Proofs(vks.clone());
+    let mut last = Progress::default();
+    let mut honest = None;
+    let (proven, forged) = rt().block_on(async {
+        let orchestrate = prove_epoch(&c, 3, &plan, &checking, Duration::from_secs(300), |p| {
+            last = p.clone();
+        });
+        let forger = async {
+            // Take one job as "forger" and answer with a forged proof.
+            let lease = loop {
+                if let Some(l) = c
+                    .get_proving_job(
+                        Some(ProvingJobFilter { allow_list: vec![] }),
+                        Some("forger".into()),
+                    )
+                    .await
+                    .unwrap()
+                {
+                    break l;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let UriKind::Inline(bytes) = lease.job.inputs_uri.kind().unwrap() else {
+                panic!("inputs are inline")
+            };
+            let inputs = decode_inputs(&bytes).unwrap();
+            let circuit = inputs.circuit();
+            let public_inputs = aztec_zk::synth::simulate(&params, &inputs).unwrap();
+            let vk = &vks[&circuit];
+            let forged = aztec_zk::groth16::Proof {
+                a: vk.alpha_g1,
+                b: vk.beta_g2,
+                c: vk.alpha_g1,
+            };
+            let result = ProofResult::real(circuit, public_inputs, &forged);
+            c.report_proving_job_success(
+                lease.job.id.clone(),
+                lease.time,
+                ProofUri::inline(&encode_result(&result)),
+                None,
+            )
+            .await
+            .unwrap();
+            // Now an honest agent joins.
+            honest = Some(start_agent(
+                dir.path(),
+                "honest",
+                &broker,
+                &keys,
+                &["--dbus", "none"],
+            ));
+            lease.job.id
+        };
+        let (proven, forged) = tokio::join!(orchestrate, forger);
+        (proven, forged)
+    });
+    let proven = proven.unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}",
+            honest.as_ref().map(|h| h.log_tail(20)).unwrap_or_default()
+        )
+    });
+    assert_eq!(proven.len(), plan.jobs.len());
+    assert_eq!(last.refused.len(), 1, "{:?}", last.refused);
+    let r = &last.refused[0];
+    assert_eq!(r.job, forged);
+    assert_eq!(r.agent, "forger");
+    assert_eq!(r.reason, "the proof does not verify");
+    assert_ne!(r.retry, forged);
+    // The retry was proven by the honest agent, and the broker says so.
+    let status = rt()
+        .block_on(c.get_proving_job_status(r.retry.clone()))
+        .unwrap();
+    let ProvingJobStatus::Fulfilled { agent, .. } = status else {
+        panic!("{status:?}")
+    };
+    assert_ne!(agent.as_deref(), Some("forger"));
+    assert!(
+        proving_lines(&honest.unwrap().log()).contains(&format!("JOB_ID={}", r.retry)),
+        "the honest agent did not prove the retry"
+    );
 }

@@ -99,7 +99,8 @@ async fn jobs_flow_through_enqueue_lease_and_success_over_http() {
         .await
         .unwrap();
     assert!(next.is_none());
-    let ProvingJobStatus::Fulfilled { value } = c.get_proving_job_status(id.clone()).await.unwrap()
+    let ProvingJobStatus::Fulfilled { value, .. } =
+        c.get_proving_job_status(id.clone()).await.unwrap()
     else {
         panic!("not fulfilled")
     };
@@ -526,7 +527,8 @@ async fn bad_requests_get_json_rpc_errors_and_change_nothing() {
         before,
         "a bad request changed the broker's state"
     );
-    let ProvingJobStatus::Fulfilled { value } = c.get_proving_job_status(l.job.id).await.unwrap()
+    let ProvingJobStatus::Fulfilled { value, .. } =
+        c.get_proving_job_status(l.job.id).await.unwrap()
     else {
         panic!()
     };

@@ -399,7 +399,9 @@ async fn a_paused_node_sends_no_quotes_until_resumed() {
     };
     let state = aztec_prover_node::state::NodeState::new();
     assert!(state.set_paused(true));
-    let m = monitor(&devnet, &key, fixed).await.with_state(state.clone());
+    let m = monitor(&devnet, &key, fixed)
+        .await
+        .with_state(state.clone());
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));

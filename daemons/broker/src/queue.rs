@@ -202,8 +202,9 @@ fn status_of_record(rec: &JobRecord) -> ProvingJobStatus {
     match &rec.state {
         JobState::Queued => ProvingJobStatus::InQueue,
         JobState::InProgress { .. } => ProvingJobStatus::InProgress,
-        JobState::Fulfilled { value } => ProvingJobStatus::Fulfilled {
+        JobState::Fulfilled { value, agent } => ProvingJobStatus::Fulfilled {
             value: ProofUri::from_text(value.clone()),
+            agent: (!agent.is_empty()).then(|| agent.clone()),
         },
         JobState::Rejected { reason } => ProvingJobStatus::Rejected {
             reason: reason.clone(),
@@ -653,13 +654,20 @@ impl Queue {
             }
             UriKind::External => (result.as_str().to_string(), None),
         };
-        rec.state = JobState::Fulfilled { value };
+        let agent = match &rec.state {
+            JobState::InProgress { agent, .. } => agent.clone(),
+            _ => String::new(),
+        };
+        rec.state = JobState::Fulfilled {
+            value,
+            agent: agent.clone(),
+        };
         rec.result_blob = blob;
         let key = id.as_str().as_bytes();
         txn.put(self.t.jobs, key, &rec.encode())?;
         txn.del(self.t.leased, key)?;
         // memory
-        let agent = self.leases.remove(id).map(|l| l.agent).unwrap_or_default();
+        let agent = self.leases.remove(id).map(|l| l.agent).unwrap_or(agent);
         self.bump(rec.epoch, ty, |c| {
             c.in_progress = c.in_progress.saturating_sub(1);
             c.fulfilled += 1;

@@ -76,6 +76,8 @@ pub enum JobState {
     Fulfilled {
         /// Where the result is.
         value: String,
+        /// The agent that reported it (empty for records from before v2).
+        agent: String,
     },
     /// Failed for good.
     Rejected {
@@ -105,7 +107,63 @@ pub struct JobRecord {
     pub state: JobState,
 }
 
-const RECORD_VERSION: u8 = 1;
+/// v2 added the agent to `Fulfilled`; v1 records are still read.
+const RECORD_VERSION: u8 = 2;
+
+/// The record layout before v2, read for stores written by older versions.
+mod v1 {
+    use serde::Deserialize;
+
+    use aztec_prover_protocol::Epoch;
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub enum JobState {
+        Queued,
+        InProgress { started_at: u64, agent: String },
+        Fulfilled { value: String },
+        Rejected { reason: String },
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct JobRecord {
+        pub job_type: u8,
+        pub epoch: Epoch,
+        pub inputs_uri: String,
+        pub inputs_blob: Option<[u8; 32]>,
+        pub result_blob: Option<[u8; 32]>,
+        pub seq: u64,
+        pub failures: u32,
+        pub state: JobState,
+    }
+
+    impl From<JobRecord> for super::JobRecord {
+        fn from(r: JobRecord) -> Self {
+            use super::JobState as S;
+            super::JobRecord {
+                job_type: r.job_type,
+                epoch: r.epoch,
+                inputs_uri: r.inputs_uri,
+                inputs_blob: r.inputs_blob,
+                result_blob: r.result_blob,
+                seq: r.seq,
+                failures: r.failures,
+                state: match r.state {
+                    JobState::Queued => S::Queued,
+                    JobState::InProgress { started_at, agent } => {
+                        S::InProgress { started_at, agent }
+                    }
+                    JobState::Fulfilled { value } => S::Fulfilled {
+                        value,
+                        agent: String::new(),
+                    },
+                    JobState::Rejected { reason } => S::Rejected { reason },
+                },
+            }
+        }
+    }
+}
 
 impl JobRecord {
     /// The job type.
@@ -125,6 +183,9 @@ impl JobRecord {
     pub fn decode(bytes: &[u8]) -> Option<JobRecord> {
         match bytes.split_first() {
             Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).ok(),
+            Some((1, rest)) => postcard::from_bytes::<v1::JobRecord>(rest)
+                .ok()
+                .map(JobRecord::from),
             _ => None,
         }
     }
@@ -233,6 +294,33 @@ mod tests {
         assert_eq!(JobRecord::decode(&r.encode()), Some(r));
         assert_eq!(JobRecord::decode(b""), None);
         assert_eq!(JobRecord::decode(&[9, 1, 2]), None);
+    }
+
+    #[test]
+    fn v1_records_are_still_read() {
+        let old = v1::JobRecord {
+            job_type: JobType::BaseRollup.id(),
+            epoch: 3,
+            inputs_uri: "blob:01".into(),
+            inputs_blob: None,
+            result_blob: Some([2; 32]),
+            seq: 5,
+            failures: 0,
+            state: v1::JobState::Fulfilled {
+                value: "blob:02".into(),
+            },
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&old).unwrap());
+        let r = JobRecord::decode(&bytes).unwrap();
+        assert_eq!(
+            r.state,
+            JobState::Fulfilled {
+                value: "blob:02".into(),
+                agent: String::new()
+            }
+        );
+        assert_eq!((r.epoch, r.seq, r.result_blob), (3, 5, Some([2; 32])));
     }
 
     #[test]

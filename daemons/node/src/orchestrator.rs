@@ -5,7 +5,11 @@
 //! priority. Job ids are digests of the inputs: a restarted node enqueues
 //! the same ids and re-attaches to the jobs already queued or proven.
 //! Every returned proof is verified, and the tree's links checked, before
-//! anything goes to L1.
+//! anything goes to L1. A result that fails checking (undecodable, for
+//! another circuit, simulated where a proof is needed, or a proof that does
+//! not verify) is refused, logged with the agent that sent it, and its job
+//! enqueued again under a retry id (derived from the inputs and the attempt,
+//! so a restarted node finds the same retries), up to [`MAX_REPROVES`] times.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,6 +27,22 @@ use jsonrpsee::http_client::HttpClient;
 
 use crate::epoch::ProvenJob;
 
+/// How many times one job is enqueued again after refused results.
+pub const MAX_REPROVES: u32 = 3;
+
+/// A result the orchestrator refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The job whose result it was.
+    pub job: JobId,
+    /// The agent that reported it (as the broker knows it).
+    pub agent: String,
+    /// What was wrong.
+    pub reason: String,
+    /// The id the job was enqueued again under.
+    pub retry: JobId,
+}
+
 /// Progress of an epoch, for logs and progress bars.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -32,6 +52,8 @@ pub struct Progress {
     pub proven: usize,
     /// Per circuit: (proven, total).
     pub per_circuit: Vec<(CircuitId, usize, usize)>,
+    /// Results refused so far, each followed by a new attempt.
+    pub refused: Vec<Refusal>,
 }
 
 /// How the orchestrator checks results.
@@ -63,6 +85,76 @@ async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The id of the `attempt`-th retry of a job (attempt 0 is the job itself).
+pub fn retry_id(epoch: u64, t: JobType, inputs: &[u8], attempt: u32) -> JobId {
+    if attempt == 0 {
+        return JobId::for_inputs(epoch, t, inputs);
+    }
+    let mut salted = inputs.to_vec();
+    salted.extend_from_slice(b"\0aztec-prover retry ");
+    salted.extend_from_slice(&attempt.to_be_bytes());
+    JobId::for_inputs(epoch, t, &salted)
+}
+
+async fn enqueue(
+    broker: &HttpClient,
+    epoch: u64,
+    id: &JobId,
+    t: JobType,
+    bytes: &[u8],
+) -> Result<(), String> {
+    broker
+        .enqueue_proving_job(EnqueueRequest {
+            id: Some(id.clone()),
+            job_type: t,
+            epoch_number: epoch,
+            inputs_uri: ProofUri::inline(bytes),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("enqueueing {id}: {e}"))
+}
+
+/// Checks one result against its job: `Err` says why it is refused.
+fn check_result(
+    bytes: &[u8],
+    job: &aztec_zk::plan::PlannedJob,
+    checking: &Checking,
+) -> Result<ProvenJob, String> {
+    let r = decode_result(bytes).map_err(|e| format!("not a proof result: {e}"))?;
+    if r.circuit != job.circuit() {
+        return Err(format!(
+            "a result for {} instead of {}",
+            r.circuit,
+            job.circuit()
+        ));
+    }
+    let proof = match checking {
+        Checking::Simulated => [[0u8; 32]; 8],
+        Checking::Proofs(vks) => {
+            let pr = r.proof()?.ok_or_else(|| {
+                "a simulated result where a proof is needed (is the agent running with PROVER_REAL_PROOFS=false?)"
+                    .to_string()
+            })?;
+            let vk = vks
+                .get(&r.circuit)
+                .ok_or_else(|| format!("no verifying key for {}", r.circuit))?;
+            if !aztec_zk::groth16::verify::verify(vk, &r.public_inputs, &pr)
+                .map_err(|e| e.to_string())?
+            {
+                return Err("the proof does not verify".into());
+            }
+            aztec_zk::groth16::evm::proof_words(&pr)
+        }
+    };
+    Ok(ProvenJob {
+        circuit: r.circuit,
+        children: job.children.clone(),
+        public_inputs: r.public_inputs,
+        proof,
+    })
+}
+
 /// Proves `plan` through the broker and returns the checked proofs in plan order.
 pub async fn prove_epoch(
     broker: &HttpClient,
@@ -73,22 +165,17 @@ pub async fn prove_epoch(
     mut progress: impl FnMut(&Progress),
 ) -> Result<Vec<ProvenJob>, String> {
     let mut ids = Vec::with_capacity(plan.jobs.len());
+    let mut inputs = Vec::with_capacity(plan.jobs.len());
     for j in &plan.jobs {
         let bytes = encode_inputs(&j.inputs);
         let t = job_type(j.circuit());
         let id = JobId::for_inputs(epoch, t, &bytes);
-        broker
-            .enqueue_proving_job(EnqueueRequest {
-                id: Some(id.clone()),
-                job_type: t,
-                epoch_number: epoch,
-                inputs_uri: ProofUri::inline(&bytes),
-            })
-            .await
-            .map_err(|e| format!("enqueueing {id}: {e}"))?;
+        enqueue(broker, epoch, &id, t, &bytes).await?;
         ids.push(id);
+        inputs.push(bytes);
     }
     tracing::info!(epoch, "enqueued {} jobs", ids.len());
+    let mut attempts = vec![0u32; ids.len()];
     let mut results: Vec<Option<ProvenJob>> = vec![None; ids.len()];
     let mut p = Progress {
         total: ids.len(),
@@ -102,10 +189,11 @@ pub async fn prove_epoch(
                 p.proven, p.total
             ));
         }
-        for (i, id) in ids.iter().enumerate() {
+        for i in 0..ids.len() {
             if results[i].is_some() {
                 continue;
             }
+            let id = ids[i].clone();
             let status = match broker.get_proving_job_status(id.clone()).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -114,43 +202,42 @@ pub async fn prove_epoch(
                 }
             };
             match status {
-                ProvingJobStatus::Fulfilled { value } => {
+                ProvingJobStatus::Fulfilled { value, agent } => {
                     let job = &plan.jobs[i];
-                    let r = decode_result(&fetch(broker, &value).await?)
-                        .map_err(|e| format!("{id}: the result is not a proof result: {e}"))?;
-                    if r.circuit != job.circuit() {
-                        return Err(format!(
-                            "{id}: result for {} instead of {}",
-                            r.circuit,
-                            job.circuit()
-                        ));
-                    }
-                    let proof = match checking {
-                        Checking::Simulated => [[0u8; 32]; 8],
-                        Checking::Proofs(vks) => {
-                            let pr = r
-                                .proof()
-                                .map_err(|e| format!("{id}: {e}"))?
-                                .ok_or_else(|| format!("{id}: a simulated result where a proof is needed (is the agent running with PROVER_REAL_PROOFS=false?)"))?;
-                            let vk = vks
-                                .get(&r.circuit)
-                                .ok_or_else(|| format!("no verifying key for {}", r.circuit))?;
-                            let ok = aztec_zk::groth16::verify::verify(vk, &r.public_inputs, &pr)
-                                .map_err(|e| format!("{id}: {e}"))?;
-                            if !ok {
-                                tracing::error!(JOB_ID = %id, "the proof returned for {id} does not verify: refused");
-                                return Err(format!("the proof returned for {id} does not verify"));
-                            }
-                            aztec_zk::groth16::evm::proof_words(&pr)
+                    let bytes = fetch(broker, &value).await?;
+                    match check_result(&bytes, job, checking) {
+                        Ok(proven) => {
+                            results[i] = Some(proven);
+                            p.proven += 1;
                         }
-                    };
-                    results[i] = Some(ProvenJob {
-                        circuit: r.circuit,
-                        children: job.children.clone(),
-                        public_inputs: r.public_inputs,
-                        proof,
-                    });
-                    p.proven += 1;
+                        Err(reason) => {
+                            let agent = agent.unwrap_or_else(|| "unknown".into());
+                            attempts[i] += 1;
+                            if attempts[i] > MAX_REPROVES {
+                                return Err(format!(
+                                    "{id}: refused {} results in a row, the last from agent {agent}: {reason}",
+                                    attempts[i]
+                                ));
+                            }
+                            let t = job_type(job.circuit());
+                            let retry = retry_id(epoch, t, &inputs[i], attempts[i]);
+                            tracing::error!(
+                                EPOCH = epoch,
+                                JOB_ID = %id,
+                                JOB_TYPE = t.name(),
+                                AGENT = %agent,
+                                "refused the result of {id} from agent {agent}: {reason}; proving it again as {retry}"
+                            );
+                            enqueue(broker, epoch, &retry, t, &inputs[i]).await?;
+                            p.refused.push(Refusal {
+                                job: id,
+                                agent,
+                                reason,
+                                retry: retry.clone(),
+                            });
+                            ids[i] = retry;
+                        }
+                    }
                 }
                 ProvingJobStatus::Rejected { reason } => {
                     return Err(format!("{id} failed for good: {reason}"));

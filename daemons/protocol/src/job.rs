@@ -273,6 +273,10 @@ pub enum ProvingJobStatus {
     Fulfilled {
         /// Where the result is.
         value: ProofUri,
+        /// The agent that reported it (the name it gave when it took the
+        /// job), so that a result that fails checking can be traced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     /// Failed for good.
     Rejected {

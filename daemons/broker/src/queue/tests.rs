@@ -360,9 +360,10 @@ fn after_restart_leased_jobs_are_queued_again_and_results_are_kept() {
     assert_eq!(requeued, 1);
     assert_eq!(f.status(&leased), ProvingJobStatus::InQueue);
     assert_eq!(f.status(&queued), ProvingJobStatus::InQueue);
-    let ProvingJobStatus::Fulfilled { value } = f.status(&done) else {
+    let ProvingJobStatus::Fulfilled { value, agent } = f.status(&done) else {
         panic!("result lost")
     };
+    assert_eq!(agent.as_deref(), Some("agent-1"), "who proved it is kept");
     assert_eq!(
         read_blob(&f.store.read().unwrap(), &f.q.t, &value).unwrap(),
         b"proof-bytes"
@@ -382,7 +383,7 @@ fn epochs_outside_the_retention_window_are_deleted_with_their_blobs() {
     let l = f.lease(&[], 1).unwrap();
     f.run(|q, txn| q.report_success(txn, &old, l.time, &ProofUri::inline(b"old-proof")))
         .unwrap();
-    let ProvingJobStatus::Fulfilled { value } = f.status(&old) else {
+    let ProvingJobStatus::Fulfilled { value, .. } = f.status(&old) else {
         panic!()
     };
     f.enqueue(2, JobType::BaseRollup, b"mid");
