@@ -701,8 +701,15 @@ fn a_forged_proof_is_refused_naming_its_agent_and_proven_again() {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
-            let UriKind::Inline(bytes) = lease.job.inputs_uri.kind().unwrap() else {
-                panic!("inputs are inline")
+            let bytes = match lease.job.inputs_uri.kind().unwrap() {
+                UriKind::Inline(b) => b,
+                UriKind::Blob(_) => aztec_prover_protocol::uri::from_base64(
+                    &c.get_proof_data(lease.job.inputs_uri.clone())
+                        .await
+                        .unwrap(),
+                )
+                .unwrap(),
+                UriKind::External => panic!("external inputs"),
             };
             let inputs = decode_inputs(&bytes).unwrap();
             let circuit = inputs.circuit();
@@ -747,17 +754,21 @@ fn a_forged_proof_is_refused_naming_its_agent_and_proven_again() {
     assert_eq!(r.job, forged);
     assert_eq!(r.agent, "forger");
     assert_eq!(r.reason, "the proof does not verify");
-    assert_ne!(r.retry, forged);
-    // The retry was proven by the honest agent, and the broker says so.
+    // The job was proven again by the honest agent, and the broker says so.
     let status = rt()
-        .block_on(c.get_proving_job_status(r.retry.clone()))
+        .block_on(c.get_proving_job_status(forged.clone()))
         .unwrap();
     let ProvingJobStatus::Fulfilled { agent, .. } = status else {
         panic!("{status:?}")
     };
     assert_ne!(agent.as_deref(), Some("forger"));
     assert!(
-        proving_lines(&honest.unwrap().log()).contains(&format!("JOB_ID={}", r.retry)),
-        "the honest agent did not prove the retry"
+        proving_lines(&honest.unwrap().log()).contains(&format!("JOB_ID={forged}")),
+        "the honest agent did not prove the job again"
+    );
+    assert!(
+        broker.log().contains("result refused by the producer"),
+        "{}",
+        broker.log_tail(20)
     );
 }

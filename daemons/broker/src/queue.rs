@@ -780,6 +780,42 @@ impl Queue {
         })
     }
 
+    /// Drops a fulfilled job's result `value`, which failed the producer's
+    /// checks, and queues the job again in its old place (a failed attempt:
+    /// past the retry limit it is rejected). Nothing happens when the job's
+    /// result is no longer `value`.
+    pub fn refuse_result(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        value: &ProofUri,
+        reason: &str,
+    ) -> Result<ProvingJobStatus, BrokerError> {
+        let mut rec =
+            read_record(txn, &self.t, id)?.ok_or_else(|| BrokerError::JobNotFound(id.clone()))?;
+        let agent = match &rec.state {
+            JobState::Fulfilled { value: v, agent } if v == value.as_str() => agent.clone(),
+            _ => return Ok(status_of_record(&rec)),
+        };
+        let ty = job_type_of(&rec)?;
+        if let Some(d) = rec.result_blob.take() {
+            self.drop_blob_ref(txn, &d)?;
+        }
+        let reason = format!("result refused by the producer: {reason}");
+        // Counted as in progress for a moment, so that the attempt is booked
+        // the way a failed proving attempt is.
+        rec.state = JobState::InProgress {
+            started_at: 0,
+            agent: agent.clone(),
+        };
+        self.bump(rec.epoch, ty, |c| {
+            c.fulfilled = c.fulfilled.saturating_sub(1);
+            c.in_progress += 1;
+        });
+        self.fail_attempt(txn, id, rec, &reason, true, agent)?;
+        status_of(txn, &self.t, id)
+    }
+
     /// Cancels a job that has not settled (settled jobs are left as they are).
     pub fn cancel(&mut self, txn: &mut WriteTxn<'_>, id: &JobId) -> Result<(), BrokerError> {
         let mut rec =

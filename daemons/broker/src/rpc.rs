@@ -61,6 +61,19 @@ impl ProvingBrokerApiServer for RpcAdapter {
         self.broker.status(&id).map_err(to_rpc)
     }
 
+    async fn refuse_proving_job_result(
+        &self,
+        id: JobId,
+        value: ProofUri,
+        reason: String,
+    ) -> RpcResult<ProvingJobStatus> {
+        let reason: String = reason.chars().take(1000).collect();
+        self.broker
+            .refuse_result(id, value, reason)
+            .await
+            .map_err(to_rpc)
+    }
+
     async fn cancel_proving_job(&self, id: JobId) -> RpcResult<()> {
         self.broker.cancel(id).await.map_err(to_rpc)
     }

@@ -54,6 +54,11 @@ enum Op {
         started_at: u64,
     },
     Cancel(JobId),
+    Refuse {
+        id: JobId,
+        value: ProofUri,
+        reason: String,
+    },
     CancelEpoch(Epoch),
     Completed(Vec<JobId>),
     Tune(PolicyChange),
@@ -262,6 +267,19 @@ impl Broker {
             .map(|_| ())
     }
 
+    /// Producer: a job's result failed the producer's checks; prove it again.
+    pub async fn refuse_result(
+        &self,
+        id: JobId,
+        value: ProofUri,
+        reason: String,
+    ) -> Result<ProvingJobStatus, BrokerError> {
+        match self.call(Op::Refuse { id, value, reason }).await? {
+            Reply::Status(s) => Ok(s),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
     /// Producer: cancel a job.
     pub async fn cancel(&self, id: JobId) -> Result<(), BrokerError> {
         self.call(Op::Cancel(id)).await.map(|_| ())
@@ -363,6 +381,9 @@ fn apply(q: &mut Queue, txn: &mut WriteTxn<'_>, op: Op, now: u64) -> Result<Repl
         Op::Cancel(id) => {
             q.cancel(txn, &id)?;
             Reply::Unit
+        }
+        Op::Refuse { id, value, reason } => {
+            Reply::Status(q.refuse_result(txn, &id, &value, &reason)?)
         }
         Op::CancelEpoch(e) => Reply::Count(q.cancel_epoch(txn, e)?),
         Op::Completed(ids) => Reply::Ids(q.completed(txn, &ids)?),

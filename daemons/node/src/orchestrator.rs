@@ -7,9 +7,9 @@
 //! Every returned proof is verified, and the tree's links checked, before
 //! anything goes to L1. A result that fails checking (undecodable, for
 //! another circuit, simulated where a proof is needed, or a proof that does
-//! not verify) is refused, logged with the agent that sent it, and its job
-//! enqueued again under a retry id (derived from the inputs and the attempt,
-//! so a restarted node finds the same retries), up to [`MAX_REPROVES`] times.
+//! not verify) is refused, logged with the agent that sent it, and handed
+//! back to the broker (`refuseProvingJobResult`), which queues the job
+//! again under the same id as a failed attempt, up to its retry limit.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,9 +27,6 @@ use jsonrpsee::http_client::HttpClient;
 
 use crate::epoch::ProvenJob;
 
-/// How many times one job is enqueued again after refused results.
-pub const MAX_REPROVES: u32 = 3;
-
 /// A result the orchestrator refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -39,8 +36,6 @@ pub struct Refusal {
     pub agent: String,
     /// What was wrong.
     pub reason: String,
-    /// The id the job was enqueued again under.
-    pub retry: JobId,
 }
 
 /// Progress of an epoch, for logs and progress bars.
@@ -83,17 +78,6 @@ async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
         }
         UriKind::External => Err(format!("{uri}: external proof URIs are not supported")),
     }
-}
-
-/// The id of the `attempt`-th retry of a job (attempt 0 is the job itself).
-pub fn retry_id(epoch: u64, t: JobType, inputs: &[u8], attempt: u32) -> JobId {
-    if attempt == 0 {
-        return JobId::for_inputs(epoch, t, inputs);
-    }
-    let mut salted = inputs.to_vec();
-    salted.extend_from_slice(b"\0aztec-prover retry ");
-    salted.extend_from_slice(&attempt.to_be_bytes());
-    JobId::for_inputs(epoch, t, &salted)
 }
 
 async fn enqueue(
@@ -165,17 +149,14 @@ pub async fn prove_epoch(
     mut progress: impl FnMut(&Progress),
 ) -> Result<Vec<ProvenJob>, String> {
     let mut ids = Vec::with_capacity(plan.jobs.len());
-    let mut inputs = Vec::with_capacity(plan.jobs.len());
     for j in &plan.jobs {
         let bytes = encode_inputs(&j.inputs);
         let t = job_type(j.circuit());
         let id = JobId::for_inputs(epoch, t, &bytes);
         enqueue(broker, epoch, &id, t, &bytes).await?;
         ids.push(id);
-        inputs.push(bytes);
     }
     tracing::info!(epoch, "enqueued {} jobs", ids.len());
-    let mut attempts = vec![0u32; ids.len()];
     let mut results: Vec<Option<ProvenJob>> = vec![None; ids.len()];
     let mut p = Progress {
         total: ids.len(),
@@ -212,30 +193,22 @@ pub async fn prove_epoch(
                         }
                         Err(reason) => {
                             let agent = agent.unwrap_or_else(|| "unknown".into());
-                            attempts[i] += 1;
-                            if attempts[i] > MAX_REPROVES {
-                                return Err(format!(
-                                    "{id}: refused {} results in a row, the last from agent {agent}: {reason}",
-                                    attempts[i]
-                                ));
-                            }
-                            let t = job_type(job.circuit());
-                            let retry = retry_id(epoch, t, &inputs[i], attempts[i]);
                             tracing::error!(
                                 EPOCH = epoch,
                                 JOB_ID = %id,
-                                JOB_TYPE = t.name(),
+                                JOB_TYPE = job_type(job.circuit()).name(),
                                 AGENT = %agent,
-                                "refused the result of {id} from agent {agent}: {reason}; proving it again as {retry}"
+                                "refused the result of {id} from agent {agent}: {reason}; the broker queues it again"
                             );
-                            enqueue(broker, epoch, &retry, t, &inputs[i]).await?;
+                            broker
+                                .refuse_proving_job_result(id.clone(), value, reason.clone())
+                                .await
+                                .map_err(|e| format!("refusing the result of {id}: {e}"))?;
                             p.refused.push(Refusal {
                                 job: id,
                                 agent,
                                 reason,
-                                retry: retry.clone(),
                             });
-                            ids[i] = retry;
                         }
                     }
                 }

@@ -158,6 +158,20 @@ pub trait ProvingBrokerApi {
     #[method(name = "getProvingJobStatus")]
     async fn get_proving_job_status(&self, id: JobId) -> RpcResult<ProvingJobStatus>;
 
+    /// Producer: the result `value` of a fulfilled job failed the producer's
+    /// checks (a proof that does not verify): the result is dropped and the
+    /// job queued again in its old place, counted as a failed attempt (past
+    /// the retry limit it is rejected). A no-op when the job's result is no
+    /// longer `value` (already refused, or proven again), so a restarted
+    /// producer may repeat it.
+    #[method(name = "refuseProvingJobResult")]
+    async fn refuse_proving_job_result(
+        &self,
+        id: JobId,
+        value: ProofUri,
+        reason: String,
+    ) -> RpcResult<ProvingJobStatus>;
+
     /// Producer: cancel a job that has not settled; it is rejected with reason "cancelled".
     #[method(name = "cancelProvingJob")]
     async fn cancel_proving_job(&self, id: JobId) -> RpcResult<()>;

@@ -428,3 +428,57 @@ fn counters_survive_a_restart() {
     let (f, _) = f.reopen();
     assert_eq!(f.q.stats().epochs, before.epochs);
 }
+
+#[test]
+fn a_refused_result_sends_the_job_back_until_the_retry_limit() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"job");
+    let prove = |f: &mut Fixture, proof: &[u8], now: u64| {
+        let l = f.lease(&[], now).unwrap();
+        assert_eq!(l.job.id, id);
+        f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(proof)))
+            .unwrap();
+        let ProvingJobStatus::Fulfilled { value, agent } = f.status(&id) else {
+            panic!("not fulfilled")
+        };
+        assert_eq!(agent.as_deref(), Some("agent-1"));
+        value
+    };
+    let bad = prove(&mut f, b"bad-1", 1);
+    // Refusing another value (an older result) changes nothing.
+    let other = ProofUri::inline(b"something else");
+    let s = f
+        .run(|q, txn| q.refuse_result(txn, &id, &other, "no"))
+        .unwrap();
+    assert!(matches!(s, ProvingJobStatus::Fulfilled { .. }));
+    // Refusing the current result queues the job again and drops the blob.
+    let s = f
+        .run(|q, txn| q.refuse_result(txn, &id, &bad, "does not verify"))
+        .unwrap();
+    assert_eq!(s, ProvingJobStatus::InQueue);
+    assert!(read_blob(&f.store.read().unwrap(), &f.q.t, &bad).is_err());
+    let t = f.q.stats().totals();
+    assert_eq!((t.queued, t.in_progress, t.fulfilled), (1, 0, 0));
+    // Repeating it (a restarted producer) is a no-op.
+    let s = f
+        .run(|q, txn| q.refuse_result(txn, &id, &bad, "does not verify"))
+        .unwrap();
+    assert_eq!(s, ProvingJobStatus::InQueue);
+    // Two retries allowed: the third refusal rejects the job for good.
+    let bad = prove(&mut f, b"bad-2", 2);
+    f.run(|q, txn| q.refuse_result(txn, &id, &bad, "again"))
+        .unwrap();
+    let bad = prove(&mut f, b"bad-3", 3);
+    let s = f
+        .run(|q, txn| q.refuse_result(txn, &id, &bad, "third"))
+        .unwrap();
+    let ProvingJobStatus::Rejected { reason } = s else {
+        panic!("{s:?}")
+    };
+    assert!(
+        reason.contains("result refused by the producer: third"),
+        "{reason}"
+    );
+    let t = f.q.stats().totals();
+    assert_eq!((t.queued, t.fulfilled, t.rejected), (0, 0, 1));
+}
