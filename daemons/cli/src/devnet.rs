@@ -78,6 +78,20 @@ fn bar(total: usize) -> ProgressBar {
     pb
 }
 
+/// Milliseconds an agent spent proving, from its "proved ... in N ms" lines
+/// (the structured fields may follow the message).
+fn busy_ms(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains(" proved "))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.windows(3)
+                .find(|x| x[0] == "in" && x[2] == "ms")
+                .and_then(|x| x[1].parse::<u64>().ok())
+        })
+        .sum()
+}
+
 fn describe(p: &Progress) -> String {
     p.per_circuit
         .iter()
@@ -163,7 +177,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
         .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
         .env("PROVER_KEYS_DIRECTORY", &agent_keys)
-        .env("PROVER_ID", format!("{}", prover.address()));
+        .env("PROVER_ID", format!("{}", prover.address()))
+        // Their logs go to files, read back for the busy share below.
+        .env("LOG_LEVEL", "info");
         let name = format!("agent{i}");
         agents.push(ChildDaemon::spawn(
             &name,
@@ -247,6 +263,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
     let mut signals = aztec_prover_common::systemd::Signals::install()?;
     let mut reports = Vec::new();
+    let mut refused = 0usize;
     let mut failure = None;
     while opts.epochs == 0 || (reports.len() as u64) < opts.epochs {
         let ev = tokio::select! {
@@ -272,8 +289,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         };
         eprintln!("epoch {e}: claimed with our quote; proving blocks {first}..={last}");
         let mut pb: Option<ProgressBar> = None;
+        let mut refused_here = 0;
         let r = pipeline
             .prove(e, first, last, |p| {
+                refused_here = p.refused.len();
                 let b = pb.get_or_insert_with(|| bar(p.total));
                 b.set_position(p.proven as u64);
                 b.set_message(describe(p));
@@ -282,6 +301,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         if let Some(b) = pb {
             b.finish_and_clear();
         }
+        refused += refused_here;
         match r {
             Ok(rep) => {
                 eprintln!(
@@ -320,6 +340,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             total.as_secs_f64() / reports.len() as f64
         );
     }
+    if total > Duration::ZERO {
+        let busy: u64 = agents.iter().map(|a| busy_ms(&a.log())).sum();
+        let capacity = total.as_millis() as f64 * agents.len().max(1) as f64;
+        println!(
+            "  agents busy:              {:.0}% of the proving time ({} agent(s), {:.1} s proving)",
+            100.0 * busy as f64 / capacity,
+            agents.len(),
+            busy as f64 / 1000.0
+        );
+    }
+    println!("  results refused:          {refused} (each proven again)");
     println!(
         "  wall time:                {:.1} s",
         started.elapsed().as_secs_f64()
@@ -333,5 +364,19 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     match failure {
         Some(e) => Err(anyhow::anyhow!(e)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_ms;
+
+    #[test]
+    fn busy_time_is_summed_from_the_agents_proved_lines() {
+        let log = "2026-11-23T06:49:49Z  INFO proved base-rollup job 3:BASE_ROLLUP:ab12 in 1200 ms EPOCH=3 JOB_ID=3:BASE_ROLLUP:ab12\n\
+                   2026-11-23T06:49:50Z  INFO broker at http://x reached\n\
+                   2026-11-23T06:49:51Z  INFO proved merge-rollup job 3:MERGE_ROLLUP:cd34 in 300 ms\n\
+                   proved garbage in lots ms\n";
+        assert_eq!(busy_ms(log), 1500);
     }
 }
