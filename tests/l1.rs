@@ -885,9 +885,12 @@ fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
 
 /// `aztec-prover node` as its own process proves the epochs claimed with its
 /// quotes through a broker and an agent (simulated proofs, mock verifier);
-/// restarted between epochs it rebuilds its world from L1 and goes on.
+/// killed with -9 in the middle of an epoch and started again, it
+/// re-attaches to the broker's jobs (none is proven twice); restarted
+/// between epochs it rebuilds its world from L1 and goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_survives_a_restart() {
+async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_epoch_and_a_restart()
+ {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let sizes = dir.path().join("sizes");
@@ -949,7 +952,18 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     };
     let l1 = devnet.client(&key).await.unwrap();
     let proven = || async { l1.tips().await.unwrap().1 };
-    let mut node = start_node("node1");
+    // Killed (-9) in the middle of its first epoch, the node is started
+    // again: it re-attaches to the jobs the broker holds, by their ids.
+    let mut killed = start_node("node1");
+    assert!(
+        support::eventually(Duration::from_secs(90), || killed
+            .log()
+            .contains("enqueued")),
+        "{}",
+        killed.log_tail(30)
+    );
+    killed.kill9().unwrap();
+    let mut node = start_node("node2");
     let mut first = 0;
     for _ in 0..300 {
         first = proven().await;
@@ -960,6 +974,27 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     }
     assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
     assert!(node.log().contains("proven on L1"), "{}", node.log_tail(30));
+    assert!(
+        node.log().contains("re-attached to"),
+        "{}",
+        node.log_tail(30)
+    );
+    // The agent proved no job twice: the restarted node took the broker's results.
+    let agent_log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
+    let mut proved: Vec<&str> = agent_log
+        .lines()
+        .filter(|l| l.contains(" proved "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("JOB_ID=")))
+        .collect();
+    let all = proved.len();
+    proved.sort_unstable();
+    proved.dedup();
+    eprintln!(
+        "node killed mid-epoch and restarted: {} jobs proven, {} of them twice",
+        all,
+        all - proved.len()
+    );
+    assert_eq!(all, proved.len(), "jobs proven twice");
     // The node's API shows the epoch job completed and the proof L1 took.
     let api = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
     let call = |method: &str| {
@@ -1000,7 +1035,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_through_the_broker_and_surviv
     );
     node.terminate(Duration::from_secs(20)).unwrap();
 
-    let node2 = start_node("node2");
+    let node2 = start_node("node3");
     let mut later = first;
     for _ in 0..300 {
         later = proven().await;

@@ -49,6 +49,9 @@ pub struct Progress {
     pub per_circuit: Vec<(CircuitId, usize, usize)>,
     /// Results refused so far, each followed by a new attempt.
     pub refused: Vec<Refusal>,
+    /// Jobs found in the broker when they were enqueued (a restarted node
+    /// re-attaching): already proven, and queued or being proven.
+    pub reattached: (usize, usize),
 }
 
 /// How the orchestrator checks results.
@@ -80,13 +83,15 @@ async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Enqueues a job; returns the broker's answer (a job it already holds is
+/// left as it is and its status returned).
 async fn enqueue(
     broker: &HttpClient,
     epoch: u64,
     id: &JobId,
     t: JobType,
     bytes: &[u8],
-) -> Result<(), String> {
+) -> Result<ProvingJobStatus, String> {
     broker
         .enqueue_proving_job(EnqueueRequest {
             id: Some(id.clone()),
@@ -95,7 +100,6 @@ async fn enqueue(
             inputs_uri: ProofUri::inline(bytes),
         })
         .await
-        .map(|_| ())
         .map_err(|e| format!("enqueueing {id}: {e}"))
 }
 
@@ -149,17 +153,33 @@ pub async fn prove_epoch(
     mut progress: impl FnMut(&Progress),
 ) -> Result<Vec<ProvenJob>, String> {
     let mut ids = Vec::with_capacity(plan.jobs.len());
+    let (mut proven_before, mut pending_before) = (0, 0);
     for j in &plan.jobs {
         let bytes = encode_inputs(&j.inputs);
         let t = job_type(j.circuit());
         let id = JobId::for_inputs(epoch, t, &bytes);
-        enqueue(broker, epoch, &id, t, &bytes).await?;
+        match enqueue(broker, epoch, &id, t, &bytes).await? {
+            ProvingJobStatus::Fulfilled { .. } => proven_before += 1,
+            ProvingJobStatus::InProgress => pending_before += 1,
+            _ => {}
+        }
         ids.push(id);
     }
-    tracing::info!(epoch, "enqueued {} jobs", ids.len());
+    if proven_before + pending_before > 0 {
+        tracing::info!(
+            EPOCH = epoch,
+            "enqueued {} jobs: re-attached to {} already proven and {} being proven in the broker",
+            ids.len(),
+            proven_before,
+            pending_before
+        );
+    } else {
+        tracing::info!(EPOCH = epoch, "enqueued {} jobs", ids.len());
+    }
     let mut results: Vec<Option<ProvenJob>> = vec![None; ids.len()];
     let mut p = Progress {
         total: ids.len(),
+        reattached: (proven_before, pending_before),
         ..Progress::default()
     };
     let deadline = Instant::now() + timeout;
