@@ -129,18 +129,7 @@ impl Pipeline {
             progress,
         )
         .await?;
-        let fees = self
-            .l1
-            .fees_between(first, last)
-            .await
-            .map_err(|x| x.to_string())?;
-        let receipt = epoch::submit(
-            &self.l1,
-            epoch::root_args(&plan, e, first, last, fees),
-            &jobs,
-        )
-        .await
-        .map_err(|x| x.to_string())?;
+        let gas = self.publish(&plan, e, first, last, &jobs).await?;
         self.world = world;
         self.world_block = last;
         Ok(EpochReport {
@@ -148,9 +137,58 @@ impl Pipeline {
             blocks: (first, last),
             txs,
             proofs: jobs.len(),
-            gas: receipt.gas_used,
+            gas,
             took: started.elapsed(),
         })
+    }
+
+    /// Publishes the epoch proof; returns the gas it took (0 when an
+    /// earlier attempt is found to have landed). While L1 cannot be reached
+    /// it tries again, with a growing pause, for up to the epoch timeout;
+    /// before each new attempt it asks L1 whether the epoch's last block is
+    /// already proven, so a submission whose answer was lost is never sent
+    /// twice. A revert (the proof window closed, a bad proof) ends it.
+    async fn publish(
+        &self,
+        plan: &aztec_zk::plan::EpochPlan,
+        e: u64,
+        first: u64,
+        last: u64,
+        jobs: &[epoch::ProvenJob],
+    ) -> Result<u64, String> {
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1u32.. {
+            if attempt > 1
+                && let Ok((_, proven)) = self.l1.tips().await
+                && proven >= last
+            {
+                tracing::info!(
+                    EPOCH = e,
+                    "epoch {e}: block {last} is proven on L1: an earlier submission landed"
+                );
+                return Ok(0);
+            }
+            let sent = async {
+                let fees = self.l1.fees_between(first, last).await?;
+                epoch::submit(&self.l1, epoch::root_args(plan, e, first, last, fees), jobs).await
+            }
+            .await;
+            match sent {
+                Ok(receipt) => return Ok(receipt.gas_used),
+                Err(err) if err.is_retryable() && Instant::now() + pause < deadline => {
+                    tracing::warn!(
+                        EPOCH = e,
+                        "publishing epoch {e} (attempt {attempt}): {err}; trying again in {} s",
+                        pause.as_secs()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+        Err(format!("epoch {e}: publishing gave up"))
     }
 
     /// The circuit sizes.
