@@ -973,7 +973,14 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
-    assert!(node.log().contains("proven on L1"), "{}", node.log_tail(30));
+    // L1 may show the proof a moment before the node has its receipt.
+    assert!(
+        support::eventually(Duration::from_secs(20), || node
+            .log()
+            .contains("proven on L1")),
+        "{}",
+        node.log_tail(30)
+    );
     assert!(
         node.log().contains("re-attached to"),
         "{}",
