@@ -31,13 +31,14 @@ pub fn guarded(f: impl FnOnce() -> Status) -> Status {
     }
 }
 
-/// The body of a backend's `last_error(buf, cap)`: copies the calling
-/// thread's last message, NUL-terminated and truncated, and returns its length.
+/// Every backend's `last_error(buf, cap)` entry: copies the calling
+/// thread's last message, NUL-terminated and truncated, and returns its
+/// length. Each backend library links its own copy, with its own message.
 ///
 /// # Safety
 /// `buf` is null or valid for `cap` bytes of writes.
 #[allow(unsafe_code)]
-pub unsafe fn copy_last_error(buf: *mut u8, cap: u64) -> u64 {
+pub unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
     LAST_ERROR.with(|e| {
         let e = e.borrow();
         let bytes = e.as_bytes();

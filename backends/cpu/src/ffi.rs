@@ -168,12 +168,6 @@ unsafe extern "C" fn ntt_fn(
     })
 }
 
-#[allow(unsafe_code)]
-unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
-    // SAFETY: forwarded with the same ABI obligations.
-    unsafe { aztec_backend_abi::export::copy_last_error(buf, cap) }
-}
-
 /// The table the loader looks up.
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
@@ -186,5 +180,5 @@ pub static aztec_prover_backend_v1: BackendTable = BackendTable {
     msm_g1,
     msm_g2,
     ntt: ntt_fn,
-    last_error,
+    last_error: aztec_backend_abi::export::last_error,
 };

@@ -7,10 +7,21 @@ use aztec_prover_l1::{L1, L1Error};
 /// Tops the free escrow deposit up to `target` when it is under `minimum`.
 /// Returns what was deposited (zero when nothing was needed).
 pub async fn ensure_bond(l1: &L1, minimum: U256, target: U256) -> Result<U256, L1Error> {
+    ensure_bond_reporting(l1, minimum, target)
+        .await
+        .map(|(added, _)| added)
+}
+
+/// [`ensure_bond`], also returning the deposit it leaves in the escrow.
+pub async fn ensure_bond_reporting(
+    l1: &L1,
+    minimum: U256,
+    target: U256,
+) -> Result<(U256, U256), L1Error> {
     let deposit = l1.escrow_deposit(l1.account).await?;
     if deposit >= minimum {
         tracing::debug!("escrow deposit {deposit} is at least the minimum {minimum}");
-        return Ok(U256::ZERO);
+        return Ok((U256::ZERO, deposit));
     }
     let top_up = target.saturating_sub(deposit);
     let balance = l1.token_balance(l1.account).await?;
@@ -25,5 +36,5 @@ pub async fn ensure_bond(l1: &L1, minimum: U256, target: U256) -> Result<U256, L
     tracing::info!(
         "escrow deposit was {deposit} (under the minimum {minimum}): deposited {top_up}, now {target}"
     );
-    Ok(top_up)
+    Ok((top_up, deposit + top_up))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use aztec_prover_common::systemd::{self, Request, Signals};
+use aztec_prover_common::systemd::{self, ListenOrigin, Request, Signals};
 use aztec_prover_l1::chain::{self, Deployment};
 use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_l1::{L1, L1Error};
@@ -63,21 +63,20 @@ fn serve_api(
     state: &NodeState,
 ) -> Result<Option<jsonrpsee::server::ServerHandle>, DaemonError> {
     let listen_error = |addr: String| move |error| DaemonError::Listen { addr, error };
-    let (listener, how) = match systemd::passed_tcp_listener()
-        .map_err(listen_error("the socket from systemd".into()))?
-    {
-        Some(l) => (l, "socket from systemd"),
-        None => match s.rpc_port {
+    let (listener, origin) = match s.rpc_port {
+        Some(port) => systemd::tcp_listener(s.rpc_listen_address, port).map_err(listen_error(
+            std::net::SocketAddr::new(s.rpc_listen_address, port).to_string(),
+        ))?,
+        None => match systemd::passed_tcp_listener()
+            .map_err(listen_error("the socket from systemd".into()))?
+        {
+            Some(l) => (l, ListenOrigin::SocketActivation),
             None => return Ok(None),
-            Some(port) => {
-                let addr = std::net::SocketAddr::new(s.rpc_listen_address, port);
-                let l =
-                    std::net::TcpListener::bind(addr).map_err(listen_error(addr.to_string()))?;
-                l.set_nonblocking(true)
-                    .map_err(listen_error(addr.to_string()))?;
-                (l, "bound")
-            }
         },
+    };
+    let how = match origin {
+        ListenOrigin::SocketActivation => "socket from systemd",
+        ListenOrigin::Bound => "bound",
     };
     let local = listener
         .local_addr()

@@ -24,6 +24,20 @@ impl NodeBus {
     pub fn new(state: NodeState) -> NodeBus {
         NodeBus { state }
     }
+
+    /// Pauses or resumes quoting; logs and signals only a real change.
+    async fn switch(
+        &self,
+        paused: bool,
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        if self.state.set_paused(paused) {
+            let what = if paused { "paused" } else { "resumed" };
+            tracing::info!("quoting {what} over D-Bus");
+            self.paused_changed(emitter).await?;
+        }
+        Ok(())
+    }
 }
 
 #[interface(name = "org.aztec.ProverNode1")]
@@ -79,11 +93,7 @@ impl NodeBus {
         &self,
         #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
     ) -> zbus::fdo::Result<()> {
-        if self.state.set_paused(true) {
-            tracing::info!("quoting paused over D-Bus");
-            self.paused_changed(&emitter).await?;
-        }
-        Ok(())
+        self.switch(true, &emitter).await
     }
 
     /// Quotes again.
@@ -91,10 +101,6 @@ impl NodeBus {
         &self,
         #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
     ) -> zbus::fdo::Result<()> {
-        if self.state.set_paused(false) {
-            tracing::info!("quoting resumed over D-Bus");
-            self.paused_changed(&emitter).await?;
-        }
-        Ok(())
+        self.switch(false, &emitter).await
     }
 }

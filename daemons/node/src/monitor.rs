@@ -16,7 +16,7 @@ use aztec_prover_l1::{L1, L1Error};
 use tokio::sync::{broadcast, watch};
 
 use crate::archiver::Archiver;
-use crate::bond::ensure_bond;
+use crate::bond::ensure_bond_reporting;
 use crate::quotes::{EpochSummary, QuoteProvider, Terms};
 use crate::state::NodeState;
 
@@ -135,13 +135,13 @@ impl Monitor {
 
     /// `ensureBond` as at start-up.
     pub async fn ensure_bond(&self) -> Result<(), L1Error> {
-        let added = ensure_bond(&self.l1, self.cfg.minimum_escrow, self.cfg.target_escrow).await?;
+        let (added, deposit) =
+            ensure_bond_reporting(&self.l1, self.cfg.minimum_escrow, self.cfg.target_escrow)
+                .await?;
         if added > U256::ZERO {
             self.emit(NodeEvent::BondToppedUp(added));
         }
-        if let Ok(deposit) = self.l1.escrow_deposit(self.l1.account).await {
-            self.state.set_bond(deposit.to_string());
-        }
+        self.state.set_bond(deposit.to_string());
         Ok(())
     }
 
