@@ -48,7 +48,7 @@ fn plan(blocks: usize, seed: u64) -> EpochPlan {
         .map(|b| {
             let txs = (0..2)
                 .map(|_| {
-                    let tx = synthetic_tx(&scratch, &mut rng);
+                    let tx = synthetic_tx(&scratch, &mut rng).unwrap();
                     scratch.apply_tx(&tx).unwrap();
                     tx
                 })

@@ -802,6 +802,7 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
         .env("PROVER_NODE_POLLING_INTERVAL_MS", "200")
         .env("PROVER_REAL_PROOFS", "false")
         .env("PROVER_KEYS_DIRECTORY", &sizes)
+        .env("DATA_DIRECTORY", dir.path().join("node"))
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
@@ -856,19 +857,113 @@ async fn the_node_waits_for_l1_and_survives_it_going_away() {
 }
 
 /// The main job, end to end: `aztec-prover devnet` proves two epochs with
-/// real proofs through the broker and agents, and L1 verifies them.
+/// real proofs through the broker and two agents, and L1 verifies them.
+/// One agent is killed (-9) in the middle of a job: the broker hands the
+/// job to the other agent once its lease runs out, and the epoch is proven.
 #[test]
-fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
+fn the_devnet_proves_two_epochs_with_real_proofs_though_an_agent_dies_mid_job() {
     let keys = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("devnet-keys-test");
-    let out = support::command(&["devnet", "--epochs", "2", "--slot-seconds", "5", "--keys"])
-        .arg(&keys)
-        .env("PROVER_REAL_PROOFS", "true")
-        .env("LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut devnet = support::command(&[
+        "devnet",
+        "--epochs",
+        "2",
+        "--slot-seconds",
+        "5",
+        "--agents",
+        "2",
+        "--keys",
+    ])
+    .arg(&keys)
+    .env("PROVER_REAL_PROOFS", "true")
+    .env("LOG_LEVEL", "warn")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = support::collect(devnet.stdout.take().unwrap());
+    let stderr = support::collect(devnet.stderr.take().unwrap());
+    let err_text = || stderr.lock().unwrap().clone();
+    // "broker at http://..., 2 agent(s); logs in /tmp/..."
+    let mut logs = None;
+    assert!(
+        support::eventually(Duration::from_secs(300), || {
+            logs = err_text()
+                .split("logs in ")
+                .nth(1)
+                .and_then(|r| r.lines().next())
+                .map(|p| std::path::PathBuf::from(p.trim()));
+            logs.is_some()
+        }),
+        "{}",
+        err_text()
+    );
+    let logs = logs.unwrap();
+    // The devnet removes its logs when it ends: keep what they last said.
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
+    // Job lines: "proving <circuit> job <id>" and "proved <circuit> job <id> in N ms".
+    let last_job_line = |log: &str| {
+        log.lines().rev().find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let at = w.iter().position(|x| *x == "proving" || *x == "proved")?;
+            let job = w.get(at + 3)?;
+            (w.get(at + 2) == Some(&"job")).then(|| (w[at] == "proving", job.to_string()))
+        })
+    };
+    let mut killed_job = None;
+    assert!(
+        support::eventually(Duration::from_secs(180), || {
+            let Some((true, job)) = last_job_line(&read("agent1.log")) else {
+                return false;
+            };
+            let agent = support::children_of(devnet.id())
+                .into_iter()
+                .find(|(_, cmd)| cmd.contains(" agent ") && cmd.contains("--instance 1"));
+            let Some((pid, _)) = agent else {
+                return false;
+            };
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            killed_job = Some(job);
+            true
+        }),
+        "agent 1 never proved a job:\n{}",
+        err_text()
+    );
+    let killed_job = killed_job.unwrap();
+    let (mut agent1, mut agent2) = (String::new(), String::new());
+    let status = loop {
+        for (text, name) in [(&mut agent1, "agent1.log"), (&mut agent2, "agent2.log")] {
+            let now = read(name);
+            if now.len() >= text.len() {
+                *text = now;
+            }
+        }
+        if let Some(s) = devnet.try_wait().unwrap() {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Give the reader threads the last lines.
+    std::thread::sleep(Duration::from_millis(300));
+    let stdout = stdout.lock().unwrap().clone();
+    let stderr = err_text();
+    assert!(status.success(), "{stdout}\n{stderr}");
+    // Killed in the middle of that job: its log never says it was proved.
+    assert_eq!(
+        last_job_line(&agent1),
+        Some((true, killed_job.clone())),
+        "agent 1 was not killed mid-job:\n{agent1}"
+    );
+    assert!(
+        agent2
+            .lines()
+            .any(|l| l.contains(" proved ") && l.contains(&format!("job {killed_job} "))),
+        "the other agent did not prove job {killed_job}:\n{agent2}"
+    );
+    eprintln!("agent 1 killed (-9) while proving job {killed_job}; agent 2 proved it");
     assert!(
         stdout.contains("epochs proven:            2"),
         "{stdout}\n{stderr}"
@@ -883,11 +978,159 @@ fn the_devnet_proves_two_epochs_with_real_proofs_on_l1() {
     assert!(proven >= 2, "{stdout}");
 }
 
+/// `aztec-prover node` proving with simulated proofs for `key` on the
+/// devnet through the broker at `broker_url`, keeping its state in `data`.
+fn node_command(
+    devnet: &Devnet,
+    key: &PrivateKeySigner,
+    broker_url: &str,
+    sizes: &std::path::Path,
+    data: &std::path::Path,
+) -> std::process::Command {
+    let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
+    c.env("ETHEREUM_HOSTS", devnet.l1_url())
+        .env(
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            format!("0x{}", alloy::hex::encode(key.to_bytes())),
+        )
+        .env(
+            "ROLLUP_CONTRACT_ADDRESS",
+            format!("{}", devnet.deployment.rollup),
+        )
+        .env("PROVER_COORDINATION_NODE_URL", &devnet.node_url)
+        .env("PROVER_BROKER_HOST", broker_url)
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", sizes)
+        .env("DATA_DIRECTORY", data)
+        .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "100")
+        .env("QUOTE_PROVIDER_BOND_AMOUNT", "50")
+        .env("PROVER_NODE_POLLING_INTERVAL_MS", "300");
+    c
+}
+
+/// An agent simulating proofs for the broker at `broker_url`.
+fn agent_command(broker_url: &str, sizes: &std::path::Path) -> std::process::Command {
+    let mut c = support::command(&["agent", "--config", "/dev/null", "--dbus", "none"]);
+    c.env("PROVER_BROKER_HOST", broker_url)
+        .env("PROVER_AGENT_CPU_AFFINITY", "off")
+        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", sizes);
+    c
+}
+
+/// Starts a daemon logging to `<dir>/<name>.log`; waits for READY=1.
+fn spawn_in(
+    dir: &std::path::Path,
+    name: &str,
+    c: std::process::Command,
+) -> aztec_prover_common::child::ChildDaemon {
+    aztec_prover_common::child::ChildDaemon::spawn(
+        name,
+        c,
+        dir,
+        &dir.join(format!("{name}.log")),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
+/// L1 stopped in the proof window just as the epoch's proofs become ready,
+/// then started again with its chain: the node waits for it, submits the
+/// epoch once, and L1 takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted_once() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = dir.path().join("sizes");
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
+    let mut devnet = Devnet::start(DevnetOptions {
+        slot_duration: 3,
+        proof_window_slots: 30,
+        max_txs_per_block: 2,
+        l1_state: Some(dir.path().join("l1-state.json")),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let broker = support::start_broker(dir.path(), &[]);
+    let broker_url = format!("http://{}", broker.addr.unwrap());
+    let key = devnet.provers[0].clone();
+    let node = spawn_in(
+        dir.path(),
+        "node",
+        node_command(
+            &devnet,
+            &key,
+            &broker_url,
+            &sizes,
+            &dir.path().join("node-data"),
+        ),
+    );
+    // The epoch's jobs wait in the broker: there is no agent yet.
+    assert!(
+        support::eventually(Duration::from_secs(90), || node.log().contains("enqueued")),
+        "{}",
+        node.log_tail(30)
+    );
+    let l1 = devnet.client(&key).await.unwrap();
+    assert_eq!(l1.tips().await.unwrap().1, 0, "nothing is proven yet");
+    devnet.stop_l1().unwrap();
+    // An agent proves the epoch while L1 is away: the node cannot publish.
+    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    assert!(
+        support::eventually(Duration::from_secs(60), || node
+            .log()
+            .contains("(attempt 1): L1 RPC error")),
+        "{}",
+        node.log_tail(30)
+    );
+    let epoch: u64 = node
+        .log()
+        .split("publishing epoch ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    devnet.start_l1().unwrap();
+    let mut proven = 0;
+    for _ in 0..300 {
+        proven = l1.tips().await.map(|t| t.1).unwrap_or(0);
+        if proven > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        proven > 0,
+        "the epoch was not proven:\n{}",
+        node.log_tail(30)
+    );
+    assert!(
+        support::eventually(Duration::from_secs(20), || node
+            .log()
+            .contains(&format!("epoch {epoch} proven on L1"))),
+        "{}",
+        node.log_tail(30)
+    );
+    let log = node.log();
+    let accepted = format!("epoch {epoch} proof accepted on L1");
+    assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
+    assert!(!log.contains(&format!("epoch {epoch} not proven")), "{log}");
+    eprintln!(
+        "L1 restarted in the proof window: epoch {epoch} submitted once, after {} failed attempt(s)",
+        log.matches(&format!("publishing epoch {epoch} (attempt"))
+            .count()
+    );
+    devnet.stop().await;
+}
+
 /// `aztec-prover node` as its own process proves the epochs claimed with its
 /// quotes through a broker and an agent (simulated proofs, mock verifier);
 /// killed with -9 in the middle of an epoch and started again, it
 /// re-attaches to the broker's jobs (none is proven twice); restarted
-/// between epochs it rebuilds its world from L1 and goes on.
+/// between epochs it opens its world state (LMDB) at the block it kept and
+/// goes on from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_epoch_and_a_restart()
  {
@@ -905,50 +1148,19 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     .unwrap();
     let broker = support::start_broker(dir.path(), &[]);
     let broker_url = format!("http://{}", broker.addr.unwrap());
-    let mut agent_cmd = support::command(&["agent", "--config", "/dev/null", "--dbus", "none"]);
-    agent_cmd
-        .env("PROVER_BROKER_HOST", &broker_url)
-        .env("PROVER_AGENT_CPU_AFFINITY", "off")
-        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
-        .env("PROVER_REAL_PROOFS", "false")
-        .env("PROVER_KEYS_DIRECTORY", &sizes);
-    let _agent = aztec_prover_common::child::ChildDaemon::spawn(
-        "agent",
-        agent_cmd,
-        dir.path(),
-        &dir.path().join("agent.log"),
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
     let key = devnet.provers[0].clone();
     let api_port = support::free_port();
     let start_node = |name: &str| {
-        let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
-        c.env("AZTEC_PORT", api_port.to_string())
-            .env("ETHEREUM_HOSTS", devnet.l1_url())
-            .env(
-                "PROVER_PUBLISHER_PRIVATE_KEY",
-                format!("0x{}", alloy::hex::encode(key.to_bytes())),
-            )
-            .env(
-                "ROLLUP_CONTRACT_ADDRESS",
-                format!("{}", devnet.deployment.rollup),
-            )
-            .env("PROVER_COORDINATION_NODE_URL", &devnet.node_url)
-            .env("PROVER_BROKER_HOST", &broker_url)
-            .env("PROVER_REAL_PROOFS", "false")
-            .env("PROVER_KEYS_DIRECTORY", &sizes)
-            .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "100")
-            .env("QUOTE_PROVIDER_BOND_AMOUNT", "50")
-            .env("PROVER_NODE_POLLING_INTERVAL_MS", "300");
-        aztec_prover_common::child::ChildDaemon::spawn(
-            name,
-            c,
-            dir.path(),
-            &dir.path().join(format!("{name}.log")),
-            Duration::from_secs(60),
-        )
-        .unwrap()
+        let mut c = node_command(
+            &devnet,
+            &key,
+            &broker_url,
+            &sizes,
+            &dir.path().join("node-data"),
+        );
+        c.env("AZTEC_PORT", api_port.to_string());
+        spawn_in(dir.path(), name, c)
     };
     let l1 = devnet.client(&key).await.unwrap();
     let proven = || async { l1.tips().await.unwrap().1 };
@@ -1041,8 +1253,26 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         "{status}"
     );
     node.terminate(Duration::from_secs(20)).unwrap();
+    // The world state it kept on disk: the block of its last accepted epoch.
+    let kept = node
+        .log()
+        .lines()
+        .filter_map(|l| l.split("world state at block ").nth(1))
+        .filter(|rest| rest.contains("kept in"))
+        .filter_map(|rest| rest.split(',').next()?.trim().parse::<u64>().ok())
+        .last()
+        .unwrap_or_else(|| panic!("no world state kept:\n{}", node.log_tail(30)));
+    assert!(kept >= first, "kept block {kept}, proven {first}");
 
     let node2 = start_node("node3");
+    // Restarted, it opens the world state where it was kept instead of
+    // re-executing the chain from genesis.
+    let opened = format!("world state at block {kept} in ");
+    assert!(
+        support::eventually(Duration::from_secs(30), || node2.log().contains(&opened)),
+        "{}",
+        node2.log_tail(30)
+    );
     let mut later = first;
     for _ in 0..300 {
         later = proven().await;

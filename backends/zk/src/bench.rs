@@ -106,7 +106,7 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
     for b in 0..2u64 {
         let mut txs = Vec::new();
         for _ in 0..params.txs_per_block() {
-            let tx = synthetic_tx(&scratch, &mut rng);
+            let tx = synthetic_tx(&scratch, &mut rng).map_err(|e| e.to_string())?;
             scratch.apply_tx(&tx).map_err(|e| e.to_string())?;
             txs.push(tx);
         }

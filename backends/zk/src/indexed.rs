@@ -9,10 +9,8 @@
 //!
 //! Values are below 2^250 so that comparisons are range checks.
 
-use std::collections::BTreeMap;
-
 use ark_bn254::Fr;
-use ark_ff::{BigInteger, PrimeField, Zero};
+use ark_ff::{BigInteger, PrimeField};
 use ark_r1cs_std::alloc::AllocVar;
 use ark_r1cs_std::boolean::Boolean;
 use ark_r1cs_std::eq::EqGadget;
@@ -23,7 +21,7 @@ use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError};
 use serde::{Deserialize, Serialize};
 
 use crate::felt::Felt;
-use crate::merkle::{MerkleTree, index_bits_var, root_from_path_var, witness_vec};
+use crate::merkle::{index_bits_var, root_from_path_var, witness_vec};
 use crate::poseidon::{Tag, hash, hash_var};
 
 /// Nullifier values are below 2^VALUE_BITS.
@@ -98,93 +96,6 @@ pub fn in_range(v: &Fr) -> bool {
     v.into_bigint().num_bits() <= VALUE_BITS
 }
 
-/// An indexed tree in memory.
-#[derive(Debug, Clone)]
-pub struct IndexedTree {
-    tree: MerkleTree,
-    leaves: Vec<Leaf>,
-    sorted: BTreeMap<ark_ff::BigInt<4>, u64>,
-}
-
-impl IndexedTree {
-    /// A tree holding only the zero leaf.
-    pub fn new(depth: u32) -> IndexedTree {
-        let mut t = IndexedTree {
-            tree: MerkleTree::new(depth),
-            leaves: Vec::new(),
-            sorted: BTreeMap::new(),
-        };
-        let zero = Leaf::default();
-        t.tree.set(0, zero.hash());
-        t.leaves.push(zero);
-        t.sorted.insert(Fr::zero().into_bigint(), 0);
-        t
-    }
-
-    /// The root.
-    pub fn root(&self) -> Fr {
-        self.tree.root()
-    }
-
-    /// The next free index.
-    pub fn next(&self) -> u64 {
-        self.leaves.len() as u64
-    }
-
-    /// Whether `v` is in the tree.
-    pub fn contains(&self, v: &Fr) -> bool {
-        self.sorted.contains_key(&v.into_bigint())
-    }
-
-    /// Inserts `v`, returning the circuit witness.
-    pub fn insert(&mut self, v: Fr) -> Result<InsertWitness, InsertError> {
-        if v.is_zero() {
-            return Err(InsertError::Zero);
-        }
-        if !in_range(&v) {
-            return Err(InsertError::TooLarge(Felt(v).to_hex()));
-        }
-        let key = v.into_bigint();
-        if self.sorted.contains_key(&key) {
-            return Err(InsertError::Duplicate(Felt(v).to_hex()));
-        }
-        let new_index = self.next();
-        if new_index >= 1u64 << self.tree.depth() {
-            return Err(InsertError::Full);
-        }
-        // The zero leaf is always present, so a lower value exists.
-        let (_, &low_index) = self
-            .sorted
-            .range(..key)
-            .next_back()
-            .ok_or(InsertError::Full)?;
-        let low_leaf = self.leaves[low_index as usize];
-        let low_siblings = self.tree.path(low_index).into_iter().map(Felt).collect();
-        let updated = Leaf {
-            value: low_leaf.value,
-            next_value: Felt(v),
-            next_index: new_index,
-        };
-        self.tree.set(low_index, updated.hash());
-        self.leaves[low_index as usize] = updated;
-        let new_siblings = self.tree.path(new_index).into_iter().map(Felt).collect();
-        let new_leaf = Leaf {
-            value: Felt(v),
-            next_value: low_leaf.next_value,
-            next_index: low_leaf.next_index,
-        };
-        self.tree.set(new_index, new_leaf.hash());
-        self.leaves.push(new_leaf);
-        self.sorted.insert(key, new_index);
-        Ok(InsertWitness {
-            low_leaf,
-            low_index,
-            low_siblings,
-            new_siblings,
-        })
-    }
-}
-
 /// Enforces `0 <= x < 2^bits`.
 pub fn enforce_bits(
     cs: &ConstraintSystemRef<Fr>,
@@ -257,14 +168,37 @@ pub fn insert_var(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::store::{MemStore, Tree};
+    use crate::world::trees::{init_nullifiers, insert_nullifier, node};
+    use ark_ff::Zero;
     use ark_relations::r1cs::ConstraintSystem;
 
-    fn run(tree_before: &IndexedTree, v: Fr, w: &InsertWitness) -> (bool, Fr, Fr) {
+    /// A nullifier tree of depth 8 in memory, with its next free leaf.
+    #[derive(Clone)]
+    struct Nullifiers(MemStore, u64);
+
+    impl Nullifiers {
+        fn new() -> Nullifiers {
+            let mut s = MemStore::default();
+            init_nullifiers(&mut s, 8).unwrap();
+            Nullifiers(s, 1)
+        }
+        fn root(&self) -> Fr {
+            node(&self.0, Tree::Nullifiers, 8, 0).unwrap()
+        }
+        fn insert(&mut self, v: Fr) -> Result<InsertWitness, String> {
+            let w = insert_nullifier(&mut self.0, 8, self.1, v).map_err(|e| e.to_string())?;
+            self.1 += 1;
+            Ok(w)
+        }
+    }
+
+    fn run(tree_before: &Nullifiers, v: Fr, w: &InsertWitness) -> (bool, Fr, Fr) {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let root = FpVar::new_witness(cs.clone(), || Ok(tree_before.root())).unwrap();
-        let next = FpVar::new_witness(cs.clone(), || Ok(Fr::from(tree_before.next()))).unwrap();
+        let next = FpVar::new_witness(cs.clone(), || Ok(Fr::from(tree_before.1))).unwrap();
         let vv = FpVar::new_witness(cs.clone(), || Ok(v)).unwrap();
-        let (r, n) = insert_var(&cs, 8, &root, &next, tree_before.next(), &vv, w).unwrap();
+        let (r, n) = insert_var(&cs, 8, &root, &next, tree_before.1, &vv, w).unwrap();
         (
             cs.is_satisfied().unwrap(),
             r.value().unwrap(),
@@ -274,24 +208,24 @@ mod tests {
 
     #[test]
     fn insertions_in_any_order_match_the_native_tree() {
-        let mut t = IndexedTree::new(8);
+        let mut t = Nullifiers::new();
         for v in [50u64, 10, 70, 60, 5] {
             let before = t.clone();
             let w = t.insert(Fr::from(v)).unwrap();
             let (ok, root, next) = run(&before, Fr::from(v), &w);
             assert!(ok, "insert {v}");
             assert_eq!(root, t.root());
-            assert_eq!(next, Fr::from(t.next()));
+            assert_eq!(next, Fr::from(t.1));
         }
     }
 
     #[test]
     fn a_double_nullifier_cannot_be_inserted() {
-        let mut t = IndexedTree::new(8);
+        let mut t = Nullifiers::new();
         t.insert(Fr::from(10u64)).unwrap();
         assert_eq!(
             t.insert(Fr::from(10u64)),
-            Err(InsertError::Duplicate(Felt::from_u64(10).to_hex()))
+            Err(InsertError::Duplicate(Felt::from_u64(10).to_hex()).to_string())
         );
         // A prover who forges a witness with the low leaf of 10 itself fails the bracket check.
         let before = t.clone();
@@ -304,7 +238,7 @@ mod tests {
 
     #[test]
     fn zero_is_an_unused_slot() {
-        let t = IndexedTree::new(8);
+        let t = Nullifiers::new();
         let (ok, root, next) = run(&t, Fr::zero(), &InsertWitness::unused(8));
         assert!(ok);
         assert_eq!(root, t.root());

@@ -1,11 +1,10 @@
-//! Poseidon Merkle trees: an in-memory sparse tree (witness generation and
-//! tests; the node keeps its own trees in LMDB with the same hashing) and the
-//! gadgets that check paths, appends and updates in constraints.
+//! Poseidon Merkle trees: the hashing (empty subtrees, paths, subtree
+//! roots) and the gadgets that check paths, appends and updates in
+//! constraints. The trees themselves live in a store (`world::trees`).
 //!
 //! Leaves are field elements, empty leaves are zero, a node is
 //! `hash2(left, right)`. Paths list siblings from the leaf level upwards.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use ark_bn254::Fr;
@@ -53,84 +52,6 @@ pub fn subtree_root(leaves: &[Fr]) -> Fr {
         level = level.chunks(2).map(|p| hash2(p[0], p[1])).collect();
     }
     level.first().copied().unwrap_or_else(Fr::zero)
-}
-
-/// A sparse Merkle tree in memory: only non-empty nodes are stored.
-#[derive(Debug, Clone)]
-pub struct MerkleTree {
-    depth: u32,
-    nodes: HashMap<(u32, u64), Fr>,
-}
-
-impl MerkleTree {
-    /// An empty tree of `depth` levels (2^depth leaves).
-    pub fn new(depth: u32) -> MerkleTree {
-        MerkleTree {
-            depth,
-            nodes: HashMap::new(),
-        }
-    }
-
-    /// Levels.
-    pub fn depth(&self) -> u32 {
-        self.depth
-    }
-
-    fn node(&self, level: u32, index: u64) -> Fr {
-        self.nodes
-            .get(&(level, index))
-            .copied()
-            .unwrap_or(empty_roots()[level as usize])
-    }
-
-    /// The root.
-    pub fn root(&self) -> Fr {
-        self.node(self.depth, 0)
-    }
-
-    /// Leaf `index`.
-    pub fn leaf(&self, index: u64) -> Fr {
-        self.node(0, index)
-    }
-
-    /// Sets leaf `index` and rehashes its path.
-    pub fn set(&mut self, index: u64, value: Fr) {
-        let mut cur = value;
-        let mut i = index;
-        self.store(0, i, cur);
-        for level in 0..self.depth {
-            let sibling = self.node(level, i ^ 1);
-            cur = if i & 1 == 0 {
-                hash2(cur, sibling)
-            } else {
-                hash2(sibling, cur)
-            };
-            i >>= 1;
-            self.store(level + 1, i, cur);
-        }
-    }
-
-    fn store(&mut self, level: u32, index: u64, v: Fr) {
-        if v == empty_roots()[level as usize] {
-            self.nodes.remove(&(level, index));
-        } else {
-            self.nodes.insert((level, index), v);
-        }
-    }
-
-    /// Siblings of leaf `index`, leaf level first.
-    pub fn path(&self, index: u64) -> Vec<Fr> {
-        (0..self.depth)
-            .map(|level| self.node(level, (index >> level) ^ 1))
-            .collect()
-    }
-
-    /// Siblings of the node at `level`, `index` (a subtree root), up to the root.
-    pub fn path_from(&self, level: u32, index: u64) -> Vec<Fr> {
-        (level..self.depth)
-            .map(|l| self.node(l, (index >> (l - level)) ^ 1))
-            .collect()
-    }
 }
 
 /// Allocates `index` as `bits` little-endian witness bits and returns them
@@ -215,39 +136,35 @@ pub fn witness_vec(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::store::{MemStore, Tree};
+    use crate::world::trees::{node, path_from, set_leaf};
     use ark_r1cs_std::R1CSVar;
     use ark_relations::r1cs::ConstraintSystem;
 
-    #[test]
-    fn sparse_tree_paths_lead_to_its_root() {
-        let mut t = MerkleTree::new(8);
-        assert_eq!(t.root(), empty_roots()[8]);
-        for (i, v) in [(0u64, 5u64), (7, 9), (200, 1)] {
-            t.set(i, Fr::from(v));
-        }
-        for i in [0u64, 7, 200, 3] {
-            assert_eq!(root_from_path(t.leaf(i), i, &t.path(i)), t.root());
-        }
-        t.set(7, Fr::zero());
-        t.set(0, Fr::zero());
-        t.set(200, Fr::zero());
-        assert_eq!(t.root(), empty_roots()[8]);
-        assert!(t.nodes.is_empty());
+    const T: Tree = Tree::Notes;
+
+    fn path(s: &MemStore, depth: u32, level: u32, index: u64) -> Vec<Fr> {
+        path_from(s, T, depth, level, index)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect()
     }
 
     #[test]
     fn subtree_append_gadget_matches_native_tree() {
         let depth = 6;
-        let mut t = MerkleTree::new(depth);
+        let mut t = MemStore::default();
         for i in 0..4 {
-            t.set(i, Fr::from(i + 1));
+            set_leaf(&mut t, T, depth, i, Fr::from(i + 1)).unwrap();
         }
         let leaves = [Fr::from(10u64), Fr::from(11u64)];
         let next = 4u64;
-        let siblings = t.path_from(1, next >> 1);
-        let (old_root, _) = (t.root(), ());
+        let siblings = path(&t, depth, 1, next >> 1);
+        let old_root = node(&t, T, depth, 0).unwrap();
+        let mut new_root_native = old_root;
         for (j, l) in leaves.iter().enumerate() {
-            t.set(next + j as u64, *l);
+            new_root_native = set_leaf(&mut t, T, depth, next + j as u64, *l).unwrap();
         }
         let cs = ConstraintSystem::<Fr>::new_ref();
         let root = FpVar::new_witness(cs.clone(), || Ok(old_root)).unwrap();
@@ -257,7 +174,7 @@ mod tests {
         let sib = witness_vec(&cs, &siblings).unwrap();
         let (new_root, new_next) =
             append_subtree_var(cs.clone(), depth, &root, &nextv, next, 1, &sub, &sib).unwrap();
-        assert_eq!(new_root.value().unwrap(), t.root());
+        assert_eq!(new_root.value().unwrap(), new_root_native);
         assert_eq!(new_next.value().unwrap(), Fr::from(6u64));
         assert!(cs.is_satisfied().unwrap());
     }
@@ -265,13 +182,13 @@ mod tests {
     #[test]
     fn appending_at_an_occupied_position_is_unsatisfiable() {
         let depth = 4;
-        let mut t = MerkleTree::new(depth);
-        t.set(0, Fr::from(1u64));
+        let mut t = MemStore::default();
+        let root_value = set_leaf(&mut t, T, depth, 0, Fr::from(1u64)).unwrap();
         let cs = ConstraintSystem::<Fr>::new_ref();
-        let root = FpVar::new_witness(cs.clone(), || Ok(t.root())).unwrap();
+        let root = FpVar::new_witness(cs.clone(), || Ok(root_value)).unwrap();
         let nextv = FpVar::new_witness(cs.clone(), || Ok(Fr::from(0u64))).unwrap();
         let sub = FpVar::new_witness(cs.clone(), || Ok(Fr::from(2u64))).unwrap();
-        let sib = witness_vec(&cs, &t.path(0)).unwrap();
+        let sib = witness_vec(&cs, &path(&t, depth, 0, 0)).unwrap();
         let _ = append_subtree_var(cs.clone(), depth, &root, &nextv, 0, 0, &sub, &sib).unwrap();
         assert!(!cs.is_satisfied().unwrap());
     }

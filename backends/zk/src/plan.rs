@@ -20,6 +20,7 @@ use crate::circuits::root::RootInputs;
 use crate::circuits::{CircuitId, Inputs};
 use crate::felt::Felt;
 use crate::state::{BlockState, RollupOutput};
+use crate::world::store::TreeStore;
 use crate::world::{World, WorldError};
 
 /// A block to prove.
@@ -105,22 +106,23 @@ fn reduce(
 
 /// Applies `blocks` to `world` and plans the epoch's proofs. On error the
 /// world is left as it was.
-pub fn plan_epoch(
-    world: &mut World,
+pub fn plan_epoch<S: TreeStore>(
+    world: &mut World<S>,
     epoch: u64,
     prover_id: Felt,
     blocks: &[BlockSpec],
 ) -> Result<EpochPlan, WorldError> {
-    let before = world.clone();
-    let r = plan_inner(world, epoch, prover_id, blocks);
-    if r.is_err() {
-        *world = before;
-    }
-    r
+    let (plan, changes) = {
+        let mut fork = world.fork();
+        let plan = plan_inner(&mut fork, epoch, prover_id, blocks)?;
+        (plan, fork.into_changes())
+    };
+    world.apply(&changes)?;
+    Ok(plan)
 }
 
-fn plan_inner(
-    world: &mut World,
+fn plan_inner<S: TreeStore>(
+    world: &mut World<S>,
     epoch: u64,
     prover_id: Felt,
     blocks: &[BlockSpec],

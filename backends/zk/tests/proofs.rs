@@ -57,7 +57,7 @@ fn epoch(blocks: usize, txs: usize, seed: u64) -> (World, EpochPlan) {
     for b in 0..blocks {
         let mut block_txs = Vec::new();
         for _ in 0..txs {
-            let tx = synthetic_tx(&scratch, &mut rng);
+            let tx = synthetic_tx(&scratch, &mut rng).unwrap();
             scratch.apply_tx(&tx).unwrap();
             block_txs.push(tx);
         }
@@ -282,9 +282,9 @@ fn invalid_witnesses_are_refused_at_synthesis() {
     // with the witness a cheating sequencer would build (the low leaf of the
     // value itself).
     let mut world = World::genesis(p.clone());
-    let tx = synthetic_tx(&world, &mut rng);
+    let tx = synthetic_tx(&world, &mut rng).unwrap();
     world.apply_tx(&tx).unwrap();
-    let mut again = synthetic_tx(&world, &mut rng);
+    let mut again = synthetic_tx(&world, &mut rng).unwrap();
     again.nullifiers[0] = tx.nullifiers[0];
     assert!(
         world.apply_tx(&again).is_err(),
@@ -301,7 +301,7 @@ fn invalid_witnesses_are_refused_at_synthesis() {
     );
 
     // Two nullifiers equal within one tx.
-    let mut dup = synthetic_tx(&world, &mut rng);
+    let mut dup = synthetic_tx(&world, &mut rng).unwrap();
     dup.nullifiers[1] = dup.nullifiers[0];
     assert!(world.clone().apply_tx(&dup).is_err());
 

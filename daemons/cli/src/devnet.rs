@@ -146,7 +146,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             "0",
         ])
         .arg("--proverBroker.dataDirectory")
-        .arg(work.path().join("broker"));
+        .arg(work.path().join("broker"))
+        // A job whose agent died goes back to the queue after 10 s (agents
+        // heartbeat every 2 s while they prove).
+        .args(["--proverBroker.proverBrokerJobTimeoutMs", "10000"]);
     let broker = ChildDaemon::spawn(
         "broker",
         cmd,
@@ -175,6 +178,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         .env("PROVER_BROKER_HOST", &broker_url)
         .env("PROVER_AGENT_CPU_AFFINITY", "off")
         .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+        .env("PROVER_AGENT_HEARTBEAT_INTERVAL_MS", "2000")
         .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
         .env("PROVER_KEYS_DIRECTORY", &agent_keys)
         .env("PROVER_ID", format!("{}", prover.address()))
@@ -236,11 +240,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let broker_client =
         aztec_prover_common::rpc::client(&broker_url, Duration::from_secs(30), 64 << 20)?;
     let window = Duration::from_secs(config.slot_duration * config.proof_window_slots);
+    let world = aztec_prover_node::world_state::WorldState::open(
+        &work.path().join("node").join("world-state"),
+        &params,
+    )?;
     let mut pipeline = Pipeline::new(
         l1.clone(),
         remote,
         broker_client,
-        params,
+        world,
         checking,
         config,
         window,

@@ -52,6 +52,9 @@ pub struct DevnetOptions {
     pub claim_quotes: bool,
     /// Seed of the synthetic traffic.
     pub seed: u64,
+    /// A file anvil keeps its chain in, so that L1 can be stopped and
+    /// started again with its chain ([`Devnet::stop_l1`]); `None`: memory only.
+    pub l1_state: Option<PathBuf>,
 }
 
 impl Default for DevnetOptions {
@@ -69,6 +72,7 @@ impl Default for DevnetOptions {
             max_txs_per_block: usize::MAX,
             claim_quotes: true,
             seed: 1,
+            l1_state: None,
         }
     }
 }
@@ -76,6 +80,7 @@ impl Default for DevnetOptions {
 /// A running devnet. Dropping it stops the sequencer and anvil.
 pub struct Devnet {
     anvil: AnvilInstance,
+    l1_state: Option<PathBuf>,
     /// The contracts.
     pub deployment: Deployment,
     /// The sequencer's endpoint (`http://127.0.0.1:port`).
@@ -123,7 +128,8 @@ fn signer(anvil: &AnvilInstance, i: usize) -> Result<PrivateKeySigner, DevnetErr
 impl Devnet {
     /// Starts anvil, deploys, funds and starts the sequencer and its endpoint.
     pub async fn start(opts: DevnetOptions) -> Result<Devnet, DevnetError> {
-        let anvil = anvil::spawn(opts.anvil_port, 1, None).map_err(DevnetError::Anvil)?;
+        let anvil = anvil::spawn(opts.anvil_port, 1, opts.l1_state.as_deref())
+            .map_err(DevnetError::Anvil)?;
         let proposer = signer(&anvil, 0)?;
         let provers = (1..4)
             .map(|i| signer(&anvil, i))
@@ -216,6 +222,7 @@ impl Devnet {
         let sequencer = tokio::spawn(sequencer::run(l1, cfg, shared.clone(), stop_rx));
         Ok(Devnet {
             anvil,
+            l1_state: opts.l1_state,
             deployment,
             node_url: format!("http://{local}"),
             proposer,
@@ -246,6 +253,33 @@ impl Devnet {
     /// The proposer's address.
     pub fn proposer_address(&self) -> Address {
         self.proposer.address()
+    }
+
+    /// Stops L1 as an operator would (SIGTERM): anvil saves its chain to
+    /// the state file first. The sequencer keeps trying meanwhile.
+    pub fn stop_l1(&mut self) -> Result<(), DevnetError> {
+        let Some(state) = &self.l1_state else {
+            return Err(DevnetError::Anvil(
+                "L1 has no state file (DevnetOptions::l1_state): it cannot be restarted".into(),
+            ));
+        };
+        let child = self.anvil.child_mut();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .map_err(|e| DevnetError::Anvil(format!("stopping anvil: {e}")))?;
+        child
+            .wait()
+            .map_err(|e| DevnetError::Anvil(format!("waiting for anvil: {e}")))?;
+        tracing::info!("L1 stopped; its chain is in {}", state.display());
+        Ok(())
+    }
+
+    /// Starts L1 again on its port with the chain [`Devnet::stop_l1`] saved.
+    pub fn start_l1(&mut self) -> Result<(), DevnetError> {
+        let port = self.anvil.port();
+        self.anvil = anvil::spawn(port, 1, self.l1_state.as_deref()).map_err(DevnetError::Anvil)?;
+        tracing::info!("L1 started again at {}", self.anvil.endpoint());
+        Ok(())
     }
 
     /// Stops the sequencer and its endpoint (anvil stops on drop).

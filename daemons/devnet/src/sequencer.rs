@@ -202,7 +202,8 @@ impl Sequencer {
         let n = self.rng.gen_range(1..=capacity);
         let mut txs = Vec::with_capacity(n);
         for _ in 0..n {
-            let tx = synthetic_tx(&next, &mut self.rng);
+            let tx = synthetic_tx(&next, &mut self.rng)
+                .map_err(|e| L1Error::Other(format!("synthetic tx: {e}")))?;
             next.apply_tx(&tx)
                 .map_err(|e| L1Error::Other(format!("synthetic tx: {e}")))?;
             txs.push(tx);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::{Ethereum, EthereumWallet};
 use alloy::primitives::{Address, B256, U256};
+use alloy::providers::fillers::{BlobGasFiller, GasFiller};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::TransactionReceipt;
@@ -136,7 +137,14 @@ pub fn connect(
         client
     };
     Ok(match key {
-        Some(k) => ProviderBuilder::new()
+        // The nonce comes from L1's pending count for every transaction (and
+        // `L1::send` sends one at a time), so a send that failed half way,
+        // or an L1 node restarted under us, never leaves a gap in nonces.
+        Some(k) => ProviderBuilder::default()
+            .filler(GasFiller)
+            .filler(BlobGasFiller::default())
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(k))
             .connect_client(client)
             .erased(),
@@ -238,6 +246,8 @@ pub struct L1 {
     /// The chain id.
     pub chain_id: u64,
     tx_timeout: Duration,
+    /// Held from a transaction's nonce until its receipt (shared by clones).
+    sending: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 type Call<'a, C> = CallBuilder<&'a DynProvider, PhantomData<C>, Ethereum>;
@@ -259,6 +269,7 @@ impl L1 {
             account,
             chain_id,
             tx_timeout: Duration::from_secs(60),
+            sending: std::sync::Arc::default(),
         })
     }
 
@@ -305,6 +316,8 @@ impl L1 {
     where
         PhantomData<C>: CallDecoder,
     {
+        // One transaction at a time: each takes L1's pending nonce.
+        let _one = self.sending.lock().await;
         // Estimation runs the call (a revert is refused here, with its
         // reason); the margin covers state that moves before inclusion.
         let estimate = call.estimate_gas().await.map_err(|e| classify(what, e))?;

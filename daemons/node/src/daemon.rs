@@ -21,6 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::quotes::QuoteProvider;
 use crate::settings::NodeSettings;
 use crate::state::{LastProof, NodeState};
+use crate::world_state::WorldState;
 use aztec_prover_common::dbus::DbusError;
 use aztec_prover_common::service::ServiceSettings;
 
@@ -41,6 +42,9 @@ pub enum DaemonError {
         /// Why.
         error: std::io::Error,
     },
+    /// The world state cannot be opened.
+    #[error(transparent)]
+    WorldState(#[from] crate::world_state::WorldStateError),
     /// D-Bus registration failed (only when a bus was asked for).
     #[error(transparent)]
     Dbus(Box<DbusError>),
@@ -191,9 +195,9 @@ async fn connect(
     Ok(l1)
 }
 
-/// The proving side: broker client, tx provider, key checks.
+/// The proving side: world state, broker client, tx provider, key checks.
 struct ProvingSetup {
-    params: aztec_zk::RollupParams,
+    world: WorldState,
     checking: Checking,
     remote: RemoteNode,
     broker: jsonrpsee::http_client::HttpClient,
@@ -221,8 +225,14 @@ fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
     let remote = RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?;
     let broker = aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(30), 64 << 20)
         .map_err(|e| DaemonError::Config(format!("PROVER_BROKER_HOST {:?}: {e}", s.broker_url)))?;
+    let world = WorldState::open(&s.data_directory.join("world-state"), &params)?;
+    tracing::info!(
+        "world state at block {} in {}",
+        world.block(),
+        world.dir().display()
+    );
     Ok(ProvingSetup {
-        params,
+        world,
         checking,
         remote,
         broker,
@@ -304,7 +314,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         l1.clone(),
         setup.remote,
         setup.broker,
-        setup.params,
+        setup.world,
         setup.checking,
         rc,
         Duration::from_millis(s.epoch_proving_timeout_ms),

@@ -14,6 +14,7 @@ use aztec_prover_l1::{L1, L1Error, felt_word, word_felt};
 use aztec_zk::circuits::base::Tx;
 use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
 use aztec_zk::world::World;
+use aztec_zk::world::store::TreeStore;
 use aztec_zk::{CircuitId, Felt};
 
 /// The prover id the root rollup records: the prover's address as a number.
@@ -73,8 +74,8 @@ pub async fn block_spec(remote: &RemoteNode, b: &ProposedBlock) -> Result<BlockS
 
 /// Re-executes `block` on `world` alone (to bring the world to an epoch's
 /// start) and checks that the result is the archive L1 recorded.
-pub fn replay(
-    world: &mut World,
+pub fn replay<S: TreeStore>(
+    world: &mut World<S>,
     epoch: u64,
     spec: &BlockSpec,
     b: &ProposedBlock,
@@ -98,8 +99,8 @@ fn check_archive(plan: &EpochPlan, last: &ProposedBlock) -> Result<(), String> {
 /// The job tree of an epoch whose blocks are `specs` (`blocks` the matching
 /// proposals), proven for `prover`. `world` must be at the epoch's start; it
 /// ends at the epoch's end.
-pub fn plan(
-    world: &mut World,
+pub fn plan<S: TreeStore>(
+    world: &mut World<S>,
     epoch: u64,
     prover: Address,
     specs: &[BlockSpec],

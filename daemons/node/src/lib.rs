@@ -2,7 +2,9 @@
 //! completed epochs with a bond behind them ([`monitor`], [`quotes`],
 //! [`bond`]) and starts proving the epochs whose claims name it. What it
 //! is doing ([`state`]) is served over JSON-RPC ([`api`]) and D-Bus
-//! ([`dbus`]).
+//! ([`dbus`]). A claimed epoch is re-executed against the world state kept
+//! in LMDB ([`world_state`]), planned into a job tree ([`epoch`]), proven
+//! through the broker ([`orchestrator`]) and published ([`pipeline`]).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -17,6 +19,7 @@ pub mod pipeline;
 pub mod quotes;
 pub mod settings;
 pub mod state;
+pub mod world_state;
 
 pub use monitor::{Monitor, MonitorConfig, NodeEvent};
 pub use settings::NodeSettings;

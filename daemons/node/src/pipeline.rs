@@ -1,22 +1,24 @@
 //! The proving job of a claimed epoch, end to end: blocks and messages from
-//! L1, txs from the remote node, re-execution against the world state, the
-//! job tree proven through the broker, and the epoch proof published to L1.
-//!
-//! Not yet: the world state lives in memory (it is rebuilt from L1 and the
-//! remote node at start), not in LMDB.
+//! L1, txs from the remote node, re-execution against the world state (kept
+//! in LMDB, [`crate::world_state`]), the job tree proven through the broker,
+//! and the epoch proof published to L1. The epoch is planned on a fork of
+//! the world state; its changes are kept once L1 has accepted the proof.
+//! L1 that cannot be reached is waited for, up to the epoch's timeout.
 
 use std::time::{Duration, Instant};
 
-use aztec_prover_l1::L1;
-use aztec_prover_l1::chain::RollupConfig;
+use aztec_prover_l1::chain::{ProposedBlock, RollupConfig};
 use aztec_prover_l1::remote::RemoteNode;
+use aztec_prover_l1::{L1, felt_word};
 use aztec_zk::RollupParams;
-use aztec_zk::world::World;
+use aztec_zk::plan::{BlockSpec, EpochPlan};
+use aztec_zk::world::store::Changes;
 use jsonrpsee::http_client::HttpClient;
 
 use crate::archiver::Archiver;
 use crate::epoch;
 use crate::orchestrator::{self, Checking, Progress};
+use crate::world_state::WorldState;
 
 /// What proving an epoch took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +45,6 @@ pub struct Pipeline {
     pub remote: RemoteNode,
     /// The broker.
     pub broker: HttpClient,
-    /// Circuit sizes.
-    pub params: RollupParams,
     /// How results are checked.
     pub checking: Checking,
     /// The rollup's timing.
@@ -52,34 +52,152 @@ pub struct Pipeline {
     /// Longest time an epoch's jobs may take.
     pub timeout: Duration,
     archiver: Archiver,
-    world: World,
-    world_block: u64,
+    world: WorldState,
+}
+
+/// Why a world state error stops an epoch.
+fn ws(e: crate::world_state::WorldStateError) -> String {
+    e.to_string()
+}
+
+/// Re-executes block `b` on a fork of the kept world state and keeps it.
+fn keep_block(
+    world: &mut WorldState,
+    epoch: u64,
+    spec: &BlockSpec,
+    b: &ProposedBlock,
+) -> Result<(), String> {
+    let changes = {
+        let base = world.snapshot().map_err(ws)?;
+        let mut fork = base.fork();
+        epoch::replay(&mut fork, epoch, spec, b)?;
+        fork.into_changes()
+    };
+    world.commit(&changes, b.number).map_err(ws)
+}
+
+/// Plans an epoch on a fork of the kept world state: the plan, and the
+/// changes to keep once the epoch is proven.
+fn plan_on_fork(
+    world: &WorldState,
+    e: u64,
+    prover: alloy::primitives::Address,
+    specs: &[BlockSpec],
+    blocks: &[&ProposedBlock],
+) -> Result<(EpochPlan, Changes), String> {
+    let base = world.snapshot().map_err(ws)?;
+    let mut fork = base.fork();
+    let plan = epoch::plan(&mut fork, e, prover, specs, blocks)?;
+    Ok((plan, fork.into_changes()))
 }
 
 impl Pipeline {
-    /// A pipeline whose world starts at genesis.
+    /// A pipeline over the world state kept in `world`.
     pub fn new(
         l1: L1,
         remote: RemoteNode,
         broker: HttpClient,
-        params: RollupParams,
+        world: WorldState,
         checking: Checking,
         config: RollupConfig,
         timeout: Duration,
     ) -> Pipeline {
-        let world = World::genesis(params.clone());
         Pipeline {
             l1,
             remote,
             broker,
-            params,
             checking,
             config,
             timeout,
             archiver: Archiver::default(),
             world,
-            world_block: 0,
         }
+    }
+
+    /// Reads L1's new proposals, waiting for an L1 that cannot be reached
+    /// until `deadline`.
+    async fn sync_archiver(&mut self, e: u64, deadline: Instant) -> Result<(), String> {
+        let mut pause = Duration::from_millis(500);
+        loop {
+            match self.archiver.sync(&self.l1).await {
+                Ok(()) => return Ok(()),
+                Err(err) if err.is_retryable() && Instant::now() + pause < deadline => {
+                    tracing::warn!(
+                        EPOCH = e,
+                        "epoch {e}: reading the rollup's blocks: {err}; trying again in {} ms",
+                        pause.as_millis()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+    }
+
+    /// Makes sure the kept world state is this rollup's and still L1's
+    /// chain up to its block, and at most at block `first - 1`; otherwise
+    /// it is started again from genesis.
+    fn check_world(&mut self, first: u64) -> Result<(), String> {
+        let rollup = self.l1.deployment.rollup.to_string();
+        self.world.bind(self.l1.chain_id, &rollup).map_err(ws)?;
+        let at = self.world.block();
+        if at == 0 {
+            return Ok(());
+        }
+        let ours = felt_word(
+            &self
+                .world
+                .snapshot()
+                .map_err(ws)?
+                .block_state()
+                .archive_root,
+        );
+        let why = match self.archiver.block(at) {
+            None => Some(format!("L1 has no block {at}: L1 was reset")),
+            Some(b) if b.archive != ours => Some(format!(
+                "its archive {ours} is not L1's {} for block {at}: L1 was reset",
+                b.archive
+            )),
+            Some(_) if at >= first => Some(format!(
+                "it is already past block {}, where the epoch to prove starts",
+                first - 1
+            )),
+            Some(_) => None,
+        };
+        match why {
+            Some(why) => self.world.reset(&why).map_err(ws),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings the kept world state to block `first - 1`, re-executing the
+    /// blocks it lacks (proven on L1, by this node before or by others).
+    async fn catch_up(&mut self, first: u64) -> Result<(), String> {
+        let from = self.world.block() + 1;
+        if from < first {
+            tracing::info!(
+                "world state at block {}: re-executing blocks {from}..={} from L1",
+                from - 1,
+                first - 1
+            );
+        }
+        while self.world.block() + 1 < first {
+            let n = self.world.block() + 1;
+            let b = self
+                .archiver
+                .block(n)
+                .cloned()
+                .ok_or_else(|| format!("block {n} is not on L1"))?;
+            let spec = epoch::block_spec(&self.remote, &b).await?;
+            keep_block(&mut self.world, self.config.epoch_of(b.slot), &spec, &b)?;
+            if n % 100 == 0 {
+                tracing::info!("world state: re-executed up to block {n} of {}", first - 1);
+            } else {
+                tracing::debug!("world state: block {n} re-executed and kept");
+            }
+        }
+        Ok(())
     }
 
     /// Proves blocks `first..=last` of `e` and publishes the proof.
@@ -91,30 +209,24 @@ impl Pipeline {
         progress: impl FnMut(&Progress),
     ) -> Result<EpochReport, String> {
         let started = Instant::now();
-        self.archiver
-            .sync(&self.l1)
-            .await
-            .map_err(|x| x.to_string())?;
-        let blocks = &self.archiver;
-        let get = |n: u64| {
-            blocks
-                .block(n)
-                .ok_or_else(|| format!("block {n} is not on L1"))
-        };
-        while self.world_block + 1 < first {
-            let b = get(self.world_block + 1)?;
-            let spec = epoch::block_spec(&self.remote, b).await?;
-            epoch::replay(&mut self.world, self.config.epoch_of(b.slot), &spec, b)?;
-            self.world_block += 1;
-        }
-        let ours = (first..=last).map(get).collect::<Result<Vec<_>, _>>()?;
+        self.sync_archiver(e, started + self.timeout).await?;
+        self.check_world(first)?;
+        self.catch_up(first).await?;
+        let ours: Vec<ProposedBlock> = (first..=last)
+            .map(|n| {
+                self.archiver
+                    .block(n)
+                    .cloned()
+                    .ok_or_else(|| format!("block {n} is not on L1"))
+            })
+            .collect::<Result<_, _>>()?;
         let mut specs = Vec::with_capacity(ours.len());
         for b in &ours {
             specs.push(epoch::block_spec(&self.remote, b).await?);
         }
         let txs = specs.iter().map(|s| s.txs.len()).sum();
-        let mut world = self.world.clone();
-        let plan = epoch::plan(&mut world, e, self.l1.account, &specs, &ours)?;
+        let refs: Vec<&ProposedBlock> = ours.iter().collect();
+        let (plan, changes) = plan_on_fork(&self.world, e, self.l1.account, &specs, &refs)?;
         tracing::info!(
             EPOCH = e,
             "epoch {e}: blocks {first}..={last}, {txs} txs, {} jobs",
@@ -130,8 +242,12 @@ impl Pipeline {
         )
         .await?;
         let gas = self.publish(&plan, e, first, last, &jobs).await?;
-        self.world = world;
-        self.world_block = last;
+        self.world.commit(&changes, last).map_err(ws)?;
+        tracing::info!(
+            EPOCH = e,
+            "world state at block {last}, kept in {}",
+            self.world.dir().display()
+        );
         Ok(EpochReport {
             epoch: e,
             blocks: (first, last),
@@ -159,14 +275,7 @@ impl Pipeline {
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_secs(1);
         for attempt in 1u32.. {
-            if attempt > 1
-                && let Ok((_, proven)) = self.l1.tips().await
-                && proven >= last
-            {
-                tracing::info!(
-                    EPOCH = e,
-                    "epoch {e}: block {last} is proven on L1: an earlier submission landed"
-                );
+            if attempt > 1 && self.landed(e, last).await {
                 return Ok(0);
             }
             let sent = async {
@@ -183,16 +292,41 @@ impl Pipeline {
                         pause.as_secs()
                     );
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(30));
+                    pause = (pause * 2).min(Duration::from_secs(10));
                 }
-                Err(err) => return Err(err.to_string()),
+                Err(err) => {
+                    // A submission whose answer was lost may have landed
+                    // since: then a later attempt reverts, and that is fine.
+                    if attempt > 1 && self.landed(e, last).await {
+                        return Ok(0);
+                    }
+                    return Err(err.to_string());
+                }
             }
         }
         Err(format!("epoch {e}: publishing gave up"))
     }
 
+    /// Whether block `last` of epoch `e` is proven on L1 already (an
+    /// earlier submission landed).
+    async fn landed(&self, e: u64, last: u64) -> bool {
+        let proven = matches!(self.l1.tips().await, Ok((_, p)) if p >= last);
+        if proven {
+            tracing::info!(
+                EPOCH = e,
+                "epoch {e}: block {last} is proven on L1: an earlier submission landed"
+            );
+        }
+        proven
+    }
+
     /// The circuit sizes.
     pub fn params(&self) -> &RollupParams {
-        &self.params
+        self.world.params()
+    }
+
+    /// The last block the kept world state is at.
+    pub fn world_block(&self) -> u64 {
+        self.world.block()
     }
 }

@@ -39,6 +39,8 @@ settings! {
         real_proofs: bool = true, env ["PROVER_REAL_PROOFS"], flag "proverNode.realProofs";
         /// Keys directory: circuit sizes (`params.json`) and the verifying keys every proof is checked with.
         keys_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/keys"), env ["PROVER_KEYS_DIRECTORY"], flag "proverNode.keysDirectory";
+        /// Where the node keeps its state: the world state (LMDB) in `world-state/` under it.
+        data_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/node"), env ["DATA_DIRECTORY"], flag "dataDirectory";
         /// Longest time an epoch's jobs may take in the broker (ms).
         epoch_proving_timeout_ms: u64 = 3_600_000, env ["PROVER_EPOCH_PROVING_TIMEOUT_MS"], flag "proverNode.epochProvingTimeoutMs";
         /// Port of the node's JSON-RPC API (proverNode_getStatus, proverNode_getJobs); unset: none, unless systemd passes a socket.

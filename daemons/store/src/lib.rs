@@ -168,6 +168,13 @@ pub trait Reader {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
+    /// The entry with the largest key `<= key`, if any.
+    fn last_at_or_before(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+
     /// The first entry whose key starts with `prefix`.
     fn first_with_prefix(
         &self,
@@ -242,6 +249,40 @@ fn scan_in<T: Transaction>(
     Ok(())
 }
 
+fn last_at_or_before_in<T: Transaction>(
+    txn: &T,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let err = |error| StoreError::Lmdb {
+        op: "seek back",
+        error,
+    };
+    let cursor = txn
+        .open_ro_cursor(table.0)
+        .map_err(|error| StoreError::Lmdb {
+            op: "cursor",
+            error,
+        })?;
+    // The first key >= `key`; if it is above, the one before it; if there
+    // is none, the last key of the table.
+    let found = match cursor.get(Some(key), None, lmdb_sys::MDB_SET_RANGE) {
+        Ok((k, v)) if k.unwrap_or(key) == key => Ok((k.unwrap_or(key), v)),
+        Ok(_) => cursor
+            .get(None, None, lmdb_sys::MDB_PREV)
+            .map(|(k, v)| (k.unwrap_or_default(), v)),
+        Err(lmdb::Error::NotFound) => cursor
+            .get(None, None, lmdb_sys::MDB_LAST)
+            .map(|(k, v)| (k.unwrap_or_default(), v)),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok((k, v)) => Ok(Some((k.to_vec(), v.to_vec()))),
+        Err(lmdb::Error::NotFound) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
 /// A read-only snapshot.
 pub struct ReadTxn<'e>(lmdb::RoTransaction<'e>);
 
@@ -256,6 +297,13 @@ impl Reader for ReadTxn<'_> {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         scan_in(&self.0, table, start, visit)
+    }
+    fn last_at_or_before(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        last_at_or_before_in(&self.0, table, key)
     }
 }
 
@@ -276,6 +324,13 @@ impl Reader for WriteTxn<'_> {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         scan_in(&self.txn, table, start, visit)
+    }
+    fn last_at_or_before(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        last_at_or_before_in(&self.txn, table, key)
     }
 }
 
@@ -303,6 +358,11 @@ impl<'e> WriteTxn<'e> {
             Err(lmdb::Error::NotFound) => Ok(false),
             Err(e) => Err(self.err("del", e)),
         }
+    }
+
+    /// Removes every entry of `table`.
+    pub fn clear(&mut self, table: Table) -> Result<(), StoreError> {
+        self.txn.clear_db(table.0).map_err(|e| self.err("clear", e))
     }
 
     /// A nested transaction: its changes join this one on commit, or vanish if dropped.
@@ -411,6 +471,33 @@ mod tests {
             b"c1".to_vec()
         );
         assert!(r.first_with_prefix(t, b"d").unwrap().is_none());
+    }
+
+    #[test]
+    fn seeking_back_finds_the_largest_key_at_or_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, t) = open(dir.path());
+        let r = s.read().unwrap();
+        assert_eq!(r.last_at_or_before(t, b"m").unwrap(), None);
+        drop(r);
+        let mut w = s.write().unwrap();
+        for k in [&b"b"[..], b"d", b"f"] {
+            w.put(t, k, k).unwrap();
+        }
+        w.commit().unwrap();
+        let r = s.read().unwrap();
+        let key = |q: &[u8]| r.last_at_or_before(t, q).unwrap().map(|(k, _)| k);
+        assert_eq!(key(b"a"), None);
+        assert_eq!(key(b"b"), Some(b"b".to_vec()));
+        assert_eq!(key(b"c"), Some(b"b".to_vec()));
+        assert_eq!(key(b"d"), Some(b"d".to_vec()));
+        assert_eq!(key(b"e"), Some(b"d".to_vec()));
+        assert_eq!(key(b"z"), Some(b"f".to_vec()));
+        drop(r);
+        let mut w = s.write().unwrap();
+        w.clear(t).unwrap();
+        w.commit().unwrap();
+        assert_eq!(s.read().unwrap().last_at_or_before(t, b"z").unwrap(), None);
     }
 
     #[test]
