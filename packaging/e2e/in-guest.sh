@@ -50,6 +50,7 @@ node=$(curl -s -m 10 -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"proverNode_getStatus"}' http://127.0.0.1:8081/ 2>&1)
 echo "node API: $node"
 check "the node's API answers on its socket (8081)" bash -c '[[ "$0" == *'"'"'"l1Connected":false'"'"'* && "$0" == *"waiting for L1"* ]]' "$node"
+check "the node keeps its world state in its StateDirectory, as its user" bash -c 'test "$(stat -c %U /var/lib/aztec-prover/node/world-state/data.mdb)" = aztec-prover && journalctl -u aztec-prover-node -o cat | grep -q "world state at block 0 in /var/lib/aztec-prover/node/world-state"'
 check "the node got its API socket from systemd" bash -c 'journalctl -u aztec-prover-node -o cat | grep -q "node API on http://127.0.0.1:8081 (socket from systemd)"'
 
 echo "== the broker starts through its socket"
