@@ -64,7 +64,7 @@ fn main() {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn ifma_throughput(iters: u64) -> f64 {
-    use aztec_backend_cpu::field::ifma::{FQ, Field8, V8};
+    use aztec_backend_cpu::field::ifma::{FQ, Field8};
     let f = Field8::new(&FQ);
     let mut acc = [f.one; 4];
     let b = f.double(&f.one);

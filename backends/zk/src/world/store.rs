@@ -96,7 +96,9 @@ pub trait TreeStore: TreeReader {
             self.set_nullifier_leaf(*i, *l)?;
         }
         for (v, i) in &changes.nullifiers {
-            self.add_nullifier(Fr::from_bigint(*v).unwrap_or_default(), *i)?;
+            let v = Fr::from_bigint(*v)
+                .ok_or_else(|| StorageError(format!("nullifier {v} is not below r")))?;
+            self.add_nullifier(v, *i)?;
         }
         for (t, n) in &changes.next_leaves {
             self.set_next_leaf(*t, *n)?;
