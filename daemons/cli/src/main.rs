@@ -178,6 +178,14 @@ fn cli() -> Command {
             .arg(Arg::new("threads").long("threads").value_name("N").value_parser(clap::value_parser!(u64)).help("Threads for both provers [default: all CPUs]"))
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
     );
+    let bench = bench.subcommand(
+        Command::new("world-state")
+            .about("Re-execute blocks against the node's world state in LMDB and in memory, in the same run; time a restart")
+            .arg(num_arg("blocks", "100", "Full blocks of synthetic txs to re-execute"))
+            .arg(Arg::new("params").long("params").value_name("PRESET").default_value("production").help("Tree sizes: test, devnet, production"))
+            .arg(Arg::new("dir").long("dir").value_name("DIR").help("Where the store goes (world-state/ under it) [default: a temporary directory]"))
+            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object")),
+    );
     let keys = Command::new("keys").about("Proving and verifying keys").subcommand_required(true).subcommand(
         Command::new("generate")
             .about("Run the Groth16 setup of every circuit and write <circuit>.pk, <circuit>.vk and params.json")
@@ -639,6 +647,19 @@ fn threads_arg(m: &ArgMatches) -> usize {
         })
 }
 
+fn bench_world_state(m: &ArgMatches) -> Result<(), Failure> {
+    let (params_name, params) = params_arg(m)?;
+    let opts = aztec_prover_node::bench::WorldStateBenchOptions {
+        blocks: m.get_one::<u64>("blocks").copied().unwrap_or(100) as usize,
+        params,
+        params_name,
+        dir: m.get_one::<String>("dir").map(std::path::PathBuf::from),
+        json: m.get_flag("json"),
+    };
+    aztec_prover_node::bench::run(&opts).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
 fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
     let (params_name, params) = params_arg(m)?;
     let spec = m
@@ -746,6 +767,7 @@ fn main() -> ExitCode {
             Some(("broker", m)) => bench_broker(m),
             Some(("kernels", m)) => bench_kernels(m),
             Some(("prove", m)) => bench_prove(m),
+            Some(("world-state", m)) => bench_world_state(m),
             _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
         },
         Some(("keys", m)) => match m.subcommand() {

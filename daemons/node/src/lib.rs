@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod archiver;
+pub mod bench;
 pub mod bond;
 pub mod daemon;
 pub mod dbus;
