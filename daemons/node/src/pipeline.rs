@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aztec_prover_l1::chain::{ProposedBlock, RollupConfig};
 use aztec_prover_l1::remote::RemoteNode;
-use aztec_prover_l1::{L1, felt_word};
+use aztec_prover_l1::{L1, L1Error, felt_word};
 use aztec_zk::RollupParams;
 use aztec_zk::plan::{BlockSpec, EpochPlan};
 use aztec_zk::world::store::Changes;
@@ -53,6 +53,32 @@ pub struct Pipeline {
     pub timeout: Duration,
     archiver: Archiver,
     world: WorldState,
+}
+
+/// Longest pause between tries while L1 cannot be reached.
+const MAX_L1_PAUSE: Duration = Duration::from_secs(10);
+
+/// Waits out an L1 that cannot be reached: when `err` is worth trying
+/// again and `pause` ends before `deadline`, says so, sleeps, doubles the
+/// pause (up to [`MAX_L1_PAUSE`]) and returns true.
+async fn wait_for_l1(
+    e: u64,
+    what: &str,
+    err: &L1Error,
+    pause: &mut Duration,
+    deadline: Instant,
+) -> bool {
+    if !err.is_retryable() || Instant::now() + *pause >= deadline {
+        return false;
+    }
+    tracing::warn!(
+        EPOCH = e,
+        "{what}: {err}; trying again in {} ms",
+        pause.as_millis()
+    );
+    tokio::time::sleep(*pause).await;
+    *pause = (*pause * 2).min(MAX_L1_PAUSE);
+    true
 }
 
 /// Why a world state error stops an epoch.
@@ -121,16 +147,12 @@ impl Pipeline {
         loop {
             match self.archiver.sync(&self.l1).await {
                 Ok(()) => return Ok(()),
-                Err(err) if err.is_retryable() && Instant::now() + pause < deadline => {
-                    tracing::warn!(
-                        EPOCH = e,
-                        "epoch {e}: reading the rollup's blocks: {err}; trying again in {} ms",
-                        pause.as_millis()
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
+                Err(err) => {
+                    let what = format!("epoch {e}: reading the rollup's blocks");
+                    if !wait_for_l1(e, &what, &err, &mut pause, deadline).await {
+                        return Err(err.to_string());
+                    }
                 }
-                Err(err) => return Err(err.to_string()),
             }
         }
     }
@@ -285,16 +307,11 @@ impl Pipeline {
             .await;
             match sent {
                 Ok(receipt) => return Ok(receipt.gas_used),
-                Err(err) if err.is_retryable() && Instant::now() + pause < deadline => {
-                    tracing::warn!(
-                        EPOCH = e,
-                        "publishing epoch {e} (attempt {attempt}): {err}; trying again in {} s",
-                        pause.as_secs()
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
-                }
                 Err(err) => {
+                    let what = format!("publishing epoch {e} (attempt {attempt})");
+                    if wait_for_l1(e, &what, &err, &mut pause, deadline).await {
+                        continue;
+                    }
                     // A submission whose answer was lost may have landed
                     // since: then a later attempt reverts, and that is fine.
                     if attempt > 1 && self.landed(e, last).await {
@@ -323,10 +340,5 @@ impl Pipeline {
     /// The circuit sizes.
     pub fn params(&self) -> &RollupParams {
         self.world.params()
-    }
-
-    /// The last block the kept world state is at.
-    pub fn world_block(&self) -> u64 {
-        self.world.block()
     }
 }

@@ -16,7 +16,7 @@
 //! - `nodes`:      `[tree][level][index u64]` -> node (32 bytes, LE canonical); empty subtrees absent
 //! - `leaves`:     nullifier leaf index u64 -> value (32) | next value (32) | next index (u64)
 //! - `nullifiers`: nullifier value (32 bytes BE) -> leaf index u64
-//! - `meta`:       `block` -> u64; `next/<tree>` -> u64; `identity` -> JSON [`Identity`]
+//! - `meta`:       `block` -> u64; `next/<tree>` -> u64; `identity` -> JSON (schema, sizes' digest, chain id, rollup)
 
 use std::path::{Path, PathBuf};
 
@@ -64,15 +64,15 @@ pub enum WorldStateError {
 
 /// What a world state belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
+struct Identity {
     /// Layout version of this file.
-    pub schema: u32,
+    schema: u32,
     /// The sizes' digest (hex).
-    pub params: String,
+    params: String,
     /// L1's chain id, once bound.
-    pub chain_id: Option<u64>,
+    chain_id: Option<u64>,
     /// The rollup contract, once bound.
-    pub rollup: Option<String>,
+    rollup: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -123,11 +123,6 @@ impl<S: TreeReader> World<S> {
         &self.params
     }
 
-    /// The store.
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// Its store, given up.
     pub fn into_store(self) -> S {
         self.store

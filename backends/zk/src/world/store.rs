@@ -37,22 +37,6 @@ impl Tree {
         Tree::Messages,
         Tree::Archive,
     ];
-
-    /// Its name in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tree::Notes => "note hash",
-            Tree::Nullifiers => "nullifier",
-            Tree::Public => "public data",
-            Tree::Messages => "message",
-            Tree::Archive => "archive",
-        }
-    }
-
-    /// The tree with this id.
-    pub fn from_id(id: u8) -> Option<Tree> {
-        Tree::ALL.get(usize::from(id)).copied()
-    }
 }
 
 /// A store that could not be read or written.
@@ -118,16 +102,6 @@ pub struct Changes {
     pub nullifiers: BTreeMap<BigInt<4>, u64>,
     /// Next free leaves set.
     pub next_leaves: BTreeMap<Tree, u64>,
-}
-
-impl Changes {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-            && self.nullifier_leaves.is_empty()
-            && self.nullifiers.is_empty()
-            && self.next_leaves.is_empty()
-    }
 }
 
 /// The largest entry of a sorted nullifier index at or below `v`.
