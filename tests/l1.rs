@@ -1260,7 +1260,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         .filter_map(|l| l.split("world state at block ").nth(1))
         .filter(|rest| rest.contains("kept in"))
         .filter_map(|rest| rest.split(',').next()?.trim().parse::<u64>().ok())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no world state kept:\n{}", node.log_tail(30)));
     assert!(kept >= first, "kept block {kept}, proven {first}");
 

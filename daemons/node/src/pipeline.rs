@@ -213,7 +213,7 @@ impl Pipeline {
                 .ok_or_else(|| format!("block {n} is not on L1"))?;
             let spec = epoch::block_spec(&self.remote, &b).await?;
             keep_block(&mut self.world, self.config.epoch_of(b.slot), &spec, &b)?;
-            if n % 100 == 0 {
+            if n.is_multiple_of(100) {
                 tracing::info!("world state: re-executed up to block {n} of {}", first - 1);
             } else {
                 tracing::debug!("world state: block {n} re-executed and kept");

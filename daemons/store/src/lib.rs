@@ -154,6 +154,12 @@ impl Store {
     }
 }
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Called with each key and value of a scan; breaks to stop it.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// Reads shared by read and write transactions.
 pub trait Reader {
     /// The value under `key`, if any.
@@ -165,22 +171,14 @@ pub trait Reader {
         &self,
         table: Table,
         start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), StoreError>;
 
     /// The entry with the largest key `<= key`, if any.
-    fn last_at_or_before(
-        &self,
-        table: Table,
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last_at_or_before(&self, table: Table, key: &[u8]) -> Result<Option<Entry>, StoreError>;
 
     /// The first entry whose key starts with `prefix`.
-    fn first_with_prefix(
-        &self,
-        table: Table,
-        prefix: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn first_with_prefix(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
         let mut found = None;
         self.scan_from(table, prefix, &mut |k, v| {
             if k.starts_with(prefix) {
@@ -196,7 +194,7 @@ pub trait Reader {
         &self,
         table: Table,
         prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), StoreError> {
         self.scan_from(table, prefix, &mut |k, v| {
             if !k.starts_with(prefix) {
@@ -223,7 +221,7 @@ fn scan_in<T: Transaction>(
     txn: &T,
     table: Table,
     start: &[u8],
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    visit: &mut Visit<'_>,
 ) -> Result<(), StoreError> {
     let mut cursor = txn
         .open_ro_cursor(table.0)
@@ -253,7 +251,7 @@ fn last_at_or_before_in<T: Transaction>(
     txn: &T,
     table: Table,
     key: &[u8],
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Option<Entry>, StoreError> {
     let err = |error| StoreError::Lmdb {
         op: "seek back",
         error,
@@ -294,15 +292,11 @@ impl Reader for ReadTxn<'_> {
         &self,
         table: Table,
         start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), StoreError> {
         scan_in(&self.0, table, start, visit)
     }
-    fn last_at_or_before(
-        &self,
-        table: Table,
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_at_or_before(&self, table: Table, key: &[u8]) -> Result<Option<Entry>, StoreError> {
         last_at_or_before_in(&self.0, table, key)
     }
 }
@@ -321,15 +315,11 @@ impl Reader for WriteTxn<'_> {
         &self,
         table: Table,
         start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), StoreError> {
         scan_in(&self.txn, table, start, visit)
     }
-    fn last_at_or_before(
-        &self,
-        table: Table,
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_at_or_before(&self, table: Table, key: &[u8]) -> Result<Option<Entry>, StoreError> {
         last_at_or_before_in(&self.txn, table, key)
     }
 }
