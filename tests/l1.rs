@@ -1233,6 +1233,12 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     );
     let status = call("proverNode_getStatus");
     assert_eq!(status["l1Connected"], true, "{status}");
+    assert!(
+        status["worldStateBlock"]
+            .as_u64()
+            .is_some_and(|b| b >= first),
+        "{status}"
+    );
     assert_eq!(
         status["rollup"].as_str().unwrap().to_lowercase(),
         format!("{}", devnet.deployment.rollup).to_lowercase()

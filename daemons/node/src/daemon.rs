@@ -319,6 +319,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc,
         Duration::from_millis(s.epoch_proving_timeout_ms),
     );
+    state.set_world_state_block(pipeline.world_block());
     let task = tokio::spawn(monitor::run(m, stop_rx));
     // Claimed epochs are proven one at a time, in claim order.
     let (claims, mut claimed) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, u64)>();
@@ -345,6 +346,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
                     }
                 })
                 .await;
+            state.set_world_state_block(pipeline.world_block());
             match r {
                 Ok(rep) => {
                     tracing::info!(

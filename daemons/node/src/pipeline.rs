@@ -341,4 +341,9 @@ impl Pipeline {
     pub fn params(&self) -> &RollupParams {
         self.world.params()
     }
+
+    /// The last block the kept world state is at.
+    pub fn world_block(&self) -> u64 {
+        self.world.block()
+    }
 }

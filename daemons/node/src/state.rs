@@ -93,6 +93,8 @@ pub struct NodeStatus {
     pub bond: Option<String>,
     /// Whether quoting is paused.
     pub paused: bool,
+    /// The last block the world state kept on disk is at.
+    pub world_state_block: Option<u64>,
 }
 
 #[derive(Default)]
@@ -152,6 +154,11 @@ impl NodeState {
     /// The epoch of the current slot.
     pub fn set_current_epoch(&self, epoch: u64) {
         self.lock().status.current_epoch = Some(epoch);
+    }
+
+    /// The block the kept world state is at.
+    pub fn set_world_state_block(&self, block: u64) {
+        self.lock().status.world_state_block = Some(block);
     }
 
     /// The escrow deposit as last read.
@@ -276,6 +283,11 @@ mod tests {
         let j = &s.jobs()[0];
         assert_eq!((j.status, j.jobs_proven), (JobStatus::Completed, 20));
         assert_eq!(s.snapshot().claimed_epochs, vec![3]);
+        s.set_world_state_block(14);
+        assert_eq!(
+            serde_json::to_value(s.snapshot()).unwrap()["worldStateBlock"],
+            14
+        );
         assert_eq!(s.snapshot().last_proof.unwrap().proven_block, 14);
         let json = serde_json::to_value(j).unwrap();
         assert_eq!(json["status"], "completed");
