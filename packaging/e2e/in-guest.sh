@@ -44,7 +44,9 @@ for u in aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prove
   check "$u active" systemctl is-active -q "$u"
 done
 systemctl status --no-pager aztec-prover-node aztec-prover-agent@2 2>&1 | grep -E "Active|Status"
-for u in aztec-prover-node aztec-prover-agent@2; do systemctl is-active -q "$u" || journalctl -u "$u" -n 4 --no-pager -o cat; done
+for u in aztec-prover-node aztec-prover-agent@1 aztec-prover-agent@2 aztec-prover-agent@3 aztec-prover-agent@4; do
+  systemctl is-active -q "$u" || { echo "-- $u is not active:"; journalctl -u "$u" -n 30 --no-pager -o short-monotonic; }
+done
 check "node STATUS says it waits for L1" bash -c 'systemctl show -P StatusText aztec-prover-node | grep -q "waiting for L1"'
 node=$(curl -s -m 10 -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"proverNode_getStatus"}' http://127.0.0.1:8081/ 2>&1)

@@ -144,10 +144,16 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
                 url: s.broker_url.clone(),
                 reason: e.to_string(),
             })?;
-    match client.get_queue_stats().await {
-        Ok(_) => tracing::info!("broker at {} reached", s.broker_url),
-        Err(e) => tracing::warn!(
+    // A look at the broker for the log; a slow one must not hold the start
+    // (systemd's start timeout): the workers retry with backoff anyway.
+    match tokio::time::timeout(Duration::from_secs(5), client.get_queue_stats()).await {
+        Ok(Ok(_)) => tracing::info!("broker at {} reached", s.broker_url),
+        Ok(Err(e)) => tracing::warn!(
             "broker at {} not reachable yet ({e}); the agents retry with backoff",
+            s.broker_url
+        ),
+        Err(_) => tracing::warn!(
+            "broker at {} did not answer within 5 s; the agents retry with backoff",
             s.broker_url
         ),
     }
