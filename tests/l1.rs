@@ -1019,6 +1019,20 @@ fn agent_command(broker_url: &str, sizes: &std::path::Path) -> std::process::Com
     c
 }
 
+/// Polls L1 for a minute at most until its proven block is past `above`
+/// (an L1 that does not answer counts as not yet); returns it.
+async fn proven_past(l1: &L1, above: u64) -> u64 {
+    let mut proven = above;
+    for _ in 0..300 {
+        proven = l1.tips().await.map_or(above, |t| t.1);
+        if proven > above {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    proven
+}
+
 /// Starts a daemon logging to `<dir>/<name>.log`; waits for READY=1.
 fn spawn_in(
     dir: &std::path::Path,
@@ -1093,14 +1107,7 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     devnet.start_l1().unwrap();
-    let mut proven = 0;
-    for _ in 0..300 {
-        proven = l1.tips().await.map(|t| t.1).unwrap_or(0);
-        if proven > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let proven = proven_past(&l1, 0).await;
     assert!(
         proven > 0,
         "the epoch was not proven:\n{}",
@@ -1163,7 +1170,6 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         spawn_in(dir.path(), name, c)
     };
     let l1 = devnet.client(&key).await.unwrap();
-    let proven = || async { l1.tips().await.unwrap().1 };
     // Killed (-9) in the middle of its first epoch, the node is started
     // again: it re-attaches to the jobs the broker holds, by their ids.
     let mut killed = start_node("node1");
@@ -1176,14 +1182,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     );
     killed.kill9().unwrap();
     let mut node = start_node("node2");
-    let mut first = 0;
-    for _ in 0..300 {
-        first = proven().await;
-        if first > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let first = proven_past(&l1, 0).await;
     assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
     // L1 may show the proof a moment before the node has its receipt.
     assert!(
@@ -1279,14 +1278,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         "{}",
         node2.log_tail(30)
     );
-    let mut later = first;
-    for _ in 0..300 {
-        later = proven().await;
-        if later > first {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let later = proven_past(&l1, first).await;
     assert!(
         later > first,
         "the restarted node proved nothing after block {first}:\n{}",
