@@ -84,10 +84,31 @@ fn plan(groups: Vec<Group>, free: &mut u32) -> Vec<Vec<[u32; 3]>> {
                 });
             }
         }
-        levels.push(tasks);
+        levels.push(longest_first(tasks));
         current = next;
     }
     levels
+}
+
+/// Orders a level's tasks by length, longest first (a counting sort: lengths
+/// are at most [`TASK_LEN`]). Neighbouring threads run in lock-step on a GPU,
+/// so a short task next to a long one idles until the long one ends; sorted,
+/// the threads of a wave do about the same number of additions.
+fn longest_first(tasks: Vec<[u32; 3]>) -> Vec<[u32; 3]> {
+    let mut starts = [0usize; TASK_LEN as usize + 2];
+    for t in &tasks {
+        starts[(TASK_LEN - t[1]) as usize + 1] += 1;
+    }
+    for k in 1..starts.len() {
+        starts[k] += starts[k - 1];
+    }
+    let mut out = vec![[0u32; 3]; tasks.len()];
+    for t in tasks {
+        let at = &mut starts[(TASK_LEN - t[1]) as usize];
+        out[*at] = t;
+        *at += 1;
+    }
+    out
 }
 
 /// Checks that every coordinate is below p (the ABI's promise; a GPU would
@@ -344,14 +365,17 @@ mod tests {
         ];
         let levels = plan(groups, &mut free);
         assert_eq!(levels.len(), 3);
-        // Level 0: two short buckets plus 96 pieces of the long one.
+        // Level 0: 96 pieces of the long bucket, then the two short ones.
         assert_eq!(levels[0].len(), 2 + 96);
         assert_eq!(levels[1].len(), 3);
         assert_eq!(levels[2], vec![[3 + 96, 3, 2]]);
         assert_eq!(free, 3 + 96 + 3);
         // Every item of the long bucket is covered exactly once.
-        let covered: u32 = levels[0][2..].iter().map(|t| t[1]).sum();
+        let covered: u32 = levels[0][..96].iter().map(|t| t[1]).sum();
         assert_eq!(covered, 32 * 32 * 3);
+        // Longest first, so that a wave of threads does equal work.
+        assert!(levels[0].windows(2).all(|w| w[0][1] >= w[1][1]));
+        assert_eq!(levels[0][96..], [[0, 5, 1], [0, 0, 0]]);
     }
 
     #[test]
