@@ -330,9 +330,13 @@ impl Gpu {
         Ok(b)
     }
 
-    /// Writes `words` at the start of `buffer`.
-    pub fn write(&self, buffer: &wgpu::Buffer, words: &[u32]) {
-        self.queue.write_buffer(buffer, 0, as_bytes(words));
+    /// Zeroes the first `bytes` of `buffer` on the device (a multiple of 4).
+    pub fn clear(&self, buffer: &wgpu::Buffer, bytes: u64) {
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.clear_buffer(buffer, 0, Some(bytes));
+        self.queue.submit([enc.finish()]);
     }
 
     /// Copies large inputs to the device through one kept, mapped upload

@@ -19,7 +19,7 @@ use ark_bn254::{Fq, G1Affine, G1Projective};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{BigInt, Field, PrimeField, Zero};
 
-use crate::gpu::{Dispatch, Gpu, Program, words_of};
+use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
 
 /// Entry points of the MSM program.
 pub const ENTRIES: &[&str] = &[
@@ -57,58 +57,77 @@ struct Group {
     dst: u32,
 }
 
-/// Splits each group into tasks of at most `TASK_LEN` items, level by level:
-/// a group too long for one task writes partial sums to fresh slots (from
-/// `free`), which the next level sums into the group's slot.
-fn plan(groups: Vec<Group>, free: &mut u32) -> Vec<Vec<[u32; 3]>> {
+/// One dispatch of tasks: `count` (start, len, dst) triples from task `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Level {
+    first: u32,
+    count: u32,
+}
+
+/// Splits each group into tasks of at most `TASK_LEN` items, level by level,
+/// appending them to `words`: a group too long for one task writes partial
+/// sums to fresh slots (from `free`), which the next level sums into the
+/// group's slot.
+fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Level> {
     let mut levels = Vec::new();
-    let mut current = groups;
-    while !current.is_empty() {
-        let mut tasks = Vec::with_capacity(current.len());
-        let mut next = Vec::new();
-        for g in current {
-            if g.len <= TASK_LEN {
-                tasks.push([g.start, g.len, g.dst]);
-            } else {
-                let parts = g.len.div_ceil(TASK_LEN);
-                let first = *free;
-                *free += parts;
-                for j in 0..parts {
-                    let at = j * TASK_LEN;
-                    tasks.push([g.start + at, TASK_LEN.min(g.len - at), first + j]);
-                }
-                next.push(Group {
-                    start: first,
-                    len: parts,
-                    dst: g.dst,
-                });
-            }
-        }
-        levels.push(longest_first(tasks));
-        current = next;
+    while !groups.is_empty() {
+        let (level, next) = plan_level(&groups, free, words);
+        levels.push(level);
+        groups = next;
     }
     levels
 }
 
-/// Orders a level's tasks by length, longest first (a counting sort: lengths
-/// are at most [`TASK_LEN`]). Neighbouring threads run in lock-step on a GPU,
-/// so a short task next to a long one idles until the long one ends; sorted,
-/// the threads of a wave do about the same number of additions.
-fn longest_first(tasks: Vec<[u32; 3]>) -> Vec<[u32; 3]> {
-    let mut starts = [0usize; TASK_LEN as usize + 2];
-    for t in &tasks {
-        starts[(TASK_LEN - t[1]) as usize + 1] += 1;
+/// One level of [`plan`]. Its tasks are laid out longest first, by a
+/// counting sort on the length (at most [`TASK_LEN`]): neighbouring threads
+/// run in lock-step on a GPU, so a short task next to a long one would idle
+/// until the long one ends.
+fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level, Vec<Group>) {
+    const BINS: usize = TASK_LEN as usize + 1;
+    let mut per_len = [0u32; BINS];
+    for g in groups {
+        if g.len <= TASK_LEN {
+            per_len[g.len as usize] += 1;
+        } else {
+            per_len[TASK_LEN as usize] += g.len / TASK_LEN;
+            if g.len % TASK_LEN != 0 {
+                per_len[(g.len % TASK_LEN) as usize] += 1;
+            }
+        }
     }
-    for k in 1..starts.len() {
-        starts[k] += starts[k - 1];
+    let first = (words.len() / 3) as u32;
+    let mut slot_of_len = [0usize; BINS];
+    let mut count = 0u32;
+    for len in (0..BINS).rev() {
+        slot_of_len[len] = (first + count) as usize;
+        count += per_len[len];
     }
-    let mut out = vec![[0u32; 3]; tasks.len()];
-    for t in tasks {
-        let at = &mut starts[(TASK_LEN - t[1]) as usize];
-        out[*at] = t;
-        *at += 1;
+    words.resize(3 * (first + count) as usize, 0);
+    let mut put = |start: u32, len: u32, dst: u32| {
+        let k = &mut slot_of_len[len as usize];
+        words[3 * *k..3 * *k + 3].copy_from_slice(&[start, len, dst]);
+        *k += 1;
+    };
+    let mut next = Vec::new();
+    for g in groups {
+        if g.len <= TASK_LEN {
+            put(g.start, g.len, g.dst);
+            continue;
+        }
+        let parts = g.len.div_ceil(TASK_LEN);
+        let slot = *free;
+        *free += parts;
+        for j in 0..parts {
+            let at = j * TASK_LEN;
+            put(g.start + at, TASK_LEN.min(g.len - at), slot + j);
+        }
+        next.push(Group {
+            start: slot,
+            len: parts,
+            dst: g.dst,
+        });
     }
-    out
+    (Level { first, count }, next)
 }
 
 /// Checks that every coordinate is below p (the ABI's promise; a GPU would
@@ -173,7 +192,7 @@ fn msm_chunk(
     let b_counts = gpu.buffer("msm.counts", buckets as u64 * 4)?;
     let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
     gpu.upload(&[(&b_points, points), (&b_scalars, scalars)])?;
-    gpu.write(&b_counts, &vec![0u32; buckets as usize]);
+    gpu.clear(&b_counts, buckets as u64 * 4);
     // The task and partial buffers are bound too; their sizes come later.
     let b_tasks = gpu.buffer("msm.tasks", 256)?;
     let b_partials = gpu.buffer("msm.partials", 256)?;
@@ -213,7 +232,8 @@ fn msm_chunk(
         at += k;
     }
     let mut free = buckets;
-    let bucket_levels = plan(groups, &mut free);
+    let mut task_words: Vec<u32> = Vec::new();
+    let bucket_levels = plan(groups, &mut free, &mut task_words);
     let segments = nb / SEGMENT.min(nb);
     let seg_base = free;
     let final_base = seg_base + windows * segments;
@@ -227,24 +247,22 @@ fn msm_chunk(
             })
             .collect(),
         &mut free,
+        &mut task_words,
     );
 
-    let mut task_words: Vec<u32> = Vec::new();
     let mut dispatches = vec![Dispatch::new("scatter", n as u64, &digits)];
-    for (level, tasks) in bucket_levels.iter().chain(seg_levels.iter()).enumerate() {
-        let entry = if level == 0 {
+    for (k, level) in bucket_levels.iter().chain(seg_levels.iter()).enumerate() {
+        let entry = if k == 0 {
             "accumulate_points"
         } else {
             "accumulate_partials"
         };
-        let first = (task_words.len() / 3) as u32;
-        task_words.extend(tasks.iter().flatten());
         dispatches.push(Dispatch::new(
             entry,
-            tasks.len() as u64,
-            &[tasks.len() as u32, first],
+            level.count as u64,
+            &[level.count, level.first],
         ));
-        if level + 1 == bucket_levels.len() {
+        if k + 1 == bucket_levels.len() {
             let threads = windows * segments;
             dispatches.push(Dispatch::new(
                 "bucket_sums",
@@ -258,9 +276,11 @@ fn msm_chunk(
     if b_partials.size() > gpu.max_binding() || b_tasks.size() > gpu.max_binding() {
         return Err("internal: MSM working buffers exceed the binding limit".into());
     }
-    gpu.write(&b_counts, &offsets);
-    gpu.write(&b_tasks, &task_words);
     gpu.trace("plan", planning);
+    gpu.upload(&[
+        (&b_counts, as_bytes(&offsets)),
+        (&b_tasks, as_bytes(&task_words)),
+    ])?;
     let mut out = vec![0u8; windows as usize * PROJ_WORDS as usize * 4];
     gpu.run(
         prog,
@@ -363,19 +383,51 @@ mod tests {
                 dst: 2,
             },
         ];
-        let levels = plan(groups, &mut free);
+        let mut words = vec![7, 7, 7];
+        let levels = plan(groups, &mut free, &mut words);
+        let tasks = |l: Level| -> Vec<[u32; 3]> {
+            let at = 3 * l.first as usize;
+            words[at..at + 3 * l.count as usize]
+                .chunks(3)
+                .map(|t| [t[0], t[1], t[2]])
+                .collect()
+        };
+        // Tasks follow what `words` held; each level is one dispatch.
         assert_eq!(levels.len(), 3);
-        // Level 0: 96 pieces of the long bucket, then the two short ones.
-        assert_eq!(levels[0].len(), 2 + 96);
-        assert_eq!(levels[1].len(), 3);
-        assert_eq!(levels[2], vec![[3 + 96, 3, 2]]);
+        assert_eq!(levels[0], Level { first: 1, count: 98 });
+        assert_eq!(levels[1], Level { first: 99, count: 3 });
+        assert_eq!(tasks(levels[2]), vec![[3 + 96, 3, 2]]);
+        assert_eq!(words.len(), 3 * (1 + 98 + 3 + 1));
         assert_eq!(free, 3 + 96 + 3);
-        // Every item of the long bucket is covered exactly once.
-        let covered: u32 = levels[0][..96].iter().map(|t| t[1]).sum();
+        // Level 0: 96 pieces of the long bucket, longest first, then the two short ones.
+        let level0 = tasks(levels[0]);
+        let covered: u32 = level0[..96].iter().map(|t| t[1]).sum();
         assert_eq!(covered, 32 * 32 * 3);
-        // Longest first, so that a wave of threads does equal work.
-        assert!(levels[0].windows(2).all(|w| w[0][1] >= w[1][1]));
-        assert_eq!(levels[0][96..], [[0, 5, 1], [0, 0, 0]]);
+        assert!(level0.windows(2).all(|w| w[0][1] >= w[1][1]));
+        assert_eq!(level0[96..], [[0, 5, 1], [0, 0, 0]]);
+        assert_eq!(tasks(levels[1]), vec![[3, 32, 99], [35, 32, 100], [67, 32, 101]]);
+    }
+
+    #[test]
+    fn a_level_puts_remainders_after_full_tasks() {
+        let mut free = 2;
+        let mut words = Vec::new();
+        let groups = vec![
+            Group {
+                start: 0,
+                len: 40,
+                dst: 0,
+            },
+            Group {
+                start: 40,
+                len: 9,
+                dst: 1,
+            },
+        ];
+        let levels = plan(groups, &mut free, &mut words);
+        assert_eq!(levels.len(), 2);
+        assert_eq!(words[..9], [0, 32, 2, 40, 9, 1, 32, 8, 3]);
+        assert_eq!(words[9..], [2, 2, 0]);
     }
 
     #[test]

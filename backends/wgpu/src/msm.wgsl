@@ -1,8 +1,9 @@
 // Pippenger MSM over BN254 G1 (appended to the generated field code).
 //
-// Points are projective (X:Y:Z) with the complete formulas of Renes,
-// Costello and Batina (2015, algorithms 7, 8 and 9 for a = 0, b3 = 3b = 9):
-// no branch on equal points or the identity, which suits a GPU.
+// Bucket sums run in XYZZ coordinates (below: fewest multiplications for
+// adding an affine point). Sums of sums are projective (X:Y:Z) with the
+// complete formulas of Renes, Costello and Batina (2015, algorithms 7 and 9
+// for a = 0, b3 = 3b = 9): no branch on equal points or the identity.
 //
 // Buffers (one layout for every kernel):
 //   points:   16 words per affine point (x, y packed), Montgomery after `convert_points`
@@ -44,33 +45,6 @@ fn proj_add(p: Proj, q: Proj) -> Proj {
   x3 = fe_add(t0, t0);
   t0 = fe_add(x3, t0);
   t2 = mul_b3(t2);
-  var z3 = fe_add(t1, t2);
-  t1 = fe_sub(t1, t2);
-  y3 = mul_b3(y3);
-  x3 = fe_mul(t4, y3);
-  t2 = fe_mul(t3, t1);
-  x3 = fe_sub(t2, x3);
-  y3 = fe_mul(y3, t0);
-  t1 = fe_mul(t1, z3);
-  y3 = fe_add(t1, y3);
-  t0 = fe_mul(t0, t3);
-  z3 = fe_mul(z3, t4);
-  z3 = fe_add(z3, t0);
-  return Proj(x3, y3, z3);
-}
-
-// p + (qx, qy), q affine and not the identity.
-fn proj_add_affine(p: Proj, qx: Fe, qy: Fe) -> Proj {
-  var t0 = fe_mul(p.x, qx);
-  var t1 = fe_mul(p.y, qy);
-  var t3 = fe_mul(fe_add(qx, qy), fe_add(p.x, p.y));
-  var t4 = fe_add(t0, t1);
-  t3 = fe_sub(t3, t4);
-  t4 = fe_add(fe_mul(qy, p.z), p.y);
-  var y3 = fe_add(fe_mul(qx, p.z), p.x);
-  var x3 = fe_add(t0, t0);
-  t0 = fe_add(x3, t0);
-  var t2 = mul_b3(p.z);
   var z3 = fe_add(t1, t2);
   t1 = fe_sub(t1, t2);
   y3 = mul_b3(y3);
@@ -218,6 +192,44 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
 }
 
+// A running bucket sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
+// y = Y/ZZZ with ZZ^3 = ZZZ^2. Adding an affine point costs 8 multiplications
+// and 2 squarings (madd-2008-s), against 11 multiplications and 2 scalings by
+// 3b for the complete projective formula. The formula is not complete: the
+// identity is a flag, and P + P and P + (-P) take their own (rare) branches.
+struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe, empty: bool }
+
+fn xyzz_add_affine(p: Xyzz, qx: Fe, qy: Fe) -> Xyzz {
+  if (p.empty) { return Xyzz(qx, qy, fe_one(), fe_one(), false); }
+  let u = fe_sub(fe_mul(qx, p.zz), p.x);
+  let r = fe_sub(fe_mul(qy, p.zzz), p.y);
+  if (fe_is_zero(u)) {
+    if (!fe_is_zero(r)) { return Xyzz(Fe(), Fe(), Fe(), Fe(), true); }
+    // p = q: doubling (mdbl-2008-s); y != 0 on BN254's prime-order group.
+    let v2 = fe_add(qy, qy);
+    let vv = fe_mul(v2, v2);
+    let w = fe_mul(v2, vv);
+    let s = fe_mul(qx, vv);
+    let x2 = fe_mul(qx, qx);
+    let m = fe_add(fe_add(x2, x2), x2);
+    let x3 = fe_sub(fe_mul(m, m), fe_add(s, s));
+    let y3 = fe_sub(fe_mul(m, fe_sub(s, x3)), fe_mul(w, qy));
+    return Xyzz(x3, y3, vv, w, false);
+  }
+  let pp = fe_mul(u, u);
+  let ppp = fe_mul(u, pp);
+  let q = fe_mul(p.x, pp);
+  let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(q, q));
+  let y3 = fe_sub(fe_mul(r, fe_sub(q, x3)), fe_mul(p.y, ppp));
+  return Xyzz(x3, y3, fe_mul(p.zz, pp), fe_mul(p.zzz, ppp), false);
+}
+
+// (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ) in projective coordinates.
+fn xyzz_to_proj(p: Xyzz) -> Proj {
+  if (p.empty) { return proj_identity(); }
+  return Proj(fe_mul(p.x, p.zzz), fe_mul(p.y, p.zz), fe_mul(p.zz, p.zzz));
+}
+
 // params: [0] = tasks, [1] = first task. Each task sums the signed points its slice of `sorted` names.
 @compute @workgroup_size(64)
 fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -226,7 +238,7 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let task = 3u * (params[1] + t);
   let start = tasks[task];
   let len = tasks[task + 1u];
-  var acc = proj_identity();
+  var acc = Xyzz(Fe(), Fe(), Fe(), Fe(), true);
   for (var k = 0u; k < len; k++) {
     let e = sorted[start + k];
     let i = e & 0x7fffffffu;
@@ -234,9 +246,9 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     var y = load_coord(16u * i + 8u);
     if (fe_is_zero(x) && fe_is_zero(y)) { continue; }
     if ((e >> 31u) != 0u) { y = fe_neg(y); }
-    acc = proj_add_affine(acc, x, y);
+    acc = xyzz_add_affine(acc, x, y);
   }
-  store_partial(tasks[task + 2u], acc);
+  store_partial(tasks[task + 2u], xyzz_to_proj(acc));
 }
 
 // params: [0] = tasks, [1] = first task. Each task sums a slice of `partials`.

@@ -74,6 +74,12 @@ fn msm_handles_edge_scalars_and_points() {
     same[10] = same[9];
     same[12] = same[11];
     check_msm(&pts2, &same, "P and -P with one scalar");
+    // Buckets that double (P + P) and cancel (P + (-P)) on their first additions.
+    let p = pts[0];
+    let k = Fr::from(12345u64);
+    check_msm(&[p; 40], &[k; 40], "one point 40 times, one scalar");
+    check_msm(&[p, -p, pts[1]], &[k; 3], "P, -P, Q with one scalar");
+    check_msm(&[p, -p, p, p], &[k; 4], "P, -P, P, P with one scalar");
 }
 
 #[test]
