@@ -130,29 +130,6 @@ fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level,
     (Level { first, count }, next)
 }
 
-/// Checks that every coordinate is below p (the ABI's promise; a GPU would
-/// otherwise compute garbage quietly).
-fn check_points(points: &[u8]) -> Result<(), String> {
-    let p = Fq::MODULUS.0;
-    for (k, c) in points.chunks_exact(32).enumerate() {
-        let w: [u64; 4] = std::array::from_fn(|i| {
-            u64::from_le_bytes(c[8 * i..8 * i + 8].try_into().unwrap_or_default())
-        });
-        let below = (0..4)
-            .rev()
-            .find(|&i| w[i] != p[i])
-            .is_none_or(|i| w[i] < p[i]);
-        if !below || w == p {
-            return Err(format!(
-                "point {}: its {} coordinate is not below the field modulus",
-                k / 2,
-                if k % 2 == 0 { "x" } else { "y" }
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// A stored projective point (Montgomery form, R = 2^260) as arkworks' point.
 fn read_point(words: &[u32]) -> G1Projective {
     // x_std = x_mont / 2^260.
@@ -174,13 +151,29 @@ fn read_point(words: &[u32]) -> G1Projective {
     G1Affine::new_unchecked(x * zi, y * zi).into_group()
 }
 
+/// Why a chunk has no sum.
+enum Refused {
+    /// The chunk's point `.0` has its coordinate `.1` ("x" or "y") not below
+    /// p: the ABI promises canonical coordinates, and the GPU would otherwise
+    /// compute garbage quietly.
+    Point(u32, &'static str),
+    /// The device failed.
+    Device(String),
+}
+
+impl From<String> for Refused {
+    fn from(e: String) -> Refused {
+        Refused::Device(e)
+    }
+}
+
 /// Sums `scalars[i] * points[i]` over one chunk (points and scalars in ABI encoding).
 fn msm_chunk(
     gpu: &Gpu,
     prog: &Program,
     points: &[u8],
     scalars: &[u8],
-) -> Result<G1Projective, String> {
+) -> Result<G1Projective, Refused> {
     let n = (scalars.len() / 32) as u32;
     let c = window_bits(n as usize);
     let windows = 254 / c + 1;
@@ -189,16 +182,17 @@ fn msm_chunk(
 
     let b_points = gpu.buffer("msm.points", points.len() as u64)?;
     let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
-    let b_counts = gpu.buffer("msm.counts", buckets as u64 * 4)?;
+    // One counter per bucket, then the report of a coordinate not below p.
+    let b_counts = gpu.buffer("msm.counts", (buckets as u64 + 1) * 4)?;
     let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
     gpu.upload(&[(&b_points, points), (&b_scalars, scalars)])?;
-    gpu.clear(&b_counts, buckets as u64 * 4);
+    gpu.clear(&b_counts, (buckets as u64 + 1) * 4);
     // The task and partial buffers are bound too; their sizes come later.
     let b_tasks = gpu.buffer("msm.tasks", 256)?;
     let b_partials = gpu.buffer("msm.partials", 256)?;
 
     let digits = [n, c, windows];
-    let mut counts = vec![0u8; buckets as usize * 4];
+    let mut counts = vec![0u8; (buckets as usize + 1) * 4];
     gpu.run(
         prog,
         &[
@@ -210,12 +204,16 @@ fn msm_chunk(
             &b_partials,
         ],
         &[
-            Dispatch::new("convert_points", n as u64, &[n]),
+            Dispatch::new("convert_points", n as u64, &[n, buckets]),
             Dispatch::new("histogram", n as u64, &digits),
         ],
         Some((&b_counts, 0, &mut counts)),
     )?;
-    let counts = words_of(&counts);
+    let mut counts = words_of(&counts);
+    if let Some(bad) = counts.pop().filter(|&w| w != 0) {
+        let k = u32::MAX - bad;
+        return Err(Refused::Point(k / 2, if k % 2 == 0 { "x" } else { "y" }));
+    }
 
     // Bucket layout and the summation plan.
     let planning = std::time::Instant::now();
@@ -274,7 +272,9 @@ fn msm_chunk(
     let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
     let b_partials = gpu.buffer("msm.partials", free as u64 * PROJ_WORDS * 4)?;
     if b_partials.size() > gpu.max_binding() || b_tasks.size() > gpu.max_binding() {
-        return Err("internal: MSM working buffers exceed the binding limit".into());
+        return Err(Refused::Device(
+            "internal: MSM working buffers exceed the binding limit".into(),
+        ));
     }
     gpu.trace("plan", planning);
     gpu.upload(&[
@@ -333,14 +333,21 @@ pub fn msm_g1(
             scalars.len()
         ));
     }
-    let t = std::time::Instant::now();
-    check_points(points)?;
-    gpu.trace("point check", t);
     let mut acc = G1Projective::zero();
     if n > 0 {
         let chunk = chunk_points(gpu, n);
-        for (p, s) in points.chunks(64 * chunk).zip(scalars.chunks(32 * chunk)) {
-            acc += msm_chunk(gpu, prog, p, s)?;
+        for (k, (p, s)) in points
+            .chunks(64 * chunk)
+            .zip(scalars.chunks(32 * chunk))
+            .enumerate()
+        {
+            acc += msm_chunk(gpu, prog, p, s).map_err(|e| match e {
+                Refused::Point(i, coord) => format!(
+                    "point {}: its {coord} coordinate is not below the field modulus",
+                    k * chunk + i as usize
+                ),
+                Refused::Device(e) => e,
+            })?;
         }
     }
     let mut out = [0u8; 64];

@@ -109,7 +109,18 @@ fn store_partial(i: u32, p: Proj) {
   store_partial_fe(24u * i + 16u, p.z);
 }
 
-// params: [0] = number of points
+// Whether the coordinate at word `at` of `points` (standard form) is below p.
+fn below_base_p(at: u32) -> bool {
+  for (var k = 0u; k < 8u; k++) {
+    let j = 7u - k;
+    let w = points[at + j];
+    if (w != BASE_P[j]) { return w < BASE_P[j]; }
+  }
+  return false;
+}
+
+// params: [0] = number of points, [1] = the word of `counts` that reports
+// the first coordinate not below p, as 0xffffffff - (2 * point + (0 for x, 1 for y)).
 @compute @workgroup_size(64)
 fn convert_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = thread_index(wid, nwg, lid);
@@ -117,6 +128,12 @@ fn convert_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   var nz: u32 = 0u;
   for (var k = 0u; k < 16u; k++) { nz |= points[16u * i + k]; }
   if (nz == 0u) { return; }
+  for (var c = 0u; c < 2u; c++) {
+    if (!below_base_p(16u * i + 8u * c)) {
+      atomicMax(&counts[params[1]], 0xffffffffu - (2u * i + c));
+      return;
+    }
+  }
   for (var c = 0u; c < 2u; c++) {
     let m = fe_pack(fe_to_mont(load_coord(16u * i + 8u * c)));
     for (var k = 0u; k < 8u; k++) { points[16u * i + 8u * c + k] = m[k]; }

@@ -230,14 +230,14 @@ fn param_words(at: u32) -> array<u32, 8> {
 /// The MSM module (base field Fq of BN254; the scalar modulus r for digits).
 pub fn msm() -> String {
     let fq = Modulus::of::<ark_bn254::Fq>();
-    let r = Modulus::words::<ark_bn254::Fr>();
     let mut s = field(&fq);
     s.push_str(COMMON);
-    let r_lit: Vec<String> = r.iter().map(|x| format!("{x}u")).collect();
-    s.push_str(&format!(
-        "const SCALAR_R: array<u32, 8> = array<u32, 8>({});\n",
-        r_lit.join(", ")
-    ));
+    let words = |name: &str, w: [u32; 8]| {
+        let lit: Vec<String> = w.iter().map(|x| format!("{x}u")).collect();
+        format!("const {name}: array<u32, 8> = array<u32, 8>({});\n", lit.join(", "))
+    };
+    s.push_str(&words("SCALAR_R", Modulus::words::<ark_bn254::Fr>()));
+    s.push_str(&words("BASE_P", Modulus::words::<ark_bn254::Fq>()));
     s.push_str(include_str!("msm.wgsl"));
     s
 }

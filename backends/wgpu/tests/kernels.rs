@@ -100,7 +100,19 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     let e = gpu()
         .msm_g1(&bad, &sb)
         .expect_err("non-canonical coordinate");
-    assert!(e.contains("point 1"), "{e}");
+    assert!(e.contains("point 1: its x coordinate"), "{e}");
+    // The first bad coordinate is named: a y above p at point 6, an x at point 3.
+    let mut bad = pb.clone();
+    bad[6 * 64 + 32..7 * 64].fill(0xff);
+    bad[3 * 64 + 31] = 0xff;
+    let e = gpu().msm_g1(&bad, &sb).expect_err("coordinates above p");
+    assert!(e.contains("point 3: its x coordinate"), "{e}");
+    let mut bad = pb.clone();
+    bad[6 * 64 + 32..7 * 64].fill(0xff);
+    let e = gpu().msm_g1(&bad, &sb).expect_err("y above p");
+    assert!(e.contains("point 6: its y coordinate"), "{e}");
+    // The device is still usable after a refusal.
+    assert_eq!(gpu().msm_g1(&pb, &sb).expect("msm"), want);
     assert_eq!(gpu().msm_g1(&[], &[]).expect("empty"), [0u8; 64]);
 }
 
