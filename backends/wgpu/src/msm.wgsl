@@ -1,7 +1,7 @@
 // Pippenger MSM over BN254 G1 (appended to the generated field code).
 //
 // Bucket sums run in XYZZ coordinates (below: fewest multiplications for
-// adding an affine point). Sums of sums are projective (X:Y:Z) with the
+// adding an affine point), falling back on the complete formula. Sums of sums are projective (X:Y:Z) with the
 // complete formulas of Renes, Costello and Batina (2015, algorithms 7 and 9
 // for a = 0, b3 = 3b = 9): no branch on equal points or the identity.
 //
@@ -212,39 +212,23 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // A running bucket sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
 // y = Y/ZZZ with ZZ^3 = ZZZ^2. Adding an affine point costs 8 multiplications
 // and 2 squarings (madd-2008-s), against 11 multiplications and 2 scalings by
-// 3b for the complete projective formula. The formula is not complete: the
-// identity is a flag, and P + P and P + (-P) take their own (rare) branches.
-struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe, empty: bool }
-
-fn xyzz_add_affine(p: Xyzz, qx: Fe, qy: Fe) -> Xyzz {
-  if (p.empty) { return Xyzz(qx, qy, fe_one(), fe_one(), false); }
-  let u = fe_sub(fe_mul(qx, p.zz), p.x);
-  let r = fe_sub(fe_mul(qy, p.zzz), p.y);
-  if (fe_is_zero(u)) {
-    if (!fe_is_zero(r)) { return Xyzz(Fe(), Fe(), Fe(), Fe(), true); }
-    // p = q: doubling (mdbl-2008-s); y != 0 on BN254's prime-order group.
-    let v2 = fe_add(qy, qy);
-    let vv = fe_mul(v2, v2);
-    let w = fe_mul(v2, vv);
-    let s = fe_mul(qx, vv);
-    let x2 = fe_mul(qx, qx);
-    let m = fe_add(fe_add(x2, x2), x2);
-    let x3 = fe_sub(fe_mul(m, m), fe_add(s, s));
-    let y3 = fe_sub(fe_mul(m, fe_sub(s, x3)), fe_mul(w, qy));
-    return Xyzz(x3, y3, vv, w, false);
-  }
-  let pp = fe_mul(u, u);
-  let ppp = fe_mul(u, pp);
-  let q = fe_mul(p.x, pp);
-  let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(q, q));
-  let y3 = fe_sub(fe_mul(r, fe_sub(q, x3)), fe_mul(p.y, ppp));
-  return Xyzz(x3, y3, fe_mul(p.zz, pp), fe_mul(p.zzz, ppp), false);
-}
+// 3b for the complete projective formula. The formula is not complete: it
+// fails when the sum so far is the point added or its negation. A task that
+// meets that (only inputs built for it do) finishes on the complete formula.
+struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe }
 
 // (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ) in projective coordinates.
 fn xyzz_to_proj(p: Xyzz) -> Proj {
-  if (p.empty) { return proj_identity(); }
   return Proj(fe_mul(p.x, p.zzz), fe_mul(p.y, p.zz), fe_mul(p.zz, p.zzz));
+}
+
+// The point `sorted` entry `e` names, signed; None (the identity) is (0, 0).
+fn load_signed(e: u32) -> Proj {
+  let i = e & 0x7fffffffu;
+  let x = load_coord(16u * i);
+  var y = load_coord(16u * i + 8u);
+  if ((e >> 31u) != 0u) { y = fe_neg(y); }
+  return Proj(x, y, fe_one());
 }
 
 // params: [0] = tasks, [1] = first task. Each task sums the signed points its slice of `sorted` names.
@@ -255,17 +239,37 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let task = 3u * (params[1] + t);
   let start = tasks[task];
   let len = tasks[task + 1u];
-  var acc = Xyzz(Fe(), Fe(), Fe(), Fe(), true);
-  for (var k = 0u; k < len; k++) {
-    let e = sorted[start + k];
-    let i = e & 0x7fffffffu;
-    let x = load_coord(16u * i);
-    var y = load_coord(16u * i + 8u);
-    if (fe_is_zero(x) && fe_is_zero(y)) { continue; }
-    if ((e >> 31u) != 0u) { y = fe_neg(y); }
-    acc = xyzz_add_affine(acc, x, y);
+  var acc: Xyzz;
+  var empty = true;
+  var k = 0u;
+  // The fast loop, in XYZZ; it leaves at the first exceptional addition.
+  for (; k < len; k++) {
+    let q = load_signed(sorted[start + k]);
+    if (fe_is_zero(q.x) && fe_is_zero(q.y)) { continue; }
+    if (empty) {
+      acc = Xyzz(q.x, q.y, q.z, q.z);
+      empty = false;
+      continue;
+    }
+    let u = fe_sub(fe_mul(q.x, acc.zz), acc.x);
+    let r = fe_sub(fe_mul(q.y, acc.zzz), acc.y);
+    if (fe_is_zero(u)) { break; }
+    let pp = fe_mul(u, u);
+    let ppp = fe_mul(u, pp);
+    let v = fe_mul(acc.x, pp);
+    let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(v, v));
+    let y3 = fe_sub(fe_mul(r, fe_sub(v, x3)), fe_mul(acc.y, ppp));
+    acc = Xyzz(x3, y3, fe_mul(acc.zz, pp), fe_mul(acc.zzz, ppp));
   }
-  store_partial(tasks[task + 2u], xyzz_to_proj(acc));
+  var sum = proj_identity();
+  if (!empty) { sum = xyzz_to_proj(acc); }
+  // The rest of a task that met P + P or P + (-P), on the complete formula.
+  for (; k < len; k++) {
+    let q = load_signed(sorted[start + k]);
+    if (fe_is_zero(q.x) && fe_is_zero(q.y)) { continue; }
+    sum = proj_add(sum, q);
+  }
+  store_partial(tasks[task + 2u], sum);
 }
 
 // params: [0] = tasks, [1] = first task. Each task sums a slice of `partials`.
