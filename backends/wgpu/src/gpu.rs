@@ -536,7 +536,7 @@ impl Gpu {
                     let view = slice
                         .get_mapped_range()
                         .map_err(|e| format!("cannot read the result back: {e}"))?;
-                    out.copy_from_slice(&view);
+                    copy_back_in_parallel(out, &view);
                 }
                 st.unmap();
             }
@@ -568,16 +568,11 @@ pub fn grid(threads: u64) -> Result<(u32, u32), String> {
 /// core copies at a fraction of the memory's bandwidth, and an MSM of 2^20
 /// points uploads 96 MiB.
 fn copy_in_parallel(mut dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
-    const PIECE: usize = 8 << 20;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(src.len().div_ceil(PIECE));
-    if threads <= 1 {
+    let per = copy_piece(src.len());
+    if per == src.len() {
         dst.copy_from_slice(src);
         return;
     }
-    let per = src.len().div_ceil(threads);
     // An address, not a pointer, so that the threads may take it.
     let base = dst.as_raw_ptr().as_ptr().cast::<u8>() as usize;
     std::thread::scope(|s| {
@@ -596,6 +591,32 @@ fn copy_in_parallel(mut dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
             });
         }
     });
+}
+
+/// Copies a mapped result into the caller's memory, large copies on
+/// several threads (an NTT of 2^22 reads 128 MiB back).
+fn copy_back_in_parallel(dst: &mut [u8], src: &[u8]) {
+    let per = copy_piece(src.len());
+    if per >= src.len() {
+        dst.copy_from_slice(src);
+        return;
+    }
+    std::thread::scope(|s| {
+        for (d, part) in dst.chunks_mut(per).zip(src.chunks(per)) {
+            s.spawn(move || d.copy_from_slice(part));
+        }
+    });
+}
+
+/// The bytes each thread copies of `len`: all of it below 8 MiB, else a
+/// share for up to 8 threads.
+fn copy_piece(len: usize) -> usize {
+    const SMALL: usize = 8 << 20;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(len.div_ceil(SMALL));
+    len.div_ceil(threads.max(1)).max(1)
 }
 
 /// Little-endian words from bytes.

@@ -401,8 +401,20 @@ mod tests {
         };
         // Tasks follow what `words` held; each level is one dispatch.
         assert_eq!(levels.len(), 3);
-        assert_eq!(levels[0], Level { first: 1, count: 98 });
-        assert_eq!(levels[1], Level { first: 99, count: 3 });
+        assert_eq!(
+            levels[0],
+            Level {
+                first: 1,
+                count: 98
+            }
+        );
+        assert_eq!(
+            levels[1],
+            Level {
+                first: 99,
+                count: 3
+            }
+        );
         assert_eq!(tasks(levels[2]), vec![[3 + 96, 3, 2]]);
         assert_eq!(words.len(), 3 * (1 + 98 + 3 + 1));
         assert_eq!(free, 3 + 96 + 3);
@@ -412,7 +424,10 @@ mod tests {
         assert_eq!(covered, 32 * 32 * 3);
         assert!(level0.windows(2).all(|w| w[0][1] >= w[1][1]));
         assert_eq!(level0[96..], [[0, 5, 1], [0, 0, 0]]);
-        assert_eq!(tasks(levels[1]), vec![[3, 32, 99], [35, 32, 100], [67, 32, 101]]);
+        assert_eq!(
+            tasks(levels[1]),
+            vec![[3, 32, 99], [35, 32, 100], [67, 32, 101]]
+        );
     }
 
     #[test]

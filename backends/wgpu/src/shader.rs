@@ -234,7 +234,10 @@ pub fn msm() -> String {
     s.push_str(COMMON);
     let words = |name: &str, w: [u32; 8]| {
         let lit: Vec<String> = w.iter().map(|x| format!("{x}u")).collect();
-        format!("const {name}: array<u32, 8> = array<u32, 8>({});\n", lit.join(", "))
+        format!(
+            "const {name}: array<u32, 8> = array<u32, 8>({});\n",
+            lit.join(", ")
+        )
     };
     s.push_str(&words("SCALAR_R", Modulus::words::<ark_bn254::Fr>()));
     s.push_str(&words("BASE_P", Modulus::words::<ark_bn254::Fq>()));
