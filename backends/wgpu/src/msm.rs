@@ -1,15 +1,17 @@
 //! G1 MSM on the GPU: Pippenger with signed c-bit digits.
 //!
 //! One call, per chunk of points that fits the device's binding limit:
-//! 1. upload points and scalars; `convert_points` puts the points in
-//!    Montgomery form; `histogram` counts every (window, bucket);
-//! 2. the host reads the counts back, lays the buckets out in `sorted` by a
-//!    prefix sum, and plans the sums: a bucket of at most [`TASK_LEN`] points
-//!    is one task, a larger one is split and its partial sums are summed
-//!    again, level by level, so that no thread walks a long list (scalars
-//!    from real witnesses put most points in a few buckets);
-//! 3. `scatter` sorts point indices into buckets, `accumulate_points` and
-//!    `accumulate_partials` run the planned levels, `bucket_sums` weighs each
+//! 1. upload points and scalars; `convert_points` checks that every
+//!    coordinate is below p and puts the points in Montgomery form;
+//!    `histogram` counts every (window, bucket);
+//! 2. the host reads the counts (and the first bad coordinate, if any) back,
+//!    lays the buckets out in `sorted` by a prefix sum, and plans the sums: a
+//!    bucket of at most [`TASK_LEN`] points is one task, a larger one is split
+//!    and its partial sums are summed again, level by level, so that no
+//!    thread walks a long list (scalars from real witnesses put most points
+//!    in a few buckets); each level's tasks run longest first;
+//! 3. `scatter` sorts point indices into buckets, `accumulate_points` (XYZZ)
+//!    and `accumulate_partials` run the planned levels, `bucket_sums` weighs each
 //!    segment of a window's buckets, and the segments are summed per window
 //!    with the same planned levels;
 //! 4. the host reads one point per window back and combines the windows
