@@ -28,6 +28,8 @@ pub struct Modulus {
     pub np0: u32,
     /// R^2 mod p (R = 2^260), 13-bit limbs.
     pub r2: [u32; LIMBS],
+    /// R mod p: one in Montgomery form, 13-bit limbs.
+    pub one: [u32; LIMBS],
 }
 
 fn limbs13(words: &[u64]) -> [u32; LIMBS] {
@@ -57,11 +59,12 @@ impl Modulus {
             inv = inv.wrapping_mul(2u32.wrapping_sub(p0.wrapping_mul(inv))) & 0xffff;
         }
         let np0 = (inv.wrapping_neg()) & 0x1fff;
-        let r2 = F::from(2u64).pow([2 * (LIMB_BITS as u64) * LIMBS as u64]);
+        let r = F::from(2u64).pow([(LIMB_BITS as u64) * LIMBS as u64]);
         Modulus {
             p: limbs13(p.as_ref()),
             np0,
-            r2: limbs13(r2.into_bigint().as_ref()),
+            r2: limbs13((r * r).into_bigint().as_ref()),
+            one: limbs13(r.into_bigint().as_ref()),
         }
     }
 
@@ -92,6 +95,7 @@ pub fn field(m: &Modulus) -> String {
     let mut one = [0u32; LIMBS];
     one[0] = 1;
     let _ = writeln!(s, "const FE_ONE_STD: Fe = {};", fe_literal(&one));
+    let _ = writeln!(s, "const FE_ONE: Fe = {};", fe_literal(&m.one));
 
     // Montgomery multiplication, unrolled.
     s.push_str("fn fe_mul(a: Fe, b: Fe) -> Fe {\n");
@@ -173,7 +177,7 @@ fn fe_is_zero(a: Fe) -> bool {
 }
 fn fe_to_mont(a: Fe) -> Fe { return fe_mul(a, FE_R2); }
 fn fe_from_mont(a: Fe) -> Fe { return fe_mul(a, FE_ONE_STD); }
-fn fe_one() -> Fe { return fe_to_mont(FE_ONE_STD); }
+fn fe_one() -> Fe { return FE_ONE; }
 "#,
     );
 
@@ -269,5 +273,6 @@ mod tests {
         );
         assert!(m.p.iter().all(|l| *l < 8192));
         assert!(m.r2.iter().all(|l| *l < 8192));
+        assert!(m.one.iter().all(|l| *l < 8192));
     }
 }
