@@ -83,11 +83,66 @@ fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Lev
 /// One level of [`plan`]. Its tasks are laid out longest first, by a
 /// counting sort on the length (at most [`TASK_LEN`]): neighbouring threads
 /// run in lock-step on a GPU, so a short task next to a long one would idle
-/// until the long one ends.
+/// until the long one ends. A large level is planned on several host threads
+/// (it is on the path of every call: about a million tasks at 2^20 points).
 fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level, Vec<Group>) {
-    const BINS: usize = TASK_LEN as usize + 1;
-    let mut per_len = [0u32; BINS];
-    for g in groups {
+    const GROUPS_PER_THREAD: usize = 1 << 15;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(groups.len().div_ceil(GROUPS_PER_THREAD))
+        .max(1);
+    plan_level_on(groups, free, words, threads)
+}
+
+/// Task lengths 0..=TASK_LEN.
+const LENGTHS: usize = TASK_LEN as usize + 1;
+
+/// [`plan_level`] on `threads` threads, each taking one range of the groups.
+/// Within a length, the ranges' tasks follow each other in order, so the
+/// result does not depend on the number of threads.
+fn plan_level_on(
+    groups: &[Group],
+    free: &mut u32,
+    words: &mut Vec<u32>,
+    threads: usize,
+) -> (Level, Vec<Group>) {
+    let ranges: Vec<&[Group]> = groups
+        .chunks(groups.len().div_ceil(threads).max(1))
+        .collect();
+    let tallies = on_threads(ranges.iter().map(|r| move || census(r)).collect());
+    // Where each range's tasks of each length go, and its first fresh slot.
+    let first = (words.len() / 3) as u32;
+    let mut count = 0u32;
+    for len in (0..LENGTHS).rev() {
+        count += tallies.iter().map(|c| c.0[len]).sum::<u32>();
+    }
+    words.resize(3 * (first + count) as usize, 0);
+    let mut outs: Vec<Vec<&mut [u32]>> = (0..ranges.len()).map(|_| Vec::new()).collect();
+    let mut rest = &mut words[3 * first as usize..];
+    for len in (0..LENGTHS).rev() {
+        for (r, c) in tallies.iter().enumerate() {
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(3 * c.0[len] as usize);
+            outs[r].push(mine);
+            rest = tail;
+        }
+    }
+    let mut jobs = Vec::with_capacity(ranges.len());
+    for ((range, mut out), c) in ranges.iter().zip(outs).zip(&tallies) {
+        out.reverse(); // indexed by length
+        let slot = *free;
+        *free += c.1;
+        jobs.push(move || fill(range, out, slot));
+    }
+    let next = on_threads(jobs).concat();
+    (Level { first, count }, next)
+}
+
+/// Tasks of each length in `range`, and the fresh slots its split groups take.
+fn census(range: &[Group]) -> ([u32; LENGTHS], u32) {
+    let mut per_len = [0u32; LENGTHS];
+    let mut slots = 0;
+    for g in range {
         if g.len <= TASK_LEN {
             per_len[g.len as usize] += 1;
         } else {
@@ -95,30 +150,29 @@ fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level,
             if g.len % TASK_LEN != 0 {
                 per_len[(g.len % TASK_LEN) as usize] += 1;
             }
+            slots += g.len.div_ceil(TASK_LEN);
         }
     }
-    let first = (words.len() / 3) as u32;
-    let mut slot_of_len = [0usize; BINS];
-    let mut count = 0u32;
-    for len in (0..BINS).rev() {
-        slot_of_len[len] = (first + count) as usize;
-        count += per_len[len];
-    }
-    words.resize(3 * (first + count) as usize, 0);
+    (per_len, slots)
+}
+
+/// Writes `range`'s tasks into `out` (one slice per length, sized by
+/// [`census`]); split groups take fresh slots from `slot` on. Returns the
+/// groups the next level sums.
+fn fill(range: &[Group], mut out: Vec<&mut [u32]>, mut slot: u32) -> Vec<Group> {
+    let mut at = [0usize; LENGTHS];
     let mut put = |start: u32, len: u32, dst: u32| {
-        let k = &mut slot_of_len[len as usize];
-        words[3 * *k..3 * *k + 3].copy_from_slice(&[start, len, dst]);
-        *k += 1;
+        let k = &mut at[len as usize];
+        out[len as usize][*k..*k + 3].copy_from_slice(&[start, len, dst]);
+        *k += 3;
     };
     let mut next = Vec::new();
-    for g in groups {
+    for g in range {
         if g.len <= TASK_LEN {
             put(g.start, g.len, g.dst);
             continue;
         }
         let parts = g.len.div_ceil(TASK_LEN);
-        let slot = *free;
-        *free += parts;
         for j in 0..parts {
             let at = j * TASK_LEN;
             put(g.start + at, TASK_LEN.min(g.len - at), slot + j);
@@ -128,8 +182,23 @@ fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level,
             len: parts,
             dst: g.dst,
         });
+        slot += parts;
     }
-    (Level { first, count }, next)
+    next
+}
+
+/// Runs each job, on threads of its own when there are several; results in order.
+fn on_threads<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    if jobs.len() <= 1 {
+        return jobs.into_iter().map(|f| f()).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs.into_iter().map(|f| s.spawn(f)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// A stored projective point (Montgomery form, R = 2^260) as arkworks' point.
@@ -452,6 +521,53 @@ mod tests {
         assert_eq!(levels.len(), 2);
         assert_eq!(words[..9], [0, 32, 2, 40, 9, 1, 32, 8, 3]);
         assert_eq!(words[9..], [2, 2, 0]);
+    }
+
+    #[test]
+    fn a_level_planned_on_several_threads_is_the_same_plan() {
+        let mut x = 0x2545f491u32;
+        let mut at = 0;
+        let groups: Vec<Group> = (0..5000)
+            .map(|b| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                // Empty, short, just over a task, and long groups.
+                let len = match x % 10 {
+                    0 => 0,
+                    1 => 33 + x % 8,
+                    2 => 300 + x % 1000,
+                    _ => x % 33,
+                };
+                at += len;
+                Group {
+                    start: at - len,
+                    len,
+                    dst: b,
+                }
+            })
+            .collect();
+        let one = {
+            let (mut free, mut words) = (5000, vec![1, 2, 3]);
+            let (level, next) = plan_level_on(&groups, &mut free, &mut words, 1);
+            (
+                level,
+                next.iter()
+                    .map(|g| [g.start, g.len, g.dst])
+                    .collect::<Vec<_>>(),
+                free,
+                words,
+            )
+        };
+        for threads in [2, 3, 7] {
+            let (mut free, mut words) = (5000, vec![1, 2, 3]);
+            let (level, next) = plan_level_on(&groups, &mut free, &mut words, threads);
+            let next: Vec<_> = next.iter().map(|g| [g.start, g.len, g.dst]).collect();
+            assert_eq!((level, next, free, words), one, "{threads} threads");
+        }
+        // Every item is in exactly one task of the first level.
+        let items: u32 = one.3[3..].chunks(3).map(|t| t[1]).sum();
+        assert_eq!(items, at);
     }
 
     #[test]
