@@ -569,7 +569,7 @@ pub fn grid(threads: u64) -> Result<(u32, u32), String> {
 /// points uploads 96 MiB.
 fn copy_in_parallel(mut dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
     let per = copy_piece(src.len());
-    if per == src.len() {
+    if per >= src.len() {
         dst.copy_from_slice(src);
         return;
     }
