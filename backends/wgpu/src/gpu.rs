@@ -263,8 +263,15 @@ impl Gpu {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-        let mut pipelines = HashMap::new();
-        for e in entries {
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(format!("the {label} shaders do not compile: {err}"));
+        }
+        // The driver compiles each entry point on its own, for seconds on a
+        // CPU implementation: on several threads they take the longest one's
+        // time, not the sum. (Error scopes are per thread; a pipeline that
+        // fails lands in the uncaptured-error list, read just after.)
+        let compiling = std::time::Instant::now();
+        let compile = |e: &'static str| {
             let p = self
                 .device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -275,12 +282,40 @@ impl Gpu {
                     compilation_options: Default::default(),
                     cache: None,
                 });
-            pipelines.insert(*e, p);
-        }
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(format!("the {label} shaders do not compile: {err}"));
-        }
-        self.take_errors()?;
+            (e, p)
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(entries.len())
+            .max(1);
+        // Each thread takes the next entry point not yet taken.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let pipelines: HashMap<&'static str, wgpu::ComputePipeline> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            match entries.get(k) {
+                                Some(e) => done.push(compile(e)),
+                                None => return done,
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        self.trace(
+            &format!("compile of {} {label} entry points", entries.len()),
+            compiling,
+        );
+        self.take_errors()
+            .map_err(|e| format!("the {label} shaders do not compile: {e}"))?;
         Ok(Program {
             layout,
             pipelines,

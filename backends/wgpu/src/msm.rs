@@ -23,14 +23,15 @@ use ark_ff::{BigInt, Field, PrimeField, Zero};
 
 use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
 
-/// Entry points of the MSM program.
+/// Entry points of the MSM program, the longest to compile first (they are
+/// compiled in this order on several threads).
 pub const ENTRIES: &[&str] = &[
+    "accumulate_points",
+    "bucket_sums",
+    "accumulate_partials",
     "convert_points",
     "histogram",
     "scatter",
-    "accumulate_points",
-    "accumulate_partials",
-    "bucket_sums",
 ];
 
 /// Storage buffers of the MSM program (after the parameters).

@@ -1,9 +1,10 @@
 // Pippenger MSM over BN254 G1 (appended to the generated field code).
 //
 // Bucket sums run in XYZZ coordinates (below: fewest multiplications for
-// adding an affine point), falling back on the complete formula. Sums of sums are projective (X:Y:Z) with the
-// complete formulas of Renes, Costello and Batina (2015, algorithms 7 and 9
-// for a = 0, b3 = 3b = 9): no branch on equal points or the identity.
+// adding an affine point), falling back on the complete formula. Sums of
+// sums are projective (X:Y:Z) with the complete addition of Renes, Costello
+// and Batina (2015, algorithm 7 for a = 0, b3 = 3b = 9): no branch on equal
+// points or the identity, and it doubles too.
 //
 // Buffers (one layout for every kernel):
 //   points:   16 words per affine point (x, y packed), Montgomery after `convert_points`
@@ -57,28 +58,6 @@ fn proj_add(p: Proj, q: Proj) -> Proj {
   t0 = fe_mul(t0, t3);
   z3 = fe_mul(z3, t4);
   z3 = fe_add(z3, t0);
-  return Proj(x3, y3, z3);
-}
-
-fn proj_double(p: Proj) -> Proj {
-  var t0 = fe_mul(p.y, p.y);
-  var z3 = fe_add(t0, t0);
-  z3 = fe_add(z3, z3);
-  z3 = fe_add(z3, z3);
-  var t1 = fe_mul(p.y, p.z);
-  var t2 = fe_mul(p.z, p.z);
-  t2 = mul_b3(t2);
-  var x3 = fe_mul(t2, z3);
-  var y3 = fe_add(t0, t2);
-  z3 = fe_mul(t1, z3);
-  t1 = fe_add(t2, t2);
-  t2 = fe_add(t1, t2);
-  t0 = fe_sub(t0, t2);
-  y3 = fe_mul(t0, y3);
-  y3 = fe_add(x3, y3);
-  t1 = fe_mul(p.x, p.y);
-  x3 = fe_mul(t0, t1);
-  x3 = fe_add(x3, x3);
   return Proj(x3, y3, z3);
 }
 
@@ -291,7 +270,11 @@ fn accumulate_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
 // per window, [3] = where segment sums go in `partials`.
 // A segment [lo, hi) of a window's buckets (bucket j holds digit j + 1) gives
 // sum_j (j + 1) B_j = sum_j (j - lo + 1) B_j + lo * sum_j B_j: a running sum
-// from the top, then lo times the plain sum by double-and-add.
+// from the top, then lo times the plain sum by double-and-add (doubling with
+// the complete addition). Every step is one `proj_add` of two of the running
+// values, chosen per step: one call site keeps the kernel a fifth of the
+// size it has with one per formula (the driver inlines each), which is
+// seconds less to compile and less code for the GPU to fetch.
 @compute @workgroup_size(64)
 fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
@@ -303,14 +286,41 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let lo = (t % segs) * per;
   var run = proj_identity();
   var tot = proj_identity();
-  for (var k = 0u; k < per; k++) {
-    run = proj_add(run, load_partial(w * nb + lo + per - 1u - k));
-    tot = proj_add(tot, run);
-  }
   var scaled = proj_identity();
-  for (var b = 0u; b < 16u; b++) {
-    scaled = proj_double(scaled);
-    if (((lo >> (15u - b)) & 1u) != 0u) { scaled = proj_add(scaled, run); }
+  // Steps 2k and 2k + 1: run += B, tot += run. Then 16 bits of lo, high
+  // first: scaled += scaled, and scaled += run where the bit is set. Last:
+  // tot += scaled.
+  let sums = 2u * per;
+  for (var s = 0u; s < sums + 33u; s++) {
+    var x = run;
+    var y = run;
+    var into = 0u;
+    if (s < sums) {
+      if (s % 2u == 0u) {
+        y = load_partial(w * nb + lo + per - 1u - s / 2u);
+      } else {
+        x = tot;
+        into = 1u;
+      }
+    } else {
+      let j = s - sums;
+      if (j == 32u) {
+        x = tot;
+        y = scaled;
+        into = 1u;
+      } else if (j % 2u == 0u) {
+        x = scaled;
+        y = scaled;
+        into = 2u;
+      } else if (((lo >> (15u - j / 2u)) & 1u) != 0u) {
+        x = scaled;
+        into = 2u;
+      } else {
+        continue;
+      }
+    }
+    let r = proj_add(x, y);
+    if (into == 0u) { run = r; } else if (into == 1u) { tot = r; } else { scaled = r; }
   }
-  store_partial(params[3] + t, proj_add(tot, scaled));
+  store_partial(params[3] + t, tot);
 }
