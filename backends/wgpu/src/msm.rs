@@ -19,7 +19,7 @@
 
 use ark_bn254::{Fq, G1Affine, G1Projective};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
-use ark_ff::{BigInt, Field, PrimeField, Zero};
+use ark_ff::{Field, PrimeField, Zero};
 
 use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
 
@@ -210,10 +210,12 @@ fn read_point(words: &[u32]) -> G1Projective {
         .inverse()
         .unwrap_or_else(|| unreachable!("2 is invertible"));
     let coord = |k: usize| {
-        let w = &words[8 * k..8 * k + 8];
-        let limbs: [u64; 4] =
-            std::array::from_fn(|i| w[2 * i] as u64 | (w[2 * i + 1] as u64) << 32);
-        Fq::from_bigint(BigInt(limbs)).unwrap_or_default() * r_inv
+        // Below 2p on the device (almost reduced): reduced here.
+        let bytes: Vec<u8> = words[8 * k..8 * k + 8]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        Fq::from_le_bytes_mod_order(&bytes) * r_inv
     };
     let (x, y, z) = (coord(0), coord(1), coord(2));
     if z.is_zero() {

@@ -116,6 +116,138 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     assert_eq!(gpu().msm_g1(&[], &[]).expect("empty"), [0u8; 64]);
 }
 
+/// A kernel over the generated field code: for each pair (a, b) it writes
+/// a·b/R, a + b, a - b, a made canonical, and whether a is zero.
+const FIELD_OPS: &str = r#"
+@group(0) @binding(1) var<storage, read_write> ins: array<u32>;
+@group(0) @binding(2) var<storage, read_write> outs: array<u32>;
+fn load_in(at: u32) -> Fe {
+  var w: array<u32, 8>;
+  for (var k = 0u; k < 8u; k++) { w[k] = ins[at + k]; }
+  return fe_unpack(w);
+}
+fn store_out(at: u32, a: Fe) {
+  let w = fe_pack(a);
+  for (var k = 0u; k < 8u; k++) { outs[at + k] = w[k]; }
+}
+@compute @workgroup_size(64)
+fn field_ops(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_index(wid, nwg, lid);
+  if (i >= params[0]) { return; }
+  let a = load_in(16u * i);
+  let b = load_in(16u * i + 8u);
+  store_out(40u * i, fe_mul(a, b));
+  store_out(40u * i + 8u, fe_add(a, b));
+  store_out(40u * i + 16u, fe_sub(a, b));
+  store_out(40u * i + 24u, fe_canonical(a));
+  outs[40u * i + 32u] = select(0u, 1u, fe_is_zero(a));
+}
+"#;
+
+/// The field code keeps elements almost reduced, in [0, 2p): every result of
+/// inputs anywhere in [0, 2p) must be below 2p and right modulo p, zero must
+/// be seen as 0 and as p, and `fe_canonical` must give the value below p.
+#[test]
+fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
+    use ark_bn254::Fq;
+    use ark_ff::BigInt;
+    use aztec_backend_wgpu::{gpu::Dispatch, shader};
+    let st = gpu();
+    let src = format!(
+        "{}{}{FIELD_OPS}",
+        shader::field(&shader::Modulus::of::<Fq>()),
+        shader::COMMON
+    );
+    let prog = st
+        .gpu
+        .program("field test", &src, 2, &["field_ops"])
+        .expect("the test kernel compiles");
+    let p = Fq::MODULUS;
+    let mut two_p = p;
+    two_p.mul2();
+    let plus = |a: BigInt<4>, b: BigInt<4>| {
+        let mut s = a;
+        s.add_with_carry(&b);
+        s
+    };
+    let minus = |a: BigInt<4>, b: BigInt<4>| {
+        let mut s = a;
+        s.sub_with_borrow(&b);
+        s
+    };
+    let one = BigInt::<4>::from(1u64);
+    // Edges of [0, 2p), then random values and the same values plus p.
+    let mut vals = vec![
+        BigInt::<4>::zero(),
+        one,
+        minus(p, one),
+        p,
+        plus(p, one),
+        minus(two_p, one),
+    ];
+    let mut rng = rng();
+    for _ in 0..60 {
+        let x = r::sample_fr(1, &mut rng)[0].into_bigint();
+        let x = Fq::from_bigint(x).unwrap_or_default().into_bigint();
+        vals.push(x);
+        vals.push(plus(x, p));
+    }
+    let pairs: Vec<(BigInt<4>, BigInt<4>)> = vals
+        .iter()
+        .flat_map(|a| vals.iter().step_by(7).map(move |b| (*a, *b)))
+        .collect();
+    let n = pairs.len();
+    let mut input = Vec::with_capacity(n * 64);
+    for (a, b) in &pairs {
+        input.extend_from_slice(&a.to_bytes_le());
+        input.extend_from_slice(&b.to_bytes_le());
+    }
+    let b_in = st
+        .gpu
+        .buffer("test.field.in", input.len() as u64)
+        .expect("buffer");
+    let b_out = st
+        .gpu
+        .buffer("test.field.out", n as u64 * 160)
+        .expect("buffer");
+    st.gpu.upload(&[(&b_in, &input)]).expect("upload");
+    let mut out = vec![0u8; n * 160];
+    st.gpu
+        .run(
+            &prog,
+            &[&b_in, &b_out],
+            &[Dispatch::new("field_ops", n as u64, &[n as u32])],
+            Some((&b_out, 0, &mut out)),
+        )
+        .expect("run");
+    let r_inv = Fq::from(2u64).pow([260u64]).inverse().expect("invertible");
+    let fq = |v: BigInt<4>| Fq::from_le_bytes_mod_order(&v.to_bytes_le());
+    for (k, (a, b)) in pairs.iter().enumerate() {
+        let o = &out[160 * k..160 * k + 160];
+        let word = |at: usize| {
+            let limbs: [u64; 4] = std::array::from_fn(|i| {
+                u64::from_le_bytes(o[at + 8 * i..at + 8 * i + 8].try_into().expect("8 bytes"))
+            });
+            BigInt(limbs)
+        };
+        let what = format!("a = {a}, b = {b}");
+        let (a_f, b_f) = (fq(*a), fq(*b));
+        for (at, want, name) in [
+            (0, a_f * b_f * r_inv, "a·b/R"),
+            (32, a_f + b_f, "a + b"),
+            (64, a_f - b_f, "a - b"),
+        ] {
+            let got = word(at);
+            assert!(got < two_p, "{name} = {got} is not below 2p ({what})");
+            assert_eq!(fq(got), want, "{name} ({what})");
+        }
+        let canonical = word(96);
+        assert!(canonical < p, "canonical a = {canonical} ({what})");
+        assert_eq!(fq(canonical), a_f, "canonical a ({what})");
+        assert_eq!(o[128] == 1, a_f.is_zero(), "is a zero? ({what})");
+    }
+}
+
 fn check_ntt(log_n: u32, batch: usize, inverse: bool, coset: Option<Fr>) {
     let mut rng = rng();
     let n = 1usize << log_n;
