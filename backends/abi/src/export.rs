@@ -1,8 +1,11 @@
 //! Helpers for the exporting side of the ABI, shared by every backend
-//! library: the per-thread last error, panic capture, and `last_error`.
+//! library: the per-thread last error, panic capture, `last_error`, and the
+//! handles of prepared bases.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 
 use crate::ffi::{Status, status};
 
@@ -52,4 +55,68 @@ pub unsafe extern "C" fn last_error(buf: *mut u8, cap: u64) -> u64 {
         }
         bytes.len() as u64
     })
+}
+
+/// What a backend keeps under ABI handles (prepared bases): handles are
+/// numbers counted from 1, never reused, never pointers, so a stale or made-up
+/// handle is found missing instead of being dereferenced.
+pub struct Handles<T> {
+    inner: Mutex<(u64, HashMap<u64, Arc<T>>)>,
+}
+
+impl<T> Default for Handles<T> {
+    fn default() -> Self {
+        Handles {
+            inner: Mutex::new((0, HashMap::new())),
+        }
+    }
+}
+
+impl<T> Handles<T> {
+    /// Keeps `value`; returns its new handle.
+    pub fn insert(&self, value: T) -> u64 {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 += 1;
+        let h = g.0;
+        g.1.insert(h, Arc::new(value));
+        h
+    }
+
+    /// The value under `handle`, if it is held. The value stays usable by
+    /// the caller even if another thread releases the handle meanwhile.
+    pub fn get(&self, handle: u64) -> Option<Arc<T>> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.1.get(&handle).cloned()
+    }
+
+    /// Forgets `handle`; whether it was held.
+    pub fn remove(&self, handle: u64) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.1.remove(&handle).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_fresh_and_unknown_ones_are_missing() {
+        let h: Handles<&str> = Handles::default();
+        assert!(h.get(0).is_none());
+        let a = h.insert("a");
+        let b = h.insert("b");
+        assert!(a != 0 && b != a);
+        assert_eq!(h.get(a).as_deref(), Some(&"a"));
+        let held = h.get(b);
+        assert!(h.remove(b));
+        assert!(!h.remove(b), "released twice");
+        assert!(h.get(b).is_none());
+        assert_eq!(
+            held.as_deref(),
+            Some(&"b"),
+            "a caller's copy outlives the release"
+        );
+        assert_eq!(h.insert("c"), b + 1, "numbers are not reused");
+    }
 }

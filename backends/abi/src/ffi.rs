@@ -1,7 +1,7 @@
 //! The C ABI every backend library exports: one static table of function
 //! pointers under the versioned symbol [`ENTRY_SYMBOL`].
 //!
-//! Rules of the ABI (version 1):
+//! Rules of the ABI (version 2):
 //! - The table's first field is `abi_version`, its second `table_size`; a
 //!   loader reads those two before anything else and refuses a mismatch.
 //! - All functions return a [`Status`]; on failure, `last_error` copies a
@@ -17,15 +17,21 @@
 //!   the `2^log_n`-th root of unity `w = 5^((r-1)/2^28)^(2^(28-log_n))`
 //!   (the same domain as arkworks' `Radix2EvaluationDomain`).
 //! - Functions may be called from several threads at once.
+//! - G1 bases used again and again (a proving key's) can be prepared once:
+//!   the backend keeps them in its own form (on its device, for a GPU) under
+//!   a handle until they are released. An MSM over prepared bases takes only
+//!   the scalars. Handles are opaque numbers, never pointers: an unknown or
+//!   released one is refused with `INVALID_ARGUMENT`.
 //!
 //! The ABI only grows: a new function is appended to the table and the
 //! version raised; a loader accepts a table at least as large as it knows.
+//! Version 2 appended the prepared G1 bases.
 
 /// The ABI version this crate speaks.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The exported symbol: a `static` [`BackendTable`].
-pub const ENTRY_SYMBOL: &str = "aztec_prover_backend_v1";
+pub const ENTRY_SYMBOL: &str = "aztec_prover_backend_v2";
 
 /// Curve id of BN254 (alt_bn128).
 pub const CURVE_BN254: u32 = 254;
@@ -141,6 +147,15 @@ pub type NttFn = unsafe extern "C" fn(
     inverse: u32,
     coset: *const u8,
 ) -> Status;
+/// `g1_bases_prepare(points, n, handle)`: keeps `n` G1 points (checked as
+/// for an MSM) and writes a nonzero handle for them to `*handle`.
+pub type PrepareFn = unsafe extern "C" fn(points: *const u8, n: u64, handle: *mut u64) -> Status;
+/// `msm_g1_prepared(handle, scalars, n, out)`: `out = sum scalars[i] * bases[i]`
+/// over the prepared bases; `n` must be their number.
+pub type PreparedMsmFn =
+    unsafe extern "C" fn(handle: u64, scalars: *const u8, n: u64, out: *mut u8) -> Status;
+/// `g1_bases_release(handle)`: frees prepared bases.
+pub type ReleaseFn = unsafe extern "C" fn(handle: u64) -> Status;
 /// `last_error(buf, cap)`: copies the calling thread's last error message
 /// (NUL-terminated, truncated to `cap`); returns its full length.
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, cap: u64) -> u64;
@@ -164,7 +179,13 @@ pub struct BackendTable {
     pub ntt: NttFn,
     /// Last error message.
     pub last_error: LastErrorFn,
+    /// Prepares G1 bases (version 2).
+    pub g1_bases_prepare: PrepareFn,
+    /// G1 MSM over prepared bases (version 2).
+    pub msm_g1_prepared: PreparedMsmFn,
+    /// Releases prepared G1 bases (version 2).
+    pub g1_bases_release: ReleaseFn,
 }
 
-/// The size a version-1 table has.
+/// The size a version-2 table has.
 pub const TABLE_SIZE: u32 = std::mem::size_of::<BackendTable>() as u32;

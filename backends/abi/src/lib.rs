@@ -14,4 +14,4 @@ pub mod loader;
 #[cfg(feature = "reference")]
 pub mod reference;
 
-pub use loader::{Backend, BackendError, Info};
+pub use loader::{Backend, BackendError, Info, PreparedG1};

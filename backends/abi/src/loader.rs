@@ -140,6 +140,76 @@ impl std::fmt::Debug for Backend {
     }
 }
 
+/// G1 bases kept by a backend under a handle (see [`Backend::prepare_g1`]).
+/// Dropping it releases them; it keeps the library loaded until then.
+pub struct PreparedG1 {
+    backend: Backend,
+    handle: u64,
+    n: usize,
+}
+
+impl std::fmt::Debug for PreparedG1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedG1")
+            .field("backend", &self.backend.info.name)
+            .field("points", &self.n)
+            .finish()
+    }
+}
+
+impl PreparedG1 {
+    /// How many bases.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The backend that holds them.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// `sum scalars[i] * bases[i]` (32-byte scalars, one per base).
+    pub fn msm(&self, scalars: &[u8]) -> Result<[u8; ffi::G1_BYTES], BackendError> {
+        let op = "msm_g1_prepared";
+        if scalars.len() != self.n * ffi::SCALAR_BYTES {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!(
+                    "{} prepared bases but {} bytes of scalars",
+                    self.n,
+                    scalars.len()
+                ),
+            });
+        }
+        let mut out = [0u8; ffi::G1_BYTES];
+        #[allow(unsafe_code)]
+        // SAFETY: `scalars` holds n scalars and `out` one point, as the ABI requires.
+        let st = unsafe {
+            (self.backend.table().msm_g1_prepared)(
+                self.handle,
+                scalars.as_ptr(),
+                self.n as u64,
+                out.as_mut_ptr(),
+            )
+        };
+        self.backend.check(op, st)?;
+        Ok(out)
+    }
+}
+
+impl Drop for PreparedG1 {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the handle came from this library and is released once.
+        let _ = unsafe { (self.backend.table().g1_bases_release)(self.handle) };
+    }
+}
+
 impl Backend {
     /// Loads a backend by name (`cpu`, `wgpu`: searched in
     /// `$AZTEC_PROVER_BACKEND_DIR`, `/usr/lib/aztec-prover/backends`, and next
@@ -397,6 +467,42 @@ impl Backend {
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// Keeps `points` (64-byte G1 points) in the backend, on its device for a
+    /// GPU, for MSMs with [`PreparedG1::msm`]; released when dropped.
+    pub fn prepare_g1(&self, points: &[u8]) -> Result<PreparedG1, BackendError> {
+        let op = "g1_bases_prepare";
+        if points.len() % ffi::G1_BYTES != 0 {
+            return Err(BackendError::Argument {
+                op,
+                reason: "the buffer is not whole points".into(),
+            });
+        }
+        let n = points.len() / ffi::G1_BYTES;
+        let mut handle = 0u64;
+        #[allow(unsafe_code)]
+        // SAFETY: `points` holds n points; `handle` is one writable u64.
+        let st = unsafe { (self.table().g1_bases_prepare)(points.as_ptr(), n as u64, &mut handle) };
+        self.check(op, st)?;
+        if handle == 0 {
+            return Err(BackendError::Call {
+                backend: self.info.name.clone(),
+                op,
+                code: ffi::status::INTERNAL,
+                message: "it returned the null handle".into(),
+            });
+        }
+        Ok(PreparedG1 {
+            backend: self.clone(),
+            handle,
+            n,
+        })
+    }
+
+    /// Whether `other` is this same loaded library (clones are).
+    pub fn same_as(&self, other: &Backend) -> bool {
+        Arc::ptr_eq(&self.loaded, &other.loaded)
     }
 
     /// `sum scalars[i] * points[i]` over G2 (128-byte points, 32-byte scalars).

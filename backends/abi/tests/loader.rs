@@ -54,7 +54,13 @@ fn a_library_with_an_older_abi_is_refused() {
 fn a_library_without_the_backend_symbol_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let e = refusal(&build_fake(dir.path(), 3));
-    assert!(e.contains("does not export aztec_prover_backend_v1"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "does not export {}",
+            aztec_backend_abi::ffi::ENTRY_SYMBOL
+        )),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! The exported C table (`aztec_prover_backend_v1`). Every entry checks its
+//! The exported C table (`aztec_prover_backend_v2`). Every entry checks its
 //! arguments, runs on the backend's pool, catches panics, and leaves a
 //! readable message for `last_error`. The only `unsafe` of the crate's ABI
 //! side lives here, each block with its justification.
 
-use aztec_backend_abi::export::{fail, guarded};
+use std::sync::LazyLock;
+
+use aztec_backend_abi::export::{Handles, fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
 use crate::curve::{G1, G2};
@@ -117,6 +119,99 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
     unsafe { msm_entry::<G2>("msm_g2", points, scalars, n, out) }
 }
 
+/// Prepared G1 bases, by handle.
+static PREPARED: LazyLock<Handles<msm::PreparedG1>> = LazyLock::new(Handles::default);
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn g1_bases_prepare(points: *const u8, n: u64, handle: *mut u64) -> Status {
+    guarded(|| {
+        if handle.is_null() || (n > 0 && points.is_null()) {
+            return fail(status::INVALID_ARGUMENT, "g1_bases_prepare: null pointer");
+        }
+        if n > MAX_MSM {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("g1_bases_prepare: {n} points is over the limit of {MAX_MSM}"),
+            );
+        }
+        let pts = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n G1 points.
+            unsafe { std::slice::from_raw_parts(points, n as usize * ffi::G1_BYTES) }
+        };
+        let (pool, _) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        match pool.install(|| msm::PreparedG1::new(dispatch::path(), pts)) {
+            Ok(p) => {
+                // SAFETY: non-null and, by the ABI, one writable u64.
+                unsafe { handle.write(PREPARED.insert(p)) };
+                status::OK
+            }
+            Err(e) => fail(status::INVALID_ARGUMENT, format!("g1_bases_prepare: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1_prepared(
+    handle: u64,
+    scalars: *const u8,
+    n: u64,
+    out: *mut u8,
+) -> Status {
+    guarded(|| {
+        let op = "msm_g1_prepared";
+        if out.is_null() || (n > 0 && scalars.is_null()) {
+            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
+        }
+        let Some(bases) = PREPARED.get(handle) else {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: no prepared bases under handle {handle}"),
+            );
+        };
+        if n != bases.len() as u64 {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: {n} scalars for {} prepared bases", bases.len()),
+            );
+        }
+        let sc = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n scalars.
+            unsafe { std::slice::from_raw_parts(scalars, n as usize * ffi::SCALAR_BYTES) }
+        };
+        // SAFETY: non-null and, by the ABI, valid for one encoded G1 point.
+        let out = unsafe { std::slice::from_raw_parts_mut(out, ffi::G1_BYTES) };
+        let (pool, threads) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        match pool.install(|| bases.msm(sc, threads, out)) {
+            Ok(()) => status::OK,
+            Err(e) => fail(status::INVALID_ARGUMENT, format!("{op}: {e}")),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn g1_bases_release(handle: u64) -> Status {
+    guarded(|| {
+        if PREPARED.remove(handle) {
+            status::OK
+        } else {
+            fail(
+                status::INVALID_ARGUMENT,
+                format!("g1_bases_release: no prepared bases under handle {handle}"),
+            )
+        }
+    })
+}
+
 #[allow(unsafe_code)]
 unsafe extern "C" fn ntt_fn(
     data: *mut u8,
@@ -172,7 +267,7 @@ unsafe extern "C" fn ntt_fn(
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
 #[unsafe(no_mangle)]
-pub static aztec_prover_backend_v1: BackendTable = BackendTable {
+pub static aztec_prover_backend_v2: BackendTable = BackendTable {
     abi_version: ffi::ABI_VERSION,
     table_size: ffi::TABLE_SIZE,
     info,
@@ -181,4 +276,59 @@ pub static aztec_prover_backend_v1: BackendTable = BackendTable {
     msm_g2,
     ntt: ntt_fn,
     last_error: aztec_backend_abi::export::last_error,
+    g1_bases_prepare,
+    msm_g1_prepared,
+    g1_bases_release,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the safe loader never does: handles that are unknown, released,
+    /// or used with the wrong count reach the library and are refused.
+    #[test]
+    #[allow(unsafe_code)]
+    fn prepared_handles_are_checked() {
+        let mut p = [0u8; 128];
+        p[..64].copy_from_slice(&ark_generator());
+        let mut h = 0u64;
+        // SAFETY: two points' bytes and one u64, as the ABI asks.
+        assert_eq!(
+            unsafe { g1_bases_prepare(p.as_ptr(), 2, &mut h) },
+            status::OK
+        );
+        assert_ne!(h, 0);
+        let mut out = [0u8; 64];
+        let sc = [0u8; 64];
+        // SAFETY: as above; one scalar is missing, which the backend must see.
+        let st = unsafe { msm_g1_prepared(h, sc.as_ptr(), 1, out.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        // SAFETY: two scalars, one output point.
+        let st = unsafe { msm_g1_prepared(h, sc.as_ptr(), 2, out.as_mut_ptr()) };
+        assert_eq!(st, status::OK);
+        assert_eq!(out, [0u8; 64], "zero scalars give the identity");
+        // SAFETY: handle calls only.
+        assert_eq!(unsafe { g1_bases_release(h) }, status::OK);
+        // SAFETY: as above.
+        assert_eq!(unsafe { g1_bases_release(h) }, status::INVALID_ARGUMENT);
+        // SAFETY: two scalars, one output point; the handle is gone.
+        let st = unsafe { msm_g1_prepared(h, sc.as_ptr(), 2, out.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        let mut msg = [0u8; 256];
+        // SAFETY: 256 writable bytes.
+        unsafe { aztec_backend_abi::export::last_error(msg.as_mut_ptr(), 256) };
+        assert!(ffi::read_cstr(&msg).contains(&format!("no prepared bases under handle {h}")));
+        // SAFETY: a null handle pointer must be refused, not written.
+        let st = unsafe { g1_bases_prepare(p.as_ptr(), 2, std::ptr::null_mut()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+    }
+
+    /// BN254's G1 generator (1, 2), encoded.
+    fn ark_generator() -> [u8; 64] {
+        let mut g = [0u8; 64];
+        g[0] = 1;
+        g[32] = 2;
+        g
+    }
+}

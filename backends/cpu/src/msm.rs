@@ -480,3 +480,59 @@ pub fn msm_bytes_on<C: Curve>(
     C::encode(&r.to_affine(), out);
     Ok(())
 }
+
+/// G1 bases decoded once, on the path chosen then, for repeated MSMs (the
+/// ABI's prepared bases): the MSM skips decoding and checking them.
+pub enum PreparedG1 {
+    /// For the portable kernel.
+    Portable(Vec<Affine<crate::field::Fq>>),
+    /// For the IFMA kernel.
+    #[cfg(target_arch = "x86_64")]
+    Ifma(Vec<crate::msm_ifma::Line>),
+}
+
+impl PreparedG1 {
+    /// Decodes and checks ABI-encoded G1 points for `path`.
+    pub fn new(path: crate::dispatch::CodePath, points: &[u8]) -> Result<PreparedG1, String> {
+        #[cfg(target_arch = "x86_64")]
+        if path == crate::dispatch::CodePath::Avx512Ifma {
+            let k = crate::msm_ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+            return k.decode(points).map(PreparedG1::Ifma);
+        }
+        let _ = path;
+        decode_points::<crate::curve::G1>(points).map(PreparedG1::Portable)
+    }
+
+    /// How many bases.
+    pub fn len(&self) -> usize {
+        match self {
+            PreparedG1::Portable(p) => p.len(),
+            #[cfg(target_arch = "x86_64")]
+            PreparedG1::Ifma(p) => p.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `sum scalars[i] * bases[i]`, encoded into `out` (64 bytes); one
+    /// scalar per base.
+    pub fn msm(&self, scalars: &[u8], threads: usize, out: &mut [u8]) -> Result<(), String> {
+        let sc = decode_scalars(scalars);
+        if sc.len() != self.len() {
+            return Err(format!("{} bases but {} scalars", self.len(), sc.len()));
+        }
+        let r = match self {
+            PreparedG1::Portable(p) => msm_with(&Portable::default(), p, &sc, threads),
+            #[cfg(target_arch = "x86_64")]
+            PreparedG1::Ifma(p) => {
+                let k = crate::msm_ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+                msm_with(&k, p, &sc, threads)
+            }
+        };
+        crate::curve::G1::encode(&r.to_affine(), out);
+        Ok(())
+    }
+}

@@ -53,6 +53,8 @@ fn check_msm_g1(b: &Backend, n: usize, rng: &mut StdRng) {
         pts[3] = ark_bn254::G1Affine::zero(); // infinity
     }
     let pb = refimpl::encode_g1(&pts);
+    let prepared = b.prepare_g1(&pb).unwrap();
+    assert_eq!(prepared.len(), n);
     for sb in [
         refimpl::encode_fr(&refimpl::sample_fr(n, rng)),
         edge_scalars(n, rng),
@@ -61,6 +63,11 @@ fn check_msm_g1(b: &Backend, n: usize, rng: &mut StdRng) {
             b.msm_g1(&pb, &sb).unwrap(),
             refimpl::msm_g1(&pb, &sb),
             "G1 MSM n = {n}"
+        );
+        assert_eq!(
+            prepared.msm(&sb).unwrap(),
+            refimpl::msm_g1(&pb, &sb),
+            "G1 MSM over prepared bases n = {n}"
         );
         let lib = {
             let mut out = [0u8; 64];
@@ -141,6 +148,20 @@ fn msm_refuses_bad_arguments_with_a_message() {
         e.contains("point 1") && e.contains("not below the field modulus"),
         "{e}"
     );
+    // The same for prepared bases, when they are prepared.
+    let e = b.prepare_g1(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("g1_bases_prepare") && e.contains("point 1") && e.contains("not below"),
+        "{e}"
+    );
+    let prepared = b.prepare_g1(&pb).unwrap();
+    let e = prepared.msm(&sb[..96]).unwrap_err().to_string();
+    assert!(
+        e.contains("4 prepared bases but 96 bytes of scalars"),
+        "{e}"
+    );
+    let e = b.prepare_g1(&pb[..100]).unwrap_err().to_string();
+    assert!(e.contains("not whole points"), "{e}");
 }
 
 fn check_ntt(b: &Backend, log_n: u32, batch: usize, inverse: bool, coset: bool, rng: &mut StdRng) {

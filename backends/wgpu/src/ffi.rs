@@ -1,9 +1,11 @@
-//! The exported C table (`aztec_prover_backend_v1`), as in the CPU backend:
+//! The exported C table (`aztec_prover_backend_v2`), as in the CPU backend:
 //! arguments checked, panics caught, a readable message for `last_error`.
 //! GPU failures are `DEVICE`; a missing adapter makes `info` fail, so the
 //! loader refuses the library with the reason.
 
-use aztec_backend_abi::export::{fail, guarded};
+use std::sync::LazyLock;
+
+use aztec_backend_abi::export::{Handles, fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
 use crate::{fallback, state};
@@ -109,10 +111,116 @@ unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: 
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
                 status::OK
             }
-            Err(e) if e.starts_with("point ") => {
-                fail(status::INVALID_ARGUMENT, format!("msm_g1: {e}"))
+            Err(e) => msm_failure("msm_g1", e),
+        }
+    })
+}
+
+/// The status of a failed MSM or preparation: a bad point is the caller's,
+/// running out of GPU memory is `OUT_OF_MEMORY`, the rest is the device's.
+fn msm_failure(op: &str, e: String) -> Status {
+    let code = if e.starts_with("point ") {
+        status::INVALID_ARGUMENT
+    } else if e.contains("out of GPU memory") {
+        status::OUT_OF_MEMORY
+    } else {
+        status::DEVICE
+    };
+    fail(code, format!("{op}: {e}"))
+}
+
+/// Prepared G1 bases (device buffers), by handle.
+static PREPARED: LazyLock<Handles<crate::msm::Prepared>> = LazyLock::new(Handles::default);
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn g1_bases_prepare(points: *const u8, n: u64, handle: *mut u64) -> Status {
+    guarded(|| {
+        let op = "g1_bases_prepare";
+        if handle.is_null() || (n > 0 && points.is_null()) {
+            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
+        }
+        if n > MAX_MSM {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: {n} points is over the limit of {MAX_MSM}"),
+            );
+        }
+        let pts = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n G1 points.
+            unsafe { std::slice::from_raw_parts(points, n as usize * ffi::G1_BYTES) }
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.prepare_g1(pts) {
+            Ok(p) => {
+                // SAFETY: non-null and, by the ABI, one writable u64.
+                unsafe { handle.write(PREPARED.insert(p)) };
+                status::OK
             }
-            Err(e) => fail(status::DEVICE, format!("msm_g1: {e}")),
+            Err(e) => msm_failure(op, e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1_prepared(
+    handle: u64,
+    scalars: *const u8,
+    n: u64,
+    out: *mut u8,
+) -> Status {
+    guarded(|| {
+        let op = "msm_g1_prepared";
+        if out.is_null() || (n > 0 && scalars.is_null()) {
+            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
+        }
+        let Some(bases) = PREPARED.get(handle) else {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: no prepared bases under handle {handle}"),
+            );
+        };
+        if n != bases.len() as u64 {
+            return fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: {n} scalars for {} prepared bases", bases.len()),
+            );
+        }
+        let sc = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n scalars.
+            unsafe { std::slice::from_raw_parts(scalars, n as usize * ffi::SCALAR_BYTES) }
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.msm_g1_prepared(&bases, sc) {
+            Ok(r) => {
+                // SAFETY: non-null and, by the ABI, valid for one G1 point.
+                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
+                status::OK
+            }
+            Err(e) => msm_failure(op, e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn g1_bases_release(handle: u64) -> Status {
+    guarded(|| {
+        if PREPARED.remove(handle) {
+            status::OK
+        } else {
+            fail(
+                status::INVALID_ARGUMENT,
+                format!("g1_bases_release: no prepared bases under handle {handle}"),
+            )
         }
     })
 }
@@ -214,7 +322,7 @@ unsafe extern "C" fn ntt_fn(
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
 #[unsafe(no_mangle)]
-pub static aztec_prover_backend_v1: BackendTable = BackendTable {
+pub static aztec_prover_backend_v2: BackendTable = BackendTable {
     abi_version: ffi::ABI_VERSION,
     table_size: ffi::TABLE_SIZE,
     info,
@@ -223,4 +331,7 @@ pub static aztec_prover_backend_v1: BackendTable = BackendTable {
     msm_g2,
     ntt: ntt_fn,
     last_error: aztec_backend_abi::export::last_error,
+    g1_bases_prepare,
+    msm_g1_prepared,
+    g1_bases_release,
 };

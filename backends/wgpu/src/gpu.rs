@@ -326,12 +326,6 @@ impl Gpu {
     /// A storage buffer named `name` of at least `bytes`, reused across calls.
     pub fn buffer(&self, name: &'static str, bytes: u64) -> Result<wgpu::Buffer, String> {
         let bytes = bytes.max(256).next_multiple_of(256);
-        if bytes > self.limits.max_buffer_size {
-            return Err(format!(
-                "{name}: {bytes} bytes is over the device's buffer limit of {}",
-                self.limits.max_buffer_size
-            ));
-        }
         let mut map = self
             .buffers
             .lock()
@@ -351,17 +345,45 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC
         };
+        let b = self.create(name, bytes, usage)?;
+        map.insert(name, b.clone());
+        Ok(b)
+    }
+
+    /// A storage buffer of at least `bytes` of its own, outside the pool
+    /// (kept by its owner, freed when dropped).
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, String> {
+        self.create(
+            label,
+            bytes.max(256).next_multiple_of(256),
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    fn create(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, String> {
+        if bytes > self.limits.max_buffer_size {
+            return Err(format!(
+                "{label}: {bytes} bytes is over the device's buffer limit of {}",
+                self.limits.max_buffer_size
+            ));
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
+            label: Some(label),
             size: bytes,
             usage,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(format!("out of GPU memory for {name} ({bytes} bytes): {e}"));
+            return Err(format!(
+                "out of GPU memory for {label} ({bytes} bytes): {e}"
+            ));
         }
-        map.insert(name, b.clone());
         Ok(b)
     }
 

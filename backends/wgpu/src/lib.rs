@@ -82,6 +82,30 @@ impl State {
         msm::msm_g1(&self.gpu, prog, points, scalars)
     }
 
+    /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
+    pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, String> {
+        let prog = self.msm_program()?;
+        let _one = self
+            .busy
+            .lock()
+            .map_err(|_| "the GPU lock is poisoned".to_string())?;
+        msm::prepare_g1(&self.gpu, prog, points)
+    }
+
+    /// G1 MSM over prepared bases (ABI encodings).
+    pub fn msm_g1_prepared(
+        &self,
+        bases: &msm::Prepared,
+        scalars: &[u8],
+    ) -> Result<[u8; 64], String> {
+        let prog = self.msm_program()?;
+        let _one = self
+            .busy
+            .lock()
+            .map_err(|_| "the GPU lock is poisoned".to_string())?;
+        msm::msm_g1_prepared(&self.gpu, prog, bases, scalars)
+    }
+
     /// Whether a vector of 2^log_n fits the device (otherwise the CPU backend runs it).
     pub fn ntt_fits(&self, log_n: u32) -> bool {
         (32u64 << log_n) <= self.gpu.max_binding()

@@ -241,11 +241,30 @@ impl From<String> for Refused {
     }
 }
 
-/// Sums `scalars[i] * points[i]` over one chunk (points and scalars in ABI encoding).
+/// Where a chunk's points are.
+#[derive(Clone, Copy)]
+enum Bases<'a> {
+    /// In ABI encoding on the host: uploaded and converted by this call.
+    Host(&'a [u8]),
+    /// On the device, converted already (prepared).
+    Device(&'a wgpu::Buffer),
+}
+
+/// The report of the first coordinate not below p, as `convert_points`
+/// writes it (0: none).
+fn bad_point(report: u32) -> Result<(), Refused> {
+    if report == 0 {
+        return Ok(());
+    }
+    let k = u32::MAX - report;
+    Err(Refused::Point(k / 2, if k % 2 == 0 { "x" } else { "y" }))
+}
+
+/// Sums `scalars[i] * points[i]` over one chunk (scalars in ABI encoding).
 fn msm_chunk(
     gpu: &Gpu,
     prog: &Program,
-    points: &[u8],
+    bases: Bases<'_>,
     scalars: &[u8],
 ) -> Result<G1Projective, Refused> {
     let n = (scalars.len() / 32) as u32;
@@ -254,18 +273,29 @@ fn msm_chunk(
     let nb = 1u32 << (c - 1);
     let buckets = windows * nb;
 
-    let b_points = gpu.buffer("msm.points", points.len() as u64)?;
     let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
     // One counter per bucket, then the report of a coordinate not below p.
     let b_counts = gpu.buffer("msm.counts", (buckets as u64 + 1) * 4)?;
     let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
-    gpu.upload(&[(&b_points, points), (&b_scalars, scalars)])?;
+    let digits = [n, c, windows];
+    let mut first = vec![Dispatch::new("histogram", n as u64, &digits)];
+    let b_points = match bases {
+        Bases::Host(points) => {
+            let b = gpu.buffer("msm.points", points.len() as u64)?;
+            gpu.upload(&[(&b, points), (&b_scalars, scalars)])?;
+            first.insert(0, Dispatch::new("convert_points", n as u64, &[n, buckets]));
+            b
+        }
+        Bases::Device(b) => {
+            gpu.upload(&[(&b_scalars, scalars)])?;
+            b.clone()
+        }
+    };
     gpu.clear(&b_counts, (buckets as u64 + 1) * 4);
     // The task and partial buffers are bound too; their sizes come later.
     let b_tasks = gpu.buffer("msm.tasks", 256)?;
     let b_partials = gpu.buffer("msm.partials", 256)?;
 
-    let digits = [n, c, windows];
     let mut counts = vec![0u8; (buckets as usize + 1) * 4];
     gpu.run(
         prog,
@@ -277,17 +307,11 @@ fn msm_chunk(
             &b_tasks,
             &b_partials,
         ],
-        &[
-            Dispatch::new("convert_points", n as u64, &[n, buckets]),
-            Dispatch::new("histogram", n as u64, &digits),
-        ],
+        &first,
         Some((&b_counts, 0, &mut counts)),
     )?;
     let mut counts = words_of(&counts);
-    if let Some(bad) = counts.pop().filter(|&w| w != 0) {
-        let k = u32::MAX - bad;
-        return Err(Refused::Point(k / 2, if k % 2 == 0 { "x" } else { "y" }));
-    }
+    bad_point(counts.pop().unwrap_or(0))?;
 
     // Bucket layout and the summation plan.
     let planning = std::time::Instant::now();
@@ -392,6 +416,17 @@ pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
     (by_points.min(by_sorted).min(1 << 30) as usize).max(1)
 }
 
+/// The error of a refused chunk `k` of `chunk` points.
+fn refusal(e: Refused, k: usize, chunk: usize) -> String {
+    match e {
+        Refused::Point(i, coord) => format!(
+            "point {}: its {coord} coordinate is not below the field modulus",
+            k * chunk + i as usize
+        ),
+        Refused::Device(e) => e,
+    }
+}
+
 /// `sum scalars[i] * points[i]` in G1, ABI encodings in and out.
 pub fn msm_g1(
     gpu: &Gpu,
@@ -415,21 +450,122 @@ pub fn msm_g1(
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc += msm_chunk(gpu, prog, p, s).map_err(|e| match e {
-                Refused::Point(i, coord) => format!(
-                    "point {}: its {coord} coordinate is not below the field modulus",
-                    k * chunk + i as usize
-                ),
-                Refused::Device(e) => e,
-            })?;
+            acc += msm_chunk(gpu, prog, Bases::Host(p), s).map_err(|e| refusal(e, k, chunk))?;
         }
     }
+    Ok(encode(acc))
+}
+
+/// G1 bases kept on the device, converted and checked once, in the chunks
+/// an MSM of their number uses (the ABI's prepared bases).
+pub struct Prepared {
+    chunks: Vec<wgpu::Buffer>,
+    n: usize,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("points", &self.n)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// How many bases.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // Device memory goes back now, not when wgpu next cleans up.
+        for b in &self.chunks {
+            b.destroy();
+        }
+    }
+}
+
+/// Uploads, checks and converts `points` (ABI encoding) into buffers of
+/// their own.
+pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, String> {
+    if points.len() % 64 != 0 {
+        return Err(format!("{} bytes are not whole points", points.len()));
+    }
+    let n = points.len() / 64;
+    let mut chunks = Vec::new();
+    if n == 0 {
+        return Ok(Prepared { chunks, n });
+    }
+    let chunk = chunk_points(gpu, n);
+    // The other bindings of the layout: only the report word is used.
+    let b_counts = gpu.buffer("msm.counts", 4)?;
+    let idle: Vec<wgpu::Buffer> = ["msm.scalars", "msm.sorted", "msm.tasks", "msm.partials"]
+        .iter()
+        .map(|name| gpu.buffer(name, 256))
+        .collect::<Result<_, _>>()?;
+    for (k, p) in points.chunks(64 * chunk).enumerate() {
+        let m = (p.len() / 64) as u32;
+        let b = gpu.storage("msm.prepared", p.len() as u64)?;
+        gpu.upload(&[(&b, p)])?;
+        gpu.clear(&b_counts, 4);
+        let mut report = [0u8; 4];
+        gpu.run(
+            prog,
+            &[&b, &idle[0], &b_counts, &idle[1], &idle[2], &idle[3]],
+            &[Dispatch::new("convert_points", m as u64, &[m, 0])],
+            Some((&b_counts, 0, &mut report)),
+        )?;
+        bad_point(u32::from_le_bytes(report)).map_err(|e| refusal(e, k, chunk))?;
+        chunks.push(b);
+    }
+    Ok(Prepared { chunks, n })
+}
+
+/// `sum scalars[i] * bases[i]` in G1 over prepared bases, one scalar each.
+pub fn msm_g1_prepared(
+    gpu: &Gpu,
+    prog: &Program,
+    bases: &Prepared,
+    scalars: &[u8],
+) -> Result<[u8; 64], String> {
+    if scalars.len() != 32 * bases.n {
+        return Err(format!(
+            "{} bytes of scalars for {} prepared bases",
+            scalars.len(),
+            bases.n
+        ));
+    }
+    let mut acc = G1Projective::zero();
+    if bases.n > 0 {
+        let chunk = chunk_points(gpu, bases.n);
+        for (k, (b, s)) in bases
+            .chunks
+            .iter()
+            .zip(scalars.chunks(32 * chunk))
+            .enumerate()
+        {
+            acc += msm_chunk(gpu, prog, Bases::Device(b), s).map_err(|e| refusal(e, k, chunk))?;
+        }
+    }
+    Ok(encode(acc))
+}
+
+/// A point in ABI encoding.
+fn encode(acc: G1Projective) -> [u8; 64] {
     let mut out = [0u8; 64];
     if let Some((x, y)) = acc.into_affine().xy() {
         out[..32].copy_from_slice(&le_bytes(x));
         out[32..].copy_from_slice(&le_bytes(y));
     }
-    Ok(out)
+    out
 }
 
 fn le_bytes(f: Fq) -> [u8; 32] {

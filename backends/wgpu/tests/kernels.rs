@@ -28,6 +28,16 @@ fn check_msm(points: &[G1Affine], scalars: &[Fr], what: &str) {
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let want = r::g1_bytes(&r::msm_g1_native(points, scalars));
     assert_eq!(got, want, "{what}: differs from arkworks");
+    let prepared = gpu()
+        .prepare_g1(&pb)
+        .unwrap_or_else(|e| panic!("{what}: prepare: {e}"));
+    let got = gpu()
+        .msm_g1_prepared(&prepared, &sb)
+        .unwrap_or_else(|e| panic!("{what}: prepared: {e}"));
+    assert_eq!(
+        got, want,
+        "{what}: over prepared bases, differs from arkworks"
+    );
 }
 
 #[test]
@@ -111,9 +121,26 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     bad[6 * 64 + 32..7 * 64].fill(0xff);
     let e = gpu().msm_g1(&bad, &sb).expect_err("y above p");
     assert!(e.contains("point 6: its y coordinate"), "{e}");
+    // Prepared bases are checked when they are prepared.
+    let e = gpu().prepare_g1(&bad).expect_err("y above p");
+    assert!(e.contains("point 6: its y coordinate"), "{e}");
+    let prepared = gpu().prepare_g1(&pb).expect("prepare");
+    let e = gpu()
+        .msm_g1_prepared(&prepared, &sb[..32])
+        .expect_err("one scalar for eight bases");
+    assert!(
+        e.contains("32 bytes of scalars for 8 prepared bases"),
+        "{e}"
+    );
     // The device is still usable after a refusal.
     assert_eq!(gpu().msm_g1(&pb, &sb).expect("msm"), want);
+    assert_eq!(
+        gpu().msm_g1_prepared(&prepared, &sb).expect("prepared"),
+        want
+    );
     assert_eq!(gpu().msm_g1(&[], &[]).expect("empty"), [0u8; 64]);
+    let none = gpu().prepare_g1(&[]).expect("no bases");
+    assert_eq!(gpu().msm_g1_prepared(&none, &[]).expect("empty"), [0u8; 64]);
 }
 
 /// A kernel over the generated field code: for each pair (a, b) it writes
@@ -317,6 +344,17 @@ fn the_library_serves_the_abi() {
         .msm_g1(&r::encode_g1(&pts), &r::encode_fr(&sc))
         .expect("msm_g1");
     assert_eq!(got, r::g1_bytes(&r::msm_g1_native(&pts, &sc)));
+    let prepared = b.prepare_g1(&r::encode_g1(&pts)).expect("prepare");
+    for _ in 0..2 {
+        let sc = r::sample_fr(50, &mut rng);
+        let got = prepared.msm(&r::encode_fr(&sc)).expect("prepared msm_g1");
+        assert_eq!(got, r::g1_bytes(&r::msm_g1_native(&pts, &sc)));
+    }
+    drop(prepared);
+    let mut bad = r::encode_g1(&pts);
+    bad[64 * 7 + 63] = 0xff;
+    let e = b.prepare_g1(&bad).expect_err("a y above p").to_string();
+    assert!(e.contains("point 7: its y coordinate"), "{e}");
     // G2 goes to the CPU backend beside it.
     let p2 = r::sample_g2(20, &mut rng);
     let s2 = r::sample_fr(20, &mut rng);
