@@ -21,7 +21,8 @@ pub struct KernelBenchOptions {
     pub reps: usize,
     /// Threads for both sides.
     pub threads: usize,
-    /// Kernels: `msm_g1`, `msm_g2`, `ntt`.
+    /// Kernels: `msm_g1`, `msm_g1_prepared` (bases prepared in the backend
+    /// first, untimed), `msm_g2`, `ntt`.
     pub kernels: Vec<String>,
     /// JSON lines instead of a table.
     pub json: bool,
@@ -91,11 +92,11 @@ pub fn run(
         );
         match &base_name {
             None => println!(
-                "{:<8} {:>6} {:>12} {:>14} {:>8}",
+                "{:<15} {:>6} {:>12} {:>14} {:>8}",
                 "kernel", "log_n", "ours ms", "arkworks ms", "ratio"
             ),
             Some(b) => println!(
-                "{:<8} {:>6} {:>12} {:>14} {:>8} {:>12} {:>8}",
+                "{:<15} {:>6} {:>12} {:>14} {:>8} {:>12} {:>8}",
                 "kernel", "log_n", "ours ms", "arkworks ms", "ratio", b, "ratio"
             ),
         }
@@ -106,21 +107,31 @@ pub fn run(
         let sb = r::encode_fr(&scalars);
         for kernel in &o.kernels {
             let row = match kernel.as_str() {
-                "msm_g1" => {
+                kind @ ("msm_g1" | "msm_g1_prepared") => {
                     let pts = r::sample_g1(n, &mut rng);
                     let pb = r::encode_g1(&pts);
                     let (ref_ms, want) =
                         time(o.reps, || pool.install(|| r::msm_g1_native(&pts, &scalars)));
                     let want = r::g1_bytes(&want);
+                    let prepared = kind == "msm_g1_prepared";
                     let mut measure = |b: &mut Backend| -> Result<f64, String> {
-                        let (ms, got) = time(o.reps, || b.msm_g1(&pb, &sb));
+                        let (ms, got) = if prepared {
+                            let bases = b.prepare_g1(&pb).map_err(|e| e.to_string())?;
+                            time(o.reps, || bases.msm(&sb))
+                        } else {
+                            time(o.reps, || b.msm_g1(&pb, &sb))
+                        };
                         if got.map_err(|e| e.to_string())? != want {
-                            return Err(format!("msm_g1 2^{log_n}: result differs from arkworks"));
+                            return Err(format!("{kind} 2^{log_n}: result differs from arkworks"));
                         }
                         Ok(ms)
                     };
                     Row {
-                        kernel: "msm_g1",
+                        kernel: if prepared {
+                            "msm_g1_prepared"
+                        } else {
+                            "msm_g1"
+                        },
                         log_n,
                         ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
@@ -175,7 +186,11 @@ pub fn run(
                         baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
                     }
                 }
-                other => return Err(format!("unknown kernel {other:?} (msm_g1, msm_g2, ntt)")),
+                other => {
+                    return Err(format!(
+                        "unknown kernel {other:?} (msm_g1, msm_g1_prepared, msm_g2, ntt)"
+                    ));
+                }
             };
             let ratio = row.reference_ms / row.ours_ms;
             let base = row
@@ -195,7 +210,7 @@ pub fn run(
                     .map(|((b, x), _)| format!(" {b:>12.2} {x:>7.2}x"))
                     .unwrap_or_default();
                 println!(
-                    "{:<8} {:>6} {:>12.2} {:>14.2} {:>7.2}x{extra}",
+                    "{:<15} {:>6} {:>12.2} {:>14.2} {:>7.2}x{extra}",
                     row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio
                 );
             }

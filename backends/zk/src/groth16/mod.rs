@@ -3,7 +3,9 @@
 //! The prover is arkworks' Groth16 (libsnark reduction) with its kernels
 //! swapped: the QAP's seven NTTs of size `2^k >= constraints + inputs` run
 //! as three batched backend calls, and the five MSMs (A, B in G1, B in G2,
-//! H, L) run on the backend over bases encoded once per key. Proofs are
+//! H, L) run on the backend over bases encoded once per key; the four G1
+//! bases are prepared in the backend (kept on a GPU's device) on the key's
+//! first proof there and reused by every later one. Proofs are
 //! ark-groth16 proofs: its verifier accepts them, and ours (single and
 //! batched) accepts its.
 //!
@@ -14,7 +16,7 @@
 pub mod evm;
 pub mod verify;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
@@ -23,10 +25,10 @@ use ark_ff::{FftField, Field, One, UniformRand, Zero};
 use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_std::rand::Rng;
-use aztec_backend_abi::Backend;
 use aztec_backend_abi::reference::{
     fr_bytes, fr_from_bytes, g1_bytes, g1_from_bytes, g2_bytes, g2_from_bytes,
 };
+use aztec_backend_abi::{Backend, BackendError, PreparedG1};
 use rayon::prelude::*;
 
 use crate::circuits::{CircuitId, Inputs};
@@ -84,6 +86,17 @@ pub struct ProverKey {
     h_bases: Vec<u8>,
     l_bases: Vec<u8>,
     matrices: Arc<ConstraintMatrices<Fr>>,
+    /// The G1 bases prepared in each backend that proved with this key
+    /// (`None`: that backend could not keep them; its MSMs take the bases).
+    prepared: Mutex<Vec<(Backend, Option<Arc<PreparedBases>>)>>,
+}
+
+/// A key's four G1 query bases, prepared in one backend.
+struct PreparedBases {
+    a: PreparedG1,
+    b_g1: PreparedG1,
+    h: PreparedG1,
+    l: PreparedG1,
 }
 
 impl std::fmt::Debug for ProverKey {
@@ -171,7 +184,48 @@ impl ProverKey {
             h_bases: encode_g1(&pk.h_query),
             l_bases: encode_g1(&pk.l_query),
             matrices,
+            prepared: Mutex::default(),
         })
+    }
+
+    /// The G1 bases prepared in `backend`: prepared on the first call and
+    /// kept with the key. A backend that cannot keep them (a full device)
+    /// is told once, with a warning, and its MSMs take the bases each time.
+    fn prepared_in(&self, backend: &Backend) -> Option<Arc<PreparedBases>> {
+        let mut held = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = held.iter().find(|(b, _)| b.same_as(backend)) {
+            return p.clone();
+        }
+        let t = Instant::now();
+        let made = (|| -> Result<PreparedBases, BackendError> {
+            Ok(PreparedBases {
+                a: backend.prepare_g1(&self.a_bases)?,
+                b_g1: backend.prepare_g1(&self.b_g1_bases)?,
+                h: backend.prepare_g1(&self.h_bases)?,
+                l: backend.prepare_g1(&self.l_bases)?,
+            })
+        })();
+        let p = match made {
+            Ok(p) => {
+                tracing::debug!(
+                    "the {} key's G1 bases are prepared in backend {} ({} ms)",
+                    self.circuit,
+                    backend.info().name,
+                    t.elapsed().as_millis()
+                );
+                Some(Arc::new(p))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the {} key's G1 bases stay on the host: backend {} cannot keep them: {e}",
+                    self.circuit,
+                    backend.info().name
+                );
+                None
+            }
+        };
+        held.push((backend.clone(), p.clone()));
+        p
     }
 
     /// The constraint matrices.
@@ -267,17 +321,25 @@ pub fn prove_assignment(
     let assignment = encode_fr(&a.full[1..]);
     let aux = &assignment[(a.num_instance - 1) * 32..];
     let h_len = key.h_bases.len() / 64;
-    let g1 =
-        |bases: &[u8], scalars: &[u8], what: &'static str| -> Result<G1Projective, ProveError> {
-            let out = backend.msm_g1(bases, scalars)?;
-            Ok(g1_from_bytes(&out)
-                .ok_or(ProveError::BadPoint(what))?
-                .into_group())
+    let prepared = key.prepared_in(backend);
+    let g1 = |bases: &[u8],
+              ready: Option<&PreparedG1>,
+              scalars: &[u8],
+              what: &'static str|
+     -> Result<G1Projective, ProveError> {
+        let out = match ready {
+            Some(p) => p.msm(scalars)?,
+            None => backend.msm_g1(bases, scalars)?,
         };
-    let h_acc = g1(&key.h_bases, &h[..h_len * 32], "H")?;
-    let l_acc = g1(&key.l_bases, aux, "L")?;
-    let a_acc = g1(&key.a_bases, &assignment, "A")?;
-    let b1_acc = g1(&key.b_g1_bases, &assignment, "B1")?;
+        Ok(g1_from_bytes(&out)
+            .ok_or(ProveError::BadPoint(what))?
+            .into_group())
+    };
+    let ready = prepared.as_deref();
+    let h_acc = g1(&key.h_bases, ready.map(|p| &p.h), &h[..h_len * 32], "H")?;
+    let l_acc = g1(&key.l_bases, ready.map(|p| &p.l), aux, "L")?;
+    let a_acc = g1(&key.a_bases, ready.map(|p| &p.a), &assignment, "A")?;
+    let b1_acc = g1(&key.b_g1_bases, ready.map(|p| &p.b_g1), &assignment, "B1")?;
     let b2_out = backend.msm_g2(&key.b_g2_bases, &assignment)?;
     let b2_acc: G2Projective = g2_from_bytes(&b2_out)
         .ok_or(ProveError::BadPoint("B2"))?
