@@ -2,8 +2,9 @@
 //!
 //! One call, per chunk of points that fits the device's binding limit:
 //! 1. upload points and scalars; `convert_points` checks that every
-//!    coordinate is below p and puts the points in Montgomery form;
-//!    `histogram` counts every (window, bucket);
+//!    coordinate is below p and puts the points in Montgomery form (prepared
+//!    bases went through it once, into buffers of their own, and only the
+//!    scalars go up); `histogram` counts every (window, bucket);
 //! 2. the host reads the counts (and the first bad coordinate, if any) back,
 //!    lays the buckets out in `sorted` by a prefix sum, and plans the sums: a
 //!    bucket of at most [`TASK_LEN`] points is one task, a larger one is split
