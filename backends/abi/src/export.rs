@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-use crate::ffi::{Status, status};
+use crate::ffi::{self, Status, status};
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -94,6 +94,112 @@ impl<T> Handles<T> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.1.remove(&handle).is_some()
     }
+
+    /// Every backend's `g1_bases_release(handle)`.
+    pub fn release(&self, handle: u64) -> Status {
+        if self.remove(handle) {
+            status::OK
+        } else {
+            fail(
+                status::INVALID_ARGUMENT,
+                format!("g1_bases_release: no prepared bases under handle {handle}"),
+            )
+        }
+    }
+
+    /// Keeps `value` and writes its handle to `*out`.
+    ///
+    /// # Safety
+    /// `out` is non-null and valid for one `u64` write (checked by
+    /// [`prepare_args`]).
+    #[allow(unsafe_code)]
+    pub unsafe fn give(&self, value: T, out: *mut u64) -> Status {
+        // SAFETY: the caller promises `out` is valid for one write.
+        unsafe { out.write(self.insert(value)) };
+        status::OK
+    }
+}
+
+/// Prepared bases as the shared checks see them.
+pub trait Prepared {
+    /// How many bases.
+    fn count(&self) -> usize;
+}
+
+impl<T: Prepared> Handles<T> {
+    /// The checks of every backend's `msm_g1_prepared(handle, scalars, n,
+    /// out)`: pointers, a held handle, one scalar per base. Returns the
+    /// bases and the scalars.
+    ///
+    /// # Safety
+    /// As the ABI requires: `scalars` is valid for `n` scalars when non-null.
+    #[allow(unsafe_code)]
+    pub unsafe fn prepared_args<'a>(
+        &self,
+        handle: u64,
+        scalars: *const u8,
+        n: u64,
+        out: *mut u8,
+    ) -> Result<(Arc<T>, &'a [u8]), Status> {
+        let op = "msm_g1_prepared";
+        if out.is_null() || (n > 0 && scalars.is_null()) {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: null pointer"),
+            ));
+        }
+        let Some(bases) = self.get(handle) else {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: no prepared bases under handle {handle}"),
+            ));
+        };
+        if n != bases.count() as u64 {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: {n} scalars for {} prepared bases", bases.count()),
+            ));
+        }
+        let sc = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and, by the ABI, valid for n scalars.
+            unsafe { std::slice::from_raw_parts(scalars, n as usize * ffi::SCALAR_BYTES) }
+        };
+        Ok((bases, sc))
+    }
+}
+
+/// The checks of every backend's `g1_bases_prepare(points, n, handle)`:
+/// pointers and size (at most `max` points). Returns the points.
+///
+/// # Safety
+/// As the ABI requires: `points` is valid for `n` G1 points when non-null.
+#[allow(unsafe_code)]
+pub unsafe fn prepare_args<'a>(
+    points: *const u8,
+    n: u64,
+    handle: *mut u64,
+    max: u64,
+) -> Result<&'a [u8], Status> {
+    let op = "g1_bases_prepare";
+    if handle.is_null() || (n > 0 && points.is_null()) {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: null pointer"),
+        ));
+    }
+    if n > max {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: {n} points is over the limit of {max}"),
+        ));
+    }
+    if n == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: non-null and, by the ABI, valid for n G1 points.
+    Ok(unsafe { std::slice::from_raw_parts(points, n as usize * ffi::G1_BYTES) })
 }
 
 #[cfg(test)]

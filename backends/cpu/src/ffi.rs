@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use aztec_backend_abi::export::{Handles, fail, guarded};
+use aztec_backend_abi::export::{self, Handles, fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
 use crate::curve::{G1, G2};
@@ -125,31 +125,18 @@ static PREPARED: LazyLock<Handles<msm::PreparedG1>> = LazyLock::new(Handles::def
 #[allow(unsafe_code)]
 unsafe extern "C" fn g1_bases_prepare(points: *const u8, n: u64, handle: *mut u64) -> Status {
     guarded(|| {
-        if handle.is_null() || (n > 0 && points.is_null()) {
-            return fail(status::INVALID_ARGUMENT, "g1_bases_prepare: null pointer");
-        }
-        if n > MAX_MSM {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!("g1_bases_prepare: {n} points is over the limit of {MAX_MSM}"),
-            );
-        }
-        let pts = if n == 0 {
-            &[][..]
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n G1 points.
-            unsafe { std::slice::from_raw_parts(points, n as usize * ffi::G1_BYTES) }
+        // SAFETY: forwarded with the same ABI obligations.
+        let pts = match unsafe { export::prepare_args(points, n, handle, MAX_MSM) } {
+            Ok(p) => p,
+            Err(s) => return s,
         };
         let (pool, _) = match pool::current() {
             Ok(p) => p,
             Err(e) => return fail(status::INTERNAL, e),
         };
         match pool.install(|| msm::PreparedG1::new(dispatch::path(), pts)) {
-            Ok(p) => {
-                // SAFETY: non-null and, by the ABI, one writable u64.
-                unsafe { handle.write(PREPARED.insert(p)) };
-                status::OK
-            }
+            // SAFETY: `handle` was checked non-null; the ABI makes it writable.
+            Ok(p) => unsafe { PREPARED.give(p, handle) },
             Err(e) => fail(status::INVALID_ARGUMENT, format!("g1_bases_prepare: {e}")),
         }
     })
@@ -163,29 +150,12 @@ unsafe extern "C" fn msm_g1_prepared(
     out: *mut u8,
 ) -> Status {
     guarded(|| {
-        let op = "msm_g1_prepared";
-        if out.is_null() || (n > 0 && scalars.is_null()) {
-            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
-        }
-        let Some(bases) = PREPARED.get(handle) else {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!("{op}: no prepared bases under handle {handle}"),
-            );
+        // SAFETY: forwarded with the same ABI obligations.
+        let (bases, sc) = match unsafe { PREPARED.prepared_args(handle, scalars, n, out) } {
+            Ok(a) => a,
+            Err(s) => return s,
         };
-        if n != bases.len() as u64 {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!("{op}: {n} scalars for {} prepared bases", bases.len()),
-            );
-        }
-        let sc = if n == 0 {
-            &[][..]
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n scalars.
-            unsafe { std::slice::from_raw_parts(scalars, n as usize * ffi::SCALAR_BYTES) }
-        };
-        // SAFETY: non-null and, by the ABI, valid for one encoded G1 point.
+        // SAFETY: non-null (checked) and, by the ABI, valid for one encoded G1 point.
         let out = unsafe { std::slice::from_raw_parts_mut(out, ffi::G1_BYTES) };
         let (pool, threads) = match pool::current() {
             Ok(p) => p,
@@ -193,23 +163,14 @@ unsafe extern "C" fn msm_g1_prepared(
         };
         match pool.install(|| bases.msm(sc, threads, out)) {
             Ok(()) => status::OK,
-            Err(e) => fail(status::INVALID_ARGUMENT, format!("{op}: {e}")),
+            Err(e) => fail(status::INVALID_ARGUMENT, format!("msm_g1_prepared: {e}")),
         }
     })
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn g1_bases_release(handle: u64) -> Status {
-    guarded(|| {
-        if PREPARED.remove(handle) {
-            status::OK
-        } else {
-            fail(
-                status::INVALID_ARGUMENT,
-                format!("g1_bases_release: no prepared bases under handle {handle}"),
-            )
-        }
-    })
+    guarded(|| PREPARED.release(handle))
 }
 
 #[allow(unsafe_code)]

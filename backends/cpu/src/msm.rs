@@ -491,6 +491,12 @@ pub enum PreparedG1 {
     Ifma(Vec<crate::msm_ifma::Line>),
 }
 
+impl aztec_backend_abi::export::Prepared for PreparedG1 {
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 impl PreparedG1 {
     /// Decodes and checks ABI-encoded G1 points for `path`.
     pub fn new(path: crate::dispatch::CodePath, points: &[u8]) -> Result<PreparedG1, String> {

@@ -72,24 +72,24 @@ impl State {
             .map_err(|e| e.clone())
     }
 
-    /// G1 MSM (ABI encodings).
-    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+    /// Runs `f` with the MSM program, alone on the device.
+    fn with_msm<T>(&self, f: impl FnOnce(&Program) -> Result<T, String>) -> Result<T, String> {
         let prog = self.msm_program()?;
         let _one = self
             .busy
             .lock()
             .map_err(|_| "the GPU lock is poisoned".to_string())?;
-        msm::msm_g1(&self.gpu, prog, points, scalars)
+        f(prog)
+    }
+
+    /// G1 MSM (ABI encodings).
+    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+        self.with_msm(|prog| msm::msm_g1(&self.gpu, prog, points, scalars))
     }
 
     /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
     pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, String> {
-        let prog = self.msm_program()?;
-        let _one = self
-            .busy
-            .lock()
-            .map_err(|_| "the GPU lock is poisoned".to_string())?;
-        msm::prepare_g1(&self.gpu, prog, points)
+        self.with_msm(|prog| msm::prepare_g1(&self.gpu, prog, points))
     }
 
     /// G1 MSM over prepared bases (ABI encodings).
@@ -98,12 +98,7 @@ impl State {
         bases: &msm::Prepared,
         scalars: &[u8],
     ) -> Result<[u8; 64], String> {
-        let prog = self.msm_program()?;
-        let _one = self
-            .busy
-            .lock()
-            .map_err(|_| "the GPU lock is poisoned".to_string())?;
-        msm::msm_g1_prepared(&self.gpu, prog, bases, scalars)
+        self.with_msm(|prog| msm::msm_g1_prepared(&self.gpu, prog, bases, scalars))
     }
 
     /// Whether a vector of 2^log_n fits the device (otherwise the CPU backend runs it).

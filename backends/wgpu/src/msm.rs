@@ -473,6 +473,12 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+impl aztec_backend_abi::export::Prepared for Prepared {
+    fn count(&self) -> usize {
+        self.n
+    }
+}
+
 impl Prepared {
     /// How many bases.
     pub fn len(&self) -> usize {
