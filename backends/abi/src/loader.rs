@@ -168,11 +168,6 @@ impl PreparedG1 {
         self.n == 0
     }
 
-    /// The backend that holds them.
-    pub fn backend(&self) -> &Backend {
-        &self.backend
-    }
-
     /// `sum scalars[i] * bases[i]` (32-byte scalars, one per base).
     pub fn msm(&self, scalars: &[u8]) -> Result<[u8; ffi::G1_BYTES], BackendError> {
         let op = "msm_g1_prepared";

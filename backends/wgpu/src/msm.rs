@@ -479,18 +479,6 @@ impl aztec_backend_abi::export::Prepared for Prepared {
     }
 }
 
-impl Prepared {
-    /// How many bases.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-}
-
 impl Drop for Prepared {
     fn drop(&mut self) {
         // Device memory goes back now, not when wgpu next cleans up.
