@@ -61,6 +61,13 @@ pub enum BackendError {
     },
 }
 
+impl BackendError {
+    /// Whether the backend ran out of (device) memory.
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, BackendError::Call { code, .. } if *code == ffi::status::OUT_OF_MEMORY)
+    }
+}
+
 /// The files a backend name maps to, in search order.
 pub fn candidates(name: &str) -> Vec<PathBuf> {
     let file = format!("libaztec_backend_{name}.so");

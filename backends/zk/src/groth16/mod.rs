@@ -228,6 +228,17 @@ impl ProverKey {
         p
     }
 
+    /// Drops the bases prepared in `backend`, for good: its MSMs take the
+    /// bases from now on.
+    fn forget_prepared(&self, backend: &Backend) {
+        let mut held = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        for (b, p) in held.iter_mut() {
+            if b.same_as(backend) {
+                *p = None;
+            }
+        }
+    }
+
     /// The constraint matrices.
     pub fn matrices(&self) -> &Arc<ConstraintMatrices<Fr>> {
         &self.matrices
@@ -321,25 +332,39 @@ pub fn prove_assignment(
     let assignment = encode_fr(&a.full[1..]);
     let aux = &assignment[(a.num_instance - 1) * 32..];
     let h_len = key.h_bases.len() / 64;
-    let prepared = key.prepared_in(backend);
-    let g1 = |bases: &[u8],
-              ready: Option<&PreparedG1>,
-              scalars: &[u8],
-              what: &'static str|
+    let mut prepared = key.prepared_in(backend);
+    let mut g1 = |bases: &[u8],
+                  pick: fn(&PreparedBases) -> &PreparedG1,
+                  scalars: &[u8],
+                  what: &'static str|
      -> Result<G1Projective, ProveError> {
-        let out = match ready {
-            Some(p) => p.msm(scalars)?,
-            None => backend.msm_g1(bases, scalars)?,
-        };
+        let mut dropped = false;
+        let out = msm_or_send_bases(
+            prepared.as_deref().map(|p| || pick(p).msm(scalars)),
+            || backend.msm_g1(bases, scalars),
+            |e| {
+                tracing::warn!(
+                    "backend {} has no memory left for an MSM beside the {} key's bases; \
+                     they are released and sent with every MSM from now on: {e}",
+                    backend.info().name,
+                    key.circuit
+                );
+                key.forget_prepared(backend);
+                dropped = true;
+            },
+        )?;
+        if dropped {
+            // The last holder: the device memory goes back before the next MSM.
+            prepared = None;
+        }
         Ok(g1_from_bytes(&out)
             .ok_or(ProveError::BadPoint(what))?
             .into_group())
     };
-    let ready = prepared.as_deref();
-    let h_acc = g1(&key.h_bases, ready.map(|p| &p.h), &h[..h_len * 32], "H")?;
-    let l_acc = g1(&key.l_bases, ready.map(|p| &p.l), aux, "L")?;
-    let a_acc = g1(&key.a_bases, ready.map(|p| &p.a), &assignment, "A")?;
-    let b1_acc = g1(&key.b_g1_bases, ready.map(|p| &p.b_g1), &assignment, "B1")?;
+    let h_acc = g1(&key.h_bases, |p| &p.h, &h[..h_len * 32], "H")?;
+    let l_acc = g1(&key.l_bases, |p| &p.l, aux, "L")?;
+    let a_acc = g1(&key.a_bases, |p| &p.a, &assignment, "A")?;
+    let b1_acc = g1(&key.b_g1_bases, |p| &p.b_g1, &assignment, "B1")?;
     let b2_out = backend.msm_g2(&key.b_g2_bases, &assignment)?;
     let b2_acc: G2Projective = g2_from_bytes(&b2_out)
         .ok_or(ProveError::BadPoint("B2"))?
@@ -364,6 +389,25 @@ pub fn prove_assignment(
             msm,
         },
     ))
+}
+
+/// One G1 MSM: over prepared bases when there are some, else with the bases
+/// sent. A device that has no memory left for the MSM beside prepared bases
+/// is not a failed proof: `out_of_memory` is told (it drops them) and the
+/// MSM runs again with the bases sent.
+fn msm_or_send_bases<T>(
+    prepared: Option<impl FnOnce() -> Result<T, BackendError>>,
+    sent: impl FnOnce() -> Result<T, BackendError>,
+    out_of_memory: impl FnOnce(&BackendError),
+) -> Result<T, BackendError> {
+    match prepared.map(|f| f()) {
+        None => sent(),
+        Some(Err(e)) if e.is_out_of_memory() => {
+            out_of_memory(&e);
+            sent()
+        }
+        Some(r) => r,
+    }
 }
 
 /// The coefficients of `h = (A·B - C) / Z` (ark-groth16's libsnark
@@ -465,4 +509,50 @@ pub fn proof_from_bytes(b: &[u8]) -> Result<Proof, String> {
         return Err("a proof point is the identity".into());
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(code: i32) -> BackendError {
+        BackendError::Call {
+            backend: "gpu".into(),
+            op: "msm_g1_prepared",
+            code,
+            message: "test".into(),
+        }
+    }
+
+    type Msm = fn() -> Result<u32, BackendError>;
+
+    #[test]
+    fn a_full_device_sends_the_bases_instead_and_other_failures_stand() {
+        let none: Option<Msm> = None;
+        // No prepared bases: the bases are sent, nothing is dropped.
+        let r = msm_or_send_bases(none, || Ok(2), |_| panic!("nothing to drop"));
+        assert_eq!(r.unwrap(), 2);
+        // Prepared bases work: the bases are not sent.
+        let r = msm_or_send_bases(Some(|| Ok(1)), || panic!("not sent"), |_| panic!("kept"));
+        assert_eq!(r.unwrap(), 1);
+        // Out of memory beside them: dropped, and the MSM runs with the bases sent.
+        let mut dropped = false;
+        let r = msm_or_send_bases(
+            Some(|| Err(failed(aztec_backend_abi::ffi::status::OUT_OF_MEMORY))),
+            || Ok(2),
+            |e| {
+                assert!(e.is_out_of_memory());
+                dropped = true;
+            },
+        );
+        assert_eq!(r.unwrap(), 2);
+        assert!(dropped);
+        // Any other failure is the MSM's: no retry, the bases stay.
+        let r: Result<u32, _> = msm_or_send_bases(
+            Some(|| Err(failed(aztec_backend_abi::ffi::status::DEVICE))),
+            || panic!("no retry"),
+            |_| panic!("kept"),
+        );
+        assert!(!r.unwrap_err().is_out_of_memory());
+    }
 }
