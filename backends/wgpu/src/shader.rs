@@ -105,7 +105,6 @@ pub fn field(m: &Modulus) -> String {
     let _ = writeln!(s, "alias Fe = array<u32, {n}>;");
     let _ = writeln!(s, "const MASK: u32 = 8191u;");
     let _ = writeln!(s, "const FE_P: Fe = {};", fe_literal(&m.p));
-    let _ = writeln!(s, "const FE_2P: Fe = {};", fe_literal(&m.p2));
     let _ = writeln!(s, "const FE_R2: Fe = {};", fe_literal(&m.r2));
     let mut one = [0u32; LIMBS];
     one[0] = 1;
