@@ -17,6 +17,10 @@ pub const ADAPTER_ENV: &str = "AZTEC_PROVER_WGPU_ADAPTER";
 /// Environment variable turning on the per-dispatch profile on stderr.
 pub const TRACE_ENV: &str = "AZTEC_PROVER_WGPU_TRACE";
 
+/// Environment variable lowering the largest binding used (bytes): inputs
+/// are chunked to it, as on a device whose own limit is that small.
+pub const MAX_BINDING_ENV: &str = "AZTEC_PROVER_WGPU_MAX_BINDING";
+
 /// Words of parameters each dispatch gets.
 pub const PARAM_WORDS: usize = 32;
 
@@ -206,9 +210,16 @@ impl Gpu {
         )
     }
 
-    /// The largest buffer one binding may cover.
+    /// The largest buffer one binding may cover (the device's limit, or
+    /// less with `AZTEC_PROVER_WGPU_MAX_BINDING`).
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        let device =
+            (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let asked = std::env::var(MAX_BINDING_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(u64::MAX, |b| b.max(4096) / 4 * 4);
+        device.min(asked)
     }
 
     fn take_errors(&self) -> Result<(), String> {

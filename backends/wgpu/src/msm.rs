@@ -406,15 +406,44 @@ fn msm_chunk(
     Ok(acc)
 }
 
-/// Points per chunk so that every per-point buffer fits one binding.
-pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
-    let c = window_bits(n);
+/// The largest buffer an MSM of `m` points needs, with the window width such
+/// a chunk gets: points, `sorted`, the counters, and the plan's slots and
+/// tasks at their worst. Splitting a bucket of k > 32 items takes
+/// ceil(k / 32) <= k / 16.5 fresh slots (buckets of 33 take the most), and
+/// so on level after level: under items / 15 in all.
+fn chunk_bytes(m: usize) -> u64 {
+    let m = m as u64;
+    let c = window_bits(m as usize);
     let windows = (254 / c + 1) as u64;
+    let nb = 1u64 << (c - 1);
+    let buckets = windows * nb;
+    let items = windows * m;
+    let segments = nb / (SEGMENT as u64).min(nb);
+    let fresh = items / 15 + 1;
+    let per_window = windows * (segments + segments / TASK_LEN as u64 + 3);
+    let slots = buckets + fresh + per_window;
+    let tasks = buckets + items / TASK_LEN as u64 + fresh + per_window;
+    [
+        64 * m,
+        4 * items,
+        4 * (buckets + 1),
+        PROJ_WORDS * 4 * slots,
+        12 * tasks,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
+}
+
+/// Points per chunk of an MSM of `n` points, so that every buffer of a chunk
+/// fits one binding whatever the scalars (halved until it does).
+pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
     let limit = gpu.max_binding();
-    // points: 64 bytes, sorted: 4 bytes per window; keep indices below 2^31.
-    let by_points = limit / 64;
-    let by_sorted = limit / (4 * windows);
-    (by_points.min(by_sorted).min(1 << 30) as usize).max(1)
+    let mut m = n.clamp(1, 1 << 30);
+    while m > 1 && chunk_bytes(m) > limit {
+        m = m.div_ceil(2);
+    }
+    m
 }
 
 /// The error of a refused chunk `k` of `chunk` points.
@@ -702,6 +731,48 @@ mod tests {
         // Every item is in exactly one task of the first level.
         let items: u32 = one.3[3..].chunks(3).map(|t| t[1]).sum();
         assert_eq!(items, at);
+    }
+
+    #[test]
+    fn the_chunk_bound_covers_the_worst_plan() {
+        // Every bucket of 33 items: the most fresh slots a plan can take.
+        for (windows, nb) in [(16u32, 32768u32), (32, 128), (51, 16)] {
+            let buckets = windows * nb;
+            let groups: Vec<Group> = (0..buckets)
+                .map(|b| Group {
+                    start: 33 * b,
+                    len: 33,
+                    dst: b,
+                })
+                .collect();
+            let mut free = buckets;
+            let mut words = Vec::new();
+            plan(groups, &mut free, &mut words);
+            let items = 33 * buckets as u64;
+            assert!(
+                ((free - buckets) as u64) <= items / 15 + 1,
+                "{windows} x {nb}"
+            );
+            assert!((words.len() / 3) as u64 <= buckets as u64 + items / 32 + items / 15 + 1);
+        }
+        // Chunks shrink until they fit, with their own window width.
+        for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
+            for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
+                let mut m = n;
+                while m > 1 && chunk_bytes(m) > limit {
+                    m = m.div_ceil(2);
+                }
+                assert!(
+                    m == 1 || chunk_bytes(m) <= limit,
+                    "n = {n}, limit = {limit}"
+                );
+            }
+        }
+        // 2^20 random points plan about 100 MB of slots; the bound allows for
+        // buckets of 33, so it asks for more than lavapipe's 128 MiB.
+        assert!(chunk_bytes(1 << 19) <= 128 << 20);
+        assert!(chunk_bytes(1 << 20) > 128 << 20);
+        assert!(chunk_bytes(1 << 22) <= 1 << 31);
     }
 
     #[test]

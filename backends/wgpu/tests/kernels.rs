@@ -143,6 +143,47 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     assert_eq!(gpu().msm_g1_prepared(&none, &[]).expect("empty"), [0u8; 64]);
 }
 
+/// An MSM over many chunks: a small binding limit (`AZTEC_PROVER_WGPU_MAX_BINDING`)
+/// chunks 3000 points into eight, as a device with small bindings would, in
+/// a child process (the limit is read by the device of that process).
+#[test]
+fn msm_in_chunks_matches_arkworks_and_names_a_bad_point_by_its_index() {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "child_runs_chunked_msms", "--nocapture"])
+        .env("AZTEC_PROVER_WGPU_MAX_BINDING", "262144")
+        .env("CHILD_CHECK", "1")
+        .output()
+        .expect("run child");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("chunks: 8"), "{text}");
+}
+
+#[test]
+fn child_runs_chunked_msms() {
+    if std::env::var("CHILD_CHECK").is_err() {
+        return;
+    }
+    let st = gpu();
+    let n = 3000usize;
+    println!(
+        "chunks: {}",
+        n.div_ceil(aztec_backend_wgpu::msm::chunk_points(&st.gpu, n))
+    );
+    let mut rng = rng();
+    let pts = r::sample_g1(n, &mut rng);
+    check_msm(&pts, &r::sample_fr(n, &mut rng), "3000 points in chunks");
+    // A bad coordinate in a later chunk is named by its index in the whole MSM.
+    let mut bad = r::encode_g1(&pts);
+    bad[2345 * 64 + 63] = 0xff;
+    let sb = r::encode_fr(&r::sample_fr(n, &mut rng));
+    let e = st.msm_g1(&bad, &sb).expect_err("y above p");
+    assert!(e.contains("point 2345: its y coordinate"), "{e}");
+    let e = st.prepare_g1(&bad).expect_err("y above p");
+    assert!(e.contains("point 2345: its y coordinate"), "{e}");
+}
+
 /// A kernel over the generated field code: for each pair (a, b) it writes
 /// a·b/R, a + b, a - b, a made canonical, and whether a is zero.
 const FIELD_OPS: &str = r#"
