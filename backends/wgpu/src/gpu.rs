@@ -213,8 +213,10 @@ impl Gpu {
     /// The largest buffer one binding may cover (the device's limit, or
     /// less with `AZTEC_PROVER_WGPU_MAX_BINDING`).
     pub fn max_binding(&self) -> u64 {
-        let device =
-            (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let device = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         let asked = std::env::var(MAX_BINDING_ENV)
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())

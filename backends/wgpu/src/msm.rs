@@ -258,7 +258,10 @@ fn bad_point(report: u32) -> Result<(), Refused> {
         return Ok(());
     }
     let k = u32::MAX - report;
-    Err(Refused::Point(k / 2, if k % 2 == 0 { "x" } else { "y" }))
+    Err(Refused::Point(
+        k / 2,
+        if k.is_multiple_of(2) { "x" } else { "y" },
+    ))
 }
 
 /// Sums `scalars[i] * points[i]` over one chunk (scalars in ABI encoding).
@@ -520,7 +523,7 @@ impl Drop for Prepared {
 /// Uploads, checks and converts `points` (ABI encoding) into buffers of
 /// their own.
 pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, String> {
-    if points.len() % 64 != 0 {
+    if !points.len().is_multiple_of(64) {
         return Err(format!("{} bytes are not whole points", points.len()));
     }
     let n = points.len() / 64;

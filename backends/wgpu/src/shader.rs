@@ -148,11 +148,10 @@ pub fn field(m: &Modulus) -> String {
             s,
             "fn {name}(a: Fe) -> Fe {{\n  var d: Fe;\n  var br: u32 = 0u;\n  var x: u32;"
         );
-        for j in 0..n {
+        for (j, qj) in q.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "  x = a[{j}] - {}u - br; br = x >> 31u; d[{j}] = x & MASK;",
-                q[j]
+                "  x = a[{j}] - {qj}u - br; br = x >> 31u; d[{j}] = x & MASK;"
             );
         }
         s.push_str("  if (br != 0u) { return a; }\n  return d;\n}\n");
