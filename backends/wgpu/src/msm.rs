@@ -410,8 +410,8 @@ fn msm_chunk(
 }
 
 /// The largest buffer an MSM of `m` points needs, with the window width such
-/// a chunk gets: points, `sorted`, the counters, and the plan's slots and
-/// tasks at their worst. Splitting a bucket of k > 32 items takes
+/// a chunk gets: the upload of points and scalars, `sorted`, the counters,
+/// and the plan's slots and tasks at their worst. Splitting a bucket of k > 32 items takes
 /// ceil(k / 32) <= k / 16.5 fresh slots (buckets of 33 take the most), and
 /// so on level after level: under items / 15 in all.
 fn chunk_bytes(m: usize) -> u64 {
@@ -427,7 +427,7 @@ fn chunk_bytes(m: usize) -> u64 {
     let slots = buckets + fresh + per_window;
     let tasks = buckets + items / TASK_LEN as u64 + fresh + per_window;
     [
-        64 * m,
+        96 * m,
         4 * items,
         4 * (buckets + 1),
         PROJ_WORDS * 4 * slots,
