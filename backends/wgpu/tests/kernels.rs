@@ -148,16 +148,27 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
 /// a child process (the limit is read by the device of that process).
 #[test]
 fn msm_in_chunks_matches_arkworks_and_names_a_bad_point_by_its_index() {
+    let (ok, text) = in_child(
+        "child_runs_chunked_msms",
+        ("AZTEC_PROVER_WGPU_MAX_BINDING", "262144"),
+    );
+    assert!(ok && text.contains("chunks: 8"), "{text}");
+}
+
+/// Runs the test `name` of this binary in a child process with `env` set
+/// (and CHILD_CHECK, which makes the child test do its work); whether it
+/// passed, and its output.
+fn in_child(name: &str, env: (&str, &str)) -> (bool, String) {
     let exe = std::env::current_exe().expect("test binary");
     let out = std::process::Command::new(exe)
-        .args(["--exact", "child_runs_chunked_msms", "--nocapture"])
-        .env("AZTEC_PROVER_WGPU_MAX_BINDING", "262144")
+        .args(["--exact", name, "--nocapture"])
+        .env(env.0, env.1)
         .env("CHILD_CHECK", "1")
         .output()
         .expect("run child");
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && text.contains("chunks: 8"), "{text}");
+    (out.status.success(), text)
 }
 
 #[test]
@@ -442,16 +453,11 @@ fn test_library() -> std::path::PathBuf {
 #[test]
 fn a_missing_adapter_is_a_clear_error() {
     // Ask for an adapter that cannot exist, in a child process (the choice is made once per process).
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
-        .args(["--exact", "child_reports_missing_adapter", "--nocapture"])
-        .env("AZTEC_PROVER_WGPU_ADAPTER", "no-such-gpu-anywhere")
-        .env("CHILD_CHECK", "1")
-        .output()
-        .expect("run child");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = in_child(
+        "child_reports_missing_adapter",
+        ("AZTEC_PROVER_WGPU_ADAPTER", "no-such-gpu-anywhere"),
+    );
+    assert!(ok, "{text}");
     assert!(
         text.contains(
             "child saw: AZTEC_PROVER_WGPU_ADAPTER=\"no-such-gpu-anywhere\" matches no adapter"
