@@ -467,14 +467,12 @@ pub fn msm_bytes_on<C: Curve>(
     threads: usize,
     out: &mut [u8],
 ) -> Result<(), String> {
-    let sc = decode_scalars(scalars);
     #[cfg(target_arch = "x86_64")]
     if path == crate::dispatch::CodePath::Avx512Ifma && C::BYTES == 64 {
-        let r = crate::msm_ifma::msm_g1_bytes(points, &sc, threads)?;
-        out[..64].copy_from_slice(&r);
-        return Ok(());
+        return PreparedG1::new(path, points)?.msm(scalars, threads, out);
     }
     let _ = path;
+    let sc = decode_scalars(scalars);
     let pts = decode_points::<C>(points)?;
     let r = msm_with(&Portable::<C::F>::default(), &pts, &sc, threads);
     C::encode(&r.to_affine(), out);

@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use crate::curve::{Affine, G1, Jacobian};
+use crate::curve::Affine;
 use crate::field::ifma::{FQ, Field8, V8, from52, gather, load8, to52};
 use crate::field::{FieldParams, Fq, FqParams};
 use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator};
@@ -421,18 +421,4 @@ fn invert_lanes(a: &V8) -> V8 {
     let r2 = Fq::from_canonical(R52_SQUARED);
     let out: [[u64; 5]; 8] = std::array::from_fn(|l| to52(&xs[l].mul(&r2).to_canonical()));
     V8::from_lanes(&out)
-}
-
-/// The G1 MSM of the ABI on the IFMA path.
-pub fn msm_g1_bytes(
-    points: &[u8],
-    scalars: &[[u64; 4]],
-    threads: usize,
-) -> Result<[u8; 64], String> {
-    let k = G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
-    let pts = k.decode(points)?;
-    let r: Jacobian<Fq> = crate::msm::msm_with(&k, &pts, scalars, threads);
-    let mut out = [0u8; 64];
-    <G1 as crate::curve::Curve>::encode(&r.to_affine(), &mut out);
-    Ok(out)
 }
