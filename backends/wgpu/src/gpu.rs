@@ -471,7 +471,8 @@ impl Gpu {
     }
 
     /// Runs `dispatches` in order over `buffers` (bound at 1, 2, ...), then
-    /// copies `read` (buffer, byte offset) back into the slice, if asked.
+    /// copies each of `reads` (buffer, byte offset) back into its slice, all
+    /// in one readback.
     ///
     /// With `AZTEC_PROVER_WGPU_TRACE=1` every dispatch is submitted and
     /// waited for on its own and its time printed to stderr (a profile; slower).
@@ -480,7 +481,7 @@ impl Gpu {
         program: &Program,
         buffers: &[&wgpu::Buffer],
         dispatches: &[Dispatch],
-        read: Option<(&wgpu::Buffer, u64, &mut [u8])>,
+        reads: &mut [(&wgpu::Buffer, u64, &mut [u8])],
     ) -> Result<(), String> {
         let trace = std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0");
         if buffers.len() != program.buffers as usize {
@@ -579,21 +580,23 @@ impl Gpu {
                 );
             }
         }
-        let staging = match read {
-            Some((src, offset, out)) => {
-                let len = out.len() as u64;
-                let st = self.buffer("staging", len)?;
-                enc.copy_buffer_to_buffer(src, offset, &st, 0, len);
-                Some((st, out))
+        let total: u64 = reads.iter().map(|r| r.2.len() as u64).sum();
+        let staging = if total > 0 {
+            let st = self.buffer("staging", total)?;
+            let mut at = 0;
+            for (src, offset, out) in reads.iter() {
+                enc.copy_buffer_to_buffer(src, *offset, &st, at, out.len() as u64);
+                at += out.len() as u64;
             }
-            None => None,
+            Some(st)
+        } else {
+            None
         };
         let t = std::time::Instant::now();
         self.queue.submit([enc.finish()]);
         match staging {
-            Some((st, out)) => {
-                let len = out.len() as u64;
-                let slice = st.slice(0..len);
+            Some(st) => {
+                let slice = st.slice(0..total);
                 let (tx, rx) = std::sync::mpsc::channel();
                 slice.map_async(wgpu::MapMode::Read, move |r| {
                     let _ = tx.send(r);
@@ -606,7 +609,12 @@ impl Gpu {
                     let view = slice
                         .get_mapped_range()
                         .map_err(|e| format!("cannot read the result back: {e}"))?;
-                    copy_back_in_parallel(out, &view);
+                    let mut at = 0;
+                    for (_, _, out) in reads.iter_mut() {
+                        let len = out.len();
+                        copy_back_in_parallel(out, &view[at..at + len]);
+                        at += len;
+                    }
                 }
                 st.unmap();
             }

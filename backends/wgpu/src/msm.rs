@@ -1,22 +1,23 @@
 //! G1 MSM on the GPU: Pippenger with signed c-bit digits.
 //!
-//! One call, per chunk of points that fits the device's binding limit:
-//! 1. upload points and scalars; `convert_points` checks that every
-//!    coordinate is below p and puts the points in Montgomery form (prepared
-//!    bases went through it once, into buffers of their own, and only the
-//!    scalars go up); `histogram` counts every (window, bucket);
-//! 2. the host reads the counts (and the first bad coordinate, if any) back,
-//!    lays the buckets out in `sorted` by a prefix sum, and plans the sums: a
-//!    bucket of at most [`TASK_LEN`] points is one task, a larger one is split
-//!    and its partial sums are summed again, level by level, so that no
-//!    thread walks a long list (scalars from real witnesses put most points
-//!    in a few buckets); each level's tasks run longest first;
-//! 3. `scatter` sorts point indices into buckets, `accumulate_points` (XYZZ)
-//!    and `accumulate_partials` run the planned levels, `bucket_sums` weighs each
-//!    segment of a window's buckets, and the segments are summed per window
-//!    with the same planned levels;
-//! 4. the host reads one point per window back and combines the windows
-//!    (a few hundred doublings) with arkworks.
+//! One call, per chunk of points that fits the device's binding limit, is
+//! one submission and one readback; everything between runs on the device:
+//! 1. upload the scalars (and the points, unless they are prepared bases);
+//!    `convert_points` checks that every coordinate is below p and puts the
+//!    points in Montgomery form; `histogram` counts every (window, bucket);
+//! 2. `scan_blocks`, `scan_top` and `scan_offsets` turn the counts into
+//!    bucket offsets; `scatter` sorts point indices into buckets;
+//! 3. slice passes sum the buckets: `accumulate_points` (XYZZ) gives each
+//!    thread the same 32 items of `sorted` whatever the buckets, so a bucket
+//!    of a million points (scalars from real witnesses have them) is spread
+//!    over many threads, and its pieces are summed again the same way
+//!    (`sum_slots`) until each bucket has a few, which are added up;
+//! 4. `bucket_sums` weighs each segment of a window's buckets, and the
+//!    segments are summed per window by levels planned on the host (they
+//!    depend on the sizes only);
+//! 5. the host reads one point per window back (and the report of a bad
+//!    coordinate) and combines the windows (a few hundred doublings) with
+//!    arkworks.
 
 use ark_bn254::{Fq, G1Affine, G1Projective};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
@@ -29,17 +30,26 @@ use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
 pub const ENTRIES: &[&str] = &[
     "accumulate_points",
     "bucket_sums",
-    "accumulate_partials",
+    "sum_slots",
     "convert_points",
     "histogram",
     "scatter",
+    "scan_top",
+    "scan_blocks",
+    "scan_offsets",
 ];
 
 /// Storage buffers of the MSM program (after the parameters).
 pub const BUFFERS: u32 = 6;
 
-/// Most points (or partial sums) one thread adds up.
-pub const TASK_LEN: u32 = 32;
+/// Items one thread of a slice pass sums.
+pub const SLICE: u32 = 32;
+
+/// Bucket counters one thread of the offset scan takes.
+pub const SCAN_BLOCK: u32 = 256;
+
+/// Most partial sums one thread of a segment level adds up.
+const TASK_LEN: u32 = 32;
 
 /// Buckets one `bucket_sums` thread walks.
 const SEGMENT: u32 = 32;
@@ -47,10 +57,109 @@ const SEGMENT: u32 = 32;
 /// Words of a stored projective point.
 const PROJ_WORDS: u64 = 24;
 
+/// `sum_slots` modes (see msm.wgsl).
+const SUM_TASKS: u32 = 0;
+const SUM_SLICES: u32 = 1;
+const SUM_FINISH: u32 = 2;
+
 /// Window width for `n` points.
 pub fn window_bits(n: usize) -> u32 {
     let log = usize::BITS - n.max(1).leading_zeros();
     log.saturating_sub(4).clamp(4, 16)
+}
+
+/// Slice passes after the first that a largest bucket of `most` items needs
+/// (`passes_for` in msm.wgsl, which decides on the device): a run of k items
+/// spans at most k / SLICE + 2 slices, so it leaves that many pieces.
+fn passes_for(most: u64) -> u32 {
+    let slice = SLICE as u64;
+    let mut pieces = most / slice + 2;
+    let mut passes = 0;
+    while pieces > slice {
+        pieces = pieces / slice + 2;
+        passes += 1;
+    }
+    passes
+}
+
+/// Where everything of an MSM chunk of `m` points goes, from `m` alone: the
+/// slice passes are sized for their worst case (every point of a window in
+/// one bucket), so nothing depends on the scalars and the host never waits
+/// for the device to plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    c: u32,
+    windows: u32,
+    /// Buckets per window.
+    nb: u32,
+    buckets: u32,
+    /// Threads of each slice pass, pass 0 first.
+    pass_threads: Vec<u32>,
+    /// Slots of the two regions that range levels 1, 3, ... and 2, 4, ... use.
+    regions: [u32; 2],
+    /// Segments of each window that `bucket_sums` weighs.
+    segments: u32,
+}
+
+impl Layout {
+    fn of(m: usize) -> Layout {
+        let c = window_bits(m);
+        let windows = 254 / c + 1;
+        let nb = 1u32 << (c - 1);
+        let buckets = windows * nb;
+        let items = windows as u64 * m as u64;
+        let passes = passes_for(m as u64);
+        let mut pass_threads = vec![items.div_ceil(SLICE as u64) as u32];
+        let mut regions = [0u32; 2];
+        for p in 0..=passes as usize {
+            // Pass p writes range level p + 1: thread t's piece of bucket b at t + b.
+            let slots = pass_threads[p] + buckets;
+            regions[p % 2] = regions[p % 2].max(slots);
+            if p < passes as usize {
+                pass_threads.push(slots.div_ceil(SLICE));
+            }
+        }
+        Layout {
+            c,
+            windows,
+            nb,
+            buckets,
+            pass_threads,
+            regions,
+            segments: nb / SEGMENT.min(nb),
+        }
+    }
+
+    /// Words of `counts`: the counters, the report, the pass count, and the
+    /// scan's block sums and maxima.
+    fn count_words(&self) -> u32 {
+        self.buckets + 2 + 2 * self.buckets.div_ceil(SCAN_BLOCK)
+    }
+
+    /// The first slot after the regions: the segment sums.
+    fn seg_base(&self) -> u32 {
+        self.regions[0] + self.regions[1]
+    }
+
+    /// The segment levels' tasks (appended to `words`), their levels, where
+    /// each window's sum goes, and the slots of `partials` in all.
+    fn segment_plan(&self, words: &mut Vec<u32>) -> (Vec<Level>, u32, u32) {
+        let seg_base = self.seg_base();
+        let final_base = seg_base + self.windows * self.segments;
+        let mut free = final_base + self.windows;
+        let levels = plan(
+            (0..self.windows)
+                .map(|w| Group {
+                    start: seg_base + w * self.segments,
+                    len: self.segments,
+                    dst: final_base + w,
+                })
+                .collect(),
+            &mut free,
+            words,
+        );
+        (levels, final_base, free)
+    }
 }
 
 /// A contiguous run of stored items summed into one slot.
@@ -75,132 +184,30 @@ struct Level {
 fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Level> {
     let mut levels = Vec::new();
     while !groups.is_empty() {
-        let (level, next) = plan_level(&groups, free, words);
-        levels.push(level);
+        let first = (words.len() / 3) as u32;
+        let mut next = Vec::new();
+        for g in &groups {
+            if g.len <= TASK_LEN {
+                words.extend([g.start, g.len, g.dst]);
+                continue;
+            }
+            let parts = g.len.div_ceil(TASK_LEN);
+            for j in 0..parts {
+                let at = j * TASK_LEN;
+                words.extend([g.start + at, TASK_LEN.min(g.len - at), *free + j]);
+            }
+            next.push(Group {
+                start: *free,
+                len: parts,
+                dst: g.dst,
+            });
+            *free += parts;
+        }
+        let count = (words.len() / 3) as u32 - first;
+        levels.push(Level { first, count });
         groups = next;
     }
     levels
-}
-
-/// One level of [`plan`]. Its tasks are laid out longest first, by a
-/// counting sort on the length (at most [`TASK_LEN`]): neighbouring threads
-/// run in lock-step on a GPU, so a short task next to a long one would idle
-/// until the long one ends. A large level is planned on several host threads
-/// (it is on the path of every call: about a million tasks at 2^20 points).
-fn plan_level(groups: &[Group], free: &mut u32, words: &mut Vec<u32>) -> (Level, Vec<Group>) {
-    const GROUPS_PER_THREAD: usize = 1 << 15;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(groups.len().div_ceil(GROUPS_PER_THREAD))
-        .max(1);
-    plan_level_on(groups, free, words, threads)
-}
-
-/// Task lengths 0..=TASK_LEN.
-const LENGTHS: usize = TASK_LEN as usize + 1;
-
-/// [`plan_level`] on `threads` threads, each taking one range of the groups.
-/// Within a length, the ranges' tasks follow each other in order, so the
-/// result does not depend on the number of threads.
-fn plan_level_on(
-    groups: &[Group],
-    free: &mut u32,
-    words: &mut Vec<u32>,
-    threads: usize,
-) -> (Level, Vec<Group>) {
-    let ranges: Vec<&[Group]> = groups
-        .chunks(groups.len().div_ceil(threads).max(1))
-        .collect();
-    let tallies = on_threads(ranges.iter().map(|r| move || census(r)).collect());
-    // Where each range's tasks of each length go, and its first fresh slot.
-    let first = (words.len() / 3) as u32;
-    let mut count = 0u32;
-    for len in (0..LENGTHS).rev() {
-        count += tallies.iter().map(|c| c.0[len]).sum::<u32>();
-    }
-    words.resize(3 * (first + count) as usize, 0);
-    let mut outs: Vec<Vec<&mut [u32]>> = (0..ranges.len()).map(|_| Vec::new()).collect();
-    let mut rest = &mut words[3 * first as usize..];
-    for len in (0..LENGTHS).rev() {
-        for (r, c) in tallies.iter().enumerate() {
-            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(3 * c.0[len] as usize);
-            outs[r].push(mine);
-            rest = tail;
-        }
-    }
-    let mut jobs = Vec::with_capacity(ranges.len());
-    for ((range, mut out), c) in ranges.iter().zip(outs).zip(&tallies) {
-        out.reverse(); // indexed by length
-        let slot = *free;
-        *free += c.1;
-        jobs.push(move || fill(range, out, slot));
-    }
-    let next = on_threads(jobs).concat();
-    (Level { first, count }, next)
-}
-
-/// Tasks of each length in `range`, and the fresh slots its split groups take.
-fn census(range: &[Group]) -> ([u32; LENGTHS], u32) {
-    let mut per_len = [0u32; LENGTHS];
-    let mut slots = 0;
-    for g in range {
-        if g.len <= TASK_LEN {
-            per_len[g.len as usize] += 1;
-        } else {
-            per_len[TASK_LEN as usize] += g.len / TASK_LEN;
-            if g.len % TASK_LEN != 0 {
-                per_len[(g.len % TASK_LEN) as usize] += 1;
-            }
-            slots += g.len.div_ceil(TASK_LEN);
-        }
-    }
-    (per_len, slots)
-}
-
-/// Writes `range`'s tasks into `out` (one slice per length, sized by
-/// [`census`]); split groups take fresh slots from `slot` on. Returns the
-/// groups the next level sums.
-fn fill(range: &[Group], mut out: Vec<&mut [u32]>, mut slot: u32) -> Vec<Group> {
-    let mut at = [0usize; LENGTHS];
-    let mut put = |start: u32, len: u32, dst: u32| {
-        let k = &mut at[len as usize];
-        out[len as usize][*k..*k + 3].copy_from_slice(&[start, len, dst]);
-        *k += 3;
-    };
-    let mut next = Vec::new();
-    for g in range {
-        if g.len <= TASK_LEN {
-            put(g.start, g.len, g.dst);
-            continue;
-        }
-        let parts = g.len.div_ceil(TASK_LEN);
-        for j in 0..parts {
-            let at = j * TASK_LEN;
-            put(g.start + at, TASK_LEN.min(g.len - at), slot + j);
-        }
-        next.push(Group {
-            start: slot,
-            len: parts,
-            dst: g.dst,
-        });
-        slot += parts;
-    }
-    next
-}
-
-/// Runs each job, on threads of its own when there are several; results in order.
-fn on_threads<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
-    if jobs.len() <= 1 {
-        return jobs.into_iter().map(|f| f()).collect();
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = jobs.into_iter().map(|f| s.spawn(f)).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// A stored projective point (Montgomery form, R = 2^260) as arkworks' point.
@@ -272,118 +279,100 @@ fn msm_chunk(
     scalars: &[u8],
 ) -> Result<G1Projective, Refused> {
     let n = (scalars.len() / 32) as u32;
-    let c = window_bits(n as usize);
-    let windows = 254 / c + 1;
-    let nb = 1u32 << (c - 1);
-    let buckets = windows * nb;
+    let l = Layout::of(n as usize);
+    let buckets = l.buckets;
+    let mut task_words = Vec::new();
+    let (seg_levels, final_base, slots) = l.segment_plan(&mut task_words);
 
     let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
-    // One counter per bucket, then the report of a coordinate not below p.
-    let b_counts = gpu.buffer("msm.counts", (buckets as u64 + 1) * 4)?;
-    let b_sorted = gpu.buffer("msm.sorted", windows as u64 * n as u64 * 4)?;
-    let digits = [n, c, windows];
-    let mut first = vec![Dispatch::new("histogram", n as u64, &digits)];
+    let count_bytes = l.count_words() as u64 * 4;
+    let b_counts = gpu.buffer("msm.counts", count_bytes)?;
+    let b_sorted = gpu.buffer("msm.sorted", l.windows as u64 * n as u64 * 4)?;
+    let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
+    let b_partials = gpu.buffer("msm.partials", slots as u64 * PROJ_WORDS * 4)?;
+    let digits = [n, l.c, l.windows];
+    let mut dispatches = Vec::new();
     let b_points = match bases {
         Bases::Host(points) => {
             let b = gpu.buffer("msm.points", points.len() as u64)?;
-            gpu.upload(&[(&b, points), (&b_scalars, scalars)])?;
-            first.insert(0, Dispatch::new("convert_points", n as u64, &[n, buckets]));
+            gpu.upload(&[
+                (&b, points),
+                (&b_scalars, scalars),
+                (&b_tasks, as_bytes(&task_words)),
+            ])?;
+            dispatches.push(Dispatch::new("convert_points", n as u64, &[n, buckets]));
             b
         }
         Bases::Device(b) => {
-            gpu.upload(&[(&b_scalars, scalars)])?;
+            gpu.upload(&[(&b_scalars, scalars), (&b_tasks, as_bytes(&task_words))])?;
             b.clone()
         }
     };
-    gpu.clear(&b_counts, (buckets as u64 + 1) * 4);
-    // The task and partial buffers are bound too; their sizes come later.
-    let b_tasks = gpu.buffer("msm.tasks", 256)?;
-    let b_partials = gpu.buffer("msm.partials", 256)?;
+    gpu.clear(&b_counts, count_bytes);
 
-    let mut counts = vec![0u8; (buckets as usize + 1) * 4];
-    gpu.run(
-        prog,
-        &[
-            &b_points,
-            &b_scalars,
-            &b_counts,
-            &b_sorted,
-            &b_tasks,
-            &b_partials,
-        ],
-        &first,
-        Some((&b_counts, 0, &mut counts)),
-    )?;
-    let mut counts = words_of(&counts);
-    bad_point(counts.pop().unwrap_or(0))?;
-
-    // Bucket layout and the summation plan.
-    let planning = std::time::Instant::now();
-    let mut offsets = Vec::with_capacity(buckets as usize);
-    let mut groups = Vec::with_capacity(buckets as usize);
-    let mut at = 0u32;
-    for (b, &k) in counts.iter().enumerate() {
-        offsets.push(at);
-        groups.push(Group {
-            start: at,
-            len: k,
-            dst: b as u32,
-        });
-        at += k;
-    }
-    let mut free = buckets;
-    let mut task_words: Vec<u32> = Vec::new();
-    let bucket_levels = plan(groups, &mut free, &mut task_words);
-    let segments = nb / SEGMENT.min(nb);
-    let seg_base = free;
-    let final_base = seg_base + windows * segments;
-    free = final_base + windows;
-    let seg_levels = plan(
-        (0..windows)
-            .map(|w| Group {
-                start: seg_base + w * segments,
-                len: segments,
-                dst: final_base + w,
-            })
-            .collect(),
-        &mut free,
-        &mut task_words,
-    );
-
-    let mut dispatches = vec![Dispatch::new("scatter", n as u64, &digits)];
-    for (k, level) in bucket_levels.iter().chain(seg_levels.iter()).enumerate() {
-        let entry = if k == 0 {
-            "accumulate_points"
-        } else {
-            "accumulate_partials"
-        };
+    let blocks = buckets.div_ceil(SCAN_BLOCK) as u64;
+    let [region_a, _] = l.regions;
+    dispatches.extend([
+        Dispatch::new("histogram", n as u64, &digits),
+        Dispatch::new("scan_blocks", blocks, &[buckets]),
+        Dispatch::new("scan_top", 64, &[buckets]),
+        Dispatch::new("scan_offsets", blocks, &[buckets]),
+        Dispatch::new("scatter", n as u64, &digits),
+        Dispatch::new(
+            "accumulate_points",
+            l.pass_threads[0] as u64,
+            &[l.pass_threads[0], buckets, 0],
+        ),
+    ]);
+    // Passes the scalars do not need return at once (the device knows how many).
+    for (pass, &threads) in l.pass_threads.iter().enumerate().skip(1) {
         dispatches.push(Dispatch::new(
-            entry,
-            level.count as u64,
-            &[level.count, level.first],
+            "sum_slots",
+            threads as u64,
+            &[threads, SUM_SLICES, buckets, pass as u32, 0, region_a],
         ));
-        if k + 1 == bucket_levels.len() {
-            let threads = windows * segments;
-            dispatches.push(Dispatch::new(
-                "bucket_sums",
-                threads as u64,
-                &[threads, nb, segments, seg_base],
-            ));
-        }
     }
-    let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
-    let b_partials = gpu.buffer("msm.partials", free as u64 * PROJ_WORDS * 4)?;
-    if b_partials.size() > gpu.max_binding() || b_tasks.size() > gpu.max_binding() {
+    dispatches.push(Dispatch::new(
+        "sum_slots",
+        buckets as u64,
+        &[buckets, SUM_FINISH, buckets, 0, 0, region_a],
+    ));
+    let threads = l.windows * l.segments;
+    dispatches.push(Dispatch::new(
+        "bucket_sums",
+        threads as u64,
+        &[
+            threads,
+            l.nb,
+            l.segments,
+            l.seg_base(),
+            buckets,
+            0,
+            region_a,
+        ],
+    ));
+    for level in &seg_levels {
+        dispatches.push(Dispatch::new(
+            "sum_slots",
+            level.count as u64,
+            &[level.count, SUM_TASKS, level.first],
+        ));
+    }
+    if [
+        b_partials.size(),
+        b_tasks.size(),
+        b_sorted.size(),
+        b_counts.size(),
+    ]
+    .into_iter()
+    .any(|s| s > gpu.max_binding())
+    {
         return Err(Refused::Device(
             "internal: MSM working buffers exceed the binding limit".into(),
         ));
     }
-    gpu.trace("plan", planning);
-    gpu.upload(&[
-        (&b_counts, as_bytes(&offsets)),
-        (&b_tasks, as_bytes(&task_words)),
-    ])?;
-    let mut out = vec![0u8; windows as usize * PROJ_WORDS as usize * 4];
+    let mut out = vec![0u8; l.windows as usize * PROJ_WORDS as usize * 4];
+    let mut report = [0u8; 4];
     gpu.run(
         prog,
         &[
@@ -395,13 +384,17 @@ fn msm_chunk(
             &b_partials,
         ],
         &dispatches,
-        Some((&b_partials, final_base as u64 * PROJ_WORDS * 4, &mut out)),
+        &mut [
+            (&b_partials, final_base as u64 * PROJ_WORDS * 4, &mut out),
+            (&b_counts, buckets as u64 * 4, &mut report),
+        ],
     )?;
+    bad_point(u32::from_le_bytes(report))?;
     let out = words_of(&out);
 
     let mut acc = G1Projective::zero();
-    for w in (0..windows as usize).rev() {
-        for _ in 0..c {
+    for w in (0..l.windows as usize).rev() {
+        for _ in 0..l.c {
             acc.double_in_place();
         }
         acc += read_point(&out[w * PROJ_WORDS as usize..(w + 1) * PROJ_WORDS as usize]);
@@ -409,29 +402,19 @@ fn msm_chunk(
     Ok(acc)
 }
 
-/// The largest buffer an MSM of `m` points needs, with the window width such
-/// a chunk gets: the upload of points and scalars, `sorted`, the counters,
-/// and the plan's slots and tasks at their worst. Splitting a bucket of k > 32 items takes
-/// ceil(k / 32) <= k / 16.5 fresh slots (buckets of 33 take the most), and
-/// so on level after level: under items / 15 in all.
+/// The largest buffer an MSM chunk of `m` points needs: the upload of points
+/// and scalars, `sorted`, the counters, and `partials` (the regions are
+/// sized for the worst scalars already).
 fn chunk_bytes(m: usize) -> u64 {
-    let m = m as u64;
-    let c = window_bits(m as usize);
-    let windows = (254 / c + 1) as u64;
-    let nb = 1u64 << (c - 1);
-    let buckets = windows * nb;
-    let items = windows * m;
-    let segments = nb / (SEGMENT as u64).min(nb);
-    let fresh = items / 15 + 1;
-    let per_window = windows * (segments + segments / TASK_LEN as u64 + 3);
-    let slots = buckets + fresh + per_window;
-    let tasks = buckets + items / TASK_LEN as u64 + fresh + per_window;
+    let l = Layout::of(m);
+    let mut words = Vec::new();
+    let (_, _, slots) = l.segment_plan(&mut words);
     [
-        96 * m,
-        4 * items,
-        4 * (buckets + 1),
-        PROJ_WORDS * 4 * slots,
-        12 * tasks,
+        96 * m as u64,
+        4 * l.windows as u64 * m as u64,
+        4 * l.count_words() as u64,
+        PROJ_WORDS * 4 * slots as u64,
+        4 * words.len() as u64,
     ]
     .into_iter()
     .max()
@@ -548,7 +531,7 @@ pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, 
             prog,
             &[&b, &idle[0], &b_counts, &idle[1], &idle[2], &idle[3]],
             &[Dispatch::new("convert_points", m as u64, &[m, 0])],
-            Some((&b_counts, 0, &mut report)),
+            &mut [(&b_counts, 0, &mut report)],
         )?;
         bad_point(u32::from_le_bytes(report)).map_err(|e| refusal(e, k, chunk))?;
         chunks.push(b);
@@ -608,7 +591,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plans_split_long_buckets_into_levels() {
+    fn plans_split_long_groups_into_levels() {
         let mut free = 3;
         let groups = vec![
             Group {
@@ -637,128 +620,154 @@ mod tests {
                 .collect()
         };
         // Tasks follow what `words` held; each level is one dispatch.
-        assert_eq!(levels.len(), 3);
         assert_eq!(
-            levels[0],
-            Level {
-                first: 1,
-                count: 98
-            }
+            levels,
+            vec![
+                Level {
+                    first: 1,
+                    count: 98
+                },
+                Level {
+                    first: 99,
+                    count: 3
+                },
+                Level {
+                    first: 102,
+                    count: 1
+                }
+            ]
         );
-        assert_eq!(
-            levels[1],
-            Level {
-                first: 99,
-                count: 3
-            }
-        );
-        assert_eq!(tasks(levels[2]), vec![[3 + 96, 3, 2]]);
-        assert_eq!(words.len(), 3 * (1 + 98 + 3 + 1));
         assert_eq!(free, 3 + 96 + 3);
-        // Level 0: 96 pieces of the long bucket, longest first, then the two short ones.
         let level0 = tasks(levels[0]);
-        let covered: u32 = level0[..96].iter().map(|t| t[1]).sum();
-        assert_eq!(covered, 32 * 32 * 3);
-        assert!(level0.windows(2).all(|w| w[0][1] >= w[1][1]));
-        assert_eq!(level0[96..], [[0, 5, 1], [0, 0, 0]]);
+        assert_eq!(level0[..2], [[0, 0, 0], [0, 5, 1]]);
+        assert!(level0[2..].iter().all(|t| t[1] == 32));
+        assert_eq!(level0[2], [5, 32, 3]);
         assert_eq!(
             tasks(levels[1]),
             vec![[3, 32, 99], [35, 32, 100], [67, 32, 101]]
         );
+        assert_eq!(tasks(levels[2]), vec![[99, 3, 2]]);
     }
 
-    #[test]
-    fn a_level_puts_remainders_after_full_tasks() {
-        let mut free = 2;
-        let mut words = Vec::new();
-        let groups = vec![
-            Group {
-                start: 0,
-                len: 40,
-                dst: 0,
-            },
-            Group {
-                start: 40,
-                len: 9,
-                dst: 1,
-            },
-        ];
-        let levels = plan(groups, &mut free, &mut words);
-        assert_eq!(levels.len(), 2);
-        assert_eq!(words[..9], [0, 32, 2, 40, 9, 1, 32, 8, 3]);
-        assert_eq!(words[9..], [2, 2, 0]);
-    }
-
-    #[test]
-    fn a_level_planned_on_several_threads_is_the_same_plan() {
-        let mut x = 0x2545f491u32;
-        let mut at = 0;
-        let groups: Vec<Group> = (0..5000)
-            .map(|b| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                // Empty, short, just over a task, and long groups.
-                let len = match x % 10 {
-                    0 => 0,
-                    1 => 33 + x % 8,
-                    2 => 300 + x % 1000,
-                    _ => x % 33,
-                };
-                at += len;
-                Group {
-                    start: at - len,
-                    len,
-                    dst: b,
-                }
-            })
-            .collect();
-        let one = {
-            let (mut free, mut words) = (5000, vec![1, 2, 3]);
-            let (level, next) = plan_level_on(&groups, &mut free, &mut words, 1);
-            (
-                level,
-                next.iter()
-                    .map(|g| [g.start, g.len, g.dst])
-                    .collect::<Vec<_>>(),
-                free,
-                words,
-            )
-        };
-        for threads in [2, 3, 7] {
-            let (mut free, mut words) = (5000, vec![1, 2, 3]);
-            let (level, next) = plan_level_on(&groups, &mut free, &mut words, threads);
-            let next: Vec<_> = next.iter().map(|g| [g.start, g.len, g.dst]).collect();
-            assert_eq!((level, next, free, words), one, "{threads} threads");
+    /// Bucket b's range at `level` from the bucket ends, as `bucket_range`
+    /// in msm.wgsl computes it.
+    fn bucket_range(ends: &[u32], b: usize, level: u32) -> (u32, u32) {
+        let mut s = if b > 0 { ends[b - 1] } else { 0 };
+        let mut e = ends[b];
+        for _ in 0..level {
+            let s2 = s / SLICE + b as u32;
+            e = if e > s {
+                (e - 1) / SLICE + b as u32 + 1
+            } else {
+                s2
+            };
+            s = s2;
         }
-        // Every item is in exactly one task of the first level.
-        let items: u32 = one.3[3..].chunks(3).map(|t| t[1]).sum();
-        assert_eq!(items, at);
+        (s, e)
+    }
+
+    /// Checks the slice passes' bookkeeping for bucket sizes `sizes` (one
+    /// window's worth or more) against the layout of `m` points.
+    fn check_slices(sizes: &[u32], m: usize, what: &str) {
+        let l = Layout::of(m);
+        assert!(sizes.len() <= l.buckets as usize, "{what}");
+        let mut ends = Vec::with_capacity(l.buckets as usize);
+        let mut at = 0;
+        for b in 0..l.buckets as usize {
+            at += sizes.get(b).copied().unwrap_or(0);
+            ends.push(at);
+        }
+        assert!(at as u64 <= l.windows as u64 * m as u64, "{what}");
+        let most = sizes.iter().copied().max().unwrap_or(0);
+        let passes = passes_for(most as u64);
+        assert!(passes < l.pass_threads.len() as u32, "{what}: passes");
+        for level in 0..=passes {
+            // Thread t of this pass covers items [32t, 32t + 32) of this
+            // level and writes its piece of bucket b to slot t + b of the next.
+            let size = bucket_range(&ends, ends.len() - 1, level).1;
+            assert!(
+                size.div_ceil(SLICE) <= l.pass_threads[level as usize],
+                "{what}: threads of pass {level}"
+            );
+            let mut last_end = 0;
+            for b in 0..ends.len() {
+                let (s, e) = bucket_range(&ends, b, level);
+                let (ns, ne) = bucket_range(&ends, b, level + 1);
+                assert!(s >= last_end && e >= s, "{what}: level {level} bucket {b}");
+                last_end = e;
+                if e > s {
+                    for t in s / SLICE..=(e - 1) / SLICE {
+                        let slot = t + b as u32;
+                        assert!(ns <= slot && slot < ne, "{what}: pass {level} slot");
+                        assert!(slot < l.regions[level as usize % 2], "{what}: region");
+                    }
+                } else {
+                    assert_eq!(ns, ne, "{what}: empty bucket");
+                }
+            }
+        }
+        // After the passes, no bucket has more than SLICE pieces for `finish`.
+        for b in 0..ends.len() {
+            let (s, e) = bucket_range(&ends, b, passes + 1);
+            assert!(
+                e - s <= SLICE,
+                "{what}: bucket {b} ends with {} pieces",
+                e - s
+            );
+        }
     }
 
     #[test]
-    fn the_chunk_bound_covers_the_worst_plan() {
-        // Every bucket of 33 items: the most fresh slots a plan can take.
-        for (windows, nb) in [(16u32, 32768u32), (32, 128), (51, 16)] {
-            let buckets = windows * nb;
-            let groups: Vec<Group> = (0..buckets)
-                .map(|b| Group {
-                    start: 33 * b,
-                    len: 33,
-                    dst: b,
+    fn slice_passes_give_every_piece_its_own_slot_inside_the_regions() {
+        let mut x = 0x2545f491u32;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for m in [1usize, 100, 4096, 1 << 16] {
+            let l = Layout::of(m);
+            let buckets = l.buckets as usize;
+            let per_window = |f: &mut dyn FnMut(usize) -> u32| -> Vec<u32> {
+                (0..buckets).map(|b| f(b % l.nb as usize)).collect()
+            };
+            // Random digits: about m / nb per bucket.
+            let mut counts = vec![0u32; buckets];
+            for w in 0..l.windows as usize {
+                for _ in 0..m {
+                    let v = next() % (l.nb + 1);
+                    if v > 0 {
+                        counts[w * l.nb as usize + v as usize - 1] += 1;
+                    }
+                }
+            }
+            check_slices(&counts, m, &format!("random, m = {m}"));
+            // Every point in one bucket of every window: the most passes.
+            let one = per_window(&mut |j| if j == 3 { m as u32 } else { 0 });
+            check_slices(&one, m, &format!("one bucket, m = {m}"));
+            // Buckets of 33 and of 1: every slice cut.
+            let mut left = vec![m as u32; l.windows as usize];
+            let cut: Vec<u32> = (0..buckets)
+                .map(|b| {
+                    let w = b / l.nb as usize;
+                    let k = [33, 1][b % 2].min(left[w]);
+                    left[w] -= k;
+                    k
                 })
                 .collect();
-            let mut free = buckets;
-            let mut words = Vec::new();
-            plan(groups, &mut free, &mut words);
-            let items = 33 * buckets as u64;
-            assert!(
-                ((free - buckets) as u64) <= items / 15 + 1,
-                "{windows} x {nb}"
-            );
-            assert!((words.len() / 3) as u64 <= buckets as u64 + items / 32 + items / 15 + 1);
+            check_slices(&cut, m, &format!("33 and 1, m = {m}"));
         }
-        // Chunks shrink until they fit, with their own window width.
+        // A bucket of 2^22 in one window needs passes 1 to 3.
+        assert_eq!(passes_for(0), 0);
+        assert_eq!(passes_for(30 * 32), 0);
+        assert_eq!(passes_for(31 * 32), 1);
+        assert_eq!(passes_for(1 << 22), 3);
+        assert_eq!(Layout::of(1 << 22).pass_threads.len(), 4);
+    }
+
+    #[test]
+    fn chunks_fit_the_binding_limit() {
         for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
             for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
                 let mut m = n;
@@ -771,8 +780,8 @@ mod tests {
                 );
             }
         }
-        // 2^20 random points plan about 100 MB of slots; the bound allows for
-        // buckets of 33, so it asks for more than lavapipe's 128 MiB.
+        // Lavapipe's 128 MiB bindings take chunks of 2^19 points; large
+        // GPUs' bindings take 2^22 in one.
         assert!(chunk_bytes(1 << 19) <= 128 << 20);
         assert!(chunk_bytes(1 << 20) > 128 << 20);
         assert!(chunk_bytes(1 << 22) <= 1 << 31);

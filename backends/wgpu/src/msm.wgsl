@@ -9,10 +9,14 @@
 // Buffers (one layout for every kernel):
 //   points:   16 words per affine point (x, y packed), Montgomery after `convert_points`
 //   scalars:  8 words per scalar, little-endian, standard form
-//   counts:   one counter per (window, bucket): the histogram, then scatter cursors
+//   counts:   one counter per (window, bucket): the histogram, then (the scan)
+//             each bucket's first item in `sorted`, then (scatter) its end;
+//             after them the report of a bad coordinate, the number of
+//             slice passes needed, and the scan's block sums and maxima
 //   sorted:   per (window, bucket), the point indices with the sign in bit 31
-//   tasks:    (start, len, dst) triples, a partial sum each
-//   partials: 24 words per projective point (buckets, partial sums, segments)
+//   tasks:    (start, len, dst) triples, a sum of slots each (segment levels)
+//   partials: 24 words per projective point: the pieces of the slice passes
+//             (two regions, used in turn), segment sums, their partial sums
 
 @group(0) @binding(1) var<storage, read_write> points: array<u32>;
 @group(0) @binding(2) var<storage, read_write> scalars: array<u32>;
@@ -188,12 +192,155 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
 }
 
-// A running bucket sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
+// The bucket counters become offsets on the device: each thread of
+// `scan_blocks` sums a block of SCAN_BLOCK counters (and notes the largest),
+// one workgroup of `scan_top` turns the block sums into prefix sums (and
+// works out how many slice passes the largest bucket needs), and each thread
+// of `scan_offsets` rewrites its block as offsets from there.
+// params (all three): [0] = buckets. After the counters: the report word,
+// the pass count, then the block sums and the block maxima.
+
+fn scan_blocks_of(buckets: u32) -> u32 { return (buckets + SCAN_BLOCK - 1u) / SCAN_BLOCK; }
+
+@compute @workgroup_size(64)
+fn scan_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_index(wid, nwg, lid);
+  let buckets = params[0];
+  let blocks = scan_blocks_of(buckets);
+  if (i >= blocks) { return; }
+  let end = min(i * SCAN_BLOCK + SCAN_BLOCK, buckets);
+  var sum = 0u;
+  var most = 0u;
+  for (var j = i * SCAN_BLOCK; j < end; j++) {
+    let c = atomicLoad(&counts[j]);
+    sum += c;
+    most = max(most, c);
+  }
+  atomicStore(&counts[buckets + 2u + i], sum);
+  atomicStore(&counts[buckets + 2u + blocks + i], most);
+}
+
+// Slice passes after the first for a largest bucket of `most` items: a run
+// of k items spans at most k / SLICE + 2 slices, so it leaves that many
+// pieces; passes go on until no bucket has more than SLICE pieces.
+fn passes_for(most: u32) -> u32 {
+  var pieces = most / SLICE + 2u;
+  var passes = 0u;
+  while (pieces > SLICE) {
+    pieces = pieces / SLICE + 2u;
+    passes++;
+  }
+  return passes;
+}
+
+var<workgroup> scan_sum: array<u32, 64>;
+var<workgroup> scan_most: array<u32, 64>;
+
+// One workgroup: each thread takes a run of block sums, the workgroup scans
+// the runs' totals in shared memory, and each thread writes its run's prefix sums.
+@compute @workgroup_size(64)
+fn scan_top(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let buckets = params[0];
+  let blocks = scan_blocks_of(buckets);
+  let per = (blocks + 63u) / 64u;
+  let lo = min(lid.x * per, blocks);
+  let hi = min(lo + per, blocks);
+  var sum = 0u;
+  var most = 0u;
+  for (var j = lo; j < hi; j++) {
+    sum += atomicLoad(&counts[buckets + 2u + j]);
+    most = max(most, atomicLoad(&counts[buckets + 2u + blocks + j]));
+  }
+  scan_sum[lid.x] = sum;
+  scan_most[lid.x] = most;
+  workgroupBarrier();
+  for (var d = 1u; d < 64u; d *= 2u) {
+    var v = scan_sum[lid.x];
+    var m = scan_most[lid.x];
+    if (lid.x >= d) {
+      v += scan_sum[lid.x - d];
+      m = max(m, scan_most[lid.x - d]);
+    }
+    workgroupBarrier();
+    scan_sum[lid.x] = v;
+    scan_most[lid.x] = m;
+    workgroupBarrier();
+  }
+  var run = scan_sum[lid.x] - sum;
+  for (var j = lo; j < hi; j++) {
+    let v = atomicLoad(&counts[buckets + 2u + j]);
+    atomicStore(&counts[buckets + 2u + j], run);
+    run += v;
+  }
+  if (lid.x == 63u) { atomicStore(&counts[buckets + 1u], passes_for(scan_most[63])); }
+}
+
+@compute @workgroup_size(64)
+fn scan_offsets(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_index(wid, nwg, lid);
+  let buckets = params[0];
+  if (i >= scan_blocks_of(buckets)) { return; }
+  let end = min(i * SCAN_BLOCK + SCAN_BLOCK, buckets);
+  var run = atomicLoad(&counts[buckets + 2u + i]);
+  for (var j = i * SCAN_BLOCK; j < end; j++) {
+    let c = atomicLoad(&counts[j]);
+    atomicStore(&counts[j], run);
+    run += c;
+  }
+}
+
+// Slice passes. Pass 0 cuts `sorted` into slices of SLICE items, one thread
+// each, whatever the buckets: every thread does the same additions, so
+// neighbouring threads (which run in lock-step) finish together, and a
+// bucket of a million items (real witnesses have them) is spread over many
+// threads. Thread t keeps the sum of its items of bucket b, a piece, in slot
+// t + b; so the pieces of one bucket are consecutive slots, and pass 1 cuts
+// those into slices again, and so on until no bucket has more than SLICE
+// pieces, which `finish` sums. The slots are unique because a thread's
+// buckets never come before the buckets of the thread before it.
+//
+// Bucket b's items at `level`: [start, end). Level 0: its run of `sorted`
+// (once `scatter` has run, `counts` holds each bucket's end). Level L + 1:
+// the slots of its pieces from level L. Ranges of consecutive buckets never
+// overlap or go back, at every level; between them may be unused slots.
+fn bucket_range(b: u32, level: u32) -> vec2<u32> {
+  var s = 0u;
+  if (b > 0u) { s = atomicLoad(&counts[b - 1u]); }
+  var e = atomicLoad(&counts[b]);
+  for (var l = 0u; l < level; l++) {
+    let s2 = s / SLICE + b;
+    if (e > s) { e = (e - 1u) / SLICE + b + 1u; } else { e = s2; }
+    s = s2;
+  }
+  return vec2<u32>(s, e);
+}
+
+// The first bucket from `begin` on whose range at `level` ends after item p
+// (`buckets` if none).
+fn bucket_at(p: u32, level: u32, begin: u32, buckets: u32) -> u32 {
+  var lo = begin;
+  var hi = buckets;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (bucket_range(mid, level).y > p) { hi = mid; } else { lo = mid + 1u; }
+  }
+  return lo;
+}
+
+// Where the slots of range level L (>= 1) are: levels alternate between two
+// regions of `partials`, so that a pass never writes what it reads.
+fn region(level: u32, a: u32, b: u32) -> u32 {
+  if (level % 2u == 1u) { return a; }
+  return b;
+}
+
+// A running sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
 // y = Y/ZZZ with ZZ^3 = ZZZ^2. Adding an affine point costs 8 multiplications
 // and 2 squarings (madd-2008-s), against 11 multiplications and 2 scalings by
 // 3b for the complete projective formula. The formula is not complete: it
-// fails when the sum so far is the point added or its negation. A task that
-// meets that (only inputs built for it do) finishes on the complete formula.
+// fails when the sum so far is the point added or its negation. A thread that
+// meets that (only inputs built for it do) sums its slice again on the
+// complete formula.
 struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe }
 
 // (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ) in projective coordinates.
@@ -210,64 +357,155 @@ fn load_signed(e: u32) -> Proj {
   return Proj(x, y, fe_one());
 }
 
-// params: [0] = tasks, [1] = first task. Each task sums the signed points its slice of `sorted` names.
+// Pass 0. params: [0] = threads, [1] = buckets, [2] = where range level 1's
+// slots are in `partials`.
 @compute @workgroup_size(64)
 fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
   if (t >= params[0]) { return; }
-  let task = 3u * (params[1] + t);
-  let start = tasks[task];
-  let len = tasks[task + 1u];
+  let buckets = params[1];
+  let lo = t * SLICE;
+  let size = atomicLoad(&counts[buckets - 1u]);
+  if (lo >= size) { return; }
+  let hi = min(lo + SLICE, size);
+  var b = bucket_at(lo, 0u, 0u, buckets);
+  var end = bucket_range(b, 0u).y;
+  var complete = false;
   var acc: Xyzz;
   var empty = true;
-  var k = 0u;
-  // The fast loop, in XYZZ; it leaves at the first exceptional addition.
-  for (; k < len; k++) {
-    let q = load_signed(sorted[start + k]);
-    if (fe_is_zero(q.x) && fe_is_zero(q.y)) { continue; }
-    if (empty) {
-      acc = Xyzz(q.x, q.y, q.z, q.z);
-      empty = false;
-      continue;
-    }
-    let u = fe_sub(fe_mul(q.x, acc.zz), acc.x);
-    let r = fe_sub(fe_mul(q.y, acc.zzz), acc.y);
-    if (fe_is_zero(u)) { break; }
-    let pp = fe_mul(u, u);
-    let ppp = fe_mul(u, pp);
-    let v = fe_mul(acc.x, pp);
-    let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(v, v));
-    let y3 = fe_sub(fe_mul(r, fe_sub(v, x3)), fe_mul(acc.y, ppp));
-    acc = Xyzz(x3, y3, fe_mul(acc.zz, pp), fe_mul(acc.zzz, ppp));
-  }
   var sum = proj_identity();
-  if (!empty) { sum = xyzz_to_proj(acc); }
-  // The rest of a task that met P + P or P + (-P), on the complete formula.
-  for (; k < len; k++) {
-    let q = load_signed(sorted[start + k]);
-    if (fe_is_zero(q.x) && fe_is_zero(q.y)) { continue; }
-    sum = proj_add(sum, q);
+  var k = lo;
+  loop {
+    if (k >= hi) { break; }
+    let q = load_signed(sorted[k]);
+    if (!(fe_is_zero(q.x) && fe_is_zero(q.y))) {
+      if (complete) {
+        sum = proj_add(sum, q);
+      } else if (empty) {
+        acc = Xyzz(q.x, q.y, q.z, q.z);
+        empty = false;
+      } else {
+        let u = fe_sub(fe_mul(q.x, acc.zz), acc.x);
+        let r = fe_sub(fe_mul(q.y, acc.zzz), acc.y);
+        if (fe_is_zero(u)) {
+          // P + P or P + (-P): the slice again, on the complete formula.
+          complete = true;
+          k = lo;
+          b = bucket_at(lo, 0u, 0u, buckets);
+          end = bucket_range(b, 0u).y;
+          sum = proj_identity();
+          continue;
+        }
+        let pp = fe_mul(u, u);
+        let ppp = fe_mul(u, pp);
+        let v = fe_mul(acc.x, pp);
+        let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(v, v));
+        let y3 = fe_sub(fe_mul(r, fe_sub(v, x3)), fe_mul(acc.y, ppp));
+        acc = Xyzz(x3, y3, fe_mul(acc.zz, pp), fe_mul(acc.zzz, ppp));
+      }
+    }
+    k++;
+    if (k == end || k == hi) {
+      if (!complete) {
+        sum = proj_identity();
+        if (!empty) { sum = xyzz_to_proj(acc); }
+      }
+      store_partial(params[2] + t + b, sum);
+      sum = proj_identity();
+      empty = true;
+      if (k < hi) {
+        b = bucket_at(k, 0u, b + 1u, buckets);
+        end = bucket_range(b, 0u).y;
+      }
+    }
   }
-  store_partial(tasks[task + 2u], sum);
 }
 
-// params: [0] = tasks, [1] = first task. Each task sums a slice of `partials`.
+// Sums of slots of `partials` into a slot, three ways (one kernel, so one
+// copy of the addition for the driver to compile). params: [0] = threads,
+// [1] = mode:
+//   0, tasks: [2] = first task; task t sums the slots it names.
+//   1, slice pass: [2] = buckets, [3] = the pass `step` (>= 1), [4], [5] = the two
+//      regions of slots. Thread t sums its slice of range level `step` per bucket.
+//   2, finish: [2] = buckets, [4], [5] = the regions. Thread b sums bucket
+//      b's last pieces into the first of them.
 @compute @workgroup_size(64)
-fn accumulate_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
   if (t >= params[0]) { return; }
-  let task = 3u * (params[1] + t);
-  let start = tasks[task];
-  let len = tasks[task + 1u];
-  var acc = proj_identity();
-  for (var k = 0u; k < len; k++) {
-    acc = proj_add(acc, load_partial(start + k));
+  let mode = params[1];
+  var begin = 0u;
+  var to = 0u;
+  var dst = 0u;
+  // Slice passes: the slice [lo, hi), the bucket b and its range r, and
+  // where range levels `step` and `step + 1` are.
+  let buckets = params[2];
+  let step = params[3];
+  var lo = 0u;
+  var hi = 0u;
+  var b = 0u;
+  var r = vec2<u32>(0u, 0u);
+  var src = 0u;
+  var out = 0u;
+  if (mode == 0u) {
+    let task = 3u * (params[2] + t);
+    begin = tasks[task];
+    to = begin + tasks[task + 1u];
+    dst = tasks[task + 2u];
+  } else if (mode == 1u) {
+    if (step > atomicLoad(&counts[buckets + 1u])) { return; }
+    src = region(step, params[4], params[5]);
+    out = region(step + 1u, params[4], params[5]);
+    lo = t * SLICE;
+    let size = bucket_range(buckets - 1u, step).y;
+    if (lo >= size) { return; }
+    hi = min(lo + SLICE, size);
+    b = bucket_at(lo, step, 0u, buckets);
+    r = bucket_range(b, step);
+    if (r.x >= hi) { return; }
+    begin = src + max(lo, r.x);
+    to = src + min(hi, r.y);
+    dst = out + t + b;
+  } else {
+    if (t >= buckets) { return; }
+    let last = atomicLoad(&counts[buckets + 1u]) + 1u;
+    let at = region(last, params[4], params[5]);
+    let range = bucket_range(t, last);
+    if (range.y < range.x + 2u) { return; }
+    begin = at + range.x;
+    to = at + range.y;
+    dst = begin;
   }
-  store_partial(tasks[task + 2u], acc);
+  loop {
+    var acc = proj_identity();
+    for (var k = begin; k < to; k++) {
+      acc = proj_add(acc, load_partial(k));
+    }
+    store_partial(dst, acc);
+    if (mode != 1u || r.y >= hi) { break; }
+    // The next bucket with slots in this slice.
+    b = bucket_at(r.y, step, b + 1u, buckets);
+    if (b >= buckets) { break; }
+    r = bucket_range(b, step);
+    if (r.x >= hi) { break; }
+    begin = src + r.x;
+    to = src + min(hi, r.y);
+    dst = out + t + b;
+  }
+}
+
+// Bucket b's sum: the first of its last pieces; an empty bucket has none.
+// `a` and `c` are the regions of slots.
+fn bucket_point(b: u32, buckets: u32, a: u32, c: u32) -> Proj {
+  let items = bucket_range(b, 0u);
+  if (items.x == items.y) { return proj_identity(); }
+  let last = atomicLoad(&counts[buckets + 1u]) + 1u;
+  return load_partial(region(last, a, c) + bucket_range(b, last).x);
 }
 
 // params: [0] = windows × segments, [1] = buckets per window, [2] = segments
-// per window, [3] = where segment sums go in `partials`.
+// per window, [3] = where segment sums go in `partials`, [4] = buckets,
+// [5], [6] = the regions of slots.
 // A segment [lo, hi) of a window's buckets (bucket j holds digit j + 1) gives
 // sum_j (j + 1) B_j = sum_j (j - lo + 1) B_j + lo * sum_j B_j: a running sum
 // from the top, then lo times the plain sum by double-and-add (doubling with
@@ -297,7 +535,7 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     var into = 0u;
     if (s < sums) {
       if (s % 2u == 0u) {
-        y = load_partial(w * nb + lo + per - 1u - s / 2u);
+        y = bucket_point(w * nb + lo + per - 1u - s / 2u, params[4], params[5], params[6]);
       } else {
         x = tot;
         into = 1u;

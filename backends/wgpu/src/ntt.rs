@@ -157,7 +157,7 @@ pub fn ntt(
             prog,
             &[&b_in, &b_work, &b_tw, &b_table],
             &d,
-            Some((&b_work, 0, chunk)),
+            &mut [(&b_work, 0, chunk)],
         ) {
             // The twiddles may not have been written.
             if let Ok(mut held) = cache.held.lock() {

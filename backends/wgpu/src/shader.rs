@@ -265,6 +265,11 @@ pub fn msm() -> String {
     };
     s.push_str(&words("SCALAR_R", Modulus::words::<ark_bn254::Fr>()));
     s.push_str(&words("BASE_P", Modulus::words::<ark_bn254::Fq>()));
+    s.push_str(&format!(
+        "const SLICE: u32 = {}u;\nconst SCAN_BLOCK: u32 = {}u;\n",
+        crate::msm::SLICE,
+        crate::msm::SCAN_BLOCK
+    ));
     s.push_str(include_str!("msm.wgsl"));
     s
 }
