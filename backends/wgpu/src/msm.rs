@@ -54,8 +54,8 @@ const TASK_LEN: u32 = 32;
 /// Buckets one `bucket_sums` thread walks.
 const SEGMENT: u32 = 32;
 
-/// Words of a stored projective point.
-const PROJ_WORDS: u64 = 24;
+/// Words of a slot of `partials` (an XYZZ point).
+const SLOT_WORDS: u64 = 32;
 
 /// `sum_slots` modes (see msm.wgsl).
 const SUM_TASKS: u32 = 0;
@@ -210,7 +210,7 @@ fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Lev
     levels
 }
 
-/// A stored projective point (Montgomery form, R = 2^260) as arkworks' point.
+/// A slot of `partials` (XYZZ, Montgomery form, R = 2^260) as arkworks' point.
 fn read_point(words: &[u32]) -> G1Projective {
     // x_std = x_mont / 2^260.
     let r_inv = Fq::from(2u64)
@@ -225,12 +225,11 @@ fn read_point(words: &[u32]) -> G1Projective {
             .collect();
         Fq::from_le_bytes_mod_order(&bytes) * r_inv
     };
-    let (x, y, z) = (coord(0), coord(1), coord(2));
-    if z.is_zero() {
-        return G1Projective::zero();
+    let (x, y, zz, zzz) = (coord(0), coord(1), coord(2), coord(3));
+    match (zz.inverse(), zzz.inverse()) {
+        (Some(a), Some(b)) => G1Affine::new_unchecked(x * a, y * b).into_group(),
+        _ => G1Projective::zero(),
     }
-    let zi = z.inverse().unwrap_or_default();
-    G1Affine::new_unchecked(x * zi, y * zi).into_group()
 }
 
 /// Why a chunk has no sum.
@@ -289,7 +288,7 @@ fn msm_chunk(
     let b_counts = gpu.buffer("msm.counts", count_bytes)?;
     let b_sorted = gpu.buffer("msm.sorted", l.windows as u64 * n as u64 * 4)?;
     let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
-    let b_partials = gpu.buffer("msm.partials", slots as u64 * PROJ_WORDS * 4)?;
+    let b_partials = gpu.buffer("msm.partials", slots as u64 * SLOT_WORDS * 4)?;
     let digits = [n, l.c, l.windows];
     let mut dispatches = Vec::new();
     let b_points = match bases {
@@ -371,7 +370,7 @@ fn msm_chunk(
             "internal: MSM working buffers exceed the binding limit".into(),
         ));
     }
-    let mut out = vec![0u8; l.windows as usize * PROJ_WORDS as usize * 4];
+    let mut out = vec![0u8; l.windows as usize * SLOT_WORDS as usize * 4];
     let mut report = [0u8; 4];
     gpu.run(
         prog,
@@ -385,7 +384,7 @@ fn msm_chunk(
         ],
         &dispatches,
         &mut [
-            (&b_partials, final_base as u64 * PROJ_WORDS * 4, &mut out),
+            (&b_partials, final_base as u64 * SLOT_WORDS * 4, &mut out),
             (&b_counts, buckets as u64 * 4, &mut report),
         ],
     )?;
@@ -397,7 +396,7 @@ fn msm_chunk(
         for _ in 0..l.c {
             acc.double_in_place();
         }
-        acc += read_point(&out[w * PROJ_WORDS as usize..(w + 1) * PROJ_WORDS as usize]);
+        acc += read_point(&out[w * SLOT_WORDS as usize..(w + 1) * SLOT_WORDS as usize]);
     }
     Ok(acc)
 }
@@ -413,7 +412,7 @@ fn chunk_bytes(m: usize) -> u64 {
         96 * m as u64,
         4 * l.windows as u64 * m as u64,
         4 * l.count_words() as u64,
-        PROJ_WORDS * 4 * slots as u64,
+        SLOT_WORDS * 4 * slots as u64,
         4 * words.len() as u64,
     ]
     .into_iter()
@@ -780,10 +779,10 @@ mod tests {
                 );
             }
         }
-        // Lavapipe's 128 MiB bindings take chunks of 2^19 points; large
+        // Lavapipe's 128 MiB bindings take chunks of 2^18 points; large
         // GPUs' bindings take 2^22 in one.
-        assert!(chunk_bytes(1 << 19) <= 128 << 20);
-        assert!(chunk_bytes(1 << 20) > 128 << 20);
+        assert!(chunk_bytes(1 << 18) <= 128 << 20);
+        assert!(chunk_bytes(1 << 19) > 128 << 20);
         assert!(chunk_bytes(1 << 22) <= 1 << 31);
     }
 

@@ -15,7 +15,7 @@
 //             slice passes needed, and the scan's block sums and maxima
 //   sorted:   per (window, bucket), the point indices with the sign in bit 31
 //   tasks:    (start, len, dst) triples, a sum of slots each (segment levels)
-//   partials: 24 words per projective point: the pieces of the slice passes
+//   partials: 32 words per XYZZ point: the pieces of the slice passes
 //             (two regions, used in turn), segment sums, their partial sums
 
 @group(0) @binding(1) var<storage, read_write> points: array<u32>;
@@ -82,14 +82,38 @@ fn store_partial_fe(at: u32, a: Fe) {
   for (var k = 0u; k < 8u; k++) { partials[at + k] = w[k]; }
 }
 
-fn load_partial(i: u32) -> Proj {
-  return Proj(load_partial_fe(24u * i), load_partial_fe(24u * i + 8u), load_partial_fe(24u * i + 16u));
+// A running sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
+// y = Y/ZZZ with ZZ^3 = ZZZ^2, and ZZ = 0 for the identity. Adding an affine
+// point costs 8 multiplications and 2 squarings (madd-2008-s), against 11
+// multiplications and 2 scalings by 3b for the complete projective formula.
+// The formula is not complete: it fails when the sum so far is the point
+// added or its negation. A thread that meets that (only inputs built for it
+// do) sums its slice again on the complete formula.
+struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe }
+
+fn xyzz_identity() -> Xyzz { return Xyzz(Fe(), Fe(), Fe(), Fe()); }
+
+// Slots of `partials` hold XYZZ points (32 words), the form the hot loop
+// ends in, so that it stores a sum without converting it.
+fn store_xyzz(i: u32, p: Xyzz) {
+  store_partial_fe(32u * i, p.x);
+  store_partial_fe(32u * i + 8u, p.y);
+  store_partial_fe(32u * i + 16u, p.zz);
+  store_partial_fe(32u * i + 24u, p.zzz);
 }
 
-fn store_partial(i: u32, p: Proj) {
-  store_partial_fe(24u * i, p.x);
-  store_partial_fe(24u * i + 8u, p.y);
-  store_partial_fe(24u * i + 16u, p.z);
+// Slot i as a projective point: (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ).
+fn load_slot(i: u32) -> Proj {
+  let zz = load_partial_fe(32u * i + 16u);
+  if (fe_is_zero(zz)) { return proj_identity(); }
+  let zzz = load_partial_fe(32u * i + 24u);
+  return Proj(fe_mul(load_partial_fe(32u * i), zzz), fe_mul(load_partial_fe(32u * i + 8u), zz), fe_mul(zz, zzz));
+}
+
+// (X : Y : Z) is (X·Z, Y·Z^2, Z^2, Z^3) in XYZZ; Z = 0 gives ZZ = 0.
+fn store_slot(i: u32, p: Proj) {
+  let zz = fe_mul(p.z, p.z);
+  store_xyzz(i, Xyzz(fe_mul(p.x, p.z), fe_mul(p.y, zz), zz, fe_mul(zz, p.z)));
 }
 
 // Whether the coordinate at word `at` of `points` (standard form) is below p.
@@ -334,20 +358,6 @@ fn region(level: u32, a: u32, b: u32) -> u32 {
   return b;
 }
 
-// A running sum in extended Jacobian coordinates ("XYZZ"): x = X/ZZ,
-// y = Y/ZZZ with ZZ^3 = ZZZ^2. Adding an affine point costs 8 multiplications
-// and 2 squarings (madd-2008-s), against 11 multiplications and 2 scalings by
-// 3b for the complete projective formula. The formula is not complete: it
-// fails when the sum so far is the point added or its negation. A thread that
-// meets that (only inputs built for it do) sums its slice again on the
-// complete formula.
-struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe }
-
-// (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ) in projective coordinates.
-fn xyzz_to_proj(p: Xyzz) -> Proj {
-  return Proj(fe_mul(p.x, p.zzz), fe_mul(p.y, p.zz), fe_mul(p.zz, p.zzz));
-}
-
 // The point `sorted` entry `e` names, signed; None (the identity) is (0, 0).
 fn load_signed(e: u32) -> Proj {
   let i = e & 0x7fffffffu;
@@ -355,6 +365,13 @@ fn load_signed(e: u32) -> Proj {
   var y = load_coord(16u * i + 8u);
   if ((e >> 31u) != 0u) { y = fe_neg(y); }
   return Proj(x, y, fe_one());
+}
+
+// The bucket after b whose range at `level` ends after item p: almost
+// always b + 1 (a bucket is rarely empty), else a search.
+fn next_bucket(b: u32, p: u32, level: u32, buckets: u32) -> u32 {
+  if (b + 1u < buckets && bucket_range(b + 1u, level).y > p) { return b + 1u; }
+  return bucket_at(p, level, b + 1u, buckets);
 }
 
 // Pass 0. params: [0] = threads, [1] = buckets, [2] = where range level 1's
@@ -370,31 +387,21 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let hi = min(lo + SLICE, size);
   var b = bucket_at(lo, 0u, 0u, buckets);
   var end = bucket_range(b, 0u).y;
-  var complete = false;
-  var acc: Xyzz;
+  var acc = xyzz_identity();
   var empty = true;
-  var sum = proj_identity();
-  var k = lo;
-  loop {
-    if (k >= hi) { break; }
+  var complete = false;
+  for (var k = lo; k < hi;) {
     let q = load_signed(sorted[k]);
     if (!(fe_is_zero(q.x) && fe_is_zero(q.y))) {
-      if (complete) {
-        sum = proj_add(sum, q);
-      } else if (empty) {
+      if (empty) {
         acc = Xyzz(q.x, q.y, q.z, q.z);
         empty = false;
       } else {
         let u = fe_sub(fe_mul(q.x, acc.zz), acc.x);
         let r = fe_sub(fe_mul(q.y, acc.zzz), acc.y);
         if (fe_is_zero(u)) {
-          // P + P or P + (-P): the slice again, on the complete formula.
           complete = true;
-          k = lo;
-          b = bucket_at(lo, 0u, 0u, buckets);
-          end = bucket_range(b, 0u).y;
-          sum = proj_identity();
-          continue;
+          break;
         }
         let pp = fe_mul(u, u);
         let ppp = fe_mul(u, pp);
@@ -406,15 +413,30 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     }
     k++;
     if (k == end || k == hi) {
-      if (!complete) {
-        sum = proj_identity();
-        if (!empty) { sum = xyzz_to_proj(acc); }
-      }
-      store_partial(params[2] + t + b, sum);
-      sum = proj_identity();
+      store_xyzz(params[2] + t + b, acc);
+      acc = xyzz_identity();
       empty = true;
       if (k < hi) {
-        b = bucket_at(k, 0u, b + 1u, buckets);
+        b = next_bucket(b, k, 0u, buckets);
+        end = bucket_range(b, 0u).y;
+      }
+    }
+  }
+  // P + P or P + (-P) in this slice: all of it again, on the complete
+  // formula. A loop on `complete` rather than an `if`: lavapipe runs both
+  // sides of an `if` for every thread, but leaves a loop no thread is in.
+  b = bucket_at(lo, 0u, 0u, buckets);
+  end = bucket_range(b, 0u).y;
+  var sum = proj_identity();
+  for (var k = lo; complete && k < hi;) {
+    let q = load_signed(sorted[k]);
+    if (!(fe_is_zero(q.x) && fe_is_zero(q.y))) { sum = proj_add(sum, q); }
+    k++;
+    if (k == end || k == hi) {
+      store_slot(params[2] + t + b, sum);
+      sum = proj_identity();
+      if (k < hi) {
+        b = next_bucket(b, k, 0u, buckets);
         end = bucket_range(b, 0u).y;
       }
     }
@@ -479,12 +501,12 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   loop {
     var acc = proj_identity();
     for (var k = begin; k < to; k++) {
-      acc = proj_add(acc, load_partial(k));
+      acc = proj_add(acc, load_slot(k));
     }
-    store_partial(dst, acc);
+    store_slot(dst, acc);
     if (mode != 1u || r.y >= hi) { break; }
     // The next bucket with slots in this slice.
-    b = bucket_at(r.y, step, b + 1u, buckets);
+    b = next_bucket(b, r.y, step, buckets);
     if (b >= buckets) { break; }
     r = bucket_range(b, step);
     if (r.x >= hi) { break; }
@@ -500,7 +522,7 @@ fn bucket_point(b: u32, buckets: u32, a: u32, c: u32) -> Proj {
   let items = bucket_range(b, 0u);
   if (items.x == items.y) { return proj_identity(); }
   let last = atomicLoad(&counts[buckets + 1u]) + 1u;
-  return load_partial(region(last, a, c) + bucket_range(b, last).x);
+  return load_slot(region(last, a, c) + bucket_range(b, last).x);
 }
 
 // params: [0] = windows × segments, [1] = buckets per window, [2] = segments
@@ -560,5 +582,5 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let r = proj_add(x, y);
     if (into == 0u) { run = r; } else if (into == 1u) { tot = r; } else { scaled = r; }
   }
-  store_partial(params[3] + t, tot);
+  store_slot(params[3] + t, tot);
 }
