@@ -62,10 +62,12 @@ const SUM_TASKS: u32 = 0;
 const SUM_SLICES: u32 = 1;
 const SUM_FINISH: u32 = 2;
 
-/// Window width for `n` points.
+/// Window width for `n` points: the fewest additions, counting one per
+/// point and window and three per bucket (summing its pieces, then two in
+/// `bucket_sums`); at most 16 bits, which `bucket_sums` relies on.
 pub fn window_bits(n: usize) -> u32 {
-    let log = usize::BITS - n.max(1).leading_zeros();
-    log.saturating_sub(4).clamp(4, 16)
+    let cost = |c: u32| (254 / c + 1) as u64 * (n as u64 + 3 * (1u64 << (c - 1)));
+    (4..=16).min_by_key(|&c| cost(c)).unwrap_or(16)
 }
 
 /// Slice passes after the first that a largest bucket of `most` items needs
@@ -779,10 +781,10 @@ mod tests {
                 );
             }
         }
-        // Lavapipe's 128 MiB bindings take chunks of 2^18 points; large
+        // Lavapipe's 128 MiB bindings take chunks of 2^19 points; large
         // GPUs' bindings take 2^22 in one.
-        assert!(chunk_bytes(1 << 18) <= 128 << 20);
-        assert!(chunk_bytes(1 << 19) > 128 << 20);
+        assert!(chunk_bytes(1 << 19) <= 128 << 20);
+        assert!(chunk_bytes(1 << 20) > 128 << 20);
         assert!(chunk_bytes(1 << 22) <= 1 << 31);
     }
 
@@ -790,7 +792,10 @@ mod tests {
     fn window_bits_grow_with_n() {
         assert_eq!(window_bits(1), 4);
         assert_eq!(window_bits(1 << 16), 13);
+        assert_eq!(window_bits(1 << 19), 15);
         assert_eq!(window_bits(1 << 20), 16);
         assert_eq!(window_bits(1 << 24), 16);
+        let bits: Vec<u32> = (0..25).map(|k| window_bits(1 << k)).collect();
+        assert!(bits.windows(2).all(|w| w[0] <= w[1]), "{bits:?}");
     }
 }

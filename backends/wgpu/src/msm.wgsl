@@ -500,7 +500,8 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   }
   loop {
     var acc = proj_identity();
-    for (var k = begin; k < to; k++) {
+    if (begin < to) { acc = load_slot(begin); }
+    for (var k = begin + 1u; k < to; k++) {
       acc = proj_add(acc, load_slot(k));
     }
     store_slot(dst, acc);

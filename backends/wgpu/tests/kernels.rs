@@ -179,7 +179,7 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
 fn msm_in_chunks_matches_arkworks_and_names_a_bad_point_by_its_index() {
     let (ok, text) = in_child(
         "child_runs_chunked_msms",
-        ("AZTEC_PROVER_WGPU_MAX_BINDING", "196608"),
+        ("AZTEC_PROVER_WGPU_MAX_BINDING", "262144"),
     );
     assert!(ok && text.contains("chunks: 8"), "{text}");
 }
