@@ -112,7 +112,7 @@ fn load_slot(i: u32) -> Proj {
 
 // (X : Y : Z) is (X·Z, Y·Z^2, Z^2, Z^3) in XYZZ; Z = 0 gives ZZ = 0.
 fn store_slot(i: u32, p: Proj) {
-  let zz = fe_mul(p.z, p.z);
+  let zz = fe_sqr(p.z);
   store_xyzz(i, Xyzz(fe_mul(p.x, p.z), fe_mul(p.y, zz), zz, fe_mul(zz, p.z)));
 }
 
@@ -403,10 +403,10 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
           complete = true;
           break;
         }
-        let pp = fe_mul(u, u);
+        let pp = fe_sqr(u);
         let ppp = fe_mul(u, pp);
         let v = fe_mul(acc.x, pp);
-        let x3 = fe_sub(fe_sub(fe_mul(r, r), ppp), fe_add(v, v));
+        let x3 = fe_sub(fe_sub(fe_sqr(r), ppp), fe_add(v, v));
         let y3 = fe_sub(fe_mul(r, fe_sub(v, x3)), fe_mul(acc.y, ppp));
         acc = Xyzz(x3, y3, fe_mul(acc.zz, pp), fe_mul(acc.zzz, ppp));
       }

@@ -225,7 +225,8 @@ fn child_runs_chunked_msms() {
 }
 
 /// A kernel over the generated field code: for each pair (a, b) it writes
-/// a·b/R, a + b, a - b, a made canonical, and whether a is zero.
+/// a·b/R, a + b, a - b, a made canonical, whether a is zero, and a·a/R by
+/// the squaring.
 const FIELD_OPS: &str = r#"
 @group(0) @binding(1) var<storage, read_write> ins: array<u32>;
 @group(0) @binding(2) var<storage, read_write> outs: array<u32>;
@@ -244,11 +245,12 @@ fn field_ops(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   if (i >= params[0]) { return; }
   let a = load_in(16u * i);
   let b = load_in(16u * i + 8u);
-  store_out(40u * i, fe_mul(a, b));
-  store_out(40u * i + 8u, fe_add(a, b));
-  store_out(40u * i + 16u, fe_sub(a, b));
-  store_out(40u * i + 24u, fe_canonical(a));
-  outs[40u * i + 32u] = select(0u, 1u, fe_is_zero(a));
+  store_out(48u * i, fe_mul(a, b));
+  store_out(48u * i + 8u, fe_add(a, b));
+  store_out(48u * i + 16u, fe_sub(a, b));
+  store_out(48u * i + 24u, fe_canonical(a));
+  outs[48u * i + 32u] = select(0u, 1u, fe_is_zero(a));
+  store_out(48u * i + 40u, fe_sqr(a));
 }
 "#;
 
@@ -316,10 +318,10 @@ fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
         .expect("buffer");
     let b_out = st
         .gpu
-        .buffer("test.field.out", n as u64 * 160)
+        .buffer("test.field.out", n as u64 * 192)
         .expect("buffer");
     st.gpu.upload(&[(&b_in, &input)]).expect("upload");
-    let mut out = vec![0u8; n * 160];
+    let mut out = vec![0u8; n * 192];
     st.gpu
         .run(
             &prog,
@@ -331,7 +333,7 @@ fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
     let r_inv = Fq::from(2u64).pow([260u64]).inverse().expect("invertible");
     let fq = |v: BigInt<4>| Fq::from_le_bytes_mod_order(&v.to_bytes_le());
     for (k, (a, b)) in pairs.iter().enumerate() {
-        let o = &out[160 * k..160 * k + 160];
+        let o = &out[192 * k..192 * k + 192];
         let word = |at: usize| {
             let limbs: [u64; 4] = std::array::from_fn(|i| {
                 u64::from_le_bytes(o[at + 8 * i..at + 8 * i + 8].try_into().expect("8 bytes"))
@@ -344,6 +346,7 @@ fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
             (0, a_f * b_f * r_inv, "a·b/R"),
             (32, a_f + b_f, "a + b"),
             (64, a_f - b_f, "a - b"),
+            (160, a_f * a_f * r_inv, "a·a/R (squaring)"),
         ] {
             let got = word(at);
             assert!(got < two_p, "{name} = {got} is not below 2p ({what})");
