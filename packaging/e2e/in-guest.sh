@@ -53,6 +53,7 @@ node=$(curl -s -m 10 -X POST -H 'content-type: application/json' \
 echo "node API: $node"
 check "the node's API answers on its socket (8081)" bash -c '[[ "$0" == *'"'"'"l1Connected":false'"'"'* && "$0" == *"waiting for L1"* ]]' "$node"
 check "the node keeps its world state in its StateDirectory, as its user" bash -c 'test "$(stat -c %U /var/lib/aztec-prover/node/world-state/data.mdb)" = aztec-prover && journalctl -u aztec-prover-node -o cat | grep -q "world state at block 0 in /var/lib/aztec-prover/node/world-state"'
+check "agents keep GPU driver caches in their CacheDirectory, as their user" bash -c 'test "$(stat -c %U /var/cache/aztec-prover)" = aztec-prover && systemctl show -P Environment aztec-prover-agent@1 | grep -q "XDG_CACHE_HOME=/var/cache/aztec-prover"'
 check "the node got its API socket from systemd" bash -c 'journalctl -u aztec-prover-node -o cat | grep -q "node API on http://127.0.0.1:8081 (socket from systemd)"'
 
 echo "== the broker starts through its socket"
@@ -97,7 +98,7 @@ check "apt purge aztec-prover" apt-get purge -y -q aztec-prover
 check "no unit files left" bash -c '! ls /lib/systemd/system/aztec-prover* /etc/systemd/system/*/aztec-prover* 2>/dev/null | grep -q .'
 left=$(systemctl list-units --all --plain --no-legend 'aztec-prover*'); [ -z "$left" ] || echo "loaded: $left"
 check "no units loaded" test -z "$left"
-check "installed config, credentials and state gone (the operator's node.env stays)" bash -c '! test -e /etc/aztec-prover/broker.toml && ! test -e /etc/aztec-prover/aztec-prover.env && ! test -e /etc/aztec-prover/credentials && ! test -e /var/lib/aztec-prover'
+check "installed config, credentials, state and cache gone (the operator's node.env stays)" bash -c '! test -e /etc/aztec-prover/broker.toml && ! test -e /etc/aztec-prover/aztec-prover.env && ! test -e /etc/aztec-prover/credentials && ! test -e /var/lib/aztec-prover && ! test -e /var/cache/aztec-prover'
 check "user removed" bash -c '! getent passwd aztec-prover'
 check "binary gone" test ! -e /usr/bin/aztec-prover
 echo "$pass passed, $fail failed"

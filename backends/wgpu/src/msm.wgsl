@@ -1,8 +1,9 @@
 // Pippenger MSM over BN254 G1 (appended to the generated field code).
 //
-// Bucket sums run in XYZZ coordinates (below: fewest multiplications for
-// adding an affine point), falling back on the complete formula. Sums of
-// sums are projective (X:Y:Z) with the complete addition of Renes, Costello
+// Points are added to bucket sums in XYZZ coordinates (below: fewest
+// multiplications for adding an affine point), falling back on the complete
+// formula, and the sums are stored as XYZZ. Sums of stored sums are
+// projective (X:Y:Z) with the complete addition of Renes, Costello
 // and Batina (2015, algorithm 7 for a = 0, b3 = 3b = 9): no branch on equal
 // points or the identity, and it doubles too.
 //
