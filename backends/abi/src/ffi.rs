@@ -51,6 +51,10 @@ pub mod caps {
     pub const COSET_NTT: u32 = 8;
     /// Several NTTs in one call.
     pub const BATCH_NTT: u32 = 16;
+    /// Its G2 MSM runs on host cores while its G1 MSM runs on a device, so
+    /// a caller may run the two at the same time (older libraries never set
+    /// it, and run them one after the other).
+    pub const G2_BESIDE_G1: u32 = 32;
 }
 
 /// A function's result.

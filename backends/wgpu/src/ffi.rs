@@ -31,6 +31,10 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         i.scalar_field_id = ffi::FIELD_BN254_FR;
         i.capabilities =
             caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        if st.gpu.is_device() {
+            // G2 goes to the CPU library beside it; G1 keeps the GPU busy.
+            i.capabilities |= caps::G2_BESIDE_G1;
+        }
         i.preferred_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         i.max_log_ntt = TWO_ADICITY;
         ffi::write_cstr(&mut i.name, "wgpu");

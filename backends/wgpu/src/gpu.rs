@@ -202,6 +202,12 @@ impl Gpu {
         })
     }
 
+    /// Whether the adapter is a device of its own, not the host's cores
+    /// (lavapipe is a CPU adapter).
+    pub fn is_device(&self) -> bool {
+        self.info.device_type != wgpu::DeviceType::Cpu
+    }
+
     /// "name (API, kind)".
     pub fn describe(&self) -> String {
         format!(

@@ -13,10 +13,12 @@ use aztec_backend_abi::Backend;
 use aztec_zk::circuits::links::check_children;
 use aztec_zk::circuits::{CircuitId, Inputs};
 use aztec_zk::groth16::verify::{Item, verify, verify_batch};
-use aztec_zk::groth16::{ArkProvingKey, Proof, ProverKey, proof_from_bytes, proof_to_bytes, prove};
+use aztec_zk::groth16::{
+    ArkProvingKey, Proof, ProverKey, proof_from_bytes, proof_to_bytes, prove, prove_assignment_with,
+};
 use aztec_zk::keys::{self, KeyKind};
 use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
-use aztec_zk::synth::{SynthError, simulate};
+use aztec_zk::synth::{SynthError, assign, simulate};
 use aztec_zk::world::{World, synthetic_tx};
 use aztec_zk::{Felt, RollupParams};
 use rand::SeedableRng;
@@ -151,6 +153,27 @@ fn an_epoch_of_every_circuit_proves_links_and_verifies() {
     let mut swapped = items.clone();
     swapped[0].proof = &proofs[1];
     assert!(!verify_batch(&swapped, &mut rng).unwrap());
+}
+
+/// A GPU backend's G2 MSM runs on host cores beside its G1 MSMs; the
+/// proof is the same either way (two MSMs in one library at once).
+#[test]
+fn a_proof_with_g2_beside_g1_verifies_and_equals_the_other_order() {
+    let (_, plan) = epoch(1, 2, 5);
+    let job = plan
+        .jobs
+        .iter()
+        .find(|j| j.circuit() == CircuitId::BaseRollup)
+        .unwrap();
+    let c = CircuitId::BaseRollup;
+    let a = assign(&params(), &job.inputs).unwrap();
+    let (r, s) = (Fr::from(11u64), Fr::from(13u64));
+    let be = backend();
+    let (beside, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, true).unwrap();
+    let (after, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, false).unwrap();
+    assert_eq!(beside, after);
+    let inputs = simulate(&params(), &job.inputs).unwrap();
+    assert!(verify(&key(c).ours.vk, &inputs, &beside).unwrap());
 }
 
 #[test]

@@ -25,6 +25,7 @@ use ark_ff::{FftField, Field, One, UniformRand, Zero};
 use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_std::rand::Rng;
+use aztec_backend_abi::ffi::caps;
 use aztec_backend_abi::reference::{
     fr_bytes, fr_from_bytes, g1_bytes, g1_from_bytes, g2_bytes, g2_from_bytes,
 };
@@ -297,13 +298,30 @@ pub fn prove<R: Rng>(
     })
 }
 
-/// Proves a synthesized assignment with blinding factors `r`, `s`.
+/// Proves a synthesized assignment with blinding factors `r`, `s`. The G2
+/// MSM runs beside the G1 ones when the backend says they use different
+/// hardware ([`caps::G2_BESIDE_G1`]).
 pub fn prove_assignment(
     backend: &Backend,
     key: &ProverKey,
     a: &Assignment,
     r: Fr,
     s: Fr,
+) -> Result<(Proof, ProveTimings), ProveError> {
+    let beside = backend.info().capabilities & caps::G2_BESIDE_G1 != 0;
+    prove_assignment_with(backend, key, a, r, s, beside)
+}
+
+/// [`prove_assignment`] with the G2 MSM beside the G1 ones or after them,
+/// whatever the backend says (for tests: the CPU backend never asks for it).
+#[doc(hidden)]
+pub fn prove_assignment_with(
+    backend: &Backend,
+    key: &ProverKey,
+    a: &Assignment,
+    r: Fr,
+    s: Fr,
+    g2_beside: bool,
 ) -> Result<(Proof, ProveTimings), ProveError> {
     let m = &key.matrices;
     let circuit = key.circuit;
@@ -361,12 +379,17 @@ pub fn prove_assignment(
             .ok_or(ProveError::BadPoint(what))?
             .into_group())
     };
-    let h_acc = g1(&key.h_bases, |p| &p.h, &h[..h_len * 32], "H")?;
-    let l_acc = g1(&key.l_bases, |p| &p.l, aux, "L")?;
-    let a_acc = g1(&key.a_bases, |p| &p.a, &assignment, "A")?;
-    let b1_acc = g1(&key.b_g1_bases, |p| &p.b_g1, &assignment, "B1")?;
-    let b2_out = backend.msm_g2(&key.b_g2_bases, &assignment)?;
-    let b2_acc: G2Projective = g2_from_bytes(&b2_out)
+    let g1s = || -> Result<_, ProveError> {
+        let h_acc = g1(&key.h_bases, |p| &p.h, &h[..h_len * 32], "H")?;
+        let l_acc = g1(&key.l_bases, |p| &p.l, aux, "L")?;
+        let a_acc = g1(&key.a_bases, |p| &p.a, &assignment, "A")?;
+        let b1_acc = g1(&key.b_g1_bases, |p| &p.b_g1, &assignment, "B1")?;
+        Ok((h_acc, l_acc, a_acc, b1_acc))
+    };
+    let b2 = || backend.msm_g2(&key.b_g2_bases, &assignment);
+    let (g1s, b2_out) = both(g2_beside, g1s, b2);
+    let (h_acc, l_acc, a_acc, b1_acc) = g1s?;
+    let b2_acc: G2Projective = g2_from_bytes(&b2_out?)
         .ok_or(ProveError::BadPoint("B2"))?
         .into_group();
 
@@ -389,6 +412,21 @@ pub fn prove_assignment(
             msm,
         },
     ))
+}
+
+/// Runs `a` and `b`, at the same time on two threads when `together`
+/// (a GPU backend's G2 MSM runs on host cores while its G1 MSMs run on the
+/// GPU, so a proof takes the longer of the two instead of their sum).
+fn both<A, B: Send>(together: bool, a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if !together {
+        let a = a();
+        return (a, b());
+    }
+    std::thread::scope(|s| {
+        let b = s.spawn(b);
+        let a = a();
+        (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
 }
 
 /// One G1 MSM: over prepared bases when there are some, else with the bases
@@ -554,5 +592,36 @@ mod tests {
             |_| panic!("kept"),
         );
         assert!(!r.unwrap_err().is_out_of_memory());
+    }
+
+    #[test]
+    fn g2_runs_beside_g1_only_when_the_backend_says_so() {
+        use std::sync::{Barrier, atomic::AtomicU32, atomic::Ordering};
+        // Together: each side waits for the other, which only two threads pass.
+        let meet = Barrier::new(2);
+        let (a, b) = both(
+            true,
+            || {
+                meet.wait();
+                1
+            },
+            || {
+                meet.wait();
+                2
+            },
+        );
+        assert_eq!((a, b), (1, 2));
+        // Apart: G1 first, then G2, on the caller's thread.
+        let step = AtomicU32::new(0);
+        let caller = std::thread::current().id();
+        let (a, b) = both(
+            false,
+            || step.fetch_add(1, Ordering::SeqCst),
+            || {
+                assert_eq!(std::thread::current().id(), caller);
+                step.fetch_add(1, Ordering::SeqCst)
+            },
+        );
+        assert_eq!((a, b), (0, 1));
     }
 }
