@@ -88,6 +88,16 @@ fn check_links(plan: &EpochPlan, publics: &[Vec<Felt>]) {
     }
 }
 
+/// The inputs of a base rollup (from a one-block epoch of two txs).
+fn a_base_rollup() -> Inputs {
+    let (_, plan) = epoch(1, 2, 5);
+    plan.jobs
+        .into_iter()
+        .find(|j| j.circuit() == CircuitId::BaseRollup)
+        .unwrap()
+        .inputs
+}
+
 #[test]
 fn an_epoch_of_every_circuit_proves_links_and_verifies() {
     let (_, plan) = epoch(3, 3, 1);
@@ -159,21 +169,15 @@ fn an_epoch_of_every_circuit_proves_links_and_verifies() {
 /// proof is the same either way (two MSMs in one library at once).
 #[test]
 fn a_proof_with_g2_beside_g1_verifies_and_equals_the_other_order() {
-    let (_, plan) = epoch(1, 2, 5);
-    let job = plan
-        .jobs
-        .iter()
-        .find(|j| j.circuit() == CircuitId::BaseRollup)
-        .unwrap();
-    let c = CircuitId::BaseRollup;
-    let a = assign(&params(), &job.inputs).unwrap();
+    let (c, inputs) = (CircuitId::BaseRollup, a_base_rollup());
+    let a = assign(&params(), &inputs).unwrap();
     let (r, s) = (Fr::from(11u64), Fr::from(13u64));
     let be = backend();
     let (beside, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, true).unwrap();
     let (after, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, false).unwrap();
     assert_eq!(beside, after);
-    let inputs = simulate(&params(), &job.inputs).unwrap();
-    assert!(verify(&key(c).ours.vk, &inputs, &beside).unwrap());
+    let publics = simulate(&params(), &inputs).unwrap();
+    assert!(verify(&key(c).ours.vk, &publics, &beside).unwrap());
 }
 
 #[test]
@@ -204,24 +208,18 @@ fn single_block_epochs_use_the_single_root() {
 
 #[test]
 fn our_verifier_accepts_ark_groth16_proofs_and_rejects_tampered_ones() {
-    let (_, plan) = epoch(1, 2, 5);
-    let job = plan
-        .jobs
-        .iter()
-        .find(|j| j.circuit() == CircuitId::BaseRollup)
-        .unwrap();
-    let c = CircuitId::BaseRollup;
+    let (c, inputs) = (CircuitId::BaseRollup, a_base_rollup());
     let mut rng = StdRng::seed_from_u64(6);
     let proof = Groth16::<Bn254>::create_random_proof_with_reduction(
         aztec_zk::circuits::Circuit {
             params: &params(),
-            inputs: &job.inputs,
+            inputs: &inputs,
         },
         &key(c).ark,
         &mut rng,
     )
     .unwrap();
-    let inputs = simulate(&params(), &job.inputs).unwrap();
+    let inputs = simulate(&params(), &inputs).unwrap();
     let vk = &key(c).ours.vk;
     assert!(verify(vk, &inputs, &proof).unwrap());
 
