@@ -426,8 +426,10 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   // P + P or P + (-P) in this slice: all of it again, on the complete
   // formula. A loop on `complete` rather than an `if`: lavapipe runs both
   // sides of an `if` for every thread, but leaves a loop no thread is in.
-  b = bucket_at(lo, 0u, 0u, buckets);
-  end = bucket_range(b, 0u).y;
+  if (complete) {
+    b = bucket_at(lo, 0u, 0u, buckets);
+    end = bucket_range(b, 0u).y;
+  }
   var sum = proj_identity();
   for (var k = lo; complete && k < hi;) {
     let q = load_signed(sorted[k]);
