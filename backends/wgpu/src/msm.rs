@@ -291,6 +291,19 @@ fn msm_chunk(
     let b_sorted = gpu.buffer("msm.sorted", l.windows as u64 * n as u64 * 4)?;
     let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
     let b_partials = gpu.buffer("msm.partials", slots as u64 * SLOT_WORDS * 4)?;
+    if [
+        b_partials.size(),
+        b_tasks.size(),
+        b_sorted.size(),
+        b_counts.size(),
+    ]
+    .into_iter()
+    .any(|s| s > gpu.max_binding())
+    {
+        return Err(Refused::Device(
+            "internal: MSM working buffers exceed the binding limit".into(),
+        ));
+    }
     let digits = [n, l.c, l.windows];
     let mut dispatches = Vec::new();
     let b_points = match bases {
@@ -312,7 +325,8 @@ fn msm_chunk(
     gpu.clear(&b_counts, count_bytes);
 
     let blocks = buckets.div_ceil(SCAN_BLOCK) as u64;
-    let [region_a, _] = l.regions;
+    // Region A of the slots starts at slot 0, region B after it.
+    let (at_a, at_b) = (0, l.regions[0]);
     dispatches.extend([
         Dispatch::new("histogram", n as u64, &digits),
         Dispatch::new("scan_blocks", blocks, &[buckets]),
@@ -322,7 +336,7 @@ fn msm_chunk(
         Dispatch::new(
             "accumulate_points",
             l.pass_threads[0] as u64,
-            &[l.pass_threads[0], buckets, 0],
+            &[l.pass_threads[0], buckets, at_a],
         ),
     ]);
     // Passes the scalars do not need return at once (the device knows how many).
@@ -330,46 +344,25 @@ fn msm_chunk(
         dispatches.push(Dispatch::new(
             "sum_slots",
             threads as u64,
-            &[threads, SUM_SLICES, buckets, pass as u32, 0, region_a],
+            &[threads, SUM_SLICES, buckets, pass as u32, at_a, at_b],
         ));
     }
     dispatches.push(Dispatch::new(
         "sum_slots",
         buckets as u64,
-        &[buckets, SUM_FINISH, buckets, 0, 0, region_a],
+        &[buckets, SUM_FINISH, buckets, 0, at_a, at_b],
     ));
     let threads = l.windows * l.segments;
     dispatches.push(Dispatch::new(
         "bucket_sums",
         threads as u64,
-        &[
-            threads,
-            l.nb,
-            l.segments,
-            l.seg_base(),
-            buckets,
-            0,
-            region_a,
-        ],
+        &[threads, l.nb, l.segments, l.seg_base(), buckets, at_a, at_b],
     ));
     for level in &seg_levels {
         dispatches.push(Dispatch::new(
             "sum_slots",
             level.count as u64,
             &[level.count, SUM_TASKS, level.first],
-        ));
-    }
-    if [
-        b_partials.size(),
-        b_tasks.size(),
-        b_sorted.size(),
-        b_counts.size(),
-    ]
-    .into_iter()
-    .any(|s| s > gpu.max_binding())
-    {
-        return Err(Refused::Device(
-            "internal: MSM working buffers exceed the binding limit".into(),
         ));
     }
     let mut out = vec![0u8; l.windows as usize * SLOT_WORDS as usize * 4];
