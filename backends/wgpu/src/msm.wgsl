@@ -321,8 +321,9 @@ fn scan_offsets(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // threads. Thread t keeps the sum of its items of bucket b, a piece, in slot
 // t + b; so the pieces of one bucket are consecutive slots, and pass 1 cuts
 // those into slices again, and so on until no bucket has more than SLICE
-// pieces, which the finish (`sum_slots`, mode 2) adds up. The slots are unique because a thread's
-// buckets never come before the buckets of the thread before it.
+// pieces, which the finish (`sum_slots`, mode 2) adds up. The slots are
+// unique because a thread's buckets never come before the buckets of the
+// thread before it.
 //
 // Bucket b's items at `level`: [start, end). Level 0: its run of `sorted`
 // (once `scatter` has run, `counts` holds each bucket's end). Level L + 1:
