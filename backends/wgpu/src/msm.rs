@@ -8,7 +8,7 @@
 //! 2. `scan_blocks`, `scan_top` and `scan_offsets` turn the counts into
 //!    bucket offsets; `scatter` sorts point indices into buckets;
 //! 3. slice passes sum the buckets: `accumulate_points` (XYZZ) gives each
-//!    thread the same 32 items of `sorted` whatever the buckets, so a bucket
+//!    thread the same 64 items of `sorted` whatever the buckets, so a bucket
 //!    of a million points (scalars from real witnesses have them) is spread
 //!    over many threads, and its pieces are summed again the same way
 //!    (`sum_slots`) until each bucket has a few, which are added up;
@@ -43,7 +43,7 @@ pub const ENTRIES: &[&str] = &[
 pub const BUFFERS: u32 = 6;
 
 /// Items one thread of a slice pass sums.
-pub const SLICE: u32 = 32;
+pub const SLICE: u32 = 64;
 
 /// Bucket counters one thread of the offset scan takes.
 pub const SCAN_BLOCK: u32 = 256;
@@ -676,7 +676,7 @@ mod tests {
         let passes = passes_for(most as u64);
         assert!(passes < l.pass_threads.len() as u32, "{what}: passes");
         for level in 0..=passes {
-            // Thread t of this pass covers items [32t, 32t + 32) of this
+            // Thread t of this pass covers items [64t, 64t + 64) of this
             // level and writes its piece of bucket b to slot t + b of the next.
             let size = bucket_range(&ends, ends.len() - 1, level).1;
             assert!(
@@ -740,24 +740,26 @@ mod tests {
             // Every point in one bucket of every window: the most passes.
             let one = per_window(&mut |j| if j == 3 { m as u32 } else { 0 });
             check_slices(&one, m, &format!("one bucket, m = {m}"));
-            // Buckets of 33 and of 1: every slice cut.
+            // Buckets of 65 and of 1: every slice cut.
             let mut left = vec![m as u32; l.windows as usize];
             let cut: Vec<u32> = (0..buckets)
                 .map(|b| {
                     let w = b / l.nb as usize;
-                    let k = [33, 1][b % 2].min(left[w]);
+                    let k = [SLICE + 1, 1][b % 2].min(left[w]);
                     left[w] -= k;
                     k
                 })
                 .collect();
-            check_slices(&cut, m, &format!("33 and 1, m = {m}"));
+            check_slices(&cut, m, &format!("65 and 1, m = {m}"));
         }
-        // A bucket of 2^22 in one window needs passes 1 to 3.
+        // A bucket of 2^22 in one window needs passes 1 and 2.
         assert_eq!(passes_for(0), 0);
-        assert_eq!(passes_for(30 * 32), 0);
-        assert_eq!(passes_for(31 * 32), 1);
-        assert_eq!(passes_for(1 << 22), 3);
-        assert_eq!(Layout::of(1 << 22).pass_threads.len(), 4);
+        assert_eq!(passes_for(63 * 64 - 1), 0);
+        assert_eq!(passes_for(63 * 64), 1);
+        assert_eq!(passes_for(4030 * 64 - 1), 1);
+        assert_eq!(passes_for(4030 * 64), 2);
+        assert_eq!(passes_for(1 << 22), 2);
+        assert_eq!(Layout::of(1 << 22).pass_threads.len(), 3);
     }
 
     #[test]

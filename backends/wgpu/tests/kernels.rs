@@ -97,21 +97,23 @@ fn msm_handles_edge_scalars_and_points() {
 #[test]
 fn msm_sums_huge_buckets_over_several_passes() {
     let mut rng = rng();
-    // 2000 points in one bucket: one pass over the pieces; 40000: two.
-    let pts = r::sample_g1(40_000, &mut rng);
+    // 5000 points in one bucket: one pass over the pieces; 260000 in one
+    // bucket of every window: two.
+    let many = r::sample_g1(260_000, &mut rng);
     check_msm(
-        &pts[..2000],
-        &vec![Fr::from(7u64); 2000],
-        "a bucket of 2000",
+        &many[..5000],
+        &vec![Fr::from(7u64); 5000],
+        "a bucket of 5000",
     );
-    check_msm(&pts, &vec![-Fr::from(3u64); 40_000], "a bucket of 40000");
+    check_msm(&many, &vec![-Fr::from(3u64); 260_000], "buckets of 260000");
+    let pts = &many[..40_000];
     // Half the points in two buckets, the rest random; and a bucket that
     // cancels to zero (P and -P alike) beside the others.
     let mut sc = r::sample_fr(40_000, &mut rng);
     for (i, s) in sc.iter_mut().enumerate().take(20_000) {
         *s = Fr::from(1 + (i % 2) as u64);
     }
-    check_msm(&pts, &sc, "two huge buckets among random ones");
+    check_msm(pts, &sc, "two huge buckets among random ones");
     let mut cancel = pts[..3000].to_vec();
     for i in 0..1500 {
         cancel[1500 + i] = -cancel[i];
