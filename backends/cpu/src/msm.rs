@@ -459,7 +459,7 @@ pub fn msm_bytes<C: Curve>(
     msm_bytes_on::<C>(crate::dispatch::path(), points, scalars, threads, out)
 }
 
-/// The MSM of the ABI on a given path (G1 has an IFMA kernel; G2 runs portable).
+/// The MSM of the ABI on a given path (G1 and G2 each have an IFMA kernel).
 pub fn msm_bytes_on<C: Curve>(
     path: crate::dispatch::CodePath,
     points: &[u8],
@@ -468,8 +468,16 @@ pub fn msm_bytes_on<C: Curve>(
     out: &mut [u8],
 ) -> Result<(), String> {
     #[cfg(target_arch = "x86_64")]
-    if path == crate::dispatch::CodePath::Avx512Ifma && C::BYTES == 64 {
-        return PreparedG1::new(path, points)?.msm(scalars, threads, out);
+    if path == crate::dispatch::CodePath::Avx512Ifma {
+        if C::BYTES == crate::curve::G1::BYTES {
+            return PreparedG1::new(path, points)?.msm(scalars, threads, out);
+        }
+        debug_assert_eq!(C::BYTES, crate::curve::G2::BYTES);
+        let k = crate::msm_ifma::G2Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+        let pts = k.decode(points)?;
+        let r = msm_with(&k, &pts, &decode_scalars(scalars), threads);
+        crate::curve::G2::encode(&r.to_affine(), out);
+        return Ok(());
     }
     let _ = path;
     let sc = decode_scalars(scalars);
@@ -486,7 +494,7 @@ pub enum PreparedG1 {
     Portable(Vec<Affine<crate::field::Fq>>),
     /// For the IFMA kernel.
     #[cfg(target_arch = "x86_64")]
-    Ifma(Vec<crate::msm_ifma::Line>),
+    Ifma(Vec<crate::msm_ifma::G1Line>),
 }
 
 impl aztec_backend_abi::export::Prepared for PreparedG1 {

@@ -1,12 +1,13 @@
-//! The G1 MSM kernel on AVX-512 IFMA: bucket additions eight at a time (one
-//! lane per addition), with each batch's inversions shared per lane and the
-//! eight lane inverses found by one scalar inversion.
+//! The MSM kernels on AVX-512 IFMA, for G1 and G2: bucket additions eight
+//! at a time (one lane per addition), with each batch's inversions shared per
+//! lane and the eight lane inverses found by one scalar inversion.
 //!
-//! A point is one 64-byte cache line ([`Line`]): x and y in 52-bit Montgomery
-//! form, packed into four 64-bit words each; the identity has x's top word
-//! all ones (no coordinate below p has that). Additions that need care (an
-//! identity, a doubling, `P + (-P)`) are finished by the portable formulas,
-//! so results are exactly those of the portable path.
+//! A point is whole cache lines ([`Line`]): x then y, each coordinate one
+//! (G1, over Fq) or two (G2, over Fq2) Fq parts of four 64-bit words holding
+//! 52-bit Montgomery limbs, packed. The identity has the top word of x's
+//! first part all ones (no part below p has that). Additions that need care
+//! (an identity, a doubling, `P + (-P)`) are finished by the portable
+//! formulas, so results are exactly those of the portable path.
 
 #![allow(unsafe_code)]
 
@@ -15,60 +16,153 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use crate::curve::Affine;
-use crate::field::ifma::{FQ, Field8, V8, from52, gather, load8, to52};
-use crate::field::{FieldParams, Fq, FqParams};
+use crate::field::fq2::Fq2;
+use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, to52};
+use crate::field::{Field, FieldParams, Fq, FqParams};
 use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator};
 
-/// A point in one cache line: words 0-3 x, 4-7 y (52-bit Montgomery, packed).
+/// A point in `W / 8` cache lines: `W / 8` packed Fq parts of x, then as many of y.
 #[repr(C, align(64))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Line(pub [u64; 8]);
+pub struct Line<const W: usize>(pub [u64; W]);
+
+/// A G1 point: one line.
+pub type G1Line = Line<8>;
+/// A G2 point: two lines.
+pub type G2Line = Line<16>;
 
 const IDENTITY_WORD: u64 = u64::MAX;
 
-impl Line {
+impl<const W: usize> Line<W> {
     /// The identity.
-    pub const IDENTITY: Line = Line([0, 0, 0, IDENTITY_WORD, 0, 0, 0, 0]);
+    pub const IDENTITY: Self = {
+        let mut w = [0u64; W];
+        w[3] = IDENTITY_WORD;
+        Line(w)
+    };
 
     #[inline(always)]
     fn is_identity(&self) -> bool {
         self.0[3] == IDENTITY_WORD
     }
 
-    fn x52(&self) -> [u64; 5] {
-        to52(&[self.0[0], self.0[1], self.0[2], self.0[3]])
+    /// Fq part `k` (x's parts first, then y's) as 52-bit limbs.
+    fn part52(&self, k: usize) -> [u64; 5] {
+        to52(&[
+            self.0[4 * k],
+            self.0[4 * k + 1],
+            self.0[4 * k + 2],
+            self.0[4 * k + 3],
+        ])
     }
 
-    fn y52(&self) -> [u64; 5] {
-        to52(&[self.0[4], self.0[5], self.0[6], self.0[7]])
-    }
-
-    fn from52(x: &[u64; 5], y: &[u64; 5]) -> Line {
-        let (a, b) = (from52(x), from52(y));
-        Line([a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]])
+    fn set_part52(&mut self, k: usize, v: &[u64; 5]) {
+        self.0[4 * k..4 * k + 4].copy_from_slice(&from52(v));
     }
 }
 
 /// The words of a slice of lines (for gathers and scatters).
-fn words(lines: &[Line]) -> &[u64] {
-    // SAFETY: `Line` is `repr(C)` around `[u64; 8]`, so `n` lines are `8n`
+fn words<const W: usize>(lines: &[Line<W>]) -> &[u64] {
+    // SAFETY: `Line` is `repr(C)` around `[u64; W]`, so `n` lines are `W n`
     // initialised, aligned u64 values.
-    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u64>(), lines.len() * 8) }
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u64>(), lines.len() * W) }
+}
+
+/// The words of a slice of lines, writable.
+fn words_mut<const W: usize>(lines: &mut [Line<W>]) -> &mut [u64] {
+    // SAFETY: as in `words`, and the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u64>(), lines.len() * W) }
+}
+
+/// A coordinate field of an IFMA kernel, seen as Fq parts.
+pub trait Coord: Field {
+    /// Fq parts per coordinate.
+    const PARTS: usize;
+    /// Part `k`.
+    fn part(&self, k: usize) -> Fq;
+    /// The element with these parts.
+    fn from_parts(parts: &[Fq]) -> Self;
+    /// `bucket[b] += ±point[r]` for the batch, on the words of lines of
+    /// `8 * PARTS` words; returns the positions left to the portable
+    /// formulas (those buckets are not written).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 IFMA, and every index of the batch must be
+    /// within its lines.
+    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize>;
+}
+
+impl Coord for Fq {
+    const PARTS: usize = 1;
+    fn part(&self, _k: usize) -> Fq {
+        *self
+    }
+    fn from_parts(parts: &[Fq]) -> Fq {
+        parts[0]
+    }
+    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
+        // SAFETY: passed on from the caller.
+        unsafe { add_batch_g1(bw, pw, batch) }
+    }
+}
+
+impl Coord for Fq2 {
+    const PARTS: usize = 2;
+    fn part(&self, k: usize) -> Fq {
+        if k == 0 { self.c0 } else { self.c1 }
+    }
+    fn from_parts(parts: &[Fq]) -> Fq2 {
+        Fq2::new(parts[0], parts[1])
+    }
+    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
+        // SAFETY: passed on from the caller.
+        unsafe { add_batch_g2(bw, pw, batch) }
+    }
 }
 
 thread_local! {
     /// Bucket storage kept between tasks of one worker, so each window does
-    /// not fault in a fresh megabyte.
-    static SPARE: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// not fault in a fresh megabyte (one per line size).
+    static SPARE_G1: std::cell::RefCell<Vec<G1Line>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE_G2: std::cell::RefCell<Vec<G2Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's spare bucket storage for lines of `W` words (empty if none).
+fn take_spare<const W: usize>() -> Vec<Line<W>> {
+    let spare: Box<dyn std::any::Any> = match W {
+        8 => Box::new(SPARE_G1.take()),
+        16 => Box::new(SPARE_G2.take()),
+        _ => return Vec::new(),
+    };
+    spare
+        .downcast::<Vec<Line<W>>>()
+        .map(|v| *v)
+        .unwrap_or_default()
+}
+
+/// Keeps bucket storage for this thread's next task.
+fn put_spare<const W: usize>(v: Vec<Line<W>>) {
+    let mut v: Box<dyn std::any::Any> = Box::new(v);
+    if let Some(v) = v.downcast_mut::<Vec<G1Line>>() {
+        SPARE_G1.replace(std::mem::take(v));
+    } else if let Some(v) = v.downcast_mut::<Vec<G2Line>>() {
+        SPARE_G2.replace(std::mem::take(v));
+    }
 }
 
 /// `R'^2 mod p` as 64-bit limbs: turns an integer inverse of a 52-bit
 /// Montgomery value back into Montgomery form.
 const R52_SQUARED: [u64; 4] = crate::field::pow2_mod(520, &FqParams::MODULUS);
 
-/// The IFMA G1 kernel. Exists only on CPUs with AVX-512 IFMA.
+/// The IFMA kernel over coordinate field `F`, on lines of `W = 8 * F::PARTS`
+/// words. Exists only on CPUs with AVX-512 IFMA.
 #[derive(Clone, Copy)]
-pub struct G1Ifma(());
+pub struct Ifma<F, const W: usize>(std::marker::PhantomData<F>);
+
+/// The G1 kernel.
+pub type G1Ifma = Ifma<Fq, 8>;
+/// The G2 kernel.
+pub type G2Ifma = Ifma<Fq2, 16>;
 
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn from_mont_lanes(xs: &[[u64; 5]; 8]) -> [[u64; 5]; 8] {
@@ -98,40 +192,49 @@ fn neg52(y: &[u64; 5]) -> [u64; 5] {
     out
 }
 
-impl G1Ifma {
+impl<F: Coord, const W: usize> Ifma<F, W> {
     /// The kernel, if this CPU can run it.
-    pub fn new() -> Option<G1Ifma> {
-        crate::dispatch::cpu_has_ifma().then_some(G1Ifma(()))
+    pub fn new() -> Option<Self> {
+        assert_eq!(W, 8 * F::PARTS, "a line holds four Fq parts per cache line");
+        crate::dispatch::cpu_has_ifma().then_some(Ifma(std::marker::PhantomData))
     }
 
-    fn get(points: &[Line], r: u32) -> Line {
-        let p = points[(r & !NEG) as usize];
+    /// Fq parts per point.
+    const POINT_PARTS: usize = 2 * F::PARTS;
+
+    fn get(points: &[Line<W>], r: u32) -> Line<W> {
+        let mut p = points[(r & !NEG) as usize];
         if r & NEG != 0 && !p.is_identity() {
-            Line::from52(&p.x52(), &neg52(&p.y52()))
-        } else {
-            p
+            for k in F::PARTS..Self::POINT_PARTS {
+                p.set_part52(k, &neg52(&p.part52(k)));
+            }
         }
+        p
     }
 
     /// Lines to portable affine points, eight at a time.
-    fn to_affine(&self, lines: &[Line]) -> Vec<Affine<Fq>> {
+    fn to_affine(&self, lines: &[Line<W>]) -> Vec<Affine<F>> {
         let mut out = Vec::with_capacity(lines.len());
         for group in lines.chunks(8) {
-            let mut xs = [[0u64; 5]; 8];
-            let mut ys = [[0u64; 5]; 8];
-            for (l, p) in group.iter().enumerate() {
-                xs[l] = p.x52();
-                ys[l] = p.y52();
+            let mut parts = [[Fq::ZERO; 4]; 8];
+            for k in 0..Self::POINT_PARTS {
+                let mut xs = [[0u64; 5]; 8];
+                for (l, p) in group.iter().enumerate() {
+                    xs[l] = p.part52(k);
+                }
+                // SAFETY: `self` exists only if the CPU has IFMA.
+                let c = unsafe { from_mont_lanes(&xs) };
+                for l in 0..group.len() {
+                    parts[l][k] = Fq::from_canonical(from52(&c[l]));
+                }
             }
-            // SAFETY: `self` exists only if the CPU has IFMA.
-            let (cx, cy) = unsafe { (from_mont_lanes(&xs), from_mont_lanes(&ys)) };
             for (l, p) in group.iter().enumerate() {
                 out.push(if p.is_identity() {
                     Affine::IDENTITY
                 } else {
                     Affine {
-                        x: Fq::from_canonical(from52(&cx[l])),
-                        y: Fq::from_canonical(from52(&cy[l])),
+                        x: F::from_parts(&parts[l][..F::PARTS]),
+                        y: F::from_parts(&parts[l][F::PARTS..Self::POINT_PARTS]),
                         infinity: false,
                     }
                 });
@@ -140,52 +243,60 @@ impl G1Ifma {
         out
     }
 
-    fn to_line(&self, p: &Affine<Fq>) -> Line {
+    fn to_line(&self, p: &Affine<F>) -> Line<W> {
         if p.infinity {
             return Line::IDENTITY;
         }
         let mut xs = [[0u64; 5]; 8];
-        xs[0] = to52(&p.x.to_canonical());
-        xs[1] = to52(&p.y.to_canonical());
+        for k in 0..F::PARTS {
+            xs[k] = to52(&p.x.part(k).to_canonical());
+            xs[F::PARTS + k] = to52(&p.y.part(k).to_canonical());
+        }
         // SAFETY: `self` exists only if the CPU has IFMA.
         let m = unsafe { to_mont_lanes(&xs) };
-        Line::from52(&m[0], &m[1])
+        let mut line = Line([0; W]);
+        for (k, v) in m.iter().take(Self::POINT_PARTS).enumerate() {
+            line.set_part52(k, v);
+        }
+        line
     }
 
-    /// Decodes ABI-encoded G1 points, checking coordinates.
-    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Line>, String> {
-        let mut out = vec![Line::IDENTITY; bytes.len() / 64];
+    /// Decodes ABI-encoded points (32 bytes per Fq part, all zero for the
+    /// identity), checking coordinates.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Line<W>>, String> {
+        let size = 32 * Self::POINT_PARTS;
+        let mut out = vec![Line::IDENTITY; bytes.len() / size];
         out.par_chunks_mut(8)
-            .zip(bytes.par_chunks(8 * 64))
+            .zip(bytes.par_chunks(8 * size))
             .enumerate()
             .try_for_each(|(k, (o, b))| {
-                let mut xs = [[0u64; 5]; 8];
-                let mut ys = [[0u64; 5]; 8];
-                for (i, pb) in b.chunks(64).enumerate() {
+                let mut parts = [[[0u64; 5]; 8]; 4];
+                let mut present = [false; 8];
+                for (i, pb) in b.chunks(size).enumerate() {
                     if pb.iter().all(|x| *x == 0) {
                         continue;
                     }
-                    let read = |at: usize| {
+                    present[i] = true;
+                    for (j, part) in parts.iter_mut().take(Self::POINT_PARTS).enumerate() {
                         let mut w = [0u8; 32];
-                        w.copy_from_slice(&pb[at..at + 32]);
-                        crate::field::limbs_from_bytes(&w)
-                    };
-                    let (x, y) = (read(0), read(32));
-                    if !Fq::is_canonical(&x) || !Fq::is_canonical(&y) {
-                        return Err(format!(
-                            "point {}: a coordinate is not below the field modulus",
-                            k * 8 + i
-                        ));
+                        w.copy_from_slice(&pb[32 * j..32 * j + 32]);
+                        let x = crate::field::limbs_from_bytes(&w);
+                        if !Fq::is_canonical(&x) {
+                            return Err(format!(
+                                "point {}: a coordinate is not below the field modulus",
+                                k * 8 + i
+                            ));
+                        }
+                        part[i] = to52(&x);
                     }
-                    xs[i] = to52(&x);
-                    ys[i] = to52(&y);
-                    o[i] = Line([1, 0, 0, 0, 0, 0, 0, 0]); // marks "not the identity" until filled below
                 }
-                // SAFETY: `self` exists only if the CPU has IFMA.
-                let (mx, my) = unsafe { (to_mont_lanes(&xs), to_mont_lanes(&ys)) };
-                for (i, line) in o.iter_mut().enumerate() {
-                    if !line.is_identity() {
-                        *line = Line::from52(&mx[i], &my[i]);
+                for (j, part) in parts.iter().take(Self::POINT_PARTS).enumerate() {
+                    // SAFETY: `self` exists only if the CPU has IFMA.
+                    let m = unsafe { to_mont_lanes(part) };
+                    for (i, line) in o.iter_mut().enumerate() {
+                        if present[i] {
+                            line.set_part52(j, &m[i]);
+                        }
                     }
                 }
                 Ok(())
@@ -194,45 +305,45 @@ impl G1Ifma {
     }
 }
 
-impl Kernel for G1Ifma {
-    type F = Fq;
-    type Points = Vec<Line>;
-    type Buckets = Vec<Line>;
+impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
+    type F = F;
+    type Points = Vec<Line<W>>;
+    type Buckets = Vec<Line<W>>;
 
-    fn count(&self, points: &Vec<Line>) -> usize {
+    fn count(&self, points: &Vec<Line<W>>) -> usize {
         points.len()
     }
-    fn input_is_identity(&self, points: &Vec<Line>, i: usize) -> bool {
+    fn input_is_identity(&self, points: &Vec<Line<W>>, i: usize) -> bool {
         points[i].is_identity()
     }
-    fn new_buckets(&self, nb: usize) -> Vec<Line> {
-        let mut v = SPARE.with(|s| s.take());
+    fn new_buckets(&self, nb: usize) -> Vec<Line<W>> {
+        let mut v = take_spare::<W>();
         v.clear();
         v.resize(nb, Line::IDENTITY);
         v
     }
-    fn recycle(&self, buckets: Vec<Line>) {
-        SPARE.with(|s| s.replace(buckets));
+    fn recycle(&self, buckets: Vec<Line<W>>) {
+        put_spare(buckets);
     }
-    fn bucket_is_empty(&self, buckets: &Vec<Line>, b: usize) -> bool {
+    fn bucket_is_empty(&self, buckets: &Vec<Line<W>>, b: usize) -> bool {
         buckets[b].is_identity()
     }
-    fn set_bucket(&self, buckets: &mut Vec<Line>, b: usize, points: &Vec<Line>, r: u32) {
+    fn set_bucket(&self, buckets: &mut Vec<Line<W>>, b: usize, points: &Vec<Line<W>>, r: u32) {
         buckets[b] = Self::get(points, r);
     }
-    fn add_batch(&self, buckets: &mut Vec<Line>, points: &Vec<Line>, batch: &[(u32, u32)]) {
+    fn add_batch(&self, buckets: &mut Vec<Line<W>>, points: &Vec<Line<W>>, batch: &[(u32, u32)]) {
         // SAFETY: `self` exists only if the CPU has IFMA; bucket and point
         // indices come from the accumulator and are within their arrays.
-        let specials = unsafe { add_batch(buckets, points, batch) };
+        let specials = unsafe { F::add_batch(words_mut(buckets), words(points), batch) };
         for j in specials {
             let (b, r) = batch[j];
             let p = self.to_affine(&[buckets[b as usize]])[0];
             let q = self.to_affine(&[Self::get(points, r)])[0];
-            let inv = pair_denominator(&p, &q).inverse().unwrap_or(Fq::ZERO);
+            let inv = pair_denominator(&p, &q).inverse().unwrap_or(F::ZERO);
             buckets[b as usize] = self.to_line(&add_with_inverse(&p, &q, &inv));
         }
     }
-    fn bucket_values(&self, buckets: &Vec<Line>) -> Vec<Affine<Fq>> {
+    fn bucket_values(&self, buckets: &Vec<Line<W>>) -> Vec<Affine<F>> {
         self.to_affine(buckets)
     }
 }
@@ -271,20 +382,21 @@ fn pack(v: &V8) -> [__m512i; 4] {
     ]
 }
 
-/// One group of eight additions, as loaded.
-struct Loaded {
-    x1: V8,
-    y1: V8,
-    x2: V8,
-    y2: V8,
-    d: V8,
-    special: u8,
-    bucket_idx: __m512i,
+/// The lanes of group `v` of a batch (additions `8v..8v+8`).
+struct Lanes {
+    /// Word offsets of the buckets' lines.
+    bucket: __m512i,
+    /// Word offsets of the points' lines.
+    point: __m512i,
+    /// Lanes past the batch's end (they repeat its last addition).
+    pad: u8,
+    /// Lanes whose point is negated.
+    neg: u8,
 }
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn load_group(f: &Field8, bw: &[u64], pw: &[u64], batch: &[(u32, u32)], v: usize) -> Loaded {
+fn lanes(batch: &[(u32, u32)], v: usize, line_words: u64) -> Lanes {
     let k = batch.len();
     let mut bi = [0u64; 8];
     let mut pi = [0u64; 8];
@@ -298,112 +410,209 @@ fn load_group(f: &Field8, bw: &[u64], pw: &[u64], batch: &[(u32, u32)], v: usize
             batch[k - 1]
         };
         neg |= (((r & NEG) != 0) as u8) << l;
-        bi[l] = u64::from(b) * 8;
-        pi[l] = u64::from(r & !NEG) * 8;
+        bi[l] = u64::from(b) * line_words;
+        pi[l] = u64::from(r & !NEG) * line_words;
     }
-    let (bidx, pidx) = (load8(&bi), load8(&pi));
-    let word = |base: &[u64], idx: __m512i, off: i64| {
-        gather(
-            base,
-            _mm512_add_epi64(idx, _mm512_set1_epi64(off)),
-            base.len() - 1,
-        )
-    };
-    let bx = [
-        word(bw, bidx, 0),
-        word(bw, bidx, 1),
-        word(bw, bidx, 2),
-        word(bw, bidx, 3),
-    ];
-    let by = [
-        word(bw, bidx, 4),
-        word(bw, bidx, 5),
-        word(bw, bidx, 6),
-        word(bw, bidx, 7),
-    ];
-    let px = [
-        word(pw, pidx, 0),
-        word(pw, pidx, 1),
-        word(pw, pidx, 2),
-        word(pw, pidx, 3),
-    ];
-    let py = [
-        word(pw, pidx, 4),
-        word(pw, pidx, 5),
-        word(pw, pidx, 6),
-        word(pw, pidx, 7),
-    ];
-    let ones = _mm512_set1_epi64(-1);
-    let ident = _mm512_cmpeq_epi64_mask(bx[3], ones) | _mm512_cmpeq_epi64_mask(px[3], ones);
-    let (x1, y1, x2) = (unpack(bx), unpack(by), unpack(px));
-    let y2 = unpack(py);
-    let y2 = if neg != 0 {
-        f.select(neg, &y2, &f.sub(&V8::zero(), &y2))
-    } else {
-        y2
-    };
-    let d = f.sub(&x2, &x1);
-    let special = f.zero_mask(&d) | ident | pad;
-    let d = f.select(special, &d, &f.one);
-    Loaded {
-        x1,
-        y1,
-        x2,
-        y2,
-        d,
-        special,
-        bucket_idx: bidx,
+    Lanes {
+        bucket: load8(&bi),
+        point: load8(&pi),
+        pad,
+        neg,
     }
 }
 
-/// `bucket[b] += ±point[r]` for the batch; returns the positions it left to
-/// the portable formulas (those buckets are not written).
+/// The four packed words of Fq part `k` of the lines at word offsets `idx`.
+#[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn add_batch(buckets: &mut [Line], points: &[Line], batch: &[(u32, u32)]) -> Vec<usize> {
-    let f = Field8::new(&FQ);
-    let nv = batch.len().div_ceil(8);
-    let pw = words(points);
-    let mut prefix = Vec::with_capacity(nv);
-    let mut groups = Vec::with_capacity(nv);
+fn gather_words(base: &[u64], idx: __m512i, k: usize) -> [__m512i; 4] {
+    std::array::from_fn(|j| {
+        let at = _mm512_add_epi64(idx, _mm512_set1_epi64((4 * k + j) as i64));
+        gather(base, at, base.len() - 1)
+    })
+}
+
+/// Fq part `k` of the lines at word offsets `idx`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn gather_part(base: &[u64], idx: __m512i, k: usize) -> V8 {
+    unpack(gather_words(base, idx, k))
+}
+
+/// Writes Fq part `k` of the lanes in `keep` to the lines at word offsets `idx`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn scatter_part(base: &mut [u64], keep: u8, idx: __m512i, k: usize, v: &V8) {
+    for (j, w) in pack(v).iter().enumerate() {
+        let at = _mm512_add_epi64(idx, _mm512_set1_epi64((4 * k + j) as i64));
+        // SAFETY: every index is a line's offset plus a word within that
+        // line, so within `base`; lanes not kept are masked off.
+        unsafe { _mm512_mask_i64scatter_epi64::<8>(base.as_mut_ptr().cast(), keep, at, *w) };
+    }
+}
+
+/// Lanes where either point is the identity, from the words of their first parts.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
+    let ones = _mm512_set1_epi64(-1);
+    _mm512_cmpeq_epi64_mask(a[3], ones) | _mm512_cmpeq_epi64_mask(b[3], ones)
+}
+
+/// `-y` on the lanes of `neg`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn negate_lanes(f: &Field8, neg: u8, y: V8) -> V8 {
+    if neg == 0 {
+        y
+    } else {
+        f.select(neg, &y, &f.sub(&V8::zero(), &y))
+    }
+}
+
+/// The inverses of the (nonzero) lanes of every denominator, by one shared
+/// inversion: prefix products, one lane inversion, then back down.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn batch_inverses(f: &Field8, dens: &[V8]) -> Vec<V8> {
+    let mut out = Vec::with_capacity(dens.len());
     let mut acc = f.one;
-    {
-        let bw = words(buckets);
-        for v in 0..nv {
-            let g = load_group(&f, bw, pw, batch, v);
-            prefix.push(acc);
-            acc = f.mul(&acc, &g.d);
-            groups.push(g);
-        }
+    for d in dens {
+        out.push(acc);
+        acc = f.mul(&acc, d);
     }
     let mut inv = invert_lanes(&acc);
+    for (o, d) in out.iter_mut().zip(dens).rev() {
+        *o = f.mul(&inv, o);
+        inv = f.mul(&inv, d);
+    }
+    out
+}
+
+/// Adds the batch positions of group `v`'s special lanes (not its padding).
+fn push_specials(out: &mut Vec<usize>, special: u8, v: usize, len: usize) {
+    for l in 0..8 {
+        if special >> l & 1 == 1 && 8 * v + l < len {
+            out.push(8 * v + l);
+        }
+    }
+}
+
+/// One group of eight G1 additions, as loaded.
+struct G1Group {
+    x1: V8,
+    y1: V8,
+    x2: V8,
+    y2: V8,
+    special: u8,
+    bucket: __m512i,
+}
+
+/// `bucket[b] += ±point[r]` for the batch on G1 lines; returns the positions
+/// it left to the portable formulas (those buckets are not written).
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn add_batch_g1(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
+    let f = Field8::new(&FQ);
+    let nv = batch.len().div_ceil(8);
+    let mut groups = Vec::with_capacity(nv);
+    let mut dens = Vec::with_capacity(nv);
+    for v in 0..nv {
+        let ix = lanes(batch, v, 8);
+        let (bx, px) = (
+            gather_words(bw, ix.bucket, 0),
+            gather_words(pw, ix.point, 0),
+        );
+        let ident = identity_lanes(&bx, &px);
+        let (x1, x2) = (unpack(bx), unpack(px));
+        let y1 = gather_part(bw, ix.bucket, 1);
+        let y2 = negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 1));
+        let d = f.sub(&x2, &x1);
+        let special = f.zero_mask(&d) | ident | ix.pad;
+        dens.push(f.select(special, &d, &f.one));
+        groups.push(G1Group {
+            x1,
+            y1,
+            x2,
+            y2,
+            special,
+            bucket: ix.bucket,
+        });
+    }
+    let invs = batch_inverses(&f, &dens);
     let mut specials = Vec::new();
-    for v in (0..nv).rev() {
-        let g = &groups[v];
-        let dinv = f.mul(&inv, &prefix[v]);
-        inv = f.mul(&inv, &g.d);
-        let lambda = f.mul(&f.sub(&g.y2, &g.y1), &dinv);
+    for (v, (g, dinv)) in groups.iter().zip(&invs).enumerate() {
+        let lambda = f.mul(&f.sub(&g.y2, &g.y1), dinv);
         let x3 = f.sub(&f.sub(&f.square(&lambda), &g.x1), &g.x2);
         let y3 = f.sub(&f.mul(&lambda, &f.sub(&g.x1, &x3)), &g.y1);
-        let (wx, wy) = (pack(&x3), pack(&y3));
-        let keep = !g.special;
-        let base = buckets.as_mut_ptr().cast::<u64>();
-        for (o, w) in wx.iter().chain(wy.iter()).enumerate() {
-            let idx = _mm512_add_epi64(g.bucket_idx, _mm512_set1_epi64(o as i64));
-            // SAFETY: every index is `8 * bucket + o` for a bucket of this batch
-            // (o < 8), so within `buckets`; lanes not kept are masked off.
-            unsafe { _mm512_mask_i64scatter_epi64::<8>(base.cast(), keep, idx, *w) };
+        scatter_part(bw, !g.special, g.bucket, 0, &x3);
+        scatter_part(bw, !g.special, g.bucket, 1, &y3);
+        push_specials(&mut specials, g.special, v, batch.len());
+    }
+    specials
+}
+
+/// One group of eight G2 additions, as loaded.
+struct G2Group {
+    x1: V8x2,
+    y1: V8x2,
+    x2: V8x2,
+    y2: V8x2,
+    /// `x2 - x1` (one on special lanes).
+    d: V8x2,
+    special: u8,
+    bucket: __m512i,
+}
+
+/// `bucket[b] += ±point[r]` for the batch on G2 lines. The Fq2 denominators
+/// are inverted through their norms, `1/d = conj(d) / (d0^2 + d1^2)`, so the
+/// shared inversion runs in Fq.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn add_batch_g2(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
+    let f = Field8::new(&FQ);
+    let nv = batch.len().div_ceil(8);
+    let mut groups = Vec::with_capacity(nv);
+    let mut norms = Vec::with_capacity(nv);
+    for v in 0..nv {
+        let ix = lanes(batch, v, 16);
+        let (bx, px) = (
+            gather_words(bw, ix.bucket, 0),
+            gather_words(pw, ix.point, 0),
+        );
+        let ident = identity_lanes(&bx, &px);
+        let x1 = [unpack(bx), gather_part(bw, ix.bucket, 1)];
+        let x2 = [unpack(px), gather_part(pw, ix.point, 1)];
+        let y1 = [gather_part(bw, ix.bucket, 2), gather_part(bw, ix.bucket, 3)];
+        let y2 = [
+            negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 2)),
+            negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 3)),
+        ];
+        let d = f.sub2(&x2, &x1);
+        let special = f.zero_mask2(&d) | ident | ix.pad;
+        let d = f.select2(special, &d, &[f.one, V8::zero()]);
+        norms.push(f.add(&f.square(&d[0]), &f.square(&d[1])));
+        groups.push(G2Group {
+            x1,
+            y1,
+            x2,
+            y2,
+            d,
+            special,
+            bucket: ix.bucket,
+        });
+    }
+    let invs = batch_inverses(&f, &norms);
+    let mut specials = Vec::new();
+    for (v, (g, ninv)) in groups.iter().zip(&invs).enumerate() {
+        let dinv = [
+            f.mul(&g.d[0], ninv),
+            f.sub(&V8::zero(), &f.mul(&g.d[1], ninv)),
+        ];
+        let lambda = f.mul2(&f.sub2(&g.y2, &g.y1), &dinv);
+        let x3 = f.sub2(&f.sub2(&f.square2(&lambda), &g.x1), &g.x2);
+        let y3 = f.sub2(&f.mul2(&lambda, &f.sub2(&g.x1, &x3)), &g.y1);
+        for (k, part) in x3.iter().chain(&y3).enumerate() {
+            scatter_part(bw, !g.special, g.bucket, k, part);
         }
-        let real = g.special
-            & if v == nv - 1 && batch.len() % 8 != 0 {
-                (1u8 << (batch.len() % 8)) - 1
-            } else {
-                0xff
-            };
-        for l in 0..8 {
-            if real >> l & 1 == 1 {
-                specials.push(8 * v + l);
-            }
-        }
+        push_specials(&mut specials, g.special, v, batch.len());
     }
     specials
 }

@@ -112,11 +112,12 @@ fn msm_g1_with_every_point_the_same() {
 fn msm_g2_matches_reference() {
     let b = backend();
     let mut rng = StdRng::seed_from_u64(12);
-    for n in [0, 1, 5, 100, 2049] {
+    for n in [0, 1, 5, 100, 2049, 1 << 13] {
         let mut pts = refimpl::sample_g2(n, &mut rng);
-        if n > 2 {
-            pts[1] = pts[0];
-            pts[2] = ark_bn254::G2Affine::zero();
+        if n > 3 {
+            pts[1] = pts[0]; // repeated point
+            pts[2] = ark_bn254::G2Affine::zero(); // infinity
+            pts[3] = (-pts[0].into_group()).into_affine(); // its negation
         }
         let pb = refimpl::encode_g2(&pts);
         for sb in [

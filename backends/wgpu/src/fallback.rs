@@ -1,7 +1,7 @@
 //! The CPU backend, loaded from the same directory as this library, for what
-//! the GPU does not do: G2 MSM (a few hundred points in Groth16; the CPU
-//! backend's 64-bit arithmetic beats a first GPU version there) and NTTs too
-//! large for one device binding.
+//! the GPU does not do: G2 MSM (one per proof, as many points as the
+//! circuit's variables; on a GPU machine it runs on host cores beside the G1
+//! MSMs on the device) and NTTs too large for one device binding.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};

@@ -393,6 +393,62 @@ impl Field8 {
     }
 }
 
+/// Eight elements of Fq2 = Fq[u] / (u^2 + 1): the lanes of `c0` and of `c1`.
+pub type V8x2 = [V8; 2];
+
+/// Fq2 on eight lanes, built on the Fq operations (all results canonical).
+impl Field8 {
+    /// `a + b` in Fq2.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn add2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
+        [self.add(&a[0], &b[0]), self.add(&a[1], &b[1])]
+    }
+
+    /// `a - b` in Fq2.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn sub2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
+        [self.sub(&a[0], &b[0]), self.sub(&a[1], &b[1])]
+    }
+
+    /// `a * b` in Fq2 by Karatsuba: three Fq products.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn mul2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
+        let v0 = self.mul(&a[0], &b[0]);
+        let v1 = self.mul(&a[1], &b[1]);
+        // The sums are below 2p, which the Montgomery product takes.
+        let s = self.mul(&self.add_lazy(&a[0], &a[1]), &self.add_lazy(&b[0], &b[1]));
+        [self.sub(&v0, &v1), self.sub(&self.sub(&s, &v0), &v1)]
+    }
+
+    /// `a^2` in Fq2: `(a0 + a1)(a0 - a1) + 2 a0 a1 u`, two Fq products.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn square2(&self, a: &V8x2) -> V8x2 {
+        let c0 = self.mul(&self.add_lazy(&a[0], &a[1]), &self.sub_lazy(&a[0], &a[1]));
+        [c0, self.double(&self.mul(&a[0], &a[1]))]
+    }
+
+    /// Lanes where `a == 0` in Fq2.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn zero_mask2(&self, a: &V8x2) -> __mmask8 {
+        self.zero_mask(&a[0]) & self.zero_mask(&a[1])
+    }
+
+    /// `mask ? b : a` per lane, in Fq2.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn select2(&self, mask: __mmask8, a: &V8x2, b: &V8x2) -> V8x2 {
+        [
+            self.select(mask, &a[0], &b[0]),
+            self.select(mask, &a[1], &b[1]),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +512,85 @@ mod tests {
             }
         }
         let _ = Fr::ONE;
+    }
+
+    #[test]
+    fn eight_lane_fq2_matches_the_portable_fq2() {
+        use crate::field::Field;
+        use crate::field::fq2::Fq2;
+        if !crate::dispatch::cpu_has_ifma() {
+            return;
+        }
+        let mut seed = 777u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            Fq::from_canonical(Fq::reduce([
+                seed,
+                seed.rotate_left(17),
+                seed ^ 0x5555,
+                seed >> 3,
+            ]))
+        };
+        let p_minus_1 = Fq::ZERO.sub(&Fq::ONE);
+        for round in 0..100 {
+            let mut a: [Fq2; 8] = std::array::from_fn(|_| Fq2::new(next(), next()));
+            let b: [Fq2; 8] = std::array::from_fn(|_| Fq2::new(next(), next()));
+            if round == 0 {
+                // Edges: zero, one, p - 1 in either part, and a lane equal to b's.
+                a[0] = Fq2::ZERO;
+                a[1] = Fq2::ONE;
+                a[2] = Fq2::new(p_minus_1, p_minus_1);
+                a[3] = Fq2::new(Fq::ZERO, p_minus_1);
+                a[4] = b[4];
+            }
+            let parts =
+                |v: &[Fq2; 8], k: usize| lanes_of(&v.map(|x| if k == 0 { x.c0 } else { x.c1 }));
+            let (va, vb) = ([parts(&a, 0), parts(&a, 1)], [parts(&b, 0), parts(&b, 1)]);
+            // SAFETY: the CPU has IFMA (checked above).
+            let (m, sq, s, d, zero) = unsafe { check_ops2(&va, &vb) };
+            let back = |r: &[[[u64; 5]; 8]; 2], l: usize| {
+                Fq2::new(
+                    Fq::from_canonical(from52(&r[0][l])),
+                    Fq::from_canonical(from52(&r[1][l])),
+                )
+            };
+            for l in 0..8 {
+                assert_eq!(back(&m, l), a[l].mul(&b[l]), "mul2 lane {l}");
+                assert_eq!(back(&sq, l), a[l].square(), "square2 lane {l}");
+                assert_eq!(back(&s, l), a[l].add(&b[l]), "add2 lane {l}");
+                assert_eq!(back(&d, l), a[l].sub(&b[l]), "sub2 lane {l}");
+                assert_eq!(
+                    zero >> l & 1 == 1,
+                    a[l].sub(&b[l]).is_zero(),
+                    "zero_mask2 lane {l}"
+                );
+            }
+        }
+    }
+
+    type Lanes2 = [[[u64; 5]; 8]; 2];
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn check_ops2(a: &Lanes2, b: &Lanes2) -> (Lanes2, Lanes2, Lanes2, Lanes2, u8) {
+        let f = Field8::new(&FQ);
+        let load = |x: &Lanes2| {
+            [
+                f.to_mont(&V8::from_lanes(&x[0])),
+                f.to_mont(&V8::from_lanes(&x[1])),
+            ]
+        };
+        let out = |v: V8x2| [f.from_mont(&v[0]).to_lanes(), f.from_mont(&v[1]).to_lanes()];
+        let (va, vb) = (load(a), load(b));
+        let d = f.sub2(&va, &vb);
+        (
+            out(f.mul2(&va, &vb)),
+            out(f.square2(&va)),
+            out(f.add2(&va, &vb)),
+            out(d),
+            f.zero_mask2(&d),
+        )
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
