@@ -321,6 +321,7 @@ impl<'a, K: Kernel> Accumulator<'a, K> {
 
 /// One task: the points `lo..` of one window, accumulated into buckets and
 /// reduced to `sum |d| * bucket[|d|]` by running sums from the top bucket.
+/// Digits of points at infinity are zero.
 ///
 /// A bucket that receives far more points than the average (skewed digits:
 /// the top window, repeated scalars) is split into copies, and its points go
@@ -335,8 +336,8 @@ fn window_task<K: Kernel>(
 ) -> Jacobian<K::F> {
     let nb = 1usize << (c - 1);
     let mut counts = vec![0u32; nb];
-    for (i, &d) in digits.iter().enumerate() {
-        if d != 0 && !k.input_is_identity(points, lo + i) {
+    for &d in digits {
+        if d != 0 {
             counts[d.unsigned_abs() as usize - 1] += 1;
         }
     }
@@ -359,7 +360,7 @@ fn window_task<K: Kernel>(
     let mut turn = vec![0u32; nb];
     let mut acc = Accumulator::new(k, points, copies);
     for (i, &d) in digits.iter().enumerate() {
-        if d == 0 || k.input_is_identity(points, lo + i) {
+        if d == 0 {
             continue;
         }
         let b = d.unsigned_abs() as usize - 1;
@@ -395,7 +396,17 @@ pub fn msm_with<K: Kernel>(
         return Jacobian::IDENTITY;
     }
     let c = window_bits(n);
-    let (digits, windows) = signed_digits(scalars, c);
+    let (mut digits, windows) = signed_digits(scalars, c);
+    // Points at infinity get zero digits, so tasks never read a point to skip it.
+    let identities: Vec<usize> = (0..n)
+        .into_par_iter()
+        .filter(|&i| k.input_is_identity(points, i))
+        .collect();
+    for row in digits.chunks_mut(n) {
+        for &i in &identities {
+            row[i] = 0;
+        }
+    }
     // Enough tasks to keep every thread busy, few enough that bucket reductions stay small.
     let chunks = (2 * threads)
         .div_ceil(windows)
