@@ -52,6 +52,34 @@ fn main() {
     println!(
         "mul throughput: ours {our_tp:.2} ns, arkworks {ark_tp:.2} ns; latency: ours {our_lat:.2} ns, arkworks {ark_lat:.2} ns"
     );
+    // inversion: a chain, each inverse feeding the next (ours by divsteps,
+    // Fermat's x^(p-2) as before, arkworks)
+    use ark_ff::Field as _;
+    let inv_iters = 20_000u32;
+    let t = std::time::Instant::now();
+    let mut z = ours[1];
+    for _ in 0..inv_iters {
+        z = z.inverse().expect("nonzero").add(&Fq::ONE);
+    }
+    let our_inv = t.elapsed().as_nanos() as f64 / f64::from(inv_iters);
+    let mut e =
+        <aztec_backend_cpu::field::FqParams as aztec_backend_cpu::field::FieldParams>::MODULUS;
+    e[0] -= 2;
+    let t = std::time::Instant::now();
+    let mut w = ours[1];
+    for _ in 0..inv_iters {
+        w = w.pow(&e).add(&Fq::ONE);
+    }
+    let fermat_inv = t.elapsed().as_nanos() as f64 / f64::from(inv_iters);
+    let t = std::time::Instant::now();
+    let mut v = a[1];
+    for _ in 0..inv_iters {
+        v = v.inverse().expect("nonzero") + ark_bn254::Fq::ONE;
+    }
+    let ark_inv = t.elapsed().as_nanos() as f64 / f64::from(inv_iters);
+    assert_eq!(z.to_canonical(), v.into_bigint().0);
+    assert_eq!(w, z);
+    println!("inverse: ours {our_inv:.0} ns, Fermat {fermat_inv:.0} ns, arkworks {ark_inv:.0} ns");
     #[cfg(target_arch = "x86_64")]
     if aztec_backend_cpu::dispatch::cpu_has_ifma() {
         // SAFETY: the CPU has IFMA.

@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 pub mod fq2;
 #[cfg(target_arch = "x86_64")]
 pub mod ifma;
+pub mod inverse;
 
 /// A prime field's constants.
 pub trait FieldParams: 'static + Copy + Send + Sync + std::fmt::Debug + PartialEq + Eq {
@@ -21,6 +22,10 @@ pub trait FieldParams: 'static + Copy + Send + Sync + std::fmt::Debug + PartialE
     const R: [u64; 4] = pow2_mod(256, &Self::MODULUS);
     /// `2^512 mod p`: converts into Montgomery form.
     const R2: [u64; 4] = pow2_mod(512, &Self::MODULUS);
+    /// `2^768 mod p`: turns the integer inverse of a Montgomery form back into one.
+    const R3: [u64; 4] = pow2_mod(768, &Self::MODULUS);
+    /// `p^-1 mod 2^62`, for the divsteps inversion.
+    const INV62: u64 = inverse::inv62(Self::MODULUS[0]);
 }
 
 /// BN254's base field.
@@ -317,14 +322,15 @@ impl<P: FieldParams> Fp<P> {
         acc
     }
 
-    /// The inverse (`None` for zero), by Fermat: `x^(p-2)`.
+    /// The inverse (`None` for zero), by divsteps (see `inverse.rs`): the
+    /// stored value `x R` is inverted as an integer, and `(x R)^-1` times
+    /// `R^3` in Montgomery form is `x^-1 R`.
     pub fn inverse(&self) -> Option<Self> {
         if self.is_zero() {
             return None;
         }
-        let mut e = P::MODULUS;
-        e[0] -= 2; // p is odd and > 2: no borrow
-        Some(self.pow(&e))
+        let inv = inverse::invert(&self.0, &P::MODULUS, P::INV62);
+        Some(Fp(inv, PhantomData).mul(&Fp(P::R3, PhantomData)))
     }
 
     /// Inverts every nonzero element of `v` in place with one inversion
