@@ -45,22 +45,38 @@ fn from_s62(x: &S62) -> [u64; 4] {
 #[inline]
 fn divsteps_62(mut eta: i64, mut f: u64, mut g: u64) -> (i64, [i64; 4]) {
     let (mut u, mut v, mut q, mut r) = (1i64, 0i64, 0i64, 1i64);
-    for _ in 0..62 {
-        if g & 1 == 1 {
-            if eta < 0 {
-                // delta > 0: swap, so that g - f is what is halved.
-                eta = -eta;
-                (f, g) = (g, f.wrapping_neg());
-                (u, v, q, r) = (q, r, u.wrapping_neg(), v.wrapping_neg());
-            }
-            g = g.wrapping_add(f);
-            q = q.wrapping_add(u);
-            r = r.wrapping_add(v);
+    let mut left = 62u32;
+    loop {
+        // The steps with g even only halve it: take a run of them at once
+        // (each doubles the row of f instead of halving g).
+        let zeros = g.trailing_zeros().min(left);
+        g >>= zeros;
+        u <<= zeros;
+        v <<= zeros;
+        eta -= i64::from(zeros);
+        left -= zeros;
+        if left == 0 {
+            break;
         }
-        eta -= 1;
-        g >>= 1;
-        u = u.wrapping_shl(1);
-        v = v.wrapping_shl(1);
+        // g is odd: this step adds f to g, after `(f, g) <- (g, -f)` (and the
+        // same on the rows) when delta > 0; the next run begins with its
+        // halving. The swap is done with masks: it is taken about half the
+        // time, unpredictably.
+        let m = eta >> 63;
+        let mu = m as u64;
+        let x = (f ^ g) & mu;
+        (f, g) = (f ^ x, g ^ x);
+        g = (g ^ mu).wrapping_sub(mu);
+        let x = (u ^ q) & m;
+        (u, q) = (u ^ x, q ^ x);
+        let x = (v ^ r) & m;
+        (v, r) = (v ^ x, r ^ x);
+        q = (q ^ m).wrapping_sub(m);
+        r = (r ^ m).wrapping_sub(m);
+        eta = (eta ^ m).wrapping_sub(m);
+        g = g.wrapping_add(f);
+        q = q.wrapping_add(u);
+        r = r.wrapping_add(v);
     }
     (eta, [u, v, q, r])
 }
