@@ -17,3 +17,5 @@ pub mod ntt;
 #[cfg(target_arch = "x86_64")]
 pub mod ntt_ifma;
 pub mod pool;
+#[cfg(target_arch = "x86_64")]
+pub mod reduce_ifma;

@@ -122,6 +122,25 @@ pub trait Kernel: Sync {
     fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<Self::F>>;
     /// Takes back bucket storage for reuse by a later task on this thread.
     fn recycle(&self, _buckets: Self::Buckets) {}
+    /// `sum (b + 1) * bucket_b`, where bucket `b` is the sum of storage
+    /// entries `first[b]..first[b + 1]`.
+    fn reduce(&self, buckets: &Self::Buckets, first: &[u32]) -> Jacobian<Self::F> {
+        running_sums(&self.bucket_values(buckets), first)
+    }
+}
+
+/// `sum (b + 1) * bucket_b` by running sums from the top bucket, on the
+/// portable formulas (bucket `b` is the sum of `values[first[b]..first[b + 1]]`).
+pub fn running_sums<F: Field>(values: &[Affine<F>], first: &[u32]) -> Jacobian<F> {
+    let mut running = Jacobian::IDENTITY;
+    let mut sum = Jacobian::IDENTITY;
+    for b in (0..first.len() - 1).rev() {
+        for v in &values[first[b] as usize..first[b + 1] as usize] {
+            running = running.add_mixed(v);
+        }
+        sum = sum.add(&running);
+    }
+    sum
 }
 
 /// Marks a negated point in a point reference.
@@ -371,16 +390,8 @@ fn window_task<K: Kernel>(
         acc.push(copy, r);
     }
     let buckets = acc.finish();
-    let values = k.bucket_values(&buckets);
+    let sum = k.reduce(&buckets, &first);
     k.recycle(buckets);
-    let mut running = Jacobian::IDENTITY;
-    let mut sum = Jacobian::IDENTITY;
-    for b in (0..nb).rev() {
-        for v in &values[first[b] as usize..first[b + 1] as usize] {
-            running = running.add_mixed(v);
-        }
-        sum = sum.add(&running);
-    }
     sum
 }
 

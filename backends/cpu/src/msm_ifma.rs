@@ -15,11 +15,11 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use crate::curve::Affine;
+use crate::curve::{Affine, Jacobian};
 use crate::field::fq2::Fq2;
 use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, to52};
 use crate::field::{Field, FieldParams, Fq, FqParams};
-use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator};
+use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator, running_sums};
 
 /// A point in `W / 8` cache lines: `W / 8` packed Fq parts of x, then as many of y.
 #[repr(C, align(64))]
@@ -90,6 +90,10 @@ pub trait Coord: Field {
     /// The CPU must have AVX-512 IFMA, and every index of the batch must be
     /// within its lines.
     unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize>;
+    /// Eight lanes of this field.
+    type Lanes: crate::reduce_ifma::LaneField<P = Self>;
+    /// `3b`, for the curve `y^2 = x^3 + b` over this field (G1, or G2's twist).
+    fn b3() -> Self;
 }
 
 impl Coord for Fq {
@@ -104,6 +108,10 @@ impl Coord for Fq {
         // SAFETY: passed on from the caller.
         unsafe { add_batch_g1(bw, pw, batch) }
     }
+    type Lanes = V8;
+    fn b3() -> Fq {
+        Fq::from_canonical([9, 0, 0, 0])
+    }
 }
 
 impl Coord for Fq2 {
@@ -117,6 +125,15 @@ impl Coord for Fq2 {
     unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
         // SAFETY: passed on from the caller.
         unsafe { add_batch_g2(bw, pw, batch) }
+    }
+    type Lanes = V8x2;
+    /// The twist's `b` is `3 / (9 + u)`.
+    fn b3() -> Fq2 {
+        let nine = Fq::from_canonical([9, 0, 0, 0]);
+        let inv = Fq2::new(nine, Fq::ONE)
+            .inverse()
+            .expect("9 + u is not zero");
+        inv.mul(&Fq2::new(nine, Fq::ZERO))
     }
 }
 
@@ -346,7 +363,39 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
     fn bucket_values(&self, buckets: &Vec<Line<W>>) -> Vec<Affine<F>> {
         self.to_affine(buckets)
     }
+    /// On eight lanes when there are enough buckets; a bucket split into
+    /// copies (skewed digits) has them summed on the portable path first.
+    fn reduce(&self, buckets: &Vec<Line<W>>, first: &[u32]) -> Jacobian<F> {
+        let nb = first.len() - 1;
+        if nb < REDUCE_ON_LANES_FROM {
+            return running_sums(&self.bucket_values(buckets), first);
+        }
+        let merged: std::borrow::Cow<[Line<W>]> = if buckets.len() == nb {
+            std::borrow::Cow::Borrowed(buckets)
+        } else {
+            let mut one = Vec::with_capacity(nb);
+            for b in 0..nb {
+                let copies = &buckets[first[b] as usize..first[b + 1] as usize];
+                if copies.len() == 1 {
+                    one.push(copies[0]);
+                } else {
+                    let mut s = Jacobian::IDENTITY;
+                    for v in self.to_affine(copies) {
+                        s = s.add_mixed(&v);
+                    }
+                    one.push(self.to_line(&s.to_affine()));
+                }
+            }
+            std::borrow::Cow::Owned(one)
+        };
+        // SAFETY: `self` exists only if the CPU has IFMA; `merged` holds `nb` lines.
+        unsafe { crate::reduce_ifma::reduce::<F::Lanes>(words(&merged), W, nb) }
+    }
 }
+
+/// Buckets from which a window's reduction runs on eight lanes (below, the
+/// lanes' combination costs more than it saves).
+const REDUCE_ON_LANES_FROM: usize = 64;
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
@@ -424,7 +473,7 @@ fn lanes(batch: &[(u32, u32)], v: usize, line_words: u64) -> Lanes {
 /// The four packed words of Fq part `k` of the lines at word offsets `idx`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn gather_words(base: &[u64], idx: __m512i, k: usize) -> [__m512i; 4] {
+pub(crate) fn gather_words(base: &[u64], idx: __m512i, k: usize) -> [__m512i; 4] {
     std::array::from_fn(|j| {
         let at = _mm512_add_epi64(idx, _mm512_set1_epi64((4 * k + j) as i64));
         gather(base, at, base.len() - 1)
@@ -434,7 +483,7 @@ fn gather_words(base: &[u64], idx: __m512i, k: usize) -> [__m512i; 4] {
 /// Fq part `k` of the lines at word offsets `idx`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn gather_part(base: &[u64], idx: __m512i, k: usize) -> V8 {
+pub(crate) fn gather_part(base: &[u64], idx: __m512i, k: usize) -> V8 {
     unpack(gather_words(base, idx, k))
 }
 
@@ -453,7 +502,7 @@ fn scatter_part(base: &mut [u64], keep: u8, idx: __m512i, k: usize, v: &V8) {
 /// Lanes where either point is the identity, from the words of their first parts.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
+pub(crate) fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
     let ones = _mm512_set1_epi64(-1);
     _mm512_cmpeq_epi64_mask(a[3], ones) | _mm512_cmpeq_epi64_mask(b[3], ones)
 }
