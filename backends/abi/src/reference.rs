@@ -20,13 +20,26 @@ pub fn fq_bytes(x: &Fq) -> [u8; 32] {
 /// An Fr element as 32 bytes LE.
 pub fn fr_bytes(x: &Fr) -> [u8; 32] {
     let mut out = [0u8; 32];
-    out.copy_from_slice(&x.into_bigint().to_bytes_le());
+    for (o, l) in out.chunks_mut(8).zip(x.into_bigint().0) {
+        o.copy_from_slice(&l.to_le_bytes());
+    }
     out
 }
 
-/// Reads 32 bytes LE as an Fr element, reducing modulo r.
+/// Reads 32 bytes LE as an Fr element, reducing modulo r (a canonical value,
+/// the usual case, takes one conversion into Montgomery form).
 pub fn fr_from_bytes(b: &[u8]) -> Fr {
-    Fr::from_le_bytes_mod_order(b)
+    let mut limbs = [0u64; 4];
+    for (l, c) in limbs.iter_mut().zip(b.chunks(8)) {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        *l = u64::from_le_bytes(w);
+    }
+    match b.len() {
+        32 => Fr::from_bigint(ark_ff::BigInt(limbs)),
+        _ => None,
+    }
+    .unwrap_or_else(|| Fr::from_le_bytes_mod_order(b))
 }
 
 fn fq_from_bytes(b: &[u8]) -> Option<Fq> {
@@ -181,4 +194,27 @@ pub fn encode_g2(points: &[G2Affine]) -> Vec<u8> {
 /// Concatenated encodings.
 pub fn encode_fr(values: &[Fr]) -> Vec<u8> {
     values.iter().flat_map(fr_bytes).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ff::{PrimeField, UniformRand};
+
+    #[test]
+    fn scalar_bytes_round_trip_and_reduce_like_arkworks() {
+        let mut rng = ark_std::test_rng();
+        for _ in 0..200 {
+            let x = Fr::rand(&mut rng);
+            let b = fr_bytes(&x);
+            assert_eq!(b.to_vec(), x.into_bigint().to_bytes_le());
+            assert_eq!(fr_from_bytes(&b), x);
+        }
+        let r_bytes = Fr::MODULUS.to_bytes_le();
+        let mut r_minus_1 = r_bytes.clone();
+        r_minus_1[0] -= 1; // r is odd
+        for b in [vec![0xff; 32], r_bytes, r_minus_1, vec![0; 32], vec![7; 5]] {
+            assert_eq!(fr_from_bytes(&b), Fr::from_le_bytes_mod_order(&b), "{b:x?}");
+        }
+    }
 }
