@@ -163,6 +163,14 @@ fn msm_refuses_bad_arguments_with_a_message() {
     );
     let e = b.prepare_g1(&pb[..100]).unwrap_err().to_string();
     assert!(e.contains("not whole points"), "{e}");
+    // G2: y.c1 (the last of a point's four parts) of point 2 above p.
+    let mut bad2 = refimpl::encode_g2(&refimpl::sample_g2(4, &mut rng));
+    bad2[2 * 128 + 96..3 * 128].fill(0xff);
+    let e = b.msm_g2(&bad2, &sb).unwrap_err().to_string();
+    assert!(
+        e.contains("point 2") && e.contains("not below the field modulus"),
+        "{e}"
+    );
 }
 
 fn check_ntt(b: &Backend, log_n: u32, batch: usize, inverse: bool, coset: bool, rng: &mut StdRng) {
@@ -248,6 +256,7 @@ fn portable_path_gives_the_same_results_through_the_library() {
         "msm_g2_matches_reference",
         "ntt_matches_reference",
         "msm_g1_with_every_point_the_same",
+        "msm_refuses_bad_arguments_with_a_message",
     ] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", test, "--test-threads", "1"])
