@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::curve::{Affine, Jacobian};
 use crate::field::fq2::Fq2;
 use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, to52};
+use crate::field::lanes::LaneField;
 use crate::field::{Field, FieldParams, Fq, FqParams};
 use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator, running_sums};
 
@@ -82,16 +83,8 @@ pub trait Coord: Field {
     fn part(&self, k: usize) -> Fq;
     /// The element with these parts.
     fn from_parts(parts: &[Fq]) -> Self;
-    /// `bucket[b] += ±point[r]` for the batch, on the words of lines of
-    /// `8 * PARTS` words; returns the positions left to the portable
-    /// formulas (those buckets are not written).
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512 IFMA, and every index of the batch must be
-    /// within its lines.
-    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize>;
     /// Eight lanes of this field.
-    type Lanes: crate::reduce_ifma::LaneField<P = Self>;
+    type Lanes: LaneField<P = Self>;
     /// `3b`, for the curve `y^2 = x^3 + b` over this field (G1, or G2's twist).
     fn b3() -> Self;
 }
@@ -103,10 +96,6 @@ impl Coord for Fq {
     }
     fn from_parts(parts: &[Fq]) -> Fq {
         parts[0]
-    }
-    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
-        // SAFETY: passed on from the caller.
-        unsafe { add_batch_g1(bw, pw, batch) }
     }
     type Lanes = V8;
     fn b3() -> Fq {
@@ -121,10 +110,6 @@ impl Coord for Fq2 {
     }
     fn from_parts(parts: &[Fq]) -> Fq2 {
         Fq2::new(parts[0], parts[1])
-    }
-    unsafe fn add_batch(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
-        // SAFETY: passed on from the caller.
-        unsafe { add_batch_g2(bw, pw, batch) }
     }
     type Lanes = V8x2;
     /// The twist's `b` is `3 / (9 + u)`.
@@ -351,7 +336,7 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
     fn add_batch(&self, buckets: &mut Vec<Line<W>>, points: &Vec<Line<W>>, batch: &[(u32, u32)]) {
         // SAFETY: `self` exists only if the CPU has IFMA; bucket and point
         // indices come from the accumulator and are within their arrays.
-        let specials = unsafe { F::add_batch(words_mut(buckets), words(points), batch) };
+        let specials = unsafe { add_batch::<F::Lanes>(words_mut(buckets), words(points), batch) };
         for j in specials {
             let (b, r) = batch[j];
             let p = self.to_affine(&[buckets[b as usize]])[0];
@@ -507,17 +492,6 @@ pub(crate) fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
     _mm512_cmpeq_epi64_mask(a[3], ones) | _mm512_cmpeq_epi64_mask(b[3], ones)
 }
 
-/// `-y` on the lanes of `neg`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn negate_lanes(f: &Field8, neg: u8, y: V8) -> V8 {
-    if neg == 0 {
-        y
-    } else {
-        f.select(neg, &y, &f.sub(&V8::zero(), &y))
-    }
-}
-
 /// The inverses of the (nonzero) lanes of every denominator, by one shared
 /// inversion: prefix products, one lane inversion, then back down.
 #[inline]
@@ -546,99 +520,75 @@ fn push_specials(out: &mut Vec<usize>, special: u8, v: usize, len: usize) {
     }
 }
 
-/// One group of eight G1 additions, as loaded.
-struct G1Group {
-    x1: V8,
-    y1: V8,
-    x2: V8,
-    y2: V8,
-    special: u8,
-    bucket: __m512i,
+/// The coordinate whose first Fq part is part `k` of the lines at word
+/// offsets `idx` (`first`: that part's words, when already gathered).
+#[inline(always)]
+pub(crate) fn gather_coord<L: LaneField>(
+    base: &[u64],
+    idx: __m512i,
+    k: usize,
+    first: Option<[__m512i; 4]>,
+) -> L {
+    // SAFETY: callers hold a `Field8` (so the CPU has IFMA) and pass offsets
+    // of lines within `base`.
+    unsafe {
+        let p0 = match first {
+            Some(w) => unpack(w),
+            None => gather_part(base, idx, k),
+        };
+        let p1 = if L::PARTS > 1 {
+            gather_part(base, idx, k + 1)
+        } else {
+            p0
+        };
+        L::from_parts([p0, p1])
+    }
 }
 
-/// `bucket[b] += ±point[r]` for the batch on G1 lines; returns the positions
-/// it left to the portable formulas (those buckets are not written).
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn add_batch_g1(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
-    let f = Field8::new(&FQ);
-    let nv = batch.len().div_ceil(8);
-    let mut groups = Vec::with_capacity(nv);
-    let mut dens = Vec::with_capacity(nv);
-    for v in 0..nv {
-        let ix = lanes(batch, v, 8);
-        let (bx, px) = (
-            gather_words(bw, ix.bucket, 0),
-            gather_words(pw, ix.point, 0),
-        );
-        let ident = identity_lanes(&bx, &px);
-        let (x1, x2) = (unpack(bx), unpack(px));
-        let y1 = gather_part(bw, ix.bucket, 1);
-        let y2 = negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 1));
-        let d = f.sub(&x2, &x1);
-        let special = f.zero_mask(&d) | ident | ix.pad;
-        dens.push(f.select(special, &d, &f.one));
-        groups.push(G1Group {
-            x1,
-            y1,
-            x2,
-            y2,
-            special,
-            bucket: ix.bucket,
-        });
-    }
-    let invs = batch_inverses(&f, &dens);
-    let mut specials = Vec::new();
-    for (v, (g, dinv)) in groups.iter().zip(&invs).enumerate() {
-        let lambda = f.mul(&f.sub(&g.y2, &g.y1), dinv);
-        let x3 = f.sub(&f.sub(&f.square(&lambda), &g.x1), &g.x2);
-        let y3 = f.sub(&f.mul(&lambda, &f.sub(&g.x1, &x3)), &g.y1);
-        scatter_part(bw, !g.special, g.bucket, 0, &x3);
-        scatter_part(bw, !g.special, g.bucket, 1, &y3);
-        push_specials(&mut specials, g.special, v, batch.len());
-    }
-    specials
-}
-
-/// One group of eight G2 additions, as loaded.
-struct G2Group {
-    x1: V8x2,
-    y1: V8x2,
-    x2: V8x2,
-    y2: V8x2,
+/// One group of eight additions, as loaded.
+struct Group<L> {
+    x1: L,
+    y1: L,
+    x2: L,
+    y2: L,
     /// `x2 - x1` (one on special lanes).
-    d: V8x2,
+    d: L,
     special: u8,
     bucket: __m512i,
 }
 
-/// `bucket[b] += ±point[r]` for the batch on G2 lines. The Fq2 denominators
-/// are inverted through their norms, `1/d = conj(d) / (d0^2 + d1^2)`, so the
-/// shared inversion runs in Fq.
+/// `bucket[b] += ±point[r]` for the batch, on the words of lines of
+/// `8 * L::PARTS` words; returns the positions it left to the portable
+/// formulas (those buckets are not written). The shared inversion runs in
+/// Fq: on the denominators themselves for G1, on their norms for G2
+/// (`1/d = conj(d) / (d0^2 + d1^2)`).
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn add_batch_g2(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
+fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> {
     let f = Field8::new(&FQ);
     let nv = batch.len().div_ceil(8);
     let mut groups = Vec::with_capacity(nv);
     let mut norms = Vec::with_capacity(nv);
     for v in 0..nv {
-        let ix = lanes(batch, v, 16);
+        let ix = lanes(batch, v, 8 * L::PARTS as u64);
         let (bx, px) = (
             gather_words(bw, ix.bucket, 0),
             gather_words(pw, ix.point, 0),
         );
         let ident = identity_lanes(&bx, &px);
-        let x1 = [unpack(bx), gather_part(bw, ix.bucket, 1)];
-        let x2 = [unpack(px), gather_part(pw, ix.point, 1)];
-        let y1 = [gather_part(bw, ix.bucket, 2), gather_part(bw, ix.bucket, 3)];
-        let y2 = [
-            negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 2)),
-            negate_lanes(&f, ix.neg, gather_part(pw, ix.point, 3)),
-        ];
-        let d = f.sub2(&x2, &x1);
-        let special = f.zero_mask2(&d) | ident | ix.pad;
-        let d = f.select2(special, &d, &[f.one, V8::zero()]);
-        norms.push(f.add(&f.square(&d[0]), &f.square(&d[1])));
-        groups.push(G2Group {
+        let x1: L = gather_coord(bw, ix.bucket, 0, Some(bx));
+        let x2: L = gather_coord(pw, ix.point, 0, Some(px));
+        let y1: L = gather_coord(bw, ix.bucket, L::PARTS, None);
+        let y2: L = gather_coord(pw, ix.point, L::PARTS, None);
+        let y2 = if ix.neg == 0 {
+            y2
+        } else {
+            L::select(&f, ix.neg, &y2, &L::sub(&f, &L::zero(), &y2))
+        };
+        let d = L::sub(&f, &x2, &x1);
+        let special = L::zero_mask(&f, &d) | ident | ix.pad;
+        let d = L::select(&f, special, &d, &L::one(&f));
+        norms.push(L::norm(&f, &d));
+        groups.push(Group {
             x1,
             y1,
             x2,
@@ -651,15 +601,13 @@ fn add_batch_g2(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> Vec<usize> 
     let invs = batch_inverses(&f, &norms);
     let mut specials = Vec::new();
     for (v, (g, ninv)) in groups.iter().zip(&invs).enumerate() {
-        let dinv = [
-            f.mul(&g.d[0], ninv),
-            f.sub(&V8::zero(), &f.mul(&g.d[1], ninv)),
-        ];
-        let lambda = f.mul2(&f.sub2(&g.y2, &g.y1), &dinv);
-        let x3 = f.sub2(&f.sub2(&f.square2(&lambda), &g.x1), &g.x2);
-        let y3 = f.sub2(&f.mul2(&lambda, &f.sub2(&g.x1, &x3)), &g.y1);
-        for (k, part) in x3.iter().chain(&y3).enumerate() {
-            scatter_part(bw, !g.special, g.bucket, k, part);
+        let dinv = L::inverse_from_norm(&f, &g.d, ninv);
+        let lambda = L::mul(&f, &L::sub(&f, &g.y2, &g.y1), &dinv);
+        let x3 = L::sub(&f, &L::sub(&f, &L::square(&f, &lambda), &g.x1), &g.x2);
+        let y3 = L::sub(&f, &L::mul(&f, &lambda, &L::sub(&f, &g.x1, &x3)), &g.y1);
+        for k in 0..L::PARTS {
+            scatter_part(bw, !g.special, g.bucket, k, x3.part(k));
+            scatter_part(bw, !g.special, g.bucket, L::PARTS + k, y3.part(k));
         }
         push_specials(&mut specials, g.special, v, batch.len());
     }

@@ -9,146 +9,11 @@
 
 #![allow(unsafe_code)]
 
-use std::arch::x86_64::*;
-
 use crate::curve::Jacobian;
-use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, load8, to52};
-use crate::field::{Field, Fq};
-use crate::msm_ifma::{Coord, gather_part, gather_words, identity_lanes};
-
-/// A coordinate field on eight lanes (Fq or Fq2), for the generic formulas.
-///
-/// The methods take a [`Field8`], which exists only where the CPU has IFMA
-/// (its constructor is a target-feature function), and are inlined into the
-/// target-feature function that runs the formulas.
-pub trait LaneField: Copy {
-    /// The portable field of a lane.
-    type P: Coord;
-    /// Zero on every lane.
-    fn zero() -> Self;
-    /// One on every lane.
-    fn one(f: &Field8) -> Self;
-    /// `a + b`.
-    fn add(f: &Field8, a: &Self, b: &Self) -> Self;
-    /// `a - b`.
-    fn sub(f: &Field8, a: &Self, b: &Self) -> Self;
-    /// `a * b`.
-    fn mul(f: &Field8, a: &Self, b: &Self) -> Self;
-    /// `mask ? b : a` per lane.
-    fn select(f: &Field8, mask: u8, a: &Self, b: &Self) -> Self;
-    /// The coordinate whose first Fq part is part `k` of the lines at word offsets `idx`.
-    fn gather(base: &[u64], idx: __m512i, k: usize) -> Self;
-    /// `x` on every lane.
-    fn splat(f: &Field8, x: &Self::P) -> Self;
-    /// The eight lanes as portable elements.
-    fn lanes(f: &Field8, a: &Self) -> [Self::P; 8];
-}
-
-#[inline(always)]
-fn splat_fq(f: &Field8, x: &Fq) -> V8 {
-    // SAFETY: a `Field8` exists only where the CPU has IFMA.
-    unsafe { f.to_mont(&V8::splat(&to52(&x.to_canonical()))) }
-}
-
-#[inline(always)]
-fn lanes_fq(f: &Field8, a: &V8) -> [Fq; 8] {
-    // SAFETY: a `Field8` exists only where the CPU has IFMA.
-    let l = unsafe { f.from_mont(a).to_lanes() };
-    l.map(|x| Fq::from_canonical(from52(&x)))
-}
-
-impl LaneField for V8 {
-    type P = Fq;
-    #[inline(always)]
-    fn zero() -> V8 {
-        // SAFETY: only called from code that holds a `Field8`.
-        unsafe { V8::zero() }
-    }
-    #[inline(always)]
-    fn one(f: &Field8) -> V8 {
-        f.one
-    }
-    #[inline(always)]
-    fn add(f: &Field8, a: &V8, b: &V8) -> V8 {
-        // SAFETY: a `Field8` exists only where the CPU has IFMA.
-        unsafe { f.add(a, b) }
-    }
-    #[inline(always)]
-    fn sub(f: &Field8, a: &V8, b: &V8) -> V8 {
-        // SAFETY: as above.
-        unsafe { f.sub(a, b) }
-    }
-    #[inline(always)]
-    fn mul(f: &Field8, a: &V8, b: &V8) -> V8 {
-        // SAFETY: as above.
-        unsafe { f.mul(a, b) }
-    }
-    #[inline(always)]
-    fn select(f: &Field8, mask: u8, a: &V8, b: &V8) -> V8 {
-        // SAFETY: as above.
-        unsafe { f.select(mask, a, b) }
-    }
-    #[inline(always)]
-    fn gather(base: &[u64], idx: __m512i, k: usize) -> V8 {
-        // SAFETY: only called from code that holds a `Field8`; indices are
-        // the caller's line offsets.
-        unsafe { gather_part(base, idx, k) }
-    }
-    #[inline(always)]
-    fn splat(f: &Field8, x: &Fq) -> V8 {
-        splat_fq(f, x)
-    }
-    #[inline(always)]
-    fn lanes(f: &Field8, a: &V8) -> [Fq; 8] {
-        lanes_fq(f, a)
-    }
-}
-
-impl LaneField for V8x2 {
-    type P = crate::field::fq2::Fq2;
-    #[inline(always)]
-    fn zero() -> V8x2 {
-        [<V8 as LaneField>::zero(), <V8 as LaneField>::zero()]
-    }
-    #[inline(always)]
-    fn one(f: &Field8) -> V8x2 {
-        [f.one, <V8 as LaneField>::zero()]
-    }
-    #[inline(always)]
-    fn add(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
-        // SAFETY: a `Field8` exists only where the CPU has IFMA.
-        unsafe { f.add2(a, b) }
-    }
-    #[inline(always)]
-    fn sub(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
-        // SAFETY: as above.
-        unsafe { f.sub2(a, b) }
-    }
-    #[inline(always)]
-    fn mul(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
-        // SAFETY: as above.
-        unsafe { f.mul2(a, b) }
-    }
-    #[inline(always)]
-    fn select(f: &Field8, mask: u8, a: &V8x2, b: &V8x2) -> V8x2 {
-        // SAFETY: as above.
-        unsafe { f.select2(mask, a, b) }
-    }
-    #[inline(always)]
-    fn gather(base: &[u64], idx: __m512i, k: usize) -> V8x2 {
-        // SAFETY: as for V8.
-        unsafe { [gather_part(base, idx, k), gather_part(base, idx, k + 1)] }
-    }
-    #[inline(always)]
-    fn splat(f: &Field8, x: &Self::P) -> V8x2 {
-        [splat_fq(f, &x.c0), splat_fq(f, &x.c1)]
-    }
-    #[inline(always)]
-    fn lanes(f: &Field8, a: &V8x2) -> [Self::P; 8] {
-        let (c0, c1) = (lanes_fq(f, &a[0]), lanes_fq(f, &a[1]));
-        std::array::from_fn(|l| crate::field::fq2::Fq2::new(c0[l], c1[l]))
-    }
-}
+use crate::field::Field;
+use crate::field::ifma::{FQ, Field8, load8};
+use crate::field::lanes::LaneField;
+use crate::msm_ifma::{Coord, gather_coord, gather_words, identity_lanes};
 
 /// A projective point `(X : Y : Z)`, `x = X / Z`, `y = Y / Z`; the identity is `(0 : 1 : 0)`.
 #[derive(Clone, Copy)]
@@ -241,7 +106,11 @@ fn times<F: Field>(p: &Jacobian<F>, k: usize) -> Jacobian<F> {
 /// # Safety
 /// The CPU must have AVX-512 IFMA, and `lines` must hold `nb` lines.
 #[target_feature(enable = "avx512f,avx512ifma")]
-pub unsafe fn reduce<L: LaneField>(lines: &[u64], line_words: usize, nb: usize) -> Jacobian<L::P> {
+pub unsafe fn reduce<L: LaneField<P: Coord>>(
+    lines: &[u64],
+    line_words: usize,
+    nb: usize,
+) -> Jacobian<L::P> {
     assert!(lines.len() >= nb * line_words && nb > 0);
     let f = Field8::new(&FQ);
     let b3 = L::splat(&f, &L::P::b3());
@@ -252,7 +121,7 @@ pub unsafe fn reduce<L: LaneField>(lines: &[u64], line_words: usize, nb: usize) 
         z: L::zero(),
     };
     let (mut running, mut sum) = (identity, identity);
-    let parts = L::P::PARTS;
+    let parts = L::PARTS;
     for s in 0..seg {
         let mut idx = [0u64; 8];
         let mut pad = 0u8;
@@ -267,7 +136,8 @@ pub unsafe fn reduce<L: LaneField>(lines: &[u64], line_words: usize, nb: usize) 
         let idx = load8(&idx);
         let w = gather_words(lines, idx, 0);
         let empty = identity_lanes(&w, &w) | pad;
-        let (x, y) = (L::gather(lines, idx, 0), L::gather(lines, idx, parts));
+        let x: L = gather_coord(lines, idx, 0, None);
+        let y: L = gather_coord(lines, idx, parts, None);
         let next = add_affine(&f, &b3, &running, &x, &y);
         running = Proj {
             x: L::select(&f, empty, &next.x, &running.x),
@@ -293,6 +163,7 @@ pub unsafe fn reduce<L: LaneField>(lines: &[u64], line_words: usize, nb: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field::Fq;
 
     #[test]
     fn times_is_repeated_addition() {

@@ -11,6 +11,8 @@ pub mod fq2;
 #[cfg(target_arch = "x86_64")]
 pub mod ifma;
 pub mod inverse;
+#[cfg(target_arch = "x86_64")]
+pub mod lanes;
 
 /// A prime field's constants.
 pub trait FieldParams: 'static + Copy + Send + Sync + std::fmt::Debug + PartialEq + Eq {
