@@ -36,19 +36,7 @@ fn add<L: LaneField>(f: &Field8, b3: &L, p: &Proj<L>, q: &Proj<L>) -> Proj<L> {
     let t4 = sb(f, &t4, &ad(f, &t1, &t2));
     let x3 = mu(f, &ad(f, &p.x, &p.z), &ad(f, &q.x, &q.z));
     let y3 = sb(f, &x3, &ad(f, &t0, &t2));
-    let t0 = ad(f, &ad(f, &t0, &t0), &t0);
-    let t2 = mu(f, b3, &t2);
-    let z3 = ad(f, &t1, &t2);
-    let t1 = sb(f, &t1, &t2);
-    let y3 = mu(f, b3, &y3);
-    let x3 = sb(f, &mu(f, &t3, &t1), &mu(f, &t4, &y3));
-    let y3 = ad(f, &mu(f, &t1, &z3), &mu(f, &y3, &t0));
-    let z3 = ad(f, &mu(f, &z3, &t4), &mu(f, &t0, &t3));
-    Proj {
-        x: x3,
-        y: y3,
-        z: z3,
-    }
+    finish(f, b3, [t0, t1, t2, t3, t4, y3])
 }
 
 /// `p + (x, y)` for an affine point (not the identity), complete in `p`
@@ -62,8 +50,17 @@ fn add_affine<L: LaneField>(f: &Field8, b3: &L, p: &Proj<L>, x: &L, y: &L) -> Pr
     let t3 = sb(f, &t3, &ad(f, &t0, &t1));
     let t4 = ad(f, &mu(f, y, &p.z), &p.y);
     let y3 = ad(f, &mu(f, x, &p.z), &p.x);
+    finish(f, b3, [t0, t1, p.z, t3, t4, y3])
+}
+
+/// The steps both additions end with, from their `t0, t1, t2, t3, t4, Y3`
+/// just before `t0` is tripled: 6 multiplications and 2 by `3b`.
+#[inline(always)]
+fn finish<L: LaneField>(f: &Field8, b3: &L, t: [L; 6]) -> Proj<L> {
+    let (ad, sb, mu) = (L::add, L::sub, L::mul);
+    let [t0, t1, t2, t3, t4, y3] = t;
     let t0 = ad(f, &ad(f, &t0, &t0), &t0);
-    let t2 = mu(f, b3, &p.z);
+    let t2 = mu(f, b3, &t2);
     let z3 = ad(f, &t1, &t2);
     let t1 = sb(f, &t1, &t2);
     let y3 = mu(f, b3, &y3);

@@ -176,15 +176,9 @@ pub fn invert(x: &[u64; 4], m: &[u64; 4], m_inv62: u64) -> [u64; 4] {
     from_s62(&d)
 }
 
-/// `m^-1 mod 2^62` for odd `m`, by Newton's iteration.
+/// `m^-1 mod 2^62` for odd `m`.
 pub const fn inv62(m: u64) -> u64 {
-    let mut inv: u64 = 1;
-    let mut i = 0;
-    while i < 6 {
-        inv = inv.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(inv)));
-        i += 1;
-    }
-    inv & M62
+    super::neg_inv(m).wrapping_neg() & M62
 }
 
 #[cfg(test)]
