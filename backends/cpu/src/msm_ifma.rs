@@ -78,7 +78,7 @@ fn words_mut<const W: usize>(lines: &mut [Line<W>]) -> &mut [u64] {
 /// A coordinate field of an IFMA kernel, seen as Fq parts.
 pub trait Coord: Field {
     /// Fq parts per coordinate.
-    const PARTS: usize;
+    const PARTS: usize = <Self::Lanes as LaneField>::PARTS;
     /// Part `k`.
     fn part(&self, k: usize) -> Fq;
     /// The element with these parts.
@@ -90,7 +90,6 @@ pub trait Coord: Field {
 }
 
 impl Coord for Fq {
-    const PARTS: usize = 1;
     fn part(&self, _k: usize) -> Fq {
         *self
     }
@@ -104,7 +103,6 @@ impl Coord for Fq {
 }
 
 impl Coord for Fq2 {
-    const PARTS: usize = 2;
     fn part(&self, k: usize) -> Fq {
         if k == 0 { self.c0 } else { self.c1 }
     }
