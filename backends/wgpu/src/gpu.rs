@@ -5,11 +5,14 @@
 //! part of a name, case-insensitive) picks one; otherwise the first discrete
 //! GPU, then integrated, virtual, and last a CPU implementation (lavapipe).
 //! `WGPU_BACKEND` (`vulkan`, `gl`, `metal`, `dx12`) limits the APIs searched.
+//!
+//! Field layout: the wide limbs where the adapter has 64-bit integers, the
+//! narrow ones otherwise; `AZTEC_PROVER_WGPU_LIMBS=13` or `29` asks for one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::shader::WORKGROUP;
+use crate::shader::{Limbs, WORKGROUP};
 
 /// Environment variable choosing the adapter (index or name part).
 pub const ADAPTER_ENV: &str = "AZTEC_PROVER_WGPU_ADAPTER";
@@ -20,6 +23,23 @@ pub const TRACE_ENV: &str = "AZTEC_PROVER_WGPU_TRACE";
 /// Environment variable lowering the largest binding used (bytes): inputs
 /// are chunked to it, as on a device whose own limit is that small.
 pub const MAX_BINDING_ENV: &str = "AZTEC_PROVER_WGPU_MAX_BINDING";
+
+/// Environment variable choosing the field layout: `13` (narrow) or `29`
+/// (wide, which needs the adapter's 64-bit integers).
+pub const LIMBS_ENV: &str = "AZTEC_PROVER_WGPU_LIMBS";
+
+/// The layout asked for in `LIMBS_ENV`, or the best one the adapter has.
+fn choose_limbs(asked: Option<&str>, int64: bool) -> Result<Limbs, String> {
+    match asked.map(str::trim) {
+        None | Some("") => Ok(if int64 { Limbs::Wide } else { Limbs::Narrow }),
+        Some("13") => Ok(Limbs::Narrow),
+        Some("29") if int64 => Ok(Limbs::Wide),
+        Some("29") => Err(format!(
+            "{LIMBS_ENV}=29 needs 64-bit shader integers, which this adapter lacks; use 13 or leave it unset"
+        )),
+        Some(v) => Err(format!("{LIMBS_ENV}={v:?}: expected 13 or 29")),
+    }
+}
 
 /// Words of parameters each dispatch gets.
 pub const PARAM_WORDS: usize = 32;
@@ -164,6 +184,8 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     /// The limits we asked for (the adapter's own).
     pub limits: wgpu::Limits,
+    /// The field layout the programs are generated for.
+    pub limbs: Limbs,
     errors: Arc<Mutex<Vec<String>>>,
     buffers: Mutex<HashMap<&'static str, wgpu::Buffer>>,
 }
@@ -175,9 +197,16 @@ impl Gpu {
         let adapter = choose(pollster::block_on(inst.enumerate_adapters(backends)))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
+        let limbs = choose_limbs(std::env::var(LIMBS_ENV).ok().as_deref(), int64)?;
+        let features = if limbs == Limbs::Wide {
+            wgpu::Features::SHADER_INT64
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("aztec-prover"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::default(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -197,6 +226,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            limbs,
             errors,
             buffers: Mutex::default(),
         })
@@ -208,11 +238,14 @@ impl Gpu {
         self.info.device_type != wgpu::DeviceType::Cpu
     }
 
-    /// "name (API, kind)".
+    /// "name (API, kind, limb bits)".
     pub fn describe(&self) -> String {
         format!(
-            "{} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
+            "{} ({:?}, {:?}, {}-bit limbs)",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.limbs.name()
         )
     }
 

@@ -2,7 +2,7 @@
 //! on any GPU wgpu drives (Vulkan, Metal, DX12; Mesa's lavapipe in CI),
 //! built as `libaztec_backend_wgpu.so` with the same C ABI as the CPU backend.
 //!
-//! - [`shader`] generates the WGSL: 13-bit-limb Montgomery arithmetic, the
+//! - [`shader`] generates the WGSL: Montgomery arithmetic on 13- or 29-bit limbs, the
 //!   MSM kernels (`msm.wgsl`) and the NTT kernels (`ntt.wgsl`);
 //! - [`gpu`] opens the adapter, compiles, keeps buffers, runs dispatches;
 //! - [`msm`] and [`ntt`] drive one operation each from the host;
@@ -55,8 +55,12 @@ impl State {
     fn msm_program(&self) -> Result<&Program, String> {
         self.msm
             .get_or_init(|| {
-                self.gpu
-                    .program("msm", &shader::msm(), msm::BUFFERS, msm::ENTRIES)
+                self.gpu.program(
+                    "msm",
+                    &shader::msm(self.gpu.limbs),
+                    msm::BUFFERS,
+                    msm::ENTRIES,
+                )
             })
             .as_ref()
             .map_err(|e| e.clone())
@@ -65,8 +69,12 @@ impl State {
     fn ntt_program(&self) -> Result<&Program, String> {
         self.ntt
             .get_or_init(|| {
-                self.gpu
-                    .program("ntt", &shader::ntt(), ntt::BUFFERS, ntt::ENTRIES)
+                self.gpu.program(
+                    "ntt",
+                    &shader::ntt(self.gpu.limbs),
+                    ntt::BUFFERS,
+                    ntt::ENTRIES,
+                )
             })
             .as_ref()
             .map_err(|e| e.clone())

@@ -212,11 +212,12 @@ fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Lev
     levels
 }
 
-/// A slot of `partials` (XYZZ, Montgomery form, R = 2^260) as arkworks' point.
-fn read_point(words: &[u32]) -> G1Projective {
-    // x_std = x_mont / 2^260.
+/// A slot of `partials` (XYZZ, Montgomery form with R = 2^`r_bits`) as
+/// arkworks' point.
+fn read_point(words: &[u32], r_bits: u32) -> G1Projective {
+    // x_std = x_mont / R.
     let r_inv = Fq::from(2u64)
-        .pow([260u64])
+        .pow([r_bits as u64])
         .inverse()
         .unwrap_or_else(|| unreachable!("2 is invertible"));
     let coord = |k: usize| {
@@ -391,7 +392,10 @@ fn msm_chunk(
         for _ in 0..l.c {
             acc.double_in_place();
         }
-        acc += read_point(&out[w * SLOT_WORDS as usize..(w + 1) * SLOT_WORDS as usize]);
+        acc += read_point(
+            &out[w * SLOT_WORDS as usize..(w + 1) * SLOT_WORDS as usize],
+            gpu.limbs.r_bits(),
+        );
     }
     Ok(acc)
 }

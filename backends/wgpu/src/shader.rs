@@ -3,12 +3,14 @@
 //! has no loop-unrolling hint, and an array indexed in a loop may be put in
 //! slow local memory by the driver.
 //!
-//! Representation: an element is 20 limbs of 13 bits in `u32`s (260 bits),
-//! in Montgomery form with R = 2^260. A 13×13-bit product is below 2^26, so
-//! the Montgomery loop adds both products of a round to an accumulator
-//! without carrying: 20 rounds of at most 2^27 stay below 2^32 (the CIOS
-//! variant of the WebGPU MSM work of 2023). Carries are propagated once, at
-//! the end. In buffers an element is packed into 8 words.
+//! Representation: an element is a few limbs in `u32`s, in Montgomery form,
+//! in one of two layouts ([`Limbs`]): 20 limbs of 13 bits for any adapter, or
+//! 9 limbs of 29 bits whose products are summed in `u64` where the adapter
+//! has 64-bit integers. Either way a limb product is well below the
+//! accumulator's width, so the Montgomery loop adds both products of a round
+//! to an accumulator without carrying (the CIOS variant of the WebGPU MSM
+//! work of 2023), and carries are propagated once, at the end. In buffers an
+//! element is packed into 8 words whatever the layout.
 //!
 //! Elements are kept "almost reduced", in [0, 2p), not [0, p): R > 4p, so a
 //! Montgomery product of two such elements is below (4p² + Rp) / R < 2p
@@ -19,66 +21,117 @@
 
 use ark_ff::{BigInteger, PrimeField};
 
-/// Limb width in bits.
-pub const LIMB_BITS: u32 = 13;
-/// Limbs per element.
-pub const LIMBS: usize = 20;
 /// Threads per workgroup of every kernel.
 pub const WORKGROUP: u32 = 64;
 
-/// A modulus as the shaders need it.
-#[derive(Debug, Clone)]
-pub struct Modulus {
-    /// The modulus in 13-bit limbs.
-    pub p: [u32; LIMBS],
-    /// -p^-1 mod 2^13.
-    pub np0: u32,
-    /// R^2 mod p (R = 2^260), 13-bit limbs.
-    pub r2: [u32; LIMBS],
-    /// R mod p: one in Montgomery form, 13-bit limbs.
-    pub one: [u32; LIMBS],
-    /// 2p, 13-bit limbs: elements are kept below it.
-    pub p2: [u32; LIMBS],
+/// How an element is split into limbs: the two layouts the field code is
+/// generated for. Both keep one limb per `u32` and elements below 2p.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limbs {
+    /// 20 limbs of 13 bits (R = 2^260), `u32` arithmetic only: any adapter.
+    Narrow,
+    /// 9 limbs of 29 bits (R = 2^261): each 29×29-bit product is taken as a
+    /// `u64` and the Montgomery loop sums them in `u64` accumulators without
+    /// carrying (18 products below 2^58 per column stay below 2^63). About a
+    /// fifth of the narrow layout's limb products (162 against 800 per
+    /// multiplication) and under half the registers per element; it needs
+    /// the adapter's 64-bit integers (`SHADER_INT64`).
+    Wide,
 }
 
-fn limbs13(words: &[u64]) -> [u32; LIMBS] {
-    let mut out = [0u32; LIMBS];
-    for (k, limb) in out.iter_mut().enumerate() {
-        let bit = k * LIMB_BITS as usize;
-        let mut v = 0u64;
-        for b in 0..LIMB_BITS as usize {
-            let at = bit + b;
-            if at / 64 < words.len() && (words[at / 64] >> (at % 64)) & 1 == 1 {
-                v |= 1 << b;
-            }
+impl Limbs {
+    /// Bits per limb.
+    pub const fn bits(self) -> u32 {
+        match self {
+            Limbs::Narrow => 13,
+            Limbs::Wide => 29,
         }
-        *limb = v as u32;
     }
-    out
+
+    /// Limbs per element.
+    pub const fn count(self) -> usize {
+        match self {
+            Limbs::Narrow => 20,
+            Limbs::Wide => 9,
+        }
+    }
+
+    /// log2 of the Montgomery radix R: every limb's bits.
+    pub const fn r_bits(self) -> u32 {
+        self.bits() * self.count() as u32
+    }
+
+    /// The accumulator type of products and the suffix of its literals.
+    const fn acc(self) -> (&'static str, &'static str) {
+        match self {
+            Limbs::Narrow => ("u32", "u"),
+            Limbs::Wide => ("u64", "lu"),
+        }
+    }
+
+    /// The name `AZTEC_PROVER_WGPU_LIMBS` takes and the trace prints.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Limbs::Narrow => "13",
+            Limbs::Wide => "29",
+        }
+    }
+}
+
+/// A modulus as the shaders need it, in one limb layout.
+#[derive(Debug, Clone)]
+pub struct Modulus {
+    /// The layout of the limbs below.
+    pub limbs: Limbs,
+    /// The modulus.
+    pub p: Vec<u32>,
+    /// -p^-1 mod 2^bits.
+    pub np0: u32,
+    /// R^2 mod p.
+    pub r2: Vec<u32>,
+    /// R mod p: one in Montgomery form.
+    pub one: Vec<u32>,
+    /// 2p: elements are kept below it.
+    pub p2: Vec<u32>,
+}
+
+fn split(words: &[u64], limbs: Limbs) -> Vec<u32> {
+    let bits = limbs.bits() as usize;
+    (0..limbs.count())
+        .map(|k| {
+            let mut v = 0u32;
+            for b in 0..bits {
+                let at = k * bits + b;
+                if at / 64 < words.len() && (words[at / 64] >> (at % 64)) & 1 == 1 {
+                    v |= 1 << b;
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 impl Modulus {
-    /// The constants of the prime field `F`.
-    pub fn of<F: PrimeField>() -> Modulus {
+    /// The constants of the prime field `F` in layout `limbs`.
+    pub fn of<F: PrimeField>(limbs: Limbs) -> Modulus {
         let p = F::MODULUS;
-        let p0 = (p.as_ref()[0] & 0x1fff) as u32;
-        // Newton's iteration for p0^-1 mod 2^16 (p is odd): each step doubles the correct bits.
+        let p0 = p.as_ref()[0] as u32;
+        // Newton's iteration for p0^-1 mod 2^32 (p is odd): each step doubles the correct bits.
         let mut inv: u32 = 1;
         for _ in 0..5 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(p0.wrapping_mul(inv))) & 0xffff;
+            inv = inv.wrapping_mul(2u32.wrapping_sub(p0.wrapping_mul(inv)));
         }
-        let np0 = (inv.wrapping_neg()) & 0x1fff;
-        let r = F::from(2u64).pow([(LIMB_BITS as u64) * LIMBS as u64]);
+        let mask = (1u32 << limbs.bits()) - 1;
+        let r = F::from(2u64).pow([limbs.r_bits() as u64]);
+        let mut two_p = p;
+        two_p.mul2();
         Modulus {
-            p: limbs13(p.as_ref()),
-            np0,
-            r2: limbs13((r * r).into_bigint().as_ref()),
-            one: limbs13(r.into_bigint().as_ref()),
-            p2: {
-                let mut two_p = p;
-                two_p.mul2();
-                limbs13(two_p.as_ref())
-            },
+            limbs,
+            p: split(p.as_ref(), limbs),
+            np0: inv.wrapping_neg() & mask,
+            r2: split((r * r).into_bigint().as_ref(), limbs),
+            one: split(r.into_bigint().as_ref(), limbs),
+            p2: split(two_p.as_ref(), limbs),
         }
     }
 
@@ -91,7 +144,7 @@ impl Modulus {
     }
 }
 
-fn fe_literal(v: &[u32; LIMBS]) -> String {
+fn fe_literal(v: &[u32]) -> String {
     let parts: Vec<String> = v.iter().map(|x| format!("{x}u")).collect();
     format!("Fe({})", parts.join(", "))
 }
@@ -101,90 +154,123 @@ fn fe_literal(v: &[u32; LIMBS]) -> String {
 pub fn field(m: &Modulus) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let n = LIMBS;
+    let n = m.limbs.count();
+    let bits = m.limbs.bits();
+    let (acc, lit) = m.limbs.acc();
+    // A limb or a constant as an accumulator operand.
+    let wide = |e: String| {
+        if acc == "u32" {
+            e
+        } else {
+            format!("{acc}({e})")
+        }
+    };
+    let low = |e: String| {
+        if acc == "u32" { e } else { format!("u32({e})") }
+    };
     let _ = writeln!(s, "alias Fe = array<u32, {n}>;");
-    let _ = writeln!(s, "const MASK: u32 = 8191u;");
+    let _ = writeln!(s, "const MASK: u32 = {}u;", (1u32 << bits) - 1);
     let _ = writeln!(s, "const FE_P: Fe = {};", fe_literal(&m.p));
     let _ = writeln!(s, "const FE_R2: Fe = {};", fe_literal(&m.r2));
-    let mut one = [0u32; LIMBS];
+    let mut one = vec![0u32; n];
     one[0] = 1;
     let _ = writeln!(s, "const FE_ONE_STD: Fe = {};", fe_literal(&one));
     let _ = writeln!(s, "const FE_ONE: Fe = {};", fe_literal(&m.one));
 
-    // Montgomery multiplication, unrolled.
+    // Montgomery multiplication, unrolled (CIOS, the carries left in the
+    // accumulators until the end).
     s.push_str("fn fe_mul(a: Fe, b: Fe) -> Fe {\n");
     for j in 0..n {
-        let _ = writeln!(s, "  var t{j}: u32 = 0u;");
+        let _ = writeln!(s, "  var t{j}: {acc} = 0{lit};");
+        let _ = writeln!(s, "  let b{j} = {};", wide(format!("b[{j}]")));
     }
-    s.push_str("  var m: u32;\n  var ai: u32;\n");
+    let _ = writeln!(s, "  var m: {acc};\n  var ai: {acc};");
     for i in 0..n {
-        let _ = writeln!(s, "  ai = a[{i}];");
+        let _ = writeln!(s, "  ai = {};", wide(format!("a[{i}]")));
         for j in 0..n {
-            let _ = writeln!(s, "  t{j} += ai * b[{j}];");
+            let _ = writeln!(s, "  t{j} += ai * b{j};");
         }
-        let _ = writeln!(s, "  m = (t0 * {}u) & MASK;", m.np0);
+        let _ = writeln!(
+            s,
+            "  m = {};",
+            wide(format!("({} * {}u) & MASK", low("t0".into()), m.np0))
+        );
         for j in 0..n {
             if m.p[j] != 0 {
-                let _ = writeln!(s, "  t{j} += m * {}u;", m.p[j]);
+                let _ = writeln!(s, "  t{j} += m * {}{lit};", m.p[j]);
             }
         }
-        let _ = writeln!(s, "  t0 = t1 + (t0 >> 13u);");
+        let _ = writeln!(s, "  t0 = t1 + (t0 >> {bits}u);");
         for j in 1..n - 1 {
             let _ = writeln!(s, "  t{j} = t{};", j + 1);
         }
-        let _ = writeln!(s, "  t{} = 0u;", n - 1);
+        let _ = writeln!(s, "  t{} = 0{lit};", n - 1);
     }
     s.push_str("  var r: Fe;\n");
     for j in 0..n - 1 {
-        let _ = writeln!(s, "  t{} += t{j} >> 13u; r[{j}] = t{j} & MASK;", j + 1);
+        let _ = writeln!(
+            s,
+            "  t{} += t{j} >> {bits}u; r[{j}] = {} & MASK;",
+            j + 1,
+            low(format!("t{j}"))
+        );
     }
-    let _ = writeln!(s, "  r[{}] = t{};", n - 1, n - 1);
+    let _ = writeln!(s, "  r[{}] = {};", n - 1, low(format!("t{}", n - 1)));
     s.push_str("  return r;\n}\n");
 
-    // Montgomery squaring: the 40-limb square first, each cross product once
-    // and doubled (210 products instead of 400), then the 20 reduction
-    // rounds. A column holds at most 21 products below 2^26 before the
-    // reduction adds at most 20 more and the carries: below 2^32.
+    // Montgomery squaring: the double-width square first, each cross product
+    // once and doubled (n(n+1)/2 products instead of n²), then the n
+    // reduction rounds. A column holds at most n + 1 products before the
+    // reduction adds at most n more and the carries: within the
+    // accumulator's bound, as in the multiplication.
     s.push_str("fn fe_sqr(a: Fe) -> Fe {\n");
     for k in 0..2 * n {
-        let _ = writeln!(s, "  var t{k}: u32 = 0u;");
+        let _ = writeln!(s, "  var t{k}: {acc} = 0{lit};");
+    }
+    for i in 0..n {
+        let _ = writeln!(s, "  let a{i} = {};", wide(format!("a[{i}]")));
     }
     for i in 0..n {
         for j in i + 1..n {
-            let _ = writeln!(s, "  t{} += a[{i}] * a[{j}];", i + j);
+            let _ = writeln!(s, "  t{} += a{i} * a{j};", i + j);
         }
     }
     for k in 1..2 * n - 2 {
         let _ = writeln!(s, "  t{k} <<= 1u;");
     }
     for i in 0..n {
-        let _ = writeln!(s, "  t{} += a[{i}] * a[{i}];", 2 * i);
+        let _ = writeln!(s, "  t{} += a{i} * a{i};", 2 * i);
     }
-    s.push_str("  var m: u32;\n");
+    let _ = writeln!(s, "  var m: {acc};");
     for i in 0..n {
-        let _ = writeln!(s, "  m = (t{i} * {}u) & MASK;", m.np0);
+        let _ = writeln!(
+            s,
+            "  m = {};",
+            wide(format!("({} * {}u) & MASK", low(format!("t{i}")), m.np0))
+        );
         for j in 0..n {
             if m.p[j] != 0 {
-                let _ = writeln!(s, "  t{} += m * {}u;", i + j, m.p[j]);
+                let _ = writeln!(s, "  t{} += m * {}{lit};", i + j, m.p[j]);
             }
         }
-        let _ = writeln!(s, "  t{} += t{i} >> 13u;", i + 1);
+        let _ = writeln!(s, "  t{} += t{i} >> {bits}u;", i + 1);
     }
     s.push_str("  var r: Fe;\n");
     for j in 0..n - 1 {
         let _ = writeln!(
             s,
-            "  t{} += t{} >> 13u; r[{j}] = t{} & MASK;",
+            "  t{} += t{} >> {bits}u; r[{j}] = {} & MASK;",
             n + j + 1,
             n + j,
-            n + j
+            low(format!("t{}", n + j))
         );
     }
-    let _ = writeln!(s, "  r[{}] = t{};", n - 1, 2 * n - 1);
+    let _ = writeln!(s, "  r[{}] = {};", n - 1, low(format!("t{}", 2 * n - 1)));
     s.push_str("  return r;\n}\n");
 
     // a >= q ? a - q : a, for normalised limbs: q = 2p keeps sums almost
-    // reduced, q = p makes a value canonical.
+    // reduced, q = p makes a value canonical. Limbs are below 2^31, so a
+    // borrow shows in bit 31.
     for (name, q) in [("fe_reduce", &m.p2), ("fe_canonical", &m.p)] {
         let _ = writeln!(
             s,
@@ -205,7 +291,7 @@ pub fn field(m: &Modulus) -> String {
     for j in 0..n {
         let _ = writeln!(
             s,
-            "  x = a[{j}] + b[{j}] + c; c = x >> 13u; r[{j}] = x & MASK;"
+            "  x = a[{j}] + b[{j}] + c; c = x >> {bits}u; r[{j}] = x & MASK;"
         );
     }
     s.push_str("  return fe_reduce(r);\n}\n");
@@ -223,7 +309,7 @@ pub fn field(m: &Modulus) -> String {
     for j in 0..n {
         let _ = writeln!(
             s,
-            "  x = r[{j}] + {}u + c; c = x >> 13u; r[{j}] = x & MASK;",
+            "  x = r[{j}] + {}u + c; c = x >> {bits}u; r[{j}] = x & MASK;",
             m.p2[j]
         );
     }
@@ -243,16 +329,16 @@ fn fe_one() -> Fe { return FE_ONE; }
     }
     s.push_str("  return z == 0u || q == 0u;\n}\n");
 
-    // Packing 20×13 bits into 8 words and back.
+    // Packing the limbs into 8 words and back (elements below 2p < 2^256).
     s.push_str("fn fe_unpack(w: array<u32, 8>) -> Fe {\n  var r: Fe;\n");
     for k in 0..n {
-        let bit = k as u32 * LIMB_BITS;
+        let bit = k as u32 * bits;
         let (word, sh) = ((bit / 32) as usize, bit % 32);
         if word >= 8 {
             continue;
         }
         let mut e = format!("(w[{word}] >> {sh}u)");
-        if sh + LIMB_BITS > 32 && word + 1 < 8 {
+        if sh + bits > 32 && word + 1 < 8 {
             e = format!("{e} | (w[{}] << {}u)", word + 1, 32 - sh);
         }
         let _ = writeln!(s, "  r[{k}] = ({e}) & MASK;");
@@ -262,8 +348,8 @@ fn fe_one() -> Fe { return FE_ONE; }
     for word in 0..8u32 {
         let mut terms = Vec::new();
         for k in 0..n as u32 {
-            let lo = k * LIMB_BITS;
-            let hi = lo + LIMB_BITS;
+            let lo = k * bits;
+            let hi = lo + bits;
             let (wlo, whi) = (word * 32, word * 32 + 32);
             if hi <= wlo || lo >= whi {
                 continue;
@@ -294,8 +380,8 @@ fn param_words(at: u32) -> array<u32, 8> {
 "#;
 
 /// The MSM module (base field Fq of BN254; the scalar modulus r for digits).
-pub fn msm() -> String {
-    let fq = Modulus::of::<ark_bn254::Fq>();
+pub fn msm(limbs: Limbs) -> String {
+    let fq = Modulus::of::<ark_bn254::Fq>(limbs);
     let mut s = field(&fq);
     s.push_str(COMMON);
     let words = |name: &str, w: [u32; 8]| {
@@ -317,8 +403,8 @@ pub fn msm() -> String {
 }
 
 /// The NTT module (scalar field Fr of BN254).
-pub fn ntt() -> String {
-    let fr = Modulus::of::<ark_bn254::Fr>();
+pub fn ntt(limbs: Limbs) -> String {
+    let fr = Modulus::of::<ark_bn254::Fr>(limbs);
     let mut s = field(&fr);
     s.push_str(COMMON);
     s.push_str(include_str!("ntt.wgsl"));
@@ -331,19 +417,49 @@ mod tests {
 
     #[test]
     fn constants_are_consistent() {
-        let m = Modulus::of::<ark_bn254::Fq>();
-        let p0 = m.p[0];
-        assert_eq!(
-            p0.wrapping_mul(m.np0) & 0x1fff,
-            0x1fff,
-            "p * np0 = -1 mod 2^13"
-        );
-        assert!(m.p.iter().all(|l| *l < 8192));
-        assert!(m.r2.iter().all(|l| *l < 8192));
-        assert!(m.one.iter().all(|l| *l < 8192));
-        assert!(m.p2.iter().all(|l| *l < 8192));
-        // Almost-reduced products need R = 2^260 > 4p.
-        assert!(ark_bn254::Fq::MODULUS.num_bits() + 2 < 260);
-        assert!(ark_bn254::Fr::MODULUS.num_bits() + 2 < 260);
+        for limbs in [Limbs::Narrow, Limbs::Wide] {
+            let bits = limbs.bits();
+            let mask = (1u32 << bits) - 1;
+            for m in [
+                Modulus::of::<ark_bn254::Fq>(limbs),
+                Modulus::of::<ark_bn254::Fr>(limbs),
+            ] {
+                assert_eq!(
+                    m.p[0].wrapping_mul(m.np0) & mask,
+                    mask,
+                    "p * np0 = -1 mod 2^{bits}"
+                );
+                for v in [&m.p, &m.r2, &m.one, &m.p2] {
+                    assert_eq!(v.len(), limbs.count());
+                    assert!(v.iter().all(|l| *l <= mask));
+                }
+            }
+            // Almost-reduced products need R > 4p; packing needs 2p < 2^256.
+            assert!(ark_bn254::Fq::MODULUS.num_bits() + 2 < limbs.r_bits());
+            assert!(ark_bn254::Fq::MODULUS.num_bits() + 1 <= 256);
+        }
+        // The wide accumulators: 2n products below 2^58 per column.
+        let w = Limbs::Wide;
+        assert!((2 * w.count() as u128) << (2 * w.bits()) < 1u128 << 64);
+        // The narrow ones: 2n products below 2^26 plus carries.
+        let n = Limbs::Narrow;
+        assert!((2 * n.count() as u64 + 1) << (2 * n.bits()) < 1u64 << 32);
+    }
+
+    #[test]
+    fn both_layouts_generate_every_function() {
+        for limbs in [Limbs::Narrow, Limbs::Wide] {
+            let src = msm(limbs);
+            for f in [
+                "fn fe_mul",
+                "fn fe_sqr",
+                "fn fe_add",
+                "fn fe_sub",
+                "fn fe_pack",
+            ] {
+                assert!(src.contains(f), "{limbs:?}: {f}");
+            }
+            assert_eq!(src.contains("u64"), limbs == Limbs::Wide);
+        }
     }
 }

@@ -267,7 +267,7 @@ fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
     let st = gpu();
     let src = format!(
         "{}{}{FIELD_OPS}",
-        shader::field(&shader::Modulus::of::<Fq>()),
+        shader::field(&shader::Modulus::of::<Fq>(st.gpu.limbs)),
         shader::COMMON
     );
     let prog = st
@@ -332,7 +332,10 @@ fn field_arithmetic_stays_below_2p_and_is_right_mod_p() {
             &mut [(&b_out, 0, &mut out)],
         )
         .expect("run");
-    let r_inv = Fq::from(2u64).pow([260u64]).inverse().expect("invertible");
+    let r_inv = Fq::from(2u64)
+        .pow([st.gpu.limbs.r_bits() as u64])
+        .inverse()
+        .expect("invertible");
     let fq = |v: BigInt<4>| Fq::from_le_bytes_mod_order(&v.to_bytes_le());
     for (k, (a, b)) in pairs.iter().enumerate() {
         let o = &out[192 * k..192 * k + 192];
