@@ -10,8 +10,10 @@
 # against arkworks on the GPU wgpu picks (WGPU_BACKEND and
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
 # 2^22 against arkworks and the CPU backend, then a per-kernel profile of one
-# MSM of 2^20 points. GPU_CHECK_SIZES, GPU_CHECK_REPS and GPU_CHECK_THREADS
-# change the table (defaults 16,18,20,22, 5, and every core).
+# MSM of 2^20 points, and the same MSM with the narrow (13-bit) field layout
+# for comparison with the default wide one. GPU_CHECK_SIZES, GPU_CHECK_REPS
+# and GPU_CHECK_THREADS change the table (defaults 16,18,20,22, 5, and every
+# core).
 set -euo pipefail
 
 pack() {
@@ -46,7 +48,9 @@ run() {
   echo "== bench kernels ($sizes, median of $reps, $threads threads)"
   ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt "$reps" "$threads"
   echo "== profile of one MSM of 2^20 points (AZTEC_PROVER_WGPU_TRACE)"
-  AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels 20 msm_g1_prepared 2 "$threads" 2>&1 | grep -E "trace|msm"
+  AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels 20 msm_g1_prepared 2 "$threads" 2>&1 | grep -E "trace|msm|limbs"
+  echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20 and 2^22"
+  AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20,22 msm_g1_prepared,ntt 3 "$threads"
 }
 
 case "${1:-}" in

@@ -226,6 +226,58 @@ fn child_runs_chunked_msms() {
     assert!(e.contains("point 2345: its y coordinate"), "{e}");
 }
 
+/// The layout the adapter does not get by default is checked too: the
+/// field, MSM and NTT tests run again in a child with the other layout
+/// asked for (where the adapter has 64-bit integers the default is the wide
+/// one, and the narrow one is what GL and older adapters run).
+#[test]
+fn the_other_limb_layout_passes_the_same_checks() {
+    use aztec_backend_wgpu::shader::Limbs;
+    let other = match gpu().gpu.limbs {
+        Limbs::Wide => Limbs::Narrow,
+        Limbs::Narrow => {
+            println!("this adapter has only the narrow layout: nothing more to check");
+            return;
+        }
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "field_arithmetic_stays_below_2p_and_is_right_mod_p",
+            "msm_matches_arkworks_on_random_inputs",
+            "msm_handles_edge_scalars_and_points",
+            "ntt_matches_arkworks_forward_inverse_coset_and_batched",
+            "ntt_round_trips_and_reduces_non_canonical_input",
+            "reports_its_limb_layout",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
+        .env(aztec_backend_wgpu::gpu::LIMBS_ENV, other.name())
+        .env("CHILD_CHECK", "1")
+        .output()
+        .expect("run child");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("6 passed"), "{text}");
+    assert!(
+        text.contains(&format!("layout: {other:?}")),
+        "the child did not run the {other:?} layout: {text}"
+    );
+}
+
+#[test]
+fn reports_its_limb_layout() {
+    let st = gpu();
+    println!("layout: {:?}", st.gpu.limbs);
+    assert!(
+        st.gpu
+            .describe()
+            .contains(&format!("{}-bit limbs", st.gpu.limbs.name()))
+    );
+}
+
 /// A kernel over the generated field code: for each pair (a, b) it writes
 /// a·b/R, a + b, a - b, a made canonical, whether a is zero, and a·a/R by
 /// the squaring.
