@@ -31,9 +31,11 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         i.scalar_field_id = ffi::FIELD_BN254_FR;
         i.capabilities =
             caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
-        if st.gpu.is_device() {
+        match st.g2_on_gpu() {
             // G2 goes to the CPU library beside it; G1 keeps the GPU busy.
-            i.capabilities |= caps::G2_BESIDE_G1;
+            Ok(false) if st.gpu.is_device() => i.capabilities |= caps::G2_BESIDE_G1,
+            Ok(_) => {}
+            Err(e) => return fail(status::INVALID_ARGUMENT, e),
         }
         i.preferred_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         i.max_log_ntt = TWO_ADICITY;
@@ -196,10 +198,6 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
             Ok(n) => n,
             Err(s) => return s,
         };
-        let cpu = match fallback::cpu() {
-            Ok(c) => c,
-            Err(e) => return fail(status::UNSUPPORTED, e),
-        };
         let (pts, sc) = if n == 0 {
             (&[][..], &[][..])
         } else {
@@ -210,6 +208,28 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
                     std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
                 )
             }
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.g2_on_gpu() {
+            Ok(true) => {
+                return match st.msm_g2(pts, sc) {
+                    Ok(r) => {
+                        // SAFETY: non-null and, by the ABI, valid for one G2 point.
+                        unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G2_BYTES) };
+                        status::OK
+                    }
+                    Err(e) => msm_failure("msm_g2", e),
+                };
+            }
+            Ok(false) => {}
+            Err(e) => return fail(status::INVALID_ARGUMENT, e),
+        }
+        let cpu = match fallback::cpu() {
+            Ok(c) => c,
+            Err(e) => return fail(status::UNSUPPORTED, e),
         };
         match cpu.msm_g2(pts, sc) {
             Ok(r) => {

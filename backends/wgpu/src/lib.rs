@@ -6,7 +6,8 @@
 //!   MSM kernels (`msm.wgsl`) and the NTT kernels (`ntt.wgsl`);
 //! - [`gpu`] opens the adapter, compiles, keeps buffers, runs dispatches;
 //! - [`msm`] and [`ntt`] drive one operation each from the host;
-//! - [`fallback`] loads the CPU backend for G2 MSM and oversized NTTs;
+//! - [`fallback`] loads the CPU backend for oversized NTTs, and for G2 MSM
+//!   where it runs on the host (CPU adapters, or `AZTEC_PROVER_WGPU_G2=cpu`);
 //! - [`ffi`] is the exported table.
 
 pub mod fallback;
@@ -27,6 +28,7 @@ pub struct State {
     /// The device.
     pub gpu: Gpu,
     msm: OnceLock<Result<Program, String>>,
+    msm_g2: OnceLock<Result<Program, String>>,
     ntt: OnceLock<Result<Program, String>>,
     twiddles: ntt::TwiddleCache,
     /// One operation at a time: the buffers are shared.
@@ -35,6 +37,12 @@ pub struct State {
 
 static STATE: OnceLock<Result<State, String>> = OnceLock::new();
 
+/// Environment variable choosing where G2 MSMs run: `gpu` or `cpu` (the
+/// CPU backend library beside this one). Unset: the GPU where it is a
+/// device of its own, the CPU backend on a CPU adapter such as lavapipe,
+/// which would only be slower.
+pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
+
 /// The opened device, or why there is none.
 pub fn state() -> Result<&'static State, String> {
     STATE
@@ -42,6 +50,7 @@ pub fn state() -> Result<&'static State, String> {
             Gpu::open().map(|gpu| State {
                 gpu,
                 msm: OnceLock::new(),
+                msm_g2: OnceLock::new(),
                 ntt: OnceLock::new(),
                 twiddles: ntt::TwiddleCache::default(),
                 busy: Mutex::new(()),
@@ -52,18 +61,21 @@ pub fn state() -> Result<&'static State, String> {
 }
 
 impl State {
-    fn msm_program(&self) -> Result<&Program, String> {
-        self.msm
-            .get_or_init(|| {
-                self.gpu.program(
-                    "msm",
-                    &shader::msm(self.gpu.limbs),
-                    msm::BUFFERS,
-                    msm::ENTRIES,
-                )
-            })
-            .as_ref()
-            .map_err(|e| e.clone())
+    fn msm_program(&self, c: shader::Curve) -> Result<&Program, String> {
+        let (cell, label) = match c {
+            shader::Curve::G1 => (&self.msm, "msm"),
+            shader::Curve::G2 => (&self.msm_g2, "msm g2"),
+        };
+        cell.get_or_init(|| {
+            self.gpu.program(
+                label,
+                &shader::msm(self.gpu.limbs, c),
+                msm::BUFFERS,
+                msm::ENTRIES,
+            )
+        })
+        .as_ref()
+        .map_err(|e| e.clone())
     }
 
     fn ntt_program(&self) -> Result<&Program, String> {
@@ -80,9 +92,13 @@ impl State {
             .map_err(|e| e.clone())
     }
 
-    /// Runs `f` with the MSM program, alone on the device.
-    fn with_msm<T>(&self, f: impl FnOnce(&Program) -> Result<T, String>) -> Result<T, String> {
-        let prog = self.msm_program()?;
+    /// Runs `f` with the MSM program of `c`, alone on the device.
+    fn with_msm<T>(
+        &self,
+        c: shader::Curve,
+        f: impl FnOnce(&Program) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let prog = self.msm_program(c)?;
         let _one = self
             .busy
             .lock()
@@ -92,12 +108,37 @@ impl State {
 
     /// G1 MSM (ABI encodings).
     pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
-        self.with_msm(|prog| msm::msm_g1(&self.gpu, prog, points, scalars))
+        let out = self.with_msm(shader::Curve::G1, |prog| {
+            msm::msm::<ark_bn254::g1::Config>(&self.gpu, prog, points, scalars)
+        })?;
+        out.try_into()
+            .map_err(|_| "internal: a G1 point is 64 bytes".to_string())
+    }
+
+    /// Whether G2 MSMs run on the device (see [`G2_ENV`]).
+    pub fn g2_on_gpu(&self) -> Result<bool, String> {
+        match std::env::var(G2_ENV).as_deref().map(str::trim) {
+            Err(_) | Ok("") => Ok(self.gpu.is_device()),
+            Ok("gpu") => Ok(true),
+            Ok("cpu") => Ok(false),
+            Ok(v) => Err(format!("{G2_ENV}={v:?}: expected gpu or cpu")),
+        }
+    }
+
+    /// G2 MSM on the device (ABI encodings).
+    pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 128], String> {
+        let out = self.with_msm(shader::Curve::G2, |prog| {
+            msm::msm::<ark_bn254::g2::Config>(&self.gpu, prog, points, scalars)
+        })?;
+        out.try_into()
+            .map_err(|_| "internal: a G2 point is 128 bytes".to_string())
     }
 
     /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
     pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, String> {
-        self.with_msm(|prog| msm::prepare_g1(&self.gpu, prog, points))
+        self.with_msm(shader::Curve::G1, |prog| {
+            msm::prepare_g1(&self.gpu, prog, points)
+        })
     }
 
     /// G1 MSM over prepared bases (ABI encodings).
@@ -106,7 +147,9 @@ impl State {
         bases: &msm::Prepared,
         scalars: &[u8],
     ) -> Result<[u8; 64], String> {
-        self.with_msm(|prog| msm::msm_g1_prepared(&self.gpu, prog, bases, scalars))
+        self.with_msm(shader::Curve::G1, |prog| {
+            msm::msm_g1_prepared(&self.gpu, prog, bases, scalars)
+        })
     }
 
     /// Whether a vector of 2^log_n fits the device (otherwise the CPU backend runs it).

@@ -19,11 +19,38 @@
 //!    coordinate) and combines the windows (a few hundred doublings) with
 //!    arkworks.
 
-use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_bn254::Fq;
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{Field, PrimeField, Zero};
 
 use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
+use crate::shader::Curve;
+
+/// A group the MSM program runs on, as the host sees it: its coordinates
+/// are made of Fq elements (one for G1, two for G2).
+pub trait GpuCurve: SWCurveConfig<BaseField: Field<BasePrimeField = Fq>> {
+    /// The program's curve code.
+    const CURVE: Curve;
+}
+
+impl GpuCurve for ark_bn254::g1::Config {
+    const CURVE: Curve = Curve::G1;
+}
+
+impl GpuCurve for ark_bn254::g2::Config {
+    const CURVE: Curve = Curve::G2;
+}
+
+/// Words of a slot of `partials` (an XYZZ point).
+const fn slot_words(c: Curve) -> u64 {
+    4 * c.coord_words() as u64
+}
+
+/// Bytes of a point in ABI encoding (and on the device).
+pub const fn point_bytes(c: Curve) -> usize {
+    8 * c.coord_words() as usize
+}
 
 /// Entry points of the MSM program, the longest to compile first (they are
 /// compiled in this order on several threads).
@@ -53,9 +80,6 @@ const TASK_LEN: u32 = 32;
 
 /// Buckets one `bucket_sums` thread walks.
 const SEGMENT: u32 = 32;
-
-/// Words of a slot of `partials` (an XYZZ point).
-const SLOT_WORDS: u64 = 32;
 
 /// `sum_slots` modes (see msm.wgsl).
 const SUM_TASKS: u32 = 0;
@@ -214,13 +238,13 @@ fn plan(mut groups: Vec<Group>, free: &mut u32, words: &mut Vec<u32>) -> Vec<Lev
 
 /// A slot of `partials` (XYZZ, Montgomery form with R = 2^`r_bits`) as
 /// arkworks' point.
-fn read_point(words: &[u32], r_bits: u32) -> G1Projective {
+fn read_point<P: GpuCurve>(words: &[u32], r_bits: u32) -> Projective<P> {
     // x_std = x_mont / R.
     let r_inv = Fq::from(2u64)
         .pow([r_bits as u64])
         .inverse()
         .unwrap_or_else(|| unreachable!("2 is invertible"));
-    let coord = |k: usize| {
+    let part = |k: usize| {
         // Below 2p on the device (almost reduced): reduced here.
         let bytes: Vec<u8> = words[8 * k..8 * k + 8]
             .iter()
@@ -228,10 +252,15 @@ fn read_point(words: &[u32], r_bits: u32) -> G1Projective {
             .collect();
         Fq::from_le_bytes_mod_order(&bytes) * r_inv
     };
+    let per = P::CURVE.coord_words() as usize / 8;
+    let coord = |c: usize| {
+        P::BaseField::from_base_prime_field_elems((0..per).map(|j| part(c * per + j)))
+            .unwrap_or_else(|| unreachable!("{per} parts make a coordinate"))
+    };
     let (x, y, zz, zzz) = (coord(0), coord(1), coord(2), coord(3));
     match (zz.inverse(), zzz.inverse()) {
-        (Some(a), Some(b)) => G1Affine::new_unchecked(x * a, y * b).into_group(),
-        _ => G1Projective::zero(),
+        (Some(a), Some(b)) => Affine::<P>::new_unchecked(x * a, y * b).into_group(),
+        _ => Projective::<P>::zero(),
     }
 }
 
@@ -274,12 +303,13 @@ fn bad_point(report: u32) -> Result<(), Refused> {
 }
 
 /// Sums `scalars[i] * points[i]` over one chunk (scalars in ABI encoding).
-fn msm_chunk(
+fn msm_chunk<P: GpuCurve>(
     gpu: &Gpu,
     prog: &Program,
     bases: Bases<'_>,
     scalars: &[u8],
-) -> Result<G1Projective, Refused> {
+) -> Result<Projective<P>, Refused> {
+    let slot = slot_words(P::CURVE);
     let n = (scalars.len() / 32) as u32;
     let l = Layout::of(n as usize);
     let buckets = l.buckets;
@@ -291,7 +321,7 @@ fn msm_chunk(
     let b_counts = gpu.buffer("msm.counts", count_bytes)?;
     let b_sorted = gpu.buffer("msm.sorted", l.windows as u64 * n as u64 * 4)?;
     let b_tasks = gpu.buffer("msm.tasks", task_words.len() as u64 * 4)?;
-    let b_partials = gpu.buffer("msm.partials", slots as u64 * SLOT_WORDS * 4)?;
+    let b_partials = gpu.buffer("msm.partials", slots as u64 * slot * 4)?;
     if [
         b_partials.size(),
         b_tasks.size(),
@@ -366,7 +396,7 @@ fn msm_chunk(
             &[level.count, SUM_TASKS, level.first],
         ));
     }
-    let mut out = vec![0u8; l.windows as usize * SLOT_WORDS as usize * 4];
+    let mut out = vec![0u8; l.windows as usize * slot as usize * 4];
     let mut report = [0u8; 4];
     gpu.run(
         prog,
@@ -380,22 +410,20 @@ fn msm_chunk(
         ],
         &dispatches,
         &mut [
-            (&b_partials, final_base as u64 * SLOT_WORDS * 4, &mut out),
+            (&b_partials, final_base as u64 * slot * 4, &mut out),
             (&b_counts, buckets as u64 * 4, &mut report),
         ],
     )?;
     bad_point(u32::from_le_bytes(report))?;
     let out = words_of(&out);
 
-    let mut acc = G1Projective::zero();
+    let mut acc = Projective::<P>::zero();
+    let slot = slot as usize;
     for w in (0..l.windows as usize).rev() {
         for _ in 0..l.c {
             acc.double_in_place();
         }
-        acc += read_point(
-            &out[w * SLOT_WORDS as usize..(w + 1) * SLOT_WORDS as usize],
-            gpu.limbs.r_bits(),
-        );
+        acc += read_point::<P>(&out[w * slot..(w + 1) * slot], gpu.limbs.r_bits());
     }
     Ok(acc)
 }
@@ -403,15 +431,15 @@ fn msm_chunk(
 /// The largest buffer an MSM chunk of `m` points needs: the upload of points
 /// and scalars, `sorted`, the counters, and `partials` (the regions are
 /// sized for the worst scalars already).
-fn chunk_bytes(m: usize) -> u64 {
+fn chunk_bytes(c: Curve, m: usize) -> u64 {
     let l = Layout::of(m);
     let mut words = Vec::new();
     let (_, _, slots) = l.segment_plan(&mut words);
     [
-        96 * m as u64,
+        (point_bytes(c) as u64 + 32) * m as u64,
         4 * l.windows as u64 * m as u64,
         4 * l.count_words() as u64,
-        SLOT_WORDS * 4 * slots as u64,
+        slot_words(c) * 4 * slots as u64,
         4 * words.len() as u64,
     ]
     .into_iter()
@@ -421,10 +449,10 @@ fn chunk_bytes(m: usize) -> u64 {
 
 /// Points per chunk of an MSM of `n` points, so that every buffer of a chunk
 /// fits one binding whatever the scalars (halved until it does).
-pub fn chunk_points(gpu: &Gpu, n: usize) -> usize {
+pub fn chunk_points(gpu: &Gpu, c: Curve, n: usize) -> usize {
     let limit = gpu.max_binding();
     let mut m = n.clamp(1, 1 << 30);
-    while m > 1 && chunk_bytes(m) > limit {
+    while m > 1 && chunk_bytes(c, m) > limit {
         m = m.div_ceil(2);
     }
     m
@@ -441,30 +469,32 @@ fn refusal(e: Refused, k: usize, chunk: usize) -> String {
     }
 }
 
-/// `sum scalars[i] * points[i]` in G1, ABI encodings in and out.
-pub fn msm_g1(
+/// `sum scalars[i] * points[i]` in G1 or G2, ABI encodings in and out.
+pub fn msm<P: GpuCurve>(
     gpu: &Gpu,
     prog: &Program,
     points: &[u8],
     scalars: &[u8],
-) -> Result<[u8; 64], String> {
+) -> Result<Vec<u8>, String> {
+    let pb = point_bytes(P::CURVE);
     let n = scalars.len() / 32;
-    if points.len() != 64 * n || scalars.len() != 32 * n {
+    if points.len() != pb * n || scalars.len() != 32 * n {
         return Err(format!(
             "{} bytes of points and {} of scalars do not make whole pairs",
             points.len(),
             scalars.len()
         ));
     }
-    let mut acc = G1Projective::zero();
+    let mut acc = Projective::<P>::zero();
     if n > 0 {
-        let chunk = chunk_points(gpu, n);
+        let chunk = chunk_points(gpu, P::CURVE, n);
         for (k, (p, s)) in points
-            .chunks(64 * chunk)
+            .chunks(pb * chunk)
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc += msm_chunk(gpu, prog, Bases::Host(p), s).map_err(|e| refusal(e, k, chunk))?;
+            acc += msm_chunk::<P>(gpu, prog, Bases::Host(p), s)
+                .map_err(|e| refusal(e, k, chunk))?;
         }
     }
     Ok(encode(acc))
@@ -512,7 +542,7 @@ pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, 
     if n == 0 {
         return Ok(Prepared { chunks, n });
     }
-    let chunk = chunk_points(gpu, n);
+    let chunk = chunk_points(gpu, Curve::G1, n);
     // The other bindings of the layout: only the report word is used.
     let b_counts = gpu.buffer("msm.counts", 4)?;
     let idle: Vec<wgpu::Buffer> = ["msm.scalars", "msm.sorted", "msm.tasks", "msm.partials"]
@@ -551,9 +581,9 @@ pub fn msm_g1_prepared(
             bases.n
         ));
     }
-    let mut acc = G1Projective::zero();
+    let mut acc = Projective::<ark_bn254::g1::Config>::zero();
     if bases.n > 0 {
-        let chunk = chunk_points(gpu, bases.n);
+        let chunk = chunk_points(gpu, Curve::G1, bases.n);
         for (k, (b, s)) in bases
             .chunks
             .iter()
@@ -563,15 +593,22 @@ pub fn msm_g1_prepared(
             acc += msm_chunk(gpu, prog, Bases::Device(b), s).map_err(|e| refusal(e, k, chunk))?;
         }
     }
-    Ok(encode(acc))
+    encode(acc)
+        .try_into()
+        .map_err(|_| "internal: a G1 point is 64 bytes".to_string())
 }
 
-/// A point in ABI encoding.
-fn encode(acc: G1Projective) -> [u8; 64] {
-    let mut out = [0u8; 64];
+/// A point in ABI encoding: x then y, each part of each coordinate as 32
+/// little-endian bytes; zeros for the identity.
+fn encode<P: GpuCurve>(acc: Projective<P>) -> Vec<u8> {
+    let mut out = vec![0u8; point_bytes(P::CURVE)];
     if let Some((x, y)) = acc.into_affine().xy() {
-        out[..32].copy_from_slice(&le_bytes(x));
-        out[32..].copy_from_slice(&le_bytes(y));
+        let parts = x
+            .to_base_prime_field_elements()
+            .chain(y.to_base_prime_field_elements());
+        for (k, f) in parts.enumerate() {
+            out[32 * k..32 * k + 32].copy_from_slice(&le_bytes(f));
+        }
     }
     out
 }
@@ -768,23 +805,27 @@ mod tests {
 
     #[test]
     fn chunks_fit_the_binding_limit() {
-        for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
-            for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
-                let mut m = n;
-                while m > 1 && chunk_bytes(m) > limit {
-                    m = m.div_ceil(2);
+        for c in [Curve::G1, Curve::G2] {
+            for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
+                for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
+                    let mut m = n;
+                    while m > 1 && chunk_bytes(c, m) > limit {
+                        m = m.div_ceil(2);
+                    }
+                    assert!(
+                        m == 1 || chunk_bytes(c, m) <= limit,
+                        "{c:?}, n = {n}, limit = {limit}"
+                    );
                 }
-                assert!(
-                    m == 1 || chunk_bytes(m) <= limit,
-                    "n = {n}, limit = {limit}"
-                );
             }
         }
-        // Lavapipe's 128 MiB bindings take chunks of 2^19 points; large
-        // GPUs' bindings take 2^22 in one.
-        assert!(chunk_bytes(1 << 19) <= 128 << 20);
-        assert!(chunk_bytes(1 << 20) > 128 << 20);
-        assert!(chunk_bytes(1 << 22) <= 1 << 31);
+        // Lavapipe's 128 MiB bindings take G1 chunks of 2^19 points (G2:
+        // 2^17); large GPUs' bindings take 2^22 in one.
+        assert!(chunk_bytes(Curve::G1, 1 << 19) <= 128 << 20);
+        assert!(chunk_bytes(Curve::G1, 1 << 20) > 128 << 20);
+        assert!(chunk_bytes(Curve::G1, 1 << 22) <= 1 << 31);
+        assert!(chunk_bytes(Curve::G2, 1 << 17) <= 128 << 20);
+        assert!(chunk_bytes(Curve::G2, 1 << 22) <= 1 << 31);
     }
 
     #[test]

@@ -1,14 +1,16 @@
-// Pippenger MSM over BN254 G1 (appended to the generated field code).
+// Pippenger MSM over BN254 G1 or G2 (appended to the generated field code
+// and the curve code: `Fc` is a coordinate, Fq for G1 or Fq2 for G2, of CW
+// words in buffers; a point is PW = 2 CW words, a slot SW = 4 CW).
 //
 // Points are added to bucket sums in XYZZ coordinates (below: fewest
 // multiplications for adding an affine point), falling back on the complete
 // formula, and the sums are stored as XYZZ. Sums of stored sums are
 // projective (X:Y:Z) with the complete addition of Renes, Costello
-// and Batina (2015, algorithm 7 for a = 0, b3 = 3b = 9): no branch on equal
-// points or the identity, and it doubles too.
+// and Batina (2015, algorithm 7 for a = 0, with the curve's b3 = 3b): no
+// branch on equal points or the identity, and it doubles too.
 //
 // Buffers (one layout for every kernel):
-//   points:   16 words per affine point (x, y packed), Montgomery after `convert_points`
+//   points:   PW words per affine point (x, y packed), Montgomery after `convert_points`
 //   scalars:  8 words per scalar, little-endian, standard form
 //   counts:   one counter per (window, bucket): the histogram, then (the scan)
 //             each bucket's first item in `sorted`, then (scatter) its end;
@@ -16,7 +18,7 @@
 //             slice passes needed, and the scan's block sums and maxima
 //   sorted:   per (window, bucket), the point indices with the sign in bit 31
 //   tasks:    (start, len, dst) triples, a sum of slots each (segment levels)
-//   partials: 32 words per XYZZ point: the pieces of the slice passes
+//   partials: SW words per XYZZ point: the pieces of the slice passes
 //             (two regions, used in turn), segment sums, their partial sums
 
 @group(0) @binding(1) var<storage, read_write> points: array<u32>;
@@ -26,47 +28,43 @@
 @group(0) @binding(5) var<storage, read_write> tasks: array<u32>;
 @group(0) @binding(6) var<storage, read_write> partials: array<u32>;
 
-struct Proj { x: Fe, y: Fe, z: Fe }
+struct Proj { x: Fc, y: Fc, z: Fc }
 
-fn mul_b3(a: Fe) -> Fe {
-  let a2 = fe_add(a, a);
-  let a4 = fe_add(a2, a2);
-  let a8 = fe_add(a4, a4);
-  return fe_add(a8, a);
-}
-
-fn proj_identity() -> Proj { return Proj(Fe(), fe_one(), Fe()); }
+fn proj_identity() -> Proj { return Proj(fc_zero(), fc_one(), fc_zero()); }
 
 fn proj_add(p: Proj, q: Proj) -> Proj {
-  var t0 = fe_mul(p.x, q.x);
-  var t1 = fe_mul(p.y, q.y);
-  var t2 = fe_mul(p.z, q.z);
-  var t3 = fe_mul(fe_add(p.x, p.y), fe_add(q.x, q.y));
-  var t4 = fe_add(t0, t1);
-  t3 = fe_sub(t3, t4);
-  t4 = fe_mul(fe_add(p.y, p.z), fe_add(q.y, q.z));
-  t4 = fe_sub(t4, fe_add(t1, t2));
-  var x3 = fe_mul(fe_add(p.x, p.z), fe_add(q.x, q.z));
-  var y3 = fe_sub(x3, fe_add(t0, t2));
-  x3 = fe_add(t0, t0);
-  t0 = fe_add(x3, t0);
-  t2 = mul_b3(t2);
-  var z3 = fe_add(t1, t2);
-  t1 = fe_sub(t1, t2);
-  y3 = mul_b3(y3);
-  x3 = fe_mul(t4, y3);
-  t2 = fe_mul(t3, t1);
-  x3 = fe_sub(t2, x3);
-  y3 = fe_mul(y3, t0);
-  t1 = fe_mul(t1, z3);
-  y3 = fe_add(t1, y3);
-  t0 = fe_mul(t0, t3);
-  z3 = fe_mul(z3, t4);
-  z3 = fe_add(z3, t0);
+  var t0 = fc_mul(p.x, q.x);
+  var t1 = fc_mul(p.y, q.y);
+  var t2 = fc_mul(p.z, q.z);
+  var t3 = fc_mul(fc_add(p.x, p.y), fc_add(q.x, q.y));
+  var t4 = fc_add(t0, t1);
+  t3 = fc_sub(t3, t4);
+  t4 = fc_mul(fc_add(p.y, p.z), fc_add(q.y, q.z));
+  t4 = fc_sub(t4, fc_add(t1, t2));
+  var x3 = fc_mul(fc_add(p.x, p.z), fc_add(q.x, q.z));
+  var y3 = fc_sub(x3, fc_add(t0, t2));
+  x3 = fc_add(t0, t0);
+  t0 = fc_add(x3, t0);
+  t2 = fc_mul_b3(t2);
+  var z3 = fc_add(t1, t2);
+  t1 = fc_sub(t1, t2);
+  y3 = fc_mul_b3(y3);
+  x3 = fc_mul(t4, y3);
+  t2 = fc_mul(t3, t1);
+  x3 = fc_sub(t2, x3);
+  y3 = fc_mul(y3, t0);
+  t1 = fc_mul(t1, z3);
+  y3 = fc_add(t1, y3);
+  t0 = fc_mul(t0, t3);
+  z3 = fc_mul(z3, t4);
+  z3 = fc_add(z3, t0);
   return Proj(x3, y3, z3);
 }
 
-fn load_coord(at: u32) -> Fe {
+// One field element (8 words) of `points` or `partials`; the curve code
+// before this file builds its coordinates (`load_coord`, `load_partial_fc`,
+// `store_partial_fc`) from them.
+fn load_point_fe(at: u32) -> Fe {
   var w: array<u32, 8>;
   for (var k = 0u; k < 8u; k++) { w[k] = points[at + k]; }
   return fe_unpack(w);
@@ -90,31 +88,31 @@ fn store_partial_fe(at: u32, a: Fe) {
 // The formula is not complete: it fails when the sum so far is the point
 // added or its negation. A thread that meets that (only inputs built for it
 // do) sums its slice again on the complete formula.
-struct Xyzz { x: Fe, y: Fe, zz: Fe, zzz: Fe }
+struct Xyzz { x: Fc, y: Fc, zz: Fc, zzz: Fc }
 
-fn xyzz_identity() -> Xyzz { return Xyzz(Fe(), Fe(), Fe(), Fe()); }
+fn xyzz_identity() -> Xyzz { return Xyzz(fc_zero(), fc_zero(), fc_zero(), fc_zero()); }
 
-// Slots of `partials` hold XYZZ points (32 words), the form the hot loop
-// ends in, so that it stores a sum without converting it.
+// Slots of `partials` hold XYZZ points (SW = 4 CW words), the form the hot
+// loop ends in, so that it stores a sum without converting it.
 fn store_xyzz(i: u32, p: Xyzz) {
-  store_partial_fe(32u * i, p.x);
-  store_partial_fe(32u * i + 8u, p.y);
-  store_partial_fe(32u * i + 16u, p.zz);
-  store_partial_fe(32u * i + 24u, p.zzz);
+  store_partial_fc(SW * i, p.x);
+  store_partial_fc(SW * i + CW, p.y);
+  store_partial_fc(SW * i + 2u * CW, p.zz);
+  store_partial_fc(SW * i + 3u * CW, p.zzz);
 }
 
 // Slot i as a projective point: (X/ZZ, Y/ZZZ) is (X·ZZZ : Y·ZZ : ZZ·ZZZ).
 fn load_slot(i: u32) -> Proj {
-  let zz = load_partial_fe(32u * i + 16u);
-  if (fe_is_zero(zz)) { return proj_identity(); }
-  let zzz = load_partial_fe(32u * i + 24u);
-  return Proj(fe_mul(load_partial_fe(32u * i), zzz), fe_mul(load_partial_fe(32u * i + 8u), zz), fe_mul(zz, zzz));
+  let zz = load_partial_fc(SW * i + 2u * CW);
+  if (fc_is_zero(zz)) { return proj_identity(); }
+  let zzz = load_partial_fc(SW * i + 3u * CW);
+  return Proj(fc_mul(load_partial_fc(SW * i), zzz), fc_mul(load_partial_fc(SW * i + CW), zz), fc_mul(zz, zzz));
 }
 
 // (X : Y : Z) is (X·Z, Y·Z^2, Z^2, Z^3) in XYZZ; Z = 0 gives ZZ = 0.
 fn store_slot(i: u32, p: Proj) {
-  let zz = fe_sqr(p.z);
-  store_xyzz(i, Xyzz(fe_mul(p.x, p.z), fe_mul(p.y, zz), zz, fe_mul(zz, p.z)));
+  let zz = fc_sqr(p.z);
+  store_xyzz(i, Xyzz(fc_mul(p.x, p.z), fc_mul(p.y, zz), zz, fc_mul(zz, p.z)));
 }
 
 // Whether the coordinate at word `at` of `points` (standard form) is below p.
@@ -134,17 +132,18 @@ fn convert_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let i = thread_index(wid, nwg, lid);
   if (i >= params[0]) { return; }
   var nz: u32 = 0u;
-  for (var k = 0u; k < 16u; k++) { nz |= points[16u * i + k]; }
+  for (var k = 0u; k < PW; k++) { nz |= points[PW * i + k]; }
   if (nz == 0u) { return; }
-  for (var c = 0u; c < 2u; c++) {
-    if (!below_base_p(16u * i + 8u * c)) {
-      atomicMax(&counts[params[1]], 0xffffffffu - (2u * i + c));
+  // Field elements of 8 words: CW / 8 per coordinate.
+  for (var part = 0u; part < PW / 8u; part++) {
+    if (!below_base_p(PW * i + 8u * part)) {
+      atomicMax(&counts[params[1]], 0xffffffffu - (2u * i + part / (CW / 8u)));
       return;
     }
   }
-  for (var c = 0u; c < 2u; c++) {
-    let m = fe_pack(fe_to_mont(load_coord(16u * i + 8u * c)));
-    for (var k = 0u; k < 8u; k++) { points[16u * i + 8u * c + k] = m[k]; }
+  for (var part = 0u; part < PW / 8u; part++) {
+    let m = fe_pack(fe_to_mont(load_point_fe(PW * i + 8u * part)));
+    for (var k = 0u; k < 8u; k++) { points[PW * i + 8u * part + k] = m[k]; }
   }
 }
 
@@ -363,10 +362,10 @@ fn region(level: u32, a: u32, b: u32) -> u32 {
 // The point `sorted` entry `e` names, signed; None (the identity) is (0, 0).
 fn load_signed(e: u32) -> Proj {
   let i = e & 0x7fffffffu;
-  let x = load_coord(16u * i);
-  var y = load_coord(16u * i + 8u);
-  if ((e >> 31u) != 0u) { y = fe_neg(y); }
-  return Proj(x, y, fe_one());
+  let x = load_coord(PW * i);
+  var y = load_coord(PW * i + CW);
+  if ((e >> 31u) != 0u) { y = fc_neg(y); }
+  return Proj(x, y, fc_one());
 }
 
 // The bucket after b whose range at `level` ends after item p: almost
@@ -394,23 +393,23 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   var complete = false;
   for (var k = lo; k < hi;) {
     let q = load_signed(sorted[k]);
-    if (!(fe_is_zero(q.x) && fe_is_zero(q.y))) {
+    if (!(fc_is_zero(q.x) && fc_is_zero(q.y))) {
       if (empty) {
         acc = Xyzz(q.x, q.y, q.z, q.z);
         empty = false;
       } else {
-        let u = fe_sub(fe_mul(q.x, acc.zz), acc.x);
-        let r = fe_sub(fe_mul(q.y, acc.zzz), acc.y);
-        if (fe_is_zero(u)) {
+        let u = fc_sub(fc_mul(q.x, acc.zz), acc.x);
+        let r = fc_sub(fc_mul(q.y, acc.zzz), acc.y);
+        if (fc_is_zero(u)) {
           complete = true;
           break;
         }
-        let pp = fe_sqr(u);
-        let ppp = fe_mul(u, pp);
-        let v = fe_mul(acc.x, pp);
-        let x3 = fe_sub(fe_sub(fe_sqr(r), ppp), fe_add(v, v));
-        let y3 = fe_sub(fe_mul(r, fe_sub(v, x3)), fe_mul(acc.y, ppp));
-        acc = Xyzz(x3, y3, fe_mul(acc.zz, pp), fe_mul(acc.zzz, ppp));
+        let pp = fc_sqr(u);
+        let ppp = fc_mul(u, pp);
+        let v = fc_mul(acc.x, pp);
+        let x3 = fc_sub(fc_sub(fc_sqr(r), ppp), fc_add(v, v));
+        let y3 = fc_sub(fc_mul(r, fc_sub(v, x3)), fc_mul(acc.y, ppp));
+        acc = Xyzz(x3, y3, fc_mul(acc.zz, pp), fc_mul(acc.zzz, ppp));
       }
     }
     k++;
@@ -434,7 +433,7 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   var sum = proj_identity();
   for (var k = lo; complete && k < hi;) {
     let q = load_signed(sorted[k]);
-    if (!(fe_is_zero(q.x) && fe_is_zero(q.y))) { sum = proj_add(sum, q); }
+    if (!(fc_is_zero(q.x) && fc_is_zero(q.y))) { sum = proj_add(sum, q); }
     k++;
     if (k == end || k == hi) {
       store_slot(params[2] + t + b, sum);

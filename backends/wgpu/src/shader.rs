@@ -19,7 +19,7 @@
 //! tested as 0 or p, and `fe_canonical` gives the value below p where one
 //! leaves the GPU (the host reduces the MSM's results itself).
 
-use ark_ff::{BigInteger, PrimeField};
+use ark_ff::{BigInteger, Field, PrimeField};
 
 /// Threads per workgroup of every kernel.
 pub const WORKGROUP: u32 = 64;
@@ -379,11 +379,113 @@ fn param_words(at: u32) -> array<u32, 8> {
 }
 "#;
 
-/// The MSM module (base field Fq of BN254; the scalar modulus r for digits).
-pub fn msm(limbs: Limbs) -> String {
+/// The group an MSM program sums points of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// BN254 G1: coordinates in Fq.
+    G1,
+    /// BN254 G2: coordinates in Fq2 = Fq[u]/(u² + 1).
+    G2,
+}
+
+impl Curve {
+    /// Words of a coordinate in buffers (8 per Fq element).
+    pub const fn coord_words(self) -> u32 {
+        match self {
+            Curve::G1 => 8,
+            Curve::G2 => 16,
+        }
+    }
+}
+
+/// `v` in Montgomery form (R = 2^r_bits) in the limbs of `limbs`, as a literal.
+fn mont_literal(v: ark_bn254::Fq, limbs: Limbs) -> String {
+    let r = ark_bn254::Fq::from(2u64).pow([limbs.r_bits() as u64]);
+    fe_literal(&split((v * r).into_bigint().as_ref(), limbs))
+}
+
+/// The coordinate layer between the field code and msm.wgsl: `Fc` and its
+/// operations, b3 = 3b of the curve, and coordinates loaded from and stored
+/// to the MSM's buffers.
+pub fn curve(c: Curve, limbs: Limbs) -> String {
+    let cw = c.coord_words();
+    let mut s = format!(
+        "const CW: u32 = {cw}u;\nconst PW: u32 = {}u;\nconst SW: u32 = {}u;\n",
+        2 * cw,
+        4 * cw
+    );
+    match c {
+        Curve::G1 => s.push_str(
+            r#"alias Fc = Fe;
+fn fc_mul(a: Fc, b: Fc) -> Fc { return fe_mul(a, b); }
+fn fc_sqr(a: Fc) -> Fc { return fe_sqr(a); }
+fn fc_add(a: Fc, b: Fc) -> Fc { return fe_add(a, b); }
+fn fc_sub(a: Fc, b: Fc) -> Fc { return fe_sub(a, b); }
+fn fc_neg(a: Fc) -> Fc { return fe_neg(a); }
+fn fc_is_zero(a: Fc) -> bool { return fe_is_zero(a); }
+fn fc_zero() -> Fc { return Fe(); }
+fn fc_one() -> Fc { return fe_one(); }
+// b3 = 9: three doublings and an addition.
+fn fc_mul_b3(a: Fc) -> Fc {
+  let a2 = fe_add(a, a);
+  let a4 = fe_add(a2, a2);
+  let a8 = fe_add(a4, a4);
+  return fe_add(a8, a);
+}
+fn load_coord(at: u32) -> Fc { return load_point_fe(at); }
+fn load_partial_fc(at: u32) -> Fc { return load_partial_fe(at); }
+fn store_partial_fc(at: u32, a: Fc) { store_partial_fe(at, a); }
+"#,
+        ),
+        Curve::G2 => {
+            use ark_ec::short_weierstrass::SWCurveConfig;
+            let b3 = ark_bn254::g2::Config::COEFF_B * ark_bn254::Fq2::from(3u64);
+            s.push_str(&format!(
+                "const B3_C0: Fe = {};\nconst B3_C1: Fe = {};\n",
+                mont_literal(b3.c0, limbs),
+                mont_literal(b3.c1, limbs)
+            ));
+            s.push_str(
+                r#"struct Fc { c0: Fe, c1: Fe }
+// Karatsuba: three multiplications in Fq; u² = -1.
+fn fc_mul(a: Fc, b: Fc) -> Fc {
+  let v0 = fe_mul(a.c0, b.c0);
+  let v1 = fe_mul(a.c1, b.c1);
+  let s = fe_mul(fe_add(a.c0, a.c1), fe_add(b.c0, b.c1));
+  return Fc(fe_sub(v0, v1), fe_sub(s, fe_add(v0, v1)));
+}
+// (c0 + c1 u)² = (c0 + c1)(c0 - c1) + 2 c0 c1 u: two multiplications.
+fn fc_sqr(a: Fc) -> Fc {
+  let m = fe_mul(a.c0, a.c1);
+  return Fc(fe_mul(fe_add(a.c0, a.c1), fe_sub(a.c0, a.c1)), fe_add(m, m));
+}
+fn fc_add(a: Fc, b: Fc) -> Fc { return Fc(fe_add(a.c0, b.c0), fe_add(a.c1, b.c1)); }
+fn fc_sub(a: Fc, b: Fc) -> Fc { return Fc(fe_sub(a.c0, b.c0), fe_sub(a.c1, b.c1)); }
+fn fc_neg(a: Fc) -> Fc { return Fc(fe_neg(a.c0), fe_neg(a.c1)); }
+fn fc_is_zero(a: Fc) -> bool { return fe_is_zero(a.c0) && fe_is_zero(a.c1); }
+fn fc_zero() -> Fc { return Fc(Fe(), Fe()); }
+fn fc_one() -> Fc { return Fc(fe_one(), Fe()); }
+// b3 = 3b' of the twist y² = x³ + 3/(9 + u).
+fn fc_mul_b3(a: Fc) -> Fc { return fc_mul(a, Fc(B3_C0, B3_C1)); }
+fn load_coord(at: u32) -> Fc { return Fc(load_point_fe(at), load_point_fe(at + 8u)); }
+fn load_partial_fc(at: u32) -> Fc { return Fc(load_partial_fe(at), load_partial_fe(at + 8u)); }
+fn store_partial_fc(at: u32, a: Fc) {
+  store_partial_fe(at, a.c0);
+  store_partial_fe(at + 8u, a.c1);
+}
+"#,
+            );
+        }
+    }
+    s
+}
+
+/// The MSM module of `c` (base field Fq of BN254; the scalar modulus r for digits).
+pub fn msm(limbs: Limbs, c: Curve) -> String {
     let fq = Modulus::of::<ark_bn254::Fq>(limbs);
     let mut s = field(&fq);
     s.push_str(COMMON);
+    s.push_str(&curve(c, limbs));
     let words = |name: &str, w: [u32; 8]| {
         let lit: Vec<String> = w.iter().map(|x| format!("{x}u")).collect();
         format!(
@@ -449,17 +551,19 @@ mod tests {
     #[test]
     fn both_layouts_generate_every_function() {
         for limbs in [Limbs::Narrow, Limbs::Wide] {
-            let src = msm(limbs);
-            for f in [
-                "fn fe_mul",
-                "fn fe_sqr",
-                "fn fe_add",
-                "fn fe_sub",
-                "fn fe_pack",
-            ] {
-                assert!(src.contains(f), "{limbs:?}: {f}");
+            for c in [Curve::G1, Curve::G2] {
+                let src = msm(limbs, c);
+                for f in [
+                    "fn fe_mul",
+                    "fn fe_sqr",
+                    "fn fc_mul",
+                    "fn fc_mul_b3",
+                    "fn fe_pack",
+                ] {
+                    assert!(src.contains(f), "{limbs:?} {c:?}: {f}");
+                }
+                assert_eq!(src.contains("u64"), limbs == Limbs::Wide);
             }
-            assert_eq!(src.contains("u64"), limbs == Limbs::Wide);
         }
     }
 }

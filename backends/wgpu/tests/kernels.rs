@@ -174,6 +174,61 @@ fn msm_reduces_scalars_above_r_and_refuses_bad_points() {
     assert_eq!(gpu().msm_g1_prepared(&none, &[]).expect("empty"), [0u8; 64]);
 }
 
+fn check_msm_g2(points: &[ark_bn254::G2Affine], scalars: &[Fr], what: &str) {
+    let got = gpu()
+        .msm_g2(&r::encode_g2(points), &r::encode_fr(scalars))
+        .unwrap_or_else(|e| panic!("G2, {what}: {e}"));
+    let want = r::g2_bytes(&r::msm_g2_native(points, scalars));
+    assert_eq!(got, want, "G2, {what}: differs from arkworks");
+}
+
+/// The G2 program (Fq2 coordinates, the twist's b) on the same inputs as G1:
+/// random ones, edge scalars, infinity, P + P and P + (-P) in a bucket, a
+/// bucket over several slices, and a bad coordinate part, named.
+#[test]
+fn msm_g2_matches_arkworks_and_refuses_bad_points() {
+    use ark_bn254::G2Affine;
+    let mut rng = rng();
+    for n in [1usize, 2, 31, 300] {
+        let pts = r::sample_g2(n, &mut rng);
+        check_msm_g2(&pts, &r::sample_fr(n, &mut rng), &format!("n = {n}"));
+    }
+    let n = 200;
+    let pts = r::sample_g2(n, &mut rng);
+    let minus_one = -Fr::one();
+    let sc: Vec<Fr> = (0..n)
+        .map(|i| match i % 5 {
+            0 => Fr::zero(),
+            1 => Fr::one(),
+            2 => minus_one,
+            3 => Fr::from(2u64).pow([(i % 254) as u64]),
+            _ => Fr::from(i as u64),
+        })
+        .collect();
+    check_msm_g2(&pts, &sc, "edge scalars");
+    check_msm_g2(&pts, &vec![Fr::from(5u64); n], "one bucket over slices");
+    let mut pts2 = pts[..64].to_vec();
+    pts2[3] = G2Affine::zero();
+    pts2[10] = pts2[9];
+    pts2[12] = -pts2[11];
+    check_msm_g2(&pts2, &r::sample_fr(64, &mut rng), "infinity and repeated points");
+    let (p, k) = (pts[0], Fr::from(12345u64));
+    check_msm_g2(&[p; 40], &[k; 40], "one point 40 times, one scalar");
+    check_msm_g2(&[p, -p, p, p], &[k; 4], "P, -P, P, P with one scalar");
+    assert_eq!(gpu().msm_g2(&[], &[]).expect("empty"), [0u8; 128]);
+    // The second part of point 4's y is p: refused, and named.
+    let mut bad = r::encode_g2(&pts[..8]);
+    bad[4 * 128 + 96..5 * 128].copy_from_slice(&ark_bn254::Fq::MODULUS.to_bytes_le());
+    let sb = r::encode_fr(&r::sample_fr(8, &mut rng));
+    let e = gpu().msm_g2(&bad, &sb).expect_err("a part equal to p");
+    assert!(e.contains("point 4: its y coordinate"), "{e}");
+    let mut bad = r::encode_g2(&pts[..8]);
+    bad[2 * 128 + 63] = 0xff;
+    let e = gpu().msm_g2(&bad, &sb).expect_err("a part above p");
+    assert!(e.contains("point 2: its x coordinate"), "{e}");
+    check_msm_g2(&pts[..8], &r::sample_fr(8, &mut rng), "after a refusal");
+}
+
 /// An MSM over many chunks: a small binding limit (`AZTEC_PROVER_WGPU_MAX_BINDING`)
 /// chunks 3000 points into eight, as a device with small bindings would, in
 /// a child process (the limit is read by the device of that process).
@@ -211,7 +266,11 @@ fn child_runs_chunked_msms() {
     let n = 3000usize;
     println!(
         "chunks: {}",
-        n.div_ceil(aztec_backend_wgpu::msm::chunk_points(&st.gpu, n))
+        n.div_ceil(aztec_backend_wgpu::msm::chunk_points(
+            &st.gpu,
+            aztec_backend_wgpu::shader::Curve::G1,
+            n
+        ))
     );
     let mut rng = rng();
     let pts = r::sample_g1(n, &mut rng);
@@ -248,6 +307,7 @@ fn the_other_limb_layout_passes_the_same_checks() {
             "msm_handles_edge_scalars_and_points",
             "ntt_matches_arkworks_forward_inverse_coset_and_batched",
             "ntt_round_trips_and_reduces_non_canonical_input",
+            "msm_g2_matches_arkworks_and_refuses_bad_points",
             "reports_its_limb_layout",
             "--test-threads",
             "1",
@@ -260,7 +320,7 @@ fn the_other_limb_layout_passes_the_same_checks() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("6 passed"), "{text}");
+    assert!(text.contains("7 passed"), "{text}");
     assert!(
         text.contains(&format!("layout: {other:?}")),
         "the child did not run the {other:?} layout: {text}"
