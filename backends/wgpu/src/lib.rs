@@ -39,8 +39,9 @@ static STATE: OnceLock<Result<State, String>> = OnceLock::new();
 
 /// Environment variable choosing where G2 MSMs run: `gpu` or `cpu` (the
 /// CPU backend library beside this one). Unset: the GPU where it is a
-/// device of its own, the CPU backend on a CPU adapter such as lavapipe,
-/// which would only be slower.
+/// device of its own with the wide field layout; otherwise the CPU backend
+/// (on a CPU adapter such as lavapipe the GPU path would only be slower, and
+/// the narrow layout's G2 program is very long to compile).
 pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
 
 /// The opened device, or why there is none.
@@ -118,7 +119,7 @@ impl State {
     /// Whether G2 MSMs run on the device (see [`G2_ENV`]).
     pub fn g2_on_gpu(&self) -> Result<bool, String> {
         match std::env::var(G2_ENV).as_deref().map(str::trim) {
-            Err(_) | Ok("") => Ok(self.gpu.is_device()),
+            Err(_) | Ok("") => Ok(self.gpu.is_device() && self.gpu.limbs == shader::Limbs::Wide),
             Ok("gpu") => Ok(true),
             Ok("cpu") => Ok(false),
             Ok(v) => Err(format!("{G2_ENV}={v:?}: expected gpu or cpu")),

@@ -493,8 +493,8 @@ pub fn msm<P: GpuCurve>(
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc += msm_chunk::<P>(gpu, prog, Bases::Host(p), s)
-                .map_err(|e| refusal(e, k, chunk))?;
+            acc +=
+                msm_chunk::<P>(gpu, prog, Bases::Host(p), s).map_err(|e| refusal(e, k, chunk))?;
         }
     }
     Ok(encode(acc))
