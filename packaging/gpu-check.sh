@@ -9,11 +9,11 @@
 # binary (about 20 MB). `run` prints the adapter, runs every kernel test
 # against arkworks on the GPU wgpu picks (WGPU_BACKEND and
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
-# 2^22 against arkworks and the CPU backend, then a per-kernel profile of one
-# MSM of 2^20 points, and the same MSM with the narrow (13-bit) field layout
-# for comparison with the default wide one. GPU_CHECK_SIZES, GPU_CHECK_REPS
-# and GPU_CHECK_THREADS change the table (defaults 16,18,20,22, 5, and every
-# core).
+# 2^22 against arkworks and the CPU backend (G2 on the GPU), then a
+# per-kernel profile of one MSM of 2^20 points, and the same MSM with the
+# narrow (13-bit) field layout for comparison with the default wide one.
+# GPU_CHECK_SIZES, GPU_CHECK_REPS and GPU_CHECK_THREADS change the table
+# (defaults 16,18,20,22, 5, and every core).
 set -euo pipefail
 
 pack() {
@@ -46,7 +46,7 @@ run() {
   # One test at a time: the child-process tests start GPUs of their own.
   ./deps/kernels --test-threads 1
   echo "== bench kernels ($sizes, median of $reps, $threads threads)"
-  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt "$reps" "$threads"
+  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,msm_g2,ntt "$reps" "$threads"
   echo "== profile of one MSM of 2^20 points (AZTEC_PROVER_WGPU_TRACE)"
   AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels 20 msm_g1_prepared 2 "$threads" 2>&1 | grep -E "trace|msm|limbs"
   echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20 and 2^22"
@@ -57,7 +57,7 @@ case "${1:-}" in
   pack) pack "${2:?usage: gpu-check.sh pack DIR}" ;;
   run) run ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,4 +1,4 @@
-//! The GPU proving backend: BN254 G1 MSM and Fr NTT as WGSL compute shaders
+//! The GPU proving backend: BN254 G1 and G2 MSM and Fr NTT as WGSL compute shaders
 //! on any GPU wgpu drives (Vulkan, Metal, DX12; Mesa's lavapipe in CI),
 //! built as `libaztec_backend_wgpu.so` with the same C ABI as the CPU backend.
 //!
