@@ -538,7 +538,7 @@ mod tests {
             }
             // Almost-reduced products need R > 4p; packing needs 2p < 2^256.
             assert!(ark_bn254::Fq::MODULUS.num_bits() + 2 < limbs.r_bits());
-            assert!(ark_bn254::Fq::MODULUS.num_bits() + 1 <= 256);
+            assert!(ark_bn254::Fq::MODULUS.num_bits() < 256);
         }
         // The wide accumulators: 2n products below 2^58 per column.
         let w = Limbs::Wide;
