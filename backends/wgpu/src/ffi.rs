@@ -213,31 +213,23 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
             Ok(s) => s,
             Err(e) => return fail(status::DEVICE, e),
         };
-        match st.g2_on_gpu() {
-            Ok(true) => {
-                return match st.msm_g2(pts, sc) {
-                    Ok(r) => {
-                        // SAFETY: non-null and, by the ABI, valid for one G2 point.
-                        unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G2_BYTES) };
-                        status::OK
-                    }
-                    Err(e) => msm_failure("msm_g2", e),
-                };
-            }
-            Ok(false) => {}
-            Err(e) => return fail(status::INVALID_ARGUMENT, e),
-        }
-        let cpu = match fallback::cpu() {
-            Ok(c) => c,
-            Err(e) => return fail(status::UNSUPPORTED, e),
+        let sum = match st.g2_on_gpu() {
+            Ok(true) => st.msm_g2(pts, sc).map_err(|e| msm_failure("msm_g2", e)),
+            Ok(false) => match fallback::cpu() {
+                Ok(cpu) => cpu
+                    .msm_g2(pts, sc)
+                    .map_err(|e| fail(status::INVALID_ARGUMENT, format!("msm_g2: {e}"))),
+                Err(e) => Err(fail(status::UNSUPPORTED, e)),
+            },
+            Err(e) => Err(fail(status::INVALID_ARGUMENT, e)),
         };
-        match cpu.msm_g2(pts, sc) {
+        match sum {
             Ok(r) => {
                 // SAFETY: non-null and, by the ABI, valid for one G2 point.
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G2_BYTES) };
                 status::OK
             }
-            Err(e) => fail(status::INVALID_ARGUMENT, format!("msm_g2: {e}")),
+            Err(s) => s,
         }
     })
 }

@@ -7,7 +7,7 @@
 //! - [`gpu`] opens the adapter, compiles, keeps buffers, runs dispatches;
 //! - [`msm`] and [`ntt`] drive one operation each from the host;
 //! - [`fallback`] loads the CPU backend for oversized NTTs, and for G2 MSM
-//!   where it runs on the host (CPU adapters, or `AZTEC_PROVER_WGPU_G2=cpu`);
+//!   where it runs on the host (see [`G2_ENV`]);
 //! - [`ffi`] is the exported table.
 
 pub mod fallback;
@@ -107,13 +107,22 @@ impl State {
         f(prog)
     }
 
-    /// G1 MSM (ABI encodings).
-    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
-        let out = self.with_msm(shader::Curve::G1, |prog| {
-            msm::msm::<ark_bn254::g1::Config>(&self.gpu, prog, points, scalars)
+    /// An MSM of `P` on the device, its point of N bytes (ABI encodings).
+    fn msm_of<P: msm::GpuCurve, const N: usize>(
+        &self,
+        points: &[u8],
+        scalars: &[u8],
+    ) -> Result<[u8; N], String> {
+        let out = self.with_msm(P::CURVE, |prog| {
+            msm::msm::<P>(&self.gpu, prog, points, scalars)
         })?;
         out.try_into()
-            .map_err(|_| "internal: a G1 point is 64 bytes".to_string())
+            .map_err(|_| format!("internal: a {:?} point is {N} bytes", P::CURVE))
+    }
+
+    /// G1 MSM (ABI encodings).
+    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+        self.msm_of::<ark_bn254::g1::Config, 64>(points, scalars)
     }
 
     /// Whether G2 MSMs run on the device (see [`G2_ENV`]).
@@ -128,11 +137,7 @@ impl State {
 
     /// G2 MSM on the device (ABI encodings).
     pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 128], String> {
-        let out = self.with_msm(shader::Curve::G2, |prog| {
-            msm::msm::<ark_bn254::g2::Config>(&self.gpu, prog, points, scalars)
-        })?;
-        out.try_into()
-            .map_err(|_| "internal: a G2 point is 128 bytes".to_string())
+        self.msm_of::<ark_bn254::g2::Config, 128>(points, scalars)
     }
 
     /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
