@@ -104,15 +104,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let (listener, origin) = systemd::tcp_listener(settings.listen_address, settings.port)
         .map_err(|error| DaemonError::Listen { addr, error })?;
     let local = listener.local_addr().map_err(DaemonError::Rpc)?;
-    let module = RpcAdapter::new(broker.clone()).into_rpc();
-    let server = aztec_prover_common::rpc::serve(
-        listener,
-        module,
-        settings.max_body_bytes,
-        "aztec-prover broker: ok",
-    )
-    .map_err(DaemonError::Rpc)?;
-
+    // D-Bus first, then the server, then READY: a request that starts the
+    // broker through its socket waits in the backlog until the broker is
+    // whole, and READY follows its answer by moments, not by a bus handshake.
     let bus = aztec_prover_common::dbus::serve(
         &launch.service.dbus,
         launch.dbus_required,
@@ -124,6 +118,14 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     if let Some(conn) = &bus {
         spawn_change_signals(conn.clone(), broker.clone());
     }
+    let module = RpcAdapter::new(broker.clone()).into_rpc();
+    let server = aztec_prover_common::rpc::serve(
+        listener,
+        module,
+        settings.max_body_bytes,
+        "aztec-prover broker: ok",
+    )
+    .map_err(DaemonError::Rpc)?;
 
     let how = match origin {
         ListenOrigin::SocketActivation => "socket from systemd",

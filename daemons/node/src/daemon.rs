@@ -246,7 +246,6 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let setup = proving_setup(&s)?;
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let state = NodeState::new();
-    let api = serve_api(&s, &state)?;
     let _bus = aztec_prover_common::dbus::serve(
         &launch.service.dbus,
         launch.dbus_required,
@@ -256,6 +255,8 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     )
     .await
     .map_err(|e| DaemonError::Dbus(Box::new(e)))?;
+    // The API serves once D-Bus is up, just before READY (as the broker).
+    let api = serve_api(&s, &state)?;
     let (stop, stop_rx) = watch::channel(false);
     // The node is ready once its configuration and keys are good: waiting for
     // an L1 that is down is its normal work, shown in STATUS, not a failed
