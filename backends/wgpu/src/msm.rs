@@ -1,4 +1,4 @@
-//! G1 MSM on the GPU: Pippenger with signed c-bit digits.
+//! MSM on the GPU (G1, and G2 where it runs there): Pippenger with signed c-bit digits.
 //!
 //! One call, per chunk of points that fits the device's binding limit, is
 //! one submission and one readback; everything between runs on the device:
@@ -11,9 +11,9 @@
 //!    thread the same 64 items of `sorted` whatever the buckets, so a bucket
 //!    of a million points (scalars from real witnesses have them) is spread
 //!    over many threads, and its pieces are summed again the same way
-//!    (`sum_slots`) until each bucket has a few, which are added up;
-//! 4. `bucket_sums` weighs each segment of a window's buckets, and the
-//!    segments are summed per window by levels planned on the host (they
+//!    (`sum_slots`) until each bucket has a few;
+//! 4. `bucket_sums` adds up each bucket's last pieces and weighs each
+//!    segment of a window's buckets, and the segments are summed per window by levels planned on the host (they
 //!    depend on the sizes only);
 //! 5. the host reads one point per window back (and the report of a bad
 //!    coordinate) and combines the windows (a few hundred doublings) with
@@ -84,7 +84,6 @@ const SEGMENT: u32 = 32;
 /// `sum_slots` modes (see msm.wgsl).
 const SUM_TASKS: u32 = 0;
 const SUM_SLICES: u32 = 1;
-const SUM_FINISH: u32 = 2;
 
 /// Window width for `n` points: the fewest additions, counting one per
 /// point and window and three per bucket (summing its pieces, then two in
@@ -378,11 +377,6 @@ fn msm_chunk<P: GpuCurve>(
             &[threads, SUM_SLICES, buckets, pass as u32, at_a, at_b],
         ));
     }
-    dispatches.push(Dispatch::new(
-        "sum_slots",
-        buckets as u64,
-        &[buckets, SUM_FINISH, buckets, 0, at_a, at_b],
-    ));
     let threads = l.windows * l.segments;
     dispatches.push(Dispatch::new(
         "bucket_sums",
@@ -741,7 +735,7 @@ mod tests {
                 }
             }
         }
-        // After the passes, no bucket has more than SLICE pieces for `finish`.
+        // After the passes, no bucket has more than SLICE pieces for `bucket_sums`.
         for b in 0..ends.len() {
             let (s, e) = bucket_range(&ends, b, passes + 1);
             assert!(

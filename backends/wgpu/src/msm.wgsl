@@ -320,7 +320,7 @@ fn scan_offsets(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // threads. Thread t keeps the sum of its items of bucket b, a piece, in slot
 // t + b; so the pieces of one bucket are consecutive slots, and pass 1 cuts
 // those into slices again, and so on until no bucket has more than SLICE
-// pieces, which the finish (`sum_slots`, mode 2) adds up. The slots are
+// pieces, which `bucket_sums` adds as it walks the buckets. The slots are
 // unique because a thread's buckets never come before the buckets of the
 // thread before it.
 //
@@ -446,14 +446,12 @@ fn accumulate_points(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   }
 }
 
-// Sums of slots of `partials` into a slot, three ways (one kernel, so one
+// Sums of slots of `partials` into a slot, two ways (one kernel, so one
 // copy of the addition for the driver to compile). params: [0] = threads,
 // [1] = mode:
 //   0, tasks: [2] = first task; task t sums the slots it names.
 //   1, slice pass: [2] = buckets, [3] = the pass `step` (>= 1), [4], [5] = the two
 //      regions of slots. Thread t sums its slice of range level `step` per bucket.
-//   2, finish: [2] = buckets, [4], [5] = the regions. Thread b sums bucket
-//      b's last pieces into the first of them.
 @compute @workgroup_size(64)
 fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
@@ -477,7 +475,7 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     begin = tasks[task];
     to = begin + tasks[task + 1u];
     dst = tasks[task + 2u];
-  } else if (mode == 1u) {
+  } else {
     if (step > atomicLoad(&counts[buckets + 1u])) { return; }
     src = region(step, params[4], params[5]);
     out = region(step + 1u, params[4], params[5]);
@@ -491,15 +489,6 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     begin = src + max(lo, r.x);
     to = src + min(hi, r.y);
     dst = out + t + b;
-  } else {
-    if (t >= buckets) { return; }
-    let last = atomicLoad(&counts[buckets + 1u]) + 1u;
-    let at = region(last, params[4], params[5]);
-    let range = bucket_range(t, last);
-    if (range.y < range.x + 2u) { return; }
-    begin = at + range.x;
-    to = at + range.y;
-    dst = begin;
   }
   loop {
     var acc = proj_identity();
@@ -520,13 +509,12 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   }
 }
 
-// Bucket b's sum: the first of its last pieces; an empty bucket has none.
-// `a` and `c` are the regions of slots.
-fn bucket_point(b: u32, buckets: u32, a: u32, c: u32) -> Proj {
-  let items = bucket_range(b, 0u);
-  if (items.x == items.y) { return proj_identity(); }
+// The slots of bucket b's last pieces, those the slice passes leave (at
+// most SLICE; none for an empty bucket). `a` and `c` are the regions.
+fn bucket_pieces(b: u32, buckets: u32, a: u32, c: u32) -> vec2<u32> {
   let last = atomicLoad(&counts[buckets + 1u]) + 1u;
-  return load_slot(region(last, a, c) + bucket_range(b, last).x);
+  let at = region(last, a, c);
+  return vec2<u32>(at, at) + bucket_range(b, last);
 }
 
 // params: [0] = windows × segments, [1] = buckets per window, [2] = segments
@@ -535,10 +523,14 @@ fn bucket_point(b: u32, buckets: u32, a: u32, c: u32) -> Proj {
 // A segment [lo, hi) of a window's buckets (bucket j holds digit j + 1) gives
 // sum_j (j + 1) B_j = sum_j (j - lo + 1) B_j + lo * sum_j B_j: a running sum
 // from the top, then lo times the plain sum by double-and-add (doubling with
-// the complete addition). Every step is one `proj_add` of two of the running
-// values, chosen per step: one call site keeps the kernel a fifth of the
-// size it has with one per formula (the driver inlines each), which is
-// seconds less to compile and less code for the GPU to fetch.
+// the complete addition). B_j is the sum of bucket j's pieces, added to the
+// running sum one by one: a bucket usually has one or two, and summing them
+// here rather than in a kernel of their own spares that kernel's threads,
+// one per bucket, most of which would idle beside the few at work. Every
+// step is one `proj_add` of two of the running values, chosen per step: one
+// call site keeps the kernel a fifth of the size it has with one per
+// formula (the driver inlines each), which is seconds less to compile and
+// less code for the GPU to fetch.
 @compute @workgroup_size(64)
 fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
@@ -551,32 +543,43 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   var run = proj_identity();
   var tot = proj_identity();
   var scaled = proj_identity();
-  // Steps 2k and 2k + 1: run += B, tot += run. Then 16 bits of lo, high
-  // first: scaled += scaled, and scaled += run where the bit is set. Last:
-  // tot += scaled.
-  let sums = 2u * per;
-  for (var s = 0u; s < sums + 33u; s++) {
+  // Per bucket from the top: run += each of its pieces, then tot += run.
+  // Then 16 bits of lo, high first: scaled += scaled, and scaled += run
+  // where the bit is set. Last: tot += scaled.
+  var b = w * nb + lo + per - 1u;
+  var left = per;
+  var pieces = bucket_pieces(b, params[4], params[5], params[6]);
+  var j = 0u;
+  loop {
     var x = run;
     var y = run;
     var into = 0u;
-    if (s < sums) {
-      if (s % 2u == 0u) {
-        y = bucket_point(w * nb + lo + per - 1u - s / 2u, params[4], params[5], params[6]);
+    if (left > 0u) {
+      if (pieces.x < pieces.y) {
+        y = load_slot(pieces.x);
+        pieces.x += 1u;
       } else {
         x = tot;
         into = 1u;
+        left -= 1u;
+        if (left > 0u) {
+          b -= 1u;
+          pieces = bucket_pieces(b, params[4], params[5], params[6]);
+        }
       }
     } else {
-      let j = s - sums;
-      if (j == 32u) {
+      if (j > 32u) { break; }
+      let k = j;
+      j += 1u;
+      if (k == 32u) {
         x = tot;
         y = scaled;
         into = 1u;
-      } else if (j % 2u == 0u) {
+      } else if (k % 2u == 0u) {
         x = scaled;
         y = scaled;
         into = 2u;
-      } else if (((lo >> (15u - j / 2u)) & 1u) != 0u) {
+      } else if (((lo >> (15u - k / 2u)) & 1u) != 0u) {
         x = scaled;
         into = 2u;
       } else {
