@@ -87,7 +87,7 @@ const SUM_SLICES: u32 = 1;
 
 /// Window width for `n` points: the fewest additions, counting one per
 /// point and window and three per bucket (summing its pieces, then two in
-/// `bucket_sums`); at most 16 bits, which `bucket_sums` relies on.
+/// `bucket_sums`); at most 16 bits.
 pub fn window_bits(n: usize) -> u32 {
     let cost = |c: u32| (254 / c + 1) as u64 * (n as u64 + 3 * (1u64 << (c - 1)));
     (4..=16).min_by_key(|&c| cost(c)).unwrap_or(16)

@@ -544,12 +544,14 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   var tot = proj_identity();
   var scaled = proj_identity();
   // Per bucket from the top: run += each of its pieces, then tot += run.
-  // Then 16 bits of lo, high first: scaled += scaled, and scaled += run
-  // where the bit is set. Last: tot += scaled.
+  // Then the bits of lo (below nb, a power of two), high first:
+  // scaled += run where the bit is set, and scaled += scaled between bits.
+  // Last: tot += scaled.
   var b = w * nb + lo + per - 1u;
   var left = per;
   var pieces = bucket_pieces(b, params[4], params[5], params[6]);
-  var j = 0u;
+  let bits = countTrailingZeros(nb);
+  var j = 1u;
   loop {
     var x = run;
     var y = run;
@@ -568,10 +570,10 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
       }
     } else {
-      if (j > 32u) { break; }
+      if (j > 2u * bits) { break; }
       let k = j;
       j += 1u;
-      if (k == 32u) {
+      if (k == 2u * bits) {
         x = tot;
         y = scaled;
         into = 1u;
@@ -579,7 +581,7 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         x = scaled;
         y = scaled;
         into = 2u;
-      } else if (((lo >> (15u - k / 2u)) & 1u) != 0u) {
+      } else if (((lo >> (bits - 1u - k / 2u)) & 1u) != 0u) {
         x = scaled;
         into = 2u;
       } else {
