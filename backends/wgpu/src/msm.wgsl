@@ -509,11 +509,10 @@ fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   }
 }
 
-// The slots of bucket b's last pieces, those the slice passes leave (at
-// most SLICE; none for an empty bucket). `a` and `c` are the regions.
-fn bucket_pieces(b: u32, buckets: u32, a: u32, c: u32) -> vec2<u32> {
-  let last = atomicLoad(&counts[buckets + 1u]) + 1u;
-  let at = region(last, a, c);
+// The slots of bucket b's last pieces, those the slice passes leave at
+// range level `last`, in the region from slot `at` (at most SLICE; none for
+// an empty bucket).
+fn bucket_pieces(b: u32, last: u32, at: u32) -> vec2<u32> {
   return vec2<u32>(at, at) + bucket_range(b, last);
 }
 
@@ -547,9 +546,11 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   // Then the bits of lo (below nb, a power of two), high first:
   // scaled += run where the bit is set, and scaled += scaled between bits.
   // Last: tot += scaled.
+  let last = atomicLoad(&counts[params[4] + 1u]) + 1u;
+  let at = region(last, params[5], params[6]);
   var b = w * nb + lo + per - 1u;
   var left = per;
-  var pieces = bucket_pieces(b, params[4], params[5], params[6]);
+  var pieces = bucket_pieces(b, last, at);
   let bits = countTrailingZeros(nb);
   var j = 1u;
   loop {
@@ -566,7 +567,7 @@ fn bucket_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         left -= 1u;
         if (left > 0u) {
           b -= 1u;
-          pieces = bucket_pieces(b, params[4], params[5], params[6]);
+          pieces = bucket_pieces(b, last, at);
         }
       }
     } else {
