@@ -28,6 +28,11 @@ pub const MAX_BINDING_ENV: &str = "AZTEC_PROVER_WGPU_MAX_BINDING";
 /// (wide, which needs the adapter's 64-bit integers).
 pub const LIMBS_ENV: &str = "AZTEC_PROVER_WGPU_LIMBS";
 
+/// Whether `TRACE_ENV` asks for the profile.
+fn tracing() -> bool {
+    std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0")
+}
+
 /// The layout asked for in `LIMBS_ENV`, or the best one the adapter has.
 fn choose_limbs(asked: Option<&str>, int64: bool) -> Result<Limbs, String> {
     match asked.map(str::trim) {
@@ -490,7 +495,7 @@ impl Gpu {
             at += bytes.len() as u64;
         }
         self.queue.submit([enc.finish()]);
-        if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
+        if tracing() {
             eprintln!(
                 "wgpu trace: host upload of {total} bytes {:.2} ms",
                 t.elapsed().as_secs_f64() * 1e3
@@ -499,9 +504,16 @@ impl Gpu {
         Ok(())
     }
 
+    /// Prints `line` when tracing.
+    pub fn note(&self, line: std::fmt::Arguments<'_>) {
+        if tracing() {
+            eprintln!("wgpu trace: {line}");
+        }
+    }
+
     /// Prints `what` and the time since `since` when tracing.
     pub fn trace(&self, what: &str, since: std::time::Instant) {
-        if std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0") {
+        if tracing() {
             eprintln!(
                 "wgpu trace: host {what} {:.2} ms",
                 since.elapsed().as_secs_f64() * 1e3
@@ -522,7 +534,7 @@ impl Gpu {
         dispatches: &[Dispatch],
         reads: &mut [(&wgpu::Buffer, u64, &mut [u8])],
     ) -> Result<(), String> {
-        let trace = std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0");
+        let trace = tracing();
         if buffers.len() != program.buffers as usize {
             return Err(format!(
                 "internal: {} buffers bound, the program has {}",

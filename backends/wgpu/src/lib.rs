@@ -27,6 +27,8 @@ use gpu::{Gpu, Program};
 pub struct State {
     /// The device.
     pub gpu: Gpu,
+    /// The MSM's work shape (see [`msm::Tuning`]).
+    pub tuning: msm::Tuning,
     msm: OnceLock<Result<Program, String>>,
     msm_g2: OnceLock<Result<Program, String>>,
     ntt: OnceLock<Result<Program, String>>,
@@ -48,8 +50,10 @@ pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
 pub fn state() -> Result<&'static State, String> {
     STATE
         .get_or_init(|| {
+            let tuning = msm::Tuning::from_env()?;
             Gpu::open().map(|gpu| State {
                 gpu,
+                tuning,
                 msm: OnceLock::new(),
                 msm_g2: OnceLock::new(),
                 ntt: OnceLock::new(),
@@ -114,7 +118,7 @@ impl State {
         scalars: &[u8],
     ) -> Result<[u8; N], String> {
         let out = self.with_msm(P::CURVE, |prog| {
-            msm::msm::<P>(&self.gpu, prog, points, scalars)
+            msm::msm::<P>(&self.gpu, prog, self.tuning, points, scalars)
         })?;
         out.try_into()
             .map_err(|_| format!("internal: a {:?} point is {N} bytes", P::CURVE))
@@ -143,7 +147,7 @@ impl State {
     /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
     pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, String> {
         self.with_msm(shader::Curve::G1, |prog| {
-            msm::prepare_g1(&self.gpu, prog, points)
+            msm::prepare_g1(&self.gpu, prog, self.tuning, points)
         })
     }
 
@@ -154,7 +158,7 @@ impl State {
         scalars: &[u8],
     ) -> Result<[u8; 64], String> {
         self.with_msm(shader::Curve::G1, |prog| {
-            msm::msm_g1_prepared(&self.gpu, prog, bases, scalars)
+            msm::msm_g1_prepared(&self.gpu, prog, self.tuning, bases, scalars)
         })
     }
 

@@ -78,8 +78,74 @@ pub const SCAN_BLOCK: u32 = 256;
 /// Most partial sums one thread of a segment level adds up.
 const TASK_LEN: u32 = 32;
 
-/// Buckets one `bucket_sums` thread walks.
+/// Buckets one `bucket_sums` thread walks, unless tuned.
 const SEGMENT: u32 = 32;
+
+/// Environment variable fixing the window width in bits (4 to 18) instead
+/// of [`window_bits`]'s choice for each chunk.
+pub const WINDOW_ENV: &str = "AZTEC_PROVER_WGPU_WINDOW";
+
+/// Environment variable setting the buckets one `bucket_sums` thread walks
+/// (a power of two, 1 to 32768; default 32): fewer give a GPU more threads
+/// and shorter chains, more give fewer threads less scaling to do.
+pub const SEGMENT_ENV: &str = "AZTEC_PROVER_WGPU_SEGMENT";
+
+/// How the MSM splits its work where a device's best differs from the
+/// defaults (read once, from [`WINDOW_ENV`] and [`SEGMENT_ENV`]). Nothing
+/// here changes a result, only the work's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Window bits; `None`: [`window_bits`] of the chunk's size.
+    pub window: Option<u32>,
+    /// Buckets per `bucket_sums` thread (a power of two).
+    pub segment: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            window: None,
+            segment: SEGMENT,
+        }
+    }
+}
+
+impl Tuning {
+    /// The tuning the two variables ask for (unset or empty: the default).
+    pub fn parse(window: Option<&str>, segment: Option<&str>) -> Result<Tuning, String> {
+        fn set(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut t = Tuning::default();
+        if let Some(v) = set(window) {
+            match v.parse::<u32>() {
+                Ok(c @ 4..=18) => t.window = Some(c),
+                _ => {
+                    return Err(format!(
+                        "{WINDOW_ENV}={v:?}: expected window bits from 4 to 18"
+                    ));
+                }
+            }
+        }
+        if let Some(v) = set(segment) {
+            match v.parse::<u32>() {
+                Ok(k) if k.is_power_of_two() && k <= 1 << 15 => t.segment = k,
+                _ => {
+                    return Err(format!(
+                        "{SEGMENT_ENV}={v:?}: expected a power of two from 1 to 32768"
+                    ));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The tuning the environment asks for.
+    pub fn from_env() -> Result<Tuning, String> {
+        let var = |k: &str| std::env::var(k).ok();
+        Tuning::parse(var(WINDOW_ENV).as_deref(), var(SEGMENT_ENV).as_deref())
+    }
+}
 
 /// `sum_slots` modes (see msm.wgsl).
 const SUM_TASKS: u32 = 0;
@@ -127,8 +193,8 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(m: usize) -> Layout {
-        let c = window_bits(m);
+    fn of(m: usize, t: Tuning) -> Layout {
+        let c = t.window.unwrap_or_else(|| window_bits(m));
         let windows = 254 / c + 1;
         let nb = 1u32 << (c - 1);
         let buckets = windows * nb;
@@ -151,7 +217,7 @@ impl Layout {
             buckets,
             pass_threads,
             regions,
-            segments: nb / SEGMENT.min(nb),
+            segments: nb / t.segment.min(nb),
         }
     }
 
@@ -305,12 +371,19 @@ fn bad_point(report: u32) -> Result<(), Refused> {
 fn msm_chunk<P: GpuCurve>(
     gpu: &Gpu,
     prog: &Program,
+    t: Tuning,
     bases: Bases<'_>,
     scalars: &[u8],
 ) -> Result<Projective<P>, Refused> {
     let slot = slot_words(P::CURVE);
     let n = (scalars.len() / 32) as u32;
-    let l = Layout::of(n as usize);
+    let l = Layout::of(n as usize, t);
+    gpu.note(format_args!(
+        "msm chunk of {n} points: {} windows of {} bits, {} buckets per bucket_sums thread",
+        l.windows,
+        l.c,
+        l.nb / l.segments
+    ));
     let buckets = l.buckets;
     let mut task_words = Vec::new();
     let (seg_levels, final_base, slots) = l.segment_plan(&mut task_words);
@@ -425,8 +498,8 @@ fn msm_chunk<P: GpuCurve>(
 /// The largest buffer an MSM chunk of `m` points needs: the upload of points
 /// and scalars, `sorted`, the counters, and `partials` (the regions are
 /// sized for the worst scalars already).
-fn chunk_bytes(c: Curve, m: usize) -> u64 {
-    let l = Layout::of(m);
+fn chunk_bytes(c: Curve, m: usize, t: Tuning) -> u64 {
+    let l = Layout::of(m, t);
     let mut words = Vec::new();
     let (_, _, slots) = l.segment_plan(&mut words);
     [
@@ -442,14 +515,25 @@ fn chunk_bytes(c: Curve, m: usize) -> u64 {
 }
 
 /// Points per chunk of an MSM of `n` points, so that every buffer of a chunk
-/// fits one binding whatever the scalars (halved until it does).
-pub fn chunk_points(gpu: &Gpu, c: Curve, n: usize) -> usize {
+/// fits one binding whatever the scalars (halved until it does). Only a
+/// window tuned wider than the device holds fits no chunk at all.
+pub fn chunk_points(gpu: &Gpu, t: Tuning, c: Curve, n: usize) -> Result<usize, String> {
     let limit = gpu.max_binding();
     let mut m = n.clamp(1, 1 << 30);
-    while m > 1 && chunk_bytes(c, m) > limit {
+    while m > 1 && chunk_bytes(c, m, t) > limit {
         m = m.div_ceil(2);
     }
-    m
+    let need = chunk_bytes(c, m, t);
+    if need > limit {
+        return Err(format!(
+            "an MSM with {} windows needs {} MiB in one buffer, more than this device's {} MiB: \
+             set {WINDOW_ENV} lower or leave it unset",
+            t.window.map_or("these".to_string(), |w| format!("{w}-bit")),
+            need >> 20,
+            limit >> 20
+        ));
+    }
+    Ok(m)
 }
 
 /// The error of a refused chunk `k` of `chunk` points.
@@ -467,6 +551,7 @@ fn refusal(e: Refused, k: usize, chunk: usize) -> String {
 pub fn msm<P: GpuCurve>(
     gpu: &Gpu,
     prog: &Program,
+    t: Tuning,
     points: &[u8],
     scalars: &[u8],
 ) -> Result<Vec<u8>, String> {
@@ -481,14 +566,14 @@ pub fn msm<P: GpuCurve>(
     }
     let mut acc = Projective::<P>::zero();
     if n > 0 {
-        let chunk = chunk_points(gpu, P::CURVE, n);
+        let chunk = chunk_points(gpu, t, P::CURVE, n)?;
         for (k, (p, s)) in points
             .chunks(pb * chunk)
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc +=
-                msm_chunk::<P>(gpu, prog, Bases::Host(p), s).map_err(|e| refusal(e, k, chunk))?;
+            acc += msm_chunk::<P>(gpu, prog, t, Bases::Host(p), s)
+                .map_err(|e| refusal(e, k, chunk))?;
         }
     }
     Ok(encode(acc))
@@ -527,7 +612,7 @@ impl Drop for Prepared {
 
 /// Uploads, checks and converts `points` (ABI encoding) into buffers of
 /// their own.
-pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, String> {
+pub fn prepare_g1(gpu: &Gpu, prog: &Program, t: Tuning, points: &[u8]) -> Result<Prepared, String> {
     if !points.len().is_multiple_of(64) {
         return Err(format!("{} bytes are not whole points", points.len()));
     }
@@ -536,7 +621,7 @@ pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, 
     if n == 0 {
         return Ok(Prepared { chunks, n });
     }
-    let chunk = chunk_points(gpu, Curve::G1, n);
+    let chunk = chunk_points(gpu, t, Curve::G1, n)?;
     // The other bindings of the layout: only the report word is used.
     let b_counts = gpu.buffer("msm.counts", 4)?;
     let idle: Vec<wgpu::Buffer> = ["msm.scalars", "msm.sorted", "msm.tasks", "msm.partials"]
@@ -565,6 +650,7 @@ pub fn prepare_g1(gpu: &Gpu, prog: &Program, points: &[u8]) -> Result<Prepared, 
 pub fn msm_g1_prepared(
     gpu: &Gpu,
     prog: &Program,
+    t: Tuning,
     bases: &Prepared,
     scalars: &[u8],
 ) -> Result<[u8; 64], String> {
@@ -577,14 +663,15 @@ pub fn msm_g1_prepared(
     }
     let mut acc = Projective::<ark_bn254::g1::Config>::zero();
     if bases.n > 0 {
-        let chunk = chunk_points(gpu, Curve::G1, bases.n);
+        let chunk = chunk_points(gpu, t, Curve::G1, bases.n)?;
         for (k, (b, s)) in bases
             .chunks
             .iter()
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc += msm_chunk(gpu, prog, Bases::Device(b), s).map_err(|e| refusal(e, k, chunk))?;
+            acc +=
+                msm_chunk(gpu, prog, t, Bases::Device(b), s).map_err(|e| refusal(e, k, chunk))?;
         }
     }
     encode(acc)
@@ -698,7 +785,7 @@ mod tests {
     /// Checks the slice passes' bookkeeping for bucket sizes `sizes` (one
     /// window's worth or more) against the layout of `m` points.
     fn check_slices(sizes: &[u32], m: usize, what: &str) {
-        let l = Layout::of(m);
+        let l = Layout::of(m, Tuning::default());
         assert!(sizes.len() <= l.buckets as usize, "{what}");
         let mut ends = Vec::with_capacity(l.buckets as usize);
         let mut at = 0;
@@ -756,7 +843,7 @@ mod tests {
             x
         };
         for m in [1usize, 100, 4096, 1 << 16] {
-            let l = Layout::of(m);
+            let l = Layout::of(m, Tuning::default());
             let buckets = l.buckets as usize;
             let per_window = |f: &mut dyn FnMut(usize) -> u32| -> Vec<u32> {
                 (0..buckets).map(|b| f(b % l.nb as usize)).collect()
@@ -794,32 +881,65 @@ mod tests {
         assert_eq!(passes_for(4030 * 64 - 1), 1);
         assert_eq!(passes_for(4030 * 64), 2);
         assert_eq!(passes_for(1 << 22), 2);
-        assert_eq!(Layout::of(1 << 22).pass_threads.len(), 3);
+        assert_eq!(Layout::of(1 << 22, Tuning::default()).pass_threads.len(), 3);
     }
 
     #[test]
     fn chunks_fit_the_binding_limit() {
-        for c in [Curve::G1, Curve::G2] {
-            for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
-                for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
-                    let mut m = n;
-                    while m > 1 && chunk_bytes(c, m) > limit {
-                        m = m.div_ceil(2);
+        let tunings = [
+            Tuning::default(),
+            Tuning::parse(Some("4"), Some("1")).unwrap(),
+            Tuning::parse(Some("18"), Some("32768")).unwrap(),
+        ];
+        for t in tunings {
+            for c in [Curve::G1, Curve::G2] {
+                for n in [1usize, 1000, 3000, 1 << 16, 1 << 20, 1 << 22] {
+                    for limit in [1u64 << 18, 1 << 22, 1 << 27, 1 << 31] {
+                        let mut m = n;
+                        while m > 1 && chunk_bytes(c, m, t) > limit {
+                            m = m.div_ceil(2);
+                        }
+                        assert!(
+                            m == 1 || chunk_bytes(c, m, t) <= limit,
+                            "{t:?}, {c:?}, n = {n}, limit = {limit}"
+                        );
                     }
-                    assert!(
-                        m == 1 || chunk_bytes(c, m) <= limit,
-                        "{c:?}, n = {n}, limit = {limit}"
-                    );
                 }
             }
         }
         // Lavapipe's 128 MiB bindings take G1 chunks of 2^19 points (G2:
         // 2^17); large GPUs' bindings take 2^22 in one.
-        assert!(chunk_bytes(Curve::G1, 1 << 19) <= 128 << 20);
-        assert!(chunk_bytes(Curve::G1, 1 << 20) > 128 << 20);
-        assert!(chunk_bytes(Curve::G1, 1 << 22) <= 1 << 31);
-        assert!(chunk_bytes(Curve::G2, 1 << 17) <= 128 << 20);
-        assert!(chunk_bytes(Curve::G2, 1 << 22) <= 1 << 31);
+        let t = Tuning::default();
+        assert!(chunk_bytes(Curve::G1, 1 << 19, t) <= 128 << 20);
+        assert!(chunk_bytes(Curve::G1, 1 << 20, t) > 128 << 20);
+        assert!(chunk_bytes(Curve::G1, 1 << 22, t) <= 1 << 31);
+        assert!(chunk_bytes(Curve::G2, 1 << 17, t) <= 128 << 20);
+        assert!(chunk_bytes(Curve::G2, 1 << 22, t) <= 1 << 31);
+    }
+
+    #[test]
+    fn tuning_takes_only_what_the_kernels_can_run() {
+        assert_eq!(Tuning::parse(None, Some(" ")).unwrap(), Tuning::default());
+        let t = Tuning::parse(Some("14"), Some("8")).unwrap();
+        assert_eq!((t.window, t.segment), (Some(14), 8));
+        let l = Layout::of(1 << 20, t);
+        assert_eq!((l.c, l.windows, l.segments), (14, 19, (1 << 13) / 8));
+        // A segment longer than a window's buckets is the whole window.
+        assert_eq!(
+            Layout::of(10, Tuning::parse(Some("4"), Some("64")).unwrap()).segments,
+            1
+        );
+        for (w, s) in [
+            ("3", "8"),
+            ("19", "8"),
+            ("x", "8"),
+            ("16", "0"),
+            ("16", "24"),
+            ("16", "65536"),
+        ] {
+            let e = Tuning::parse(Some(w), Some(s)).expect_err(&format!("{w}, {s}"));
+            assert!(e.contains("AZTEC_PROVER_WGPU_"), "{e}");
+        }
     }
 
     #[test]
