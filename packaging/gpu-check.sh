@@ -3,27 +3,35 @@
 # elsewhere (a GPU box without a toolchain, or without internet):
 #
 #   packaging/gpu-check.sh pack DIR   # here: build, and put what the check needs in DIR
-#   DIR/gpu-check.sh run              # there: kernel tests on that GPU, then the bench table and a profile
-#   DIR/gpu-check.sh sweep            # there: only the MSM tuning sweep (the end of `run`)
+#   DIR/gpu-check.sh run              # there: every measurement below, in one go
+#   DIR/gpu-check.sh sweep            # there: only the MSM tuning sweep
+#   DIR/gpu-check.sh split            # there: only transfers against kernels per size
+#   DIR/gpu-check.sh prove            # there: only the production proof, wgpu against cpu
 #
-# DIR holds the two backend libraries, the bench binary and the kernel test
-# binary (about 20 MB). `run` prints the adapter, runs every kernel test
-# against arkworks on the GPU wgpu picks (WGPU_BACKEND and
+# DIR holds the two backend libraries, the kernel bench, the prove bench and
+# the kernel test binary (about 25 MB). `run` prints the adapter, runs every
+# kernel test against arkworks on the GPU wgpu picks (WGPU_BACKEND and
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
-# 2^22 against arkworks and the CPU backend (G2 on the GPU), then a
-# per-kernel profile of one MSM of 2^20 points, and the same MSM with the
-# narrow (13-bit) field layout for comparison with the default wide one,
-# and last a sweep of the MSM's tuning at 2^20 (window bits : buckets per
-# bucket_sums thread; "-" is the default) to pick the device's best.
+# 2^22 against arkworks and the CPU backend (G2 on the GPU, to 2^20), then
+# each size's time split into transfers and kernels from the per-dispatch
+# trace, the narrow (13-bit) field layout at 2^20 for comparison with the
+# wide one, a sweep of the MSM's tuning at 2^20 (window bits : buckets per
+# bucket_sums thread; "-" is the default), and last a production base-rollup
+# proof on the GPU against the CPU backend on every core.
 # GPU_CHECK_SIZES, GPU_CHECK_REPS and GPU_CHECK_THREADS change the table
-# (defaults 16,18,20,22, 5, and every core); GPU_CHECK_SWEEP the sweep.
+# (defaults 16,18,20,22, 5, and every core); GPU_CHECK_SWEEP the sweep;
+# GPU_CHECK_TEST_TIMEOUT bounds the kernel tests (seconds, default 300).
 set -euo pipefail
+
+# Where this script and the packed binaries are (each command runs there).
+here=$(cd "$(dirname "$0")" && pwd)
 
 pack() {
   local dir
   dir=$(realpath -m "$1")
   cd "$(dirname "$0")/.."
   cargo build --release -p aztec-backend-cpu -p aztec-backend-wgpu --lib --example bench_kernels
+  cargo build --release -p aztec-zk --example bench_prove
   local test_bin
   test_bin=$(cargo test --release -p aztec-backend-wgpu --test kernels --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*kernels[^"]*\)".*/\1/p' | tail -1)
@@ -33,7 +41,7 @@ pack() {
   fi
   mkdir -p "$dir/deps"
   cp target/release/libaztec_backend_cpu.so target/release/libaztec_backend_wgpu.so \
-    target/release/examples/bench_kernels "$dir/"
+    target/release/examples/bench_kernels target/release/examples/bench_prove "$dir/"
   # The ABI test looks for the library one folder above the test binary.
   cp "$test_bin" "$dir/deps/kernels"
   cp packaging/gpu-check.sh "$dir/"
@@ -41,26 +49,67 @@ pack() {
 }
 
 run() {
-  cd "$(dirname "$0")"
+  cd "$here"
   export AZTEC_PROVER_BACKEND_DIR=$PWD
   local sizes=${GPU_CHECK_SIZES:-16,18,20,22} reps=${GPU_CHECK_REPS:-5}
   local threads=${GPU_CHECK_THREADS:-$(nproc)}
+  local g2_sizes=${sizes%,22}
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+  echo "== host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(grep -o -m1 avx512ifma /proc/cpuinfo || echo 'no avx512ifma')"
   echo "== kernel tests against arkworks"
   # One test at a time: the child-process tests start GPUs of their own.
-  ./deps/kernels --test-threads 1
+  timeout "${GPU_CHECK_TEST_TIMEOUT:-300}" ./deps/kernels --test-threads 1 ||
+    echo "gpu-check: the kernel tests FAILED or ran out of time (status $?)"
   echo "== bench kernels ($sizes, median of $reps, $threads threads)"
-  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,msm_g2,ntt "$reps" "$threads"
-  echo "== profile of one MSM of 2^20 points (AZTEC_PROVER_WGPU_TRACE)"
-  AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels 20 msm_g1_prepared 2 "$threads" 2>&1 | grep -E "trace|msm|limbs"
-  echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20 and 2^22"
-  AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20,22 msm_g1_prepared,ntt 3 "$threads"
+  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt "$reps" "$threads"
+  echo "== bench kernels, G2 on the GPU ($g2_sizes, median of 3)"
+  ./bench_kernels "$g2_sizes" msm_g2 3 "$threads"
+  split
+  echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20"
+  AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20 msm_g1_prepared,ntt 3 "$threads"
   sweep
+  prove
+}
+
+# Each size's last call of each kernel, from the per-dispatch trace
+# (AZTEC_PROVER_WGPU_TRACE, every dispatch waited for on its own): host
+# copies and their wait (upload), kernels, and the readback (transfers).
+split() {
+  cd "$here"
+  export AZTEC_PROVER_BACKEND_DIR=$PWD
+  local sizes=${GPU_CHECK_SIZES:-16,18,20,22} threads=${GPU_CHECK_THREADS:-$(nproc)}
+  echo "== transfers and kernels per call (trace of the last of 2 calls; ms)"
+  printf '%-16s %6s %10s %10s %10s %10s\n' call elements upload kernels readback other
+  AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels "$sizes" msm_g1_prepared,ntt 2 "$threads" 2>&1 >/dev/null |
+    awk '
+      function flush() {
+        if (name != "") last[name " " n] = sprintf("%-16s %6s %10.2f %10.2f %10.2f %10.2f", name, "2^" int(log(n) / log(2) + 0.5), up, k, rb, other)
+        if (name != "" && !(name " " n in seen)) { seen[name " " n] = 1; order[++count] = name " " n }
+      }
+      /differs|rror/ { print }
+      / call / { flush(); name = $4; n = $6; up = 0; k = 0; rb = 0; other = 0; next }
+      /host upload of/ { up += $(NF - 1); next }
+      /wgpu trace: uploads / { up += $(NF - 1); next }
+      /wgpu trace: readback/ { rb += $(NF - 1); next }
+      / threads / { k += $(NF - 1); next }
+      /wgpu trace: host / { other += $(NF - 1); next }
+      END { flush(); for (i = 1; i <= count; i++) print last[order[i]] }'
+}
+
+# The production base-rollup proof on the GPU against the CPU backend
+# (and ark-groth16), on every core, median of GPU_CHECK_PROVE_REPS (3).
+prove() {
+  cd "$here"
+  export AZTEC_PROVER_BACKEND_DIR=$PWD
+  local threads=${GPU_CHECK_THREADS:-$(nproc)}
+  echo "== production base-rollup proof, wgpu against cpu, $threads threads"
+  ./bench_prove wgpu production base-rollup "${GPU_CHECK_PROVE_REPS:-3}" "$threads"
 }
 
 # The MSM at 2^GPU_CHECK_SWEEP_LOG (default 20) under each tuning of
 # GPU_CHECK_SWEEP ("window:segment" pairs, "-" for the default).
 sweep() {
-  cd "$(dirname "$0")"
+  cd "$here"
   export AZTEC_PROVER_BACKEND_DIR=$PWD
   local threads=${GPU_CHECK_THREADS:-$(nproc)} log=${GPU_CHECK_SWEEP_LOG:-20}
   local points=${GPU_CHECK_SWEEP:-"-:- -:8 -:16 -:64 15:- 15:16 17:- 17:16"}
@@ -83,8 +132,10 @@ case "${1:-}" in
   pack) pack "${2:?usage: gpu-check.sh pack DIR}" ;;
   run) run ;;
   sweep) sweep ;;
+  split) split ;;
+  prove) prove ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

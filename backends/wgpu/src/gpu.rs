@@ -511,6 +511,12 @@ impl Gpu {
         }
     }
 
+    /// Marks the start of one ABI call in the trace (`gpu-check.sh` splits
+    /// the trace at these lines into transfers and kernels per call).
+    pub fn call(&self, op: &str, elements: usize) {
+        self.note(format_args!("call {op} of {elements} elements"));
+    }
+
     /// Prints `what` and the time since `since` when tracing.
     pub fn trace(&self, what: &str, since: std::time::Instant) {
         if tracing() {

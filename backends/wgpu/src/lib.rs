@@ -126,6 +126,7 @@ impl State {
 
     /// G1 MSM (ABI encodings).
     pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+        self.gpu.call("msm_g1", scalars.len() / 32);
         self.msm_of::<ark_bn254::g1::Config, 64>(points, scalars)
     }
 
@@ -141,6 +142,7 @@ impl State {
 
     /// G2 MSM on the device (ABI encodings).
     pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 128], String> {
+        self.gpu.call("msm_g2", scalars.len() / 32);
         self.msm_of::<ark_bn254::g2::Config, 128>(points, scalars)
     }
 
@@ -157,6 +159,7 @@ impl State {
         bases: &msm::Prepared,
         scalars: &[u8],
     ) -> Result<[u8; 64], String> {
+        self.gpu.call("msm_g1_prepared", scalars.len() / 32);
         self.with_msm(shader::Curve::G1, |prog| {
             msm::msm_g1_prepared(&self.gpu, prog, self.tuning, bases, scalars)
         })
@@ -175,6 +178,7 @@ impl State {
         inverse: bool,
         coset: Option<&[u8; 32]>,
     ) -> Result<(), String> {
+        self.gpu.call("ntt", data.len() / 32);
         let coset = coset.map(|g| ark_bn254::Fr::from_le_bytes_mod_order(g));
         if coset.is_some_and(|g| g == ark_bn254::Fr::from(0u64)) {
             return Err("the coset generator is zero".into());

@@ -1,6 +1,8 @@
 //! `aztec-prover bench prove`: one circuit, proven by our Groth16 prover on
 //! a backend and by ark-groth16's prover, from the same synthesized
-//! assignment, on the same threads, in the same run.
+//! assignment, on the same threads, in the same run. With a baseline backend
+//! (the CPU backend when a GPU backend is measured) our prover runs on it
+//! too, from the same key and assignment, and its time and ratio are printed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,9 @@ pub struct ProveRow {
     pub witness_ms: f64,
     /// Our prover from the assignment (median): QAP and MSMs on the backend.
     pub ours_ms: f64,
+    /// Our first proof, which prepares the key's bases in the backend (and
+    /// on a GPU builds its programs): what an agent's first job pays.
+    pub first_ms: f64,
     /// of which QAP (constraint evaluation and NTTs).
     pub ours_qap_ms: f64,
     /// of which MSMs.
@@ -63,6 +68,10 @@ pub struct ProveRow {
     pub reference_ms: f64,
     /// `reference_ms / ours_ms`.
     pub ratio: f64,
+    /// Our prover on the baseline backend (median), when one was given.
+    pub baseline_ms: Option<f64>,
+    /// `baseline_ms / ours_ms`.
+    pub baseline_ratio: Option<f64>,
     /// Verifying one proof.
     pub verify_ms: f64,
     /// Peak resident memory of the process after our prover ran (keys, matrices, one proof).
@@ -139,11 +148,17 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
         .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))
 }
 
-/// Runs the benchmark, printing as it goes.
-pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, String> {
-    backend
-        .configure(o.threads as u32, &[])
-        .map_err(|e| e.to_string())?;
+/// Runs the benchmark, printing as it goes; with `baseline`, our prover on
+/// that backend too.
+pub fn run(
+    backend: &Backend,
+    baseline: Option<&Backend>,
+    o: &ProveBenchOptions,
+) -> Result<Vec<ProveRow>, String> {
+    for b in std::iter::once(backend).chain(baseline) {
+        b.configure(o.threads as u32, &[])
+            .map_err(|e| e.to_string())?;
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(o.threads)
         .build()
@@ -158,6 +173,9 @@ pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, St
             o.params_name,
             o.reps
         );
+        if let Some(b) = baseline {
+            println!("baseline: our prover on backend {}", b.info().name);
+        }
         println!(
             "{:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}",
             "circuit",
@@ -173,7 +191,7 @@ pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, St
     }
     let mut rows = Vec::new();
     for &c in &o.circuits {
-        let row = pool.install(|| one(backend, c, o))?;
+        let row = pool.install(|| one(backend, baseline, c, o))?;
         if o.json {
             println!("{}", serde_json::to_string(&row).unwrap_or_default());
         } else {
@@ -190,16 +208,32 @@ pub fn run(backend: &Backend, o: &ProveBenchOptions) -> Result<Vec<ProveRow>, St
                 row.peak_rss_total_mib
             );
             println!(
-                "{:<20} ours = {:.1} ms QAP + {:.1} ms MSM; peak RSS after ours {:.0} MiB",
-                "", row.ours_qap_ms, row.ours_msm_ms, row.peak_rss_ours_mib
+                "{:<20} ours = {:.1} ms QAP + {:.1} ms MSM; first proof {:.1} ms; peak RSS after ours {:.0} MiB",
+                "", row.ours_qap_ms, row.ours_msm_ms, row.first_ms, row.peak_rss_ours_mib
             );
+            if let (Some(b), Some(x), Some(base)) = (row.baseline_ms, row.baseline_ratio, baseline)
+            {
+                println!(
+                    "{:<20} on {}: {:.1} ms ({} is {:.2}x as fast)",
+                    "",
+                    base.info().name,
+                    b,
+                    row.backend,
+                    x
+                );
+            }
         }
         rows.push(row);
     }
     Ok(rows)
 }
 
-fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRow, String> {
+fn one(
+    backend: &Backend,
+    baseline: Option<&Backend>,
+    c: CircuitId,
+    o: &ProveBenchOptions,
+) -> Result<ProveRow, String> {
     let p = &o.params;
     let inputs = sample_inputs(c, p)?;
     let t = Instant::now();
@@ -233,6 +267,25 @@ fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRo
     }
     let proof = proof.ok_or("no proof")?;
     let peak_ours = peak_rss_mib();
+    let baseline_ms = match baseline {
+        Some(b) => {
+            let mut times = Vec::new();
+            for _ in 0..reps {
+                let t = Instant::now();
+                let (pr, _) = prove_assignment(b, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng))
+                    .map_err(|e| e.to_string())?;
+                times.push(ms(t.elapsed()));
+                if !verify(&key.vk, &a.public_inputs(), &pr).map_err(|e| e.to_string())? {
+                    return Err(format!(
+                        "{c}: the proof on {} does not verify",
+                        b.info().name
+                    ));
+                }
+            }
+            Some(median(times))
+        }
+        None => None,
+    };
     let public = a.public_inputs();
     let t = Instant::now();
     let ok = verify(&key.vk, &public, &proof).map_err(|e| e.to_string())?;
@@ -259,6 +312,7 @@ fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRo
             return Err(format!("{c}: ark-groth16's proof does not verify"));
         }
     }
+    let first_ms = ours.first().copied().unwrap_or(0.0);
     let (ours_ms, reference_ms) = (median(ours), median(reference));
     Ok(ProveRow {
         circuit: c.name().into(),
@@ -268,10 +322,13 @@ fn one(backend: &Backend, c: CircuitId, o: &ProveBenchOptions) -> Result<ProveRo
         setup_ms,
         witness_ms: median(witness),
         ours_ms,
+        first_ms,
         ours_qap_ms: median(qap),
         ours_msm_ms: median(msm),
         reference_ms,
         ratio: reference_ms / ours_ms,
+        baseline_ms,
+        baseline_ratio: baseline_ms.map(|b| b / ours_ms),
         verify_ms,
         peak_rss_ours_mib: peak_ours,
         peak_rss_total_mib: peak_rss_mib(),

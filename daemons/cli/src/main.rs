@@ -170,7 +170,7 @@ fn cli() -> Command {
     );
     let bench = bench.subcommand(
         Command::new("prove")
-            .about("Prove circuits with our Groth16 prover on a backend and with ark-groth16, from the same witness, in the same run")
+            .about("Prove circuits with our Groth16 prover on a backend and with ark-groth16 (and on the CPU backend when another is measured), from the same witness, in the same run")
             .arg(Arg::new("circuit").long("circuit").value_name("LIST").default_value("base-rollup").help(circuit_help()))
             .arg(Arg::new("params").long("params").value_name("PRESET").default_value("production").help("Circuit sizes: test, devnet, production"))
             .arg(Arg::new("backend").long("backend").value_name("NAME|PATH").default_value("cpu").help("Backend name (cpu, wgpu) or library path"))
@@ -586,21 +586,24 @@ fn bench_kernels(m: &ArgMatches) -> Result<(), Failure> {
         kernels: list("kernels"),
         json: m.get_flag("json"),
     };
-    // A backend other than the CPU one is also compared with the CPU backend.
-    let mut baseline = if backend.info().name == "cpu" {
-        None
-    } else {
-        match aztec_backend_abi::Backend::load("cpu") {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("note: no CPU backend to compare with: {e}");
-                None
-            }
-        }
-    };
+    let mut baseline = cpu_baseline(&backend);
     aztec_backend_abi::bench::run(&mut backend, baseline.as_mut(), &opts)
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
+}
+
+/// A backend other than the CPU one is also compared with the CPU backend.
+fn cpu_baseline(backend: &aztec_backend_abi::Backend) -> Option<aztec_backend_abi::Backend> {
+    if backend.info().name == "cpu" {
+        return None;
+    }
+    match aztec_backend_abi::Backend::load("cpu") {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("note: no CPU backend to compare with: {e}");
+            None
+        }
+    }
 }
 
 fn circuit_help() -> String {
@@ -675,7 +678,8 @@ fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
         threads: threads_arg(m),
         json: m.get_flag("json"),
     };
-    aztec_zk::bench::run(&backend, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    let baseline = cpu_baseline(&backend);
+    aztec_zk::bench::run(&backend, baseline.as_ref(), &opts).map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 

@@ -1,0 +1,48 @@
+//! `bench prove` without the whole CLI (a small binary to carry to a GPU
+//! machine): `bench_prove [backend] [params] [circuits] [reps] [threads]`,
+//! the backend libraries found through `AZTEC_PROVER_BACKEND_DIR`. A backend
+//! other than `cpu` is compared with the CPU backend in the same run.
+
+use aztec_backend_abi::Backend;
+use aztec_zk::CircuitId;
+use aztec_zk::bench::{ProveBenchOptions, run};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |k: usize, d: &str| args.get(k).cloned().unwrap_or_else(|| d.to_string());
+    let fail = |e: String| -> ! {
+        eprintln!("bench_prove: {e}");
+        std::process::exit(1)
+    };
+    let params_name = arg(2, "production");
+    let params = aztec_zk::RollupParams::preset(&params_name)
+        .unwrap_or_else(|| fail(format!("{params_name:?} is not test, devnet or production")));
+    let circuits = arg(3, "base-rollup")
+        .split(',')
+        .map(|s| {
+            CircuitId::from_name(s.trim()).unwrap_or_else(|| fail(format!("no circuit {s:?}")))
+        })
+        .collect();
+    let opts = ProveBenchOptions {
+        circuits,
+        params,
+        params_name,
+        reps: arg(4, "3").parse().unwrap_or(3),
+        threads: arg(5, "0")
+            .parse()
+            .ok()
+            .filter(|t| *t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        json: false,
+    };
+    let spec = arg(1, "cpu");
+    let backend = Backend::load(&spec).unwrap_or_else(|e| fail(e.to_string()));
+    let baseline = if backend.info().name == "cpu" {
+        None
+    } else {
+        Backend::load("cpu").ok()
+    };
+    if let Err(e) = run(&backend, baseline.as_ref(), &opts) {
+        fail(e);
+    }
+}
