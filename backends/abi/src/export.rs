@@ -1,6 +1,7 @@
 //! Helpers for the exporting side of the ABI, shared by every backend
-//! library: the per-thread last error, panic capture, `last_error`, and the
-//! handles of prepared bases.
+//! library: the per-thread last error, panic capture, `last_error`, the
+//! handles of prepared bases and kept vectors, and the argument checks of
+//! the entries that take them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -97,12 +98,17 @@ impl<T> Handles<T> {
 
     /// Every backend's `g1_bases_release(handle)`.
     pub fn release(&self, handle: u64) -> Status {
+        self.release_as("g1_bases_release", "prepared bases", handle)
+    }
+
+    /// A release entry `op` of values called `what`.
+    pub fn release_as(&self, op: &str, what: &str, handle: u64) -> Status {
         if self.remove(handle) {
             status::OK
         } else {
             fail(
                 status::INVALID_ARGUMENT,
-                format!("g1_bases_release: no prepared bases under handle {handle}"),
+                format!("{op}: no {what} under handle {handle}"),
             )
         }
     }
@@ -170,6 +176,264 @@ impl<T: Prepared> Handles<T> {
     }
 }
 
+/// A kept Fr vector as the shared checks see it.
+pub trait KeptVector {
+    /// How many elements.
+    fn len(&self) -> usize;
+
+    /// Whether it has none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: KeptVector> Handles<T> {
+    /// The vector under `handle` for entry `op`, or `INVALID_ARGUMENT`.
+    pub fn vector(&self, op: &str, handle: u64) -> Result<Arc<T>, Status> {
+        self.get(handle).ok_or_else(|| {
+            fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: no kept vector under handle {handle}"),
+            )
+        })
+    }
+
+    /// Every backend's `vec_release(handle)`.
+    pub fn release_vector(&self, handle: u64) -> Status {
+        self.release_as("vec_release", "kept vector", handle)
+    }
+
+    /// The checks of every backend's `vec_download(handle, offset, n, out)`:
+    /// a held handle, a range inside the vector, a non-null output. Returns
+    /// the vector, the range and the output.
+    ///
+    /// # Safety
+    /// As the ABI requires: `out` is valid for `n` elements when non-null.
+    #[allow(unsafe_code, clippy::type_complexity)]
+    pub unsafe fn download_args<'a>(
+        &self,
+        handle: u64,
+        offset: u64,
+        n: u64,
+        out: *mut u8,
+    ) -> Result<(Arc<T>, std::ops::Range<usize>, &'a mut [u8]), Status> {
+        let op = "vec_download";
+        let v = self.vector(op, handle)?;
+        let range = element_range(op, offset, n, v.len())?;
+        if n == 0 {
+            return Ok((v, range, &mut []));
+        }
+        if out.is_null() {
+            return Err(fail(status::INVALID_ARGUMENT, format!("{op}: null output")));
+        }
+        // SAFETY: non-null and, by the ABI, valid for n elements.
+        let out = unsafe { std::slice::from_raw_parts_mut(out, range.len() * ffi::SCALAR_BYTES) };
+        Ok((v, range, out))
+    }
+
+    /// The checks of every backend's `vec_ntt(handle, log_n, inverse,
+    /// coset)`: a held handle, a size at most `max_log`, a length that is
+    /// whole vectors of that size, and a nonzero coset generator. Returns
+    /// the vector and the generator.
+    ///
+    /// # Safety
+    /// As the ABI requires: `coset` is null or valid for 32 bytes.
+    #[allow(unsafe_code)]
+    pub unsafe fn ntt_args(
+        &self,
+        handle: u64,
+        log_n: u32,
+        max_log: u32,
+        coset: *const u8,
+    ) -> Result<(Arc<T>, Option<[u8; 32]>), Status> {
+        let op = "vec_ntt";
+        let v = self.vector(op, handle)?;
+        if log_n > max_log {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: 2^{log_n} is larger than Fr's largest subgroup 2^{max_log}"),
+            ));
+        }
+        if v.is_empty() || !v.len().is_multiple_of(1 << log_n) {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!(
+                    "{op}: {} elements are not a whole number of 2^{log_n}-element vectors",
+                    v.len()
+                ),
+            ));
+        }
+        // SAFETY: forwarded with the same ABI obligation.
+        let coset = unsafe { scalar_arg(coset) };
+        if coset.is_some_and(|g| is_zero_mod_r(&g)) {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: the coset generator is zero"),
+            ));
+        }
+        Ok((v, coset))
+    }
+
+    /// The checks of every backend's `vec_ab_minus_c(handle, scale, out)`:
+    /// a held handle whose length is three equal parts, non-null pointers.
+    /// Returns the vector, the part length and the scale.
+    ///
+    /// # Safety
+    /// As the ABI requires: `scale` is null or valid for 32 bytes, `out`
+    /// null or valid for one `u64` write.
+    #[allow(unsafe_code)]
+    pub unsafe fn ab_minus_c_args(
+        &self,
+        handle: u64,
+        scale: *const u8,
+        out: *mut u64,
+    ) -> Result<(Arc<T>, usize, [u8; 32]), Status> {
+        let op = "vec_ab_minus_c";
+        let v = self.vector(op, handle)?;
+        // SAFETY: forwarded with the same ABI obligation.
+        let (Some(scale), false) = (unsafe { scalar_arg(scale) }, out.is_null()) else {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("{op}: null pointer"),
+            ));
+        };
+        if v.is_empty() || !v.len().is_multiple_of(3) {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!(
+                    "{op}: {} elements are not a, b and c of one length",
+                    v.len()
+                ),
+            ));
+        }
+        let part = v.len() / 3;
+        Ok((v, part, scale))
+    }
+}
+
+/// `offset..offset + n` if it lies inside `len` elements.
+pub fn element_range(
+    op: &str,
+    offset: u64,
+    n: u64,
+    len: usize,
+) -> Result<std::ops::Range<usize>, Status> {
+    match offset.checked_add(n) {
+        Some(end) if end <= len as u64 => Ok(offset as usize..end as usize),
+        _ => Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: elements {offset}..{offset}+{n} are outside a vector of {len}"),
+        )),
+    }
+}
+
+/// 32 bytes at `p`, or `None` for a null pointer.
+///
+/// # Safety
+/// `p` is null or valid for 32 bytes of reads.
+#[allow(unsafe_code)]
+pub unsafe fn scalar_arg(p: *const u8) -> Option<[u8; 32]> {
+    if p.is_null() {
+        return None;
+    }
+    let mut g = [0u8; 32];
+    // SAFETY: non-null and, by the caller, valid for 32 bytes.
+    g.copy_from_slice(unsafe { std::slice::from_raw_parts(p, 32) });
+    Some(g)
+}
+
+/// Whether 32 little-endian bytes are 0 modulo r (0, r, 2r, ... below 2^256).
+pub fn is_zero_mod_r(b: &[u8; 32]) -> bool {
+    // r, little-endian 64-bit limbs.
+    const R: [u64; 4] = [
+        0x43e1_f593_f000_0001,
+        0x2833_e848_79b9_7091,
+        0xb850_45b6_8181_585d,
+        0x3064_4e72_e131_a029,
+    ];
+    let limbs: [u64; 4] = std::array::from_fn(|i| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    });
+    // Below 2^256 the multiples of r are 0..=5 · r.
+    let mut m = [0u64; 4];
+    for _ in 0..6 {
+        if m == limbs {
+            return true;
+        }
+        let mut carry = 0u128;
+        for i in 0..4 {
+            let t = m[i] as u128 + R[i] as u128 + carry;
+            m[i] = t as u64;
+            carry = t >> 64;
+        }
+        if carry != 0 {
+            return false;
+        }
+    }
+    false
+}
+
+/// The checks of every backend's `vec_upload(data, n, handle)`: pointers and
+/// size (at most `max` elements). Returns the elements.
+///
+/// # Safety
+/// As the ABI requires: `data` is valid for `n` elements when non-null.
+#[allow(unsafe_code)]
+pub unsafe fn upload_args<'a>(
+    data: *const u8,
+    n: u64,
+    handle: *mut u64,
+    max: u64,
+) -> Result<&'a [u8], Status> {
+    let op = "vec_upload";
+    if handle.is_null() || (n > 0 && data.is_null()) {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: null pointer"),
+        ));
+    }
+    if n > max {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: {n} elements is over the limit of {max}"),
+        ));
+    }
+    if n == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: non-null and, by the ABI, valid for n elements.
+    Ok(unsafe { std::slice::from_raw_parts(data, n as usize * ffi::SCALAR_BYTES) })
+}
+
+/// The checks of every backend's `msm_g1_prepared_vec(bases, vector, offset,
+/// out)`: both handles held, one element per base from `offset`, a
+/// non-null output. Returns the bases, the vector and the element range.
+#[allow(clippy::type_complexity)]
+pub fn prepared_vec_args<B: Prepared, V: KeptVector>(
+    bases: &Handles<B>,
+    vectors: &Handles<V>,
+    handle: u64,
+    vector: u64,
+    offset: u64,
+    out: *mut u8,
+) -> Result<(Arc<B>, Arc<V>, std::ops::Range<usize>), Status> {
+    let op = "msm_g1_prepared_vec";
+    if out.is_null() {
+        return Err(fail(status::INVALID_ARGUMENT, format!("{op}: null output")));
+    }
+    let Some(b) = bases.get(handle) else {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: no prepared bases under handle {handle}"),
+        ));
+    };
+    let v = vectors.vector(op, vector)?;
+    let range = element_range(op, offset, b.count() as u64, v.len())?;
+    Ok((b, v, range))
+}
+
 /// The checks of every backend's `g1_bases_prepare(points, n, handle)`:
 /// pointers and size (at most `max` points). Returns the points.
 ///
@@ -224,5 +488,45 @@ mod tests {
             "a caller's copy outlives the release"
         );
         assert_eq!(h.insert("c"), b + 1, "numbers are not reused");
+    }
+
+    #[test]
+    fn zero_mod_r_is_every_multiple_of_r_below_2_256() {
+        let r = [
+            0x01, 0x00, 0x00, 0xf0, 0x93, 0xf5, 0xe1, 0x43, 0x91, 0x70, 0xb9, 0x79, 0x48, 0xe8,
+            0x33, 0x28, 0x5d, 0x58, 0x81, 0x81, 0xb6, 0x45, 0x50, 0xb8, 0x29, 0xa0, 0x31, 0xe1,
+            0x72, 0x4e, 0x64, 0x30,
+        ];
+        assert!(is_zero_mod_r(&[0; 32]));
+        assert!(is_zero_mod_r(&r));
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(!is_zero_mod_r(&one));
+        let mut r_plus_one = r;
+        r_plus_one[0] = 2;
+        assert!(!is_zero_mod_r(&r_plus_one));
+        // 5r fits below 2^256; so does 2r.
+        let times = |k: u64| -> [u8; 32] {
+            let mut out = [0u8; 32];
+            let mut carry = 0u128;
+            for i in 0..4 {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&r[8 * i..8 * i + 8]);
+                let t = u64::from_le_bytes(w) as u128 * k as u128 + carry;
+                out[8 * i..8 * i + 8].copy_from_slice(&(t as u64).to_le_bytes());
+                carry = t >> 64;
+            }
+            out
+        };
+        assert!(is_zero_mod_r(&times(2)) && is_zero_mod_r(&times(5)));
+        assert!(!is_zero_mod_r(&[0xff; 32]));
+    }
+
+    #[test]
+    fn element_ranges_stay_inside_the_vector() {
+        assert_eq!(element_range("t", 2, 3, 5), Ok(2..5));
+        assert_eq!(element_range("t", 5, 0, 5), Ok(5..5));
+        assert!(element_range("t", 3, 3, 5).is_err());
+        assert!(element_range("t", u64::MAX, 2, 5).is_err());
     }
 }

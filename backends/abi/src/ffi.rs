@@ -1,7 +1,7 @@
 //! The C ABI every backend library exports: one static table of function
 //! pointers under the versioned symbol [`ENTRY_SYMBOL`].
 //!
-//! Rules of the ABI (version 2):
+//! Rules of the ABI (version 3):
 //! - The table's first field is `abi_version`, its second `table_size`; a
 //!   loader reads those two before anything else and refuses a mismatch.
 //! - All functions return a [`Status`]; on failure, `last_error` copies a
@@ -22,16 +22,24 @@
 //!   a handle until they are released. An MSM over prepared bases takes only
 //!   the scalars. Handles are opaque numbers, never pointers: an unknown or
 //!   released one is refused with `INVALID_ARGUMENT`.
+//! - Fr vectors can be kept in the backend too (on its device, for a GPU),
+//!   so that a proof's polynomials go through several NTTs, the QAP's
+//!   pointwise step and the H MSM without crossing to the host between
+//!   calls: `vec_upload` keeps elements under a handle, `vec_ntt`,
+//!   `vec_ab_minus_c` and `msm_g1_prepared_vec` work on kept vectors,
+//!   `vec_download` copies elements out (canonical) and `vec_release`
+//!   frees them. Vector handles and prepared-bases handles are counted
+//!   apart; each kind refuses the other's numbers as unknown.
 //!
 //! The ABI only grows: a new function is appended to the table and the
 //! version raised; a loader accepts a table at least as large as it knows.
-//! Version 2 appended the prepared G1 bases.
+//! Version 2 appended the prepared G1 bases, version 3 the kept vectors.
 
 /// The ABI version this crate speaks.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// The exported symbol: a `static` [`BackendTable`].
-pub const ENTRY_SYMBOL: &str = "aztec_prover_backend_v2";
+pub const ENTRY_SYMBOL: &str = "aztec_prover_backend_v3";
 
 /// Curve id of BN254 (alt_bn128).
 pub const CURVE_BN254: u32 = 254;
@@ -55,6 +63,11 @@ pub mod caps {
     /// a caller may run the two at the same time (older libraries never set
     /// it, and run them one after the other).
     pub const G2_BESIDE_G1: u32 = 32;
+    /// Its kept vectors stay where its kernels run (a GPU's memory), so a
+    /// caller gains by keeping a proof's polynomials there between calls.
+    /// Every version-3 backend serves the vector entries; only one that sets
+    /// this bit says they save transfers.
+    pub const KEPT_VECTORS: u32 = 64;
 }
 
 /// A function's result.
@@ -160,6 +173,28 @@ pub type PreparedMsmFn =
     unsafe extern "C" fn(handle: u64, scalars: *const u8, n: u64, out: *mut u8) -> Status;
 /// `g1_bases_release(handle)`: frees prepared bases.
 pub type ReleaseFn = unsafe extern "C" fn(handle: u64) -> Status;
+/// `vec_upload(data, n, handle)`: keeps `n` Fr elements (32 bytes each,
+/// reduced modulo r when they are not) and writes a nonzero handle for them.
+pub type VecUploadFn = unsafe extern "C" fn(data: *const u8, n: u64, handle: *mut u64) -> Status;
+/// `vec_download(handle, offset, n, out)`: copies elements `offset..offset+n`
+/// of a kept vector to `out`, canonical.
+pub type VecDownloadFn =
+    unsafe extern "C" fn(handle: u64, offset: u64, n: u64, out: *mut u8) -> Status;
+/// `vec_ntt(handle, log_n, inverse, coset)`: the NTT of [`NttFn`] over a kept
+/// vector, in place; its length must be a whole number of `2^log_n` vectors.
+pub type VecNttFn =
+    unsafe extern "C" fn(handle: u64, log_n: u32, inverse: u32, coset: *const u8) -> Status;
+/// `vec_ab_minus_c(handle, scale, out)`: the kept vector holds `a || b || c`
+/// of `n` elements each; keeps `(a[i]·b[i] − c[i])·scale` (`n` elements,
+/// `scale` 32 bytes) under a new handle written to `*out`.
+pub type VecAbMinusCFn =
+    unsafe extern "C" fn(handle: u64, scale: *const u8, out: *mut u64) -> Status;
+/// `msm_g1_prepared_vec(bases, vector, offset, out)`: `out = sum s[i] *
+/// bases[i]` with `s` the kept vector's elements from `offset`, one per base.
+pub type PreparedVecMsmFn =
+    unsafe extern "C" fn(bases: u64, vector: u64, offset: u64, out: *mut u8) -> Status;
+/// `vec_release(handle)`: frees a kept vector.
+pub type VecReleaseFn = unsafe extern "C" fn(handle: u64) -> Status;
 /// `last_error(buf, cap)`: copies the calling thread's last error message
 /// (NUL-terminated, truncated to `cap`); returns its full length.
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, cap: u64) -> u64;
@@ -189,7 +224,19 @@ pub struct BackendTable {
     pub msm_g1_prepared: PreparedMsmFn,
     /// Releases prepared G1 bases (version 2).
     pub g1_bases_release: ReleaseFn,
+    /// Keeps an Fr vector (version 3).
+    pub vec_upload: VecUploadFn,
+    /// Copies elements of a kept vector out (version 3).
+    pub vec_download: VecDownloadFn,
+    /// NTT of a kept vector (version 3).
+    pub vec_ntt: VecNttFn,
+    /// The QAP's pointwise step on a kept vector (version 3).
+    pub vec_ab_minus_c: VecAbMinusCFn,
+    /// G1 MSM over prepared bases with scalars from a kept vector (version 3).
+    pub msm_g1_prepared_vec: PreparedVecMsmFn,
+    /// Frees a kept vector (version 3).
+    pub vec_release: VecReleaseFn,
 }
 
-/// The size a version-2 table has.
+/// The size a version-3 table has.
 pub const TABLE_SIZE: u32 = std::mem::size_of::<BackendTable>() as u32;

@@ -4,14 +4,17 @@
 //! [`ffi`] defines the C ABI (one versioned, `#[repr(C)]` table of function
 //! pointers); [`loader`] finds, loads and checks a library and wraps it in the
 //! safe [`Backend`]; [`reference`] (feature `reference`) is the arkworks
-//! implementation every backend is tested and benchmarked against.
+//! implementation every backend is tested and benchmarked against, and
+//! [`conformance`] the checks every backend's tests run against it.
 
 #[cfg(feature = "reference")]
 pub mod bench;
+#[cfg(feature = "reference")]
+pub mod conformance;
 pub mod export;
 pub mod ffi;
 pub mod loader;
 #[cfg(feature = "reference")]
 pub mod reference;
 
-pub use loader::{Backend, BackendError, Info, PreparedG1};
+pub use loader::{Backend, BackendError, Info, KeptVec, PreparedG1};

@@ -204,6 +204,157 @@ impl PreparedG1 {
     }
 }
 
+impl PreparedG1 {
+    /// `sum s[i] * bases[i]` with `s` the elements of `scalars` from
+    /// `offset`, one per base, without them leaving the backend.
+    pub fn msm_vec(
+        &self,
+        scalars: &KeptVec,
+        offset: usize,
+    ) -> Result<[u8; ffi::G1_BYTES], BackendError> {
+        let op = "msm_g1_prepared_vec";
+        if !self.backend.same_as(&scalars.backend) {
+            return Err(BackendError::Argument {
+                op,
+                reason: "the bases and the vector are kept in different backends".into(),
+            });
+        }
+        if offset.checked_add(self.n).is_none_or(|end| end > scalars.n) {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!(
+                    "{} bases from element {offset} of a vector of {}",
+                    self.n, scalars.n
+                ),
+            });
+        }
+        let mut out = [0u8; ffi::G1_BYTES];
+        #[allow(unsafe_code)]
+        // SAFETY: both handles came from this library; `out` holds one point.
+        let st = unsafe {
+            (self.backend.table().msm_g1_prepared_vec)(
+                self.handle,
+                scalars.handle,
+                offset as u64,
+                out.as_mut_ptr(),
+            )
+        };
+        self.backend.check(op, st)?;
+        Ok(out)
+    }
+}
+
+/// An Fr vector kept by a backend under a handle (see
+/// [`Backend::upload_vec`]): on a GPU backend it stays in device memory
+/// between calls. Dropping it frees it; it keeps the library loaded until then.
+pub struct KeptVec {
+    backend: Backend,
+    handle: u64,
+    n: usize,
+}
+
+impl std::fmt::Debug for KeptVec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptVec")
+            .field("backend", &self.backend.info.name)
+            .field("elements", &self.n)
+            .finish()
+    }
+}
+
+impl KeptVec {
+    /// How many elements.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// In-place NTT of the vector as `len / 2^log_n` vectors of `2^log_n`
+    /// elements (as [`Backend::ntt`]).
+    pub fn ntt(
+        &self,
+        log_n: u32,
+        inverse: bool,
+        coset: Option<&[u8; 32]>,
+    ) -> Result<(), BackendError> {
+        let op = "vec_ntt";
+        let max = self.backend.info.max_log_ntt;
+        if log_n > max || self.n == 0 || !self.n.is_multiple_of(1 << log_n) {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!(
+                    "{} elements are not whole 2^{log_n}-element vectors (at most 2^{max})",
+                    self.n
+                ),
+            });
+        }
+        let coset_ptr = coset.map_or(std::ptr::null(), |c| c.as_ptr());
+        #[allow(unsafe_code)]
+        // SAFETY: the handle came from this library; coset is null or 32 bytes.
+        let st = unsafe {
+            (self.backend.table().vec_ntt)(self.handle, log_n, u32::from(inverse), coset_ptr)
+        };
+        self.backend.check(op, st)
+    }
+
+    /// With the vector holding `a || b || c` of equal length, a new kept
+    /// vector `(a[i]·b[i] − c[i])·scale` (the QAP's pointwise step).
+    pub fn ab_minus_c(&self, scale: &[u8; 32]) -> Result<KeptVec, BackendError> {
+        let op = "vec_ab_minus_c";
+        if self.n == 0 || !self.n.is_multiple_of(3) {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!("{} elements are not three equal parts", self.n),
+            });
+        }
+        let mut handle = 0u64;
+        #[allow(unsafe_code)]
+        // SAFETY: the handle came from this library; `scale` is 32 bytes;
+        // `handle` is one writable u64.
+        let st = unsafe {
+            (self.backend.table().vec_ab_minus_c)(self.handle, scale.as_ptr(), &mut handle)
+        };
+        self.backend.check(op, st)?;
+        self.backend.kept(op, handle, self.n / 3)
+    }
+
+    /// Elements `offset..offset + n`, canonical 32-byte encodings.
+    pub fn download(&self, offset: usize, n: usize) -> Result<Vec<u8>, BackendError> {
+        let op = "vec_download";
+        if offset.checked_add(n).is_none_or(|end| end > self.n) {
+            return Err(BackendError::Argument {
+                op,
+                reason: format!("elements {offset}..{offset}+{n} of a vector of {}", self.n),
+            });
+        }
+        let mut out = vec![0u8; n * ffi::SCALAR_BYTES];
+        #[allow(unsafe_code)]
+        // SAFETY: the handle came from this library; `out` holds n elements.
+        let st = unsafe {
+            (self.backend.table().vec_download)(
+                self.handle,
+                offset as u64,
+                n as u64,
+                out.as_mut_ptr(),
+            )
+        };
+        self.backend.check(op, st)?;
+        Ok(out)
+    }
+}
+
+impl Drop for KeptVec {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the handle came from this library and is released once.
+        let _ = unsafe { (self.backend.table().vec_release)(self.handle) };
+    }
+}
+
 impl Drop for PreparedG1 {
     fn drop(&mut self) {
         #[allow(unsafe_code)]
@@ -496,6 +647,43 @@ impl Backend {
             });
         }
         Ok(PreparedG1 {
+            backend: self.clone(),
+            handle,
+            n,
+        })
+    }
+
+    /// Keeps `elements` (32-byte Fr encodings, reduced when not canonical)
+    /// in the backend, on its device for a GPU, for [`KeptVec`]'s
+    /// operations; freed when dropped.
+    pub fn upload_vec(&self, elements: &[u8]) -> Result<KeptVec, BackendError> {
+        let op = "vec_upload";
+        if !elements.len().is_multiple_of(ffi::SCALAR_BYTES) {
+            return Err(BackendError::Argument {
+                op,
+                reason: "the buffer is not whole elements".into(),
+            });
+        }
+        let n = elements.len() / ffi::SCALAR_BYTES;
+        let mut handle = 0u64;
+        #[allow(unsafe_code)]
+        // SAFETY: `elements` holds n elements; `handle` is one writable u64.
+        let st = unsafe { (self.table().vec_upload)(elements.as_ptr(), n as u64, &mut handle) };
+        self.check(op, st)?;
+        self.kept(op, handle, n)
+    }
+
+    /// A [`KeptVec`] for a handle the backend just gave.
+    fn kept(&self, op: &'static str, handle: u64, n: usize) -> Result<KeptVec, BackendError> {
+        if handle == 0 {
+            return Err(BackendError::Call {
+                backend: self.info.name.clone(),
+                op,
+                code: ffi::status::INTERNAL,
+                message: "it returned the null handle".into(),
+            });
+        }
+        Ok(KeptVec {
             backend: self.clone(),
             handle,
             n,

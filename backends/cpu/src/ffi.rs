@@ -1,4 +1,4 @@
-//! The exported C table (`aztec_prover_backend_v2`). Every entry checks its
+//! The exported C table (`aztec_prover_backend_v3`). Every entry checks its
 //! arguments, runs on the backend's pool, catches panics, and leaves a
 //! readable message for `last_error`. The only `unsafe` of the crate's ABI
 //! side lives here, each block with its justification.
@@ -9,7 +9,7 @@ use aztec_backend_abi::export::{self, Handles, fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
 use crate::curve::{G1, G2};
-use crate::{dispatch, msm, ntt, pool};
+use crate::{dispatch, kept, msm, ntt, pool};
 
 /// Largest MSM accepted (2^32 points).
 const MAX_MSM: u64 = 1 << 32;
@@ -224,11 +224,119 @@ unsafe extern "C" fn ntt_fn(
     })
 }
 
+/// Kept vectors, by handle.
+static VECTORS: LazyLock<Handles<kept::Vector>> = LazyLock::new(Handles::default);
+
+/// Largest kept vector (2^32 elements).
+const MAX_VECTOR: u64 = 1 << 32;
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_upload(data: *const u8, n: u64, handle: *mut u64) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let bytes = match unsafe { export::upload_args(data, n, handle, MAX_VECTOR) } {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        let (pool, _) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        let v = pool.install(|| kept::Vector::new(bytes));
+        // SAFETY: `handle` was checked non-null; the ABI makes it writable.
+        unsafe { VECTORS.give(v, handle) }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_download(handle: u64, offset: u64, n: u64, out: *mut u8) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, range, out) = match unsafe { VECTORS.download_args(handle, offset, n, out) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        v.with(|b| out.copy_from_slice(&b[32 * range.start..32 * range.end]));
+        status::OK
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_ntt(handle: u64, log_n: u32, inverse: u32, coset: *const u8) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, coset) = match unsafe { VECTORS.ntt_args(handle, log_n, ntt::TWO_ADICITY, coset) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        let (pool, _) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        pool.install(|| v.with(|b| ntt::ntt_bytes(b, log_n, inverse != 0, coset.as_ref())));
+        status::OK
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_ab_minus_c(handle: u64, scale: *const u8, out: *mut u64) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, _, scale) = match unsafe { VECTORS.ab_minus_c_args(handle, scale, out) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        let (pool, _) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        let h = pool.install(|| v.ab_minus_c(&scale));
+        // SAFETY: `out` was checked non-null; the ABI makes it writable.
+        unsafe { VECTORS.give(h, out) }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1_prepared_vec(
+    bases: u64,
+    vector: u64,
+    offset: u64,
+    out: *mut u8,
+) -> Status {
+    guarded(|| {
+        let (b, v, range) =
+            match export::prepared_vec_args(&PREPARED, &VECTORS, bases, vector, offset, out) {
+                Ok(a) => a,
+                Err(s) => return s,
+            };
+        // SAFETY: non-null (checked) and, by the ABI, valid for one encoded G1 point.
+        let out = unsafe { std::slice::from_raw_parts_mut(out, ffi::G1_BYTES) };
+        let (pool, threads) = match pool::current() {
+            Ok(p) => p,
+            Err(e) => return fail(status::INTERNAL, e),
+        };
+        let r =
+            v.with(|s| pool.install(|| b.msm(&s[32 * range.start..32 * range.end], threads, out)));
+        match r {
+            Ok(()) => status::OK,
+            Err(e) => fail(
+                status::INVALID_ARGUMENT,
+                format!("msm_g1_prepared_vec: {e}"),
+            ),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_release(handle: u64) -> Status {
+    guarded(|| VECTORS.release_vector(handle))
+}
+
 /// The table the loader looks up.
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
 #[unsafe(no_mangle)]
-pub static aztec_prover_backend_v2: BackendTable = BackendTable {
+pub static aztec_prover_backend_v3: BackendTable = BackendTable {
     abi_version: ffi::ABI_VERSION,
     table_size: ffi::TABLE_SIZE,
     info,
@@ -240,6 +348,12 @@ pub static aztec_prover_backend_v2: BackendTable = BackendTable {
     g1_bases_prepare,
     msm_g1_prepared,
     g1_bases_release,
+    vec_upload,
+    vec_download,
+    vec_ntt,
+    vec_ab_minus_c,
+    msm_g1_prepared_vec,
+    vec_release,
 };
 
 #[cfg(test)]
@@ -283,6 +397,86 @@ mod tests {
         // SAFETY: a null handle pointer must be refused, not written.
         let st = unsafe { g1_bases_prepare(p.as_ptr(), 2, std::ptr::null_mut()) };
         assert_eq!(st, status::INVALID_ARGUMENT);
+    }
+
+    /// What the safe loader never does with kept vectors: handles that are
+    /// unknown, released, or of the other kind, ranges past the end, and
+    /// null pointers reach the library and are refused with a reason.
+    #[test]
+    #[allow(unsafe_code)]
+    fn kept_vector_handles_are_checked() {
+        let last = || {
+            let mut msg = [0u8; 256];
+            // SAFETY: 256 writable bytes.
+            unsafe { aztec_backend_abi::export::last_error(msg.as_mut_ptr(), 256) };
+            ffi::read_cstr(&msg)
+        };
+        let data = [3u8; 6 * 32];
+        let mut v = 0u64;
+        // SAFETY: six elements and one u64, as the ABI asks.
+        assert_eq!(unsafe { vec_upload(data.as_ptr(), 6, &mut v) }, status::OK);
+        let mut out = [0u8; 6 * 32];
+        // SAFETY: room for six elements; the range asks for seven.
+        let st = unsafe { vec_download(v, 1, 6, out.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        assert!(last().contains("outside a vector of 6"), "{}", last());
+        // SAFETY: a null output must be refused, not written.
+        let st = unsafe { vec_download(v, 0, 6, std::ptr::null_mut()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        // SAFETY: handle and sizes only; 6 is not whole 4-element vectors.
+        assert_eq!(
+            unsafe { vec_ntt(v, 2, 0, std::ptr::null()) },
+            status::INVALID_ARGUMENT
+        );
+        assert!(last().contains("whole number of 2^2"), "{}", last());
+        let mut h = 0u64;
+        let scale = [1u8; 32];
+        // SAFETY: a 32-byte scale and one u64.
+        assert_eq!(
+            unsafe { vec_ab_minus_c(v, scale.as_ptr(), &mut h) },
+            status::OK
+        );
+        // SAFETY: a null scale must be refused.
+        let st = unsafe { vec_ab_minus_c(v, std::ptr::null(), &mut h) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        // A bases handle is not a vector handle, nor the other way round.
+        let mut p = [0u8; 128];
+        p[..64].copy_from_slice(&ark_generator());
+        let mut b = 0u64;
+        // SAFETY: two points and one u64.
+        assert_eq!(
+            unsafe { g1_bases_prepare(p.as_ptr(), 2, &mut b) },
+            status::OK
+        );
+        let mut point = [0u8; 64];
+        // SAFETY: one output point; the vector handle is given as bases.
+        let st = unsafe { msm_g1_prepared_vec(v + 1000, v, 0, point.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        assert!(last().contains("no prepared bases"), "{}", last());
+        // SAFETY: one output point; 2 bases from element 5 of 6 is past the end.
+        let st = unsafe { msm_g1_prepared_vec(b, v, 5, point.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        // SAFETY: one output point; in range.
+        assert_eq!(
+            unsafe { msm_g1_prepared_vec(b, v, 4, point.as_mut_ptr()) },
+            status::OK
+        );
+        // SAFETY: handle calls only.
+        assert_eq!(unsafe { vec_release(h) }, status::OK);
+        // SAFETY: as above.
+        assert_eq!(unsafe { vec_release(v) }, status::OK);
+        // SAFETY: as above; released twice.
+        assert_eq!(unsafe { vec_release(v) }, status::INVALID_ARGUMENT);
+        assert!(
+            last().contains(&format!("no kept vector under handle {v}")),
+            "{}",
+            last()
+        );
+        // SAFETY: room for six elements; the handle is gone.
+        let st = unsafe { vec_download(v, 0, 6, out.as_mut_ptr()) };
+        assert_eq!(st, status::INVALID_ARGUMENT);
+        // SAFETY: handle call only.
+        assert_eq!(unsafe { g1_bases_release(b) }, status::OK);
     }
 
     /// BN254's G1 generator (1, 2), encoded.

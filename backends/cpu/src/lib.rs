@@ -10,6 +10,7 @@ pub mod curve;
 pub mod dispatch;
 pub mod ffi;
 pub mod field;
+pub mod kept;
 pub mod msm;
 #[cfg(target_arch = "x86_64")]
 pub mod msm_ifma;

@@ -349,3 +349,13 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn kept_vectors_follow_the_reference() {
+    let b = backend();
+    let mut rng = StdRng::seed_from_u64(0x6b);
+    for log_n in [1, 5, 10] {
+        aztec_backend_abi::conformance::kept_vectors_follow_the_reference(&b, log_n, &mut rng);
+    }
+    aztec_backend_abi::conformance::kept_vectors_refuse_bad_use(&b, &mut rng);
+}

@@ -1,4 +1,4 @@
-//! The exported C table (`aztec_prover_backend_v2`), as in the CPU backend:
+//! The exported C table (`aztec_prover_backend_v3`), as in the CPU backend:
 //! arguments checked, panics caught, a readable message for `last_error`.
 //! GPU failures are `DEVICE`; a missing adapter makes `info` fail, so the
 //! loader refuses the library with the reason.
@@ -29,8 +29,14 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         i.abi_version = ffi::ABI_VERSION;
         i.curve_id = ffi::CURVE_BN254;
         i.scalar_field_id = ffi::FIELD_BN254_FR;
-        i.capabilities =
-            caps::MSM_G1 | caps::MSM_G2 | caps::NTT | caps::COSET_NTT | caps::BATCH_NTT;
+        // Kept vectors save the bus on a GPU, and the mapped copies even on
+        // a CPU adapter.
+        i.capabilities = caps::MSM_G1
+            | caps::MSM_G2
+            | caps::NTT
+            | caps::COSET_NTT
+            | caps::BATCH_NTT
+            | caps::KEPT_VECTORS;
         match st.g2_on_gpu() {
             // G2 goes to the CPU library beside it; G1 keeps the GPU busy.
             Ok(false) if st.gpu.is_device() => i.capabilities |= caps::G2_BESIDE_G1,
@@ -294,11 +300,128 @@ unsafe extern "C" fn ntt_fn(
     })
 }
 
+/// Kept vectors (device buffers, or host bytes when too large), by handle.
+static VECTORS: LazyLock<Handles<crate::kept::Vector>> = LazyLock::new(Handles::default);
+
+/// Largest kept vector (2^32 elements).
+const MAX_VECTOR: u64 = 1 << 32;
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_upload(data: *const u8, n: u64, handle: *mut u64) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let bytes = match unsafe { export::upload_args(data, n, handle, MAX_VECTOR) } {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.vec_upload(bytes) {
+            // SAFETY: `handle` was checked non-null; the ABI makes it writable.
+            Ok(v) => unsafe { VECTORS.give(v, handle) },
+            Err(e) => msm_failure("vec_upload", e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_download(handle: u64, offset: u64, n: u64, out: *mut u8) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, range, out) = match unsafe { VECTORS.download_args(handle, offset, n, out) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.vec_download(&v, range.start, out) {
+            Ok(()) => status::OK,
+            Err(e) => msm_failure("vec_download", e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_ntt(handle: u64, log_n: u32, inverse: u32, coset: *const u8) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, coset) = match unsafe { VECTORS.ntt_args(handle, log_n, TWO_ADICITY, coset) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.vec_ntt(&v, log_n, inverse != 0, coset.as_ref()) {
+            Ok(()) => status::OK,
+            Err(e) => msm_failure("vec_ntt", e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_ab_minus_c(handle: u64, scale: *const u8, out: *mut u64) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (v, _, scale) = match unsafe { VECTORS.ab_minus_c_args(handle, scale, out) } {
+            Ok(a) => a,
+            Err(s) => return s,
+        };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.vec_ab_minus_c(&v, &scale) {
+            // SAFETY: `out` was checked non-null; the ABI makes it writable.
+            Ok(h) => unsafe { VECTORS.give(h, out) },
+            Err(e) => msm_failure("vec_ab_minus_c", e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn msm_g1_prepared_vec(
+    bases: u64,
+    vector: u64,
+    offset: u64,
+    out: *mut u8,
+) -> Status {
+    guarded(|| {
+        let (b, v, range) =
+            match export::prepared_vec_args(&PREPARED, &VECTORS, bases, vector, offset, out) {
+                Ok(a) => a,
+                Err(s) => return s,
+            };
+        let st = match state() {
+            Ok(s) => s,
+            Err(e) => return fail(status::DEVICE, e),
+        };
+        match st.msm_g1_prepared_vec(&b, &v, range.start) {
+            Ok(r) => {
+                // SAFETY: non-null (checked) and, by the ABI, valid for one G1 point.
+                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
+                status::OK
+            }
+            Err(e) => msm_failure("msm_g1_prepared_vec", e),
+        }
+    })
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn vec_release(handle: u64) -> Status {
+    guarded(|| VECTORS.release_vector(handle))
+}
+
 /// The table the loader looks up.
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
 #[unsafe(no_mangle)]
-pub static aztec_prover_backend_v2: BackendTable = BackendTable {
+pub static aztec_prover_backend_v3: BackendTable = BackendTable {
     abi_version: ffi::ABI_VERSION,
     table_size: ffi::TABLE_SIZE,
     info,
@@ -310,4 +433,10 @@ pub static aztec_prover_backend_v2: BackendTable = BackendTable {
     g1_bases_prepare,
     msm_g1_prepared,
     g1_bases_release,
+    vec_upload,
+    vec_download,
+    vec_ntt,
+    vec_ab_minus_c,
+    msm_g1_prepared_vec,
+    vec_release,
 };

@@ -6,6 +6,7 @@
 //!   MSM kernels (`msm.wgsl`) and the NTT kernels (`ntt.wgsl`);
 //! - [`gpu`] opens the adapter, compiles, keeps buffers, runs dispatches;
 //! - [`msm`] and [`ntt`] drive one operation each from the host;
+//! - [`kept`] holds Fr vectors on the device between calls (ABI version 3);
 //! - [`fallback`] loads the CPU backend for oversized NTTs, and for G2 MSM
 //!   where it runs on the host (see [`G2_ENV`]);
 //! - [`ffi`] is the exported table.
@@ -13,6 +14,7 @@
 pub mod fallback;
 pub mod ffi;
 pub mod gpu;
+pub mod kept;
 pub mod msm;
 pub mod ntt;
 pub mod shader;
@@ -95,6 +97,13 @@ impl State {
             })
             .as_ref()
             .map_err(|e| e.clone())
+    }
+
+    /// Holds the device for one operation (the pool's buffers are shared).
+    fn alone(&self) -> Result<std::sync::MutexGuard<'_, ()>, String> {
+        self.busy
+            .lock()
+            .map_err(|_| "the GPU lock is poisoned".to_string())
     }
 
     /// Runs `f` with the MSM program of `c`, alone on the device.

@@ -354,6 +354,16 @@ enum Bases<'a> {
     Device(&'a wgpu::Buffer),
 }
 
+/// Where a chunk's scalars are.
+#[derive(Clone, Copy)]
+enum Scalars<'a> {
+    /// In ABI encoding on the host: uploaded by this call.
+    Host(&'a [u8]),
+    /// This many, in ABI encoding in the pool's `msm.scalars` already (put
+    /// there from a kept vector).
+    Device(u32),
+}
+
 /// The report of the first coordinate not below p, as `convert_points`
 /// writes it (0: none).
 fn bad_point(report: u32) -> Result<(), Refused> {
@@ -373,10 +383,13 @@ fn msm_chunk<P: GpuCurve>(
     prog: &Program,
     t: Tuning,
     bases: Bases<'_>,
-    scalars: &[u8],
+    scalars: Scalars<'_>,
 ) -> Result<Projective<P>, Refused> {
     let slot = slot_words(P::CURVE);
-    let n = (scalars.len() / 32) as u32;
+    let (n, host_scalars) = match scalars {
+        Scalars::Host(s) => ((s.len() / 32) as u32, s),
+        Scalars::Device(n) => (n, &[][..]),
+    };
     let l = Layout::of(n as usize, t);
     gpu.note(format_args!(
         "msm chunk of {n} points: {} windows of {} bits, {} buckets per bucket_sums thread",
@@ -388,7 +401,7 @@ fn msm_chunk<P: GpuCurve>(
     let mut task_words = Vec::new();
     let (seg_levels, final_base, slots) = l.segment_plan(&mut task_words);
 
-    let b_scalars = gpu.buffer("msm.scalars", scalars.len() as u64)?;
+    let b_scalars = gpu.buffer("msm.scalars", 32 * n as u64)?;
     let count_bytes = l.count_words() as u64 * 4;
     let b_counts = gpu.buffer("msm.counts", count_bytes)?;
     let b_sorted = gpu.buffer("msm.sorted", l.windows as u64 * n as u64 * 4)?;
@@ -414,14 +427,17 @@ fn msm_chunk<P: GpuCurve>(
             let b = gpu.buffer("msm.points", points.len() as u64)?;
             gpu.upload(&[
                 (&b, points),
-                (&b_scalars, scalars),
+                (&b_scalars, host_scalars),
                 (&b_tasks, as_bytes(&task_words)),
             ])?;
             dispatches.push(Dispatch::new("convert_points", n as u64, &[n, buckets]));
             b
         }
         Bases::Device(b) => {
-            gpu.upload(&[(&b_scalars, scalars), (&b_tasks, as_bytes(&task_words))])?;
+            gpu.upload(&[
+                (&b_scalars, host_scalars),
+                (&b_tasks, as_bytes(&task_words)),
+            ])?;
             b.clone()
         }
     };
@@ -572,7 +588,7 @@ pub fn msm<P: GpuCurve>(
             .zip(scalars.chunks(32 * chunk))
             .enumerate()
         {
-            acc += msm_chunk::<P>(gpu, prog, t, Bases::Host(p), s)
+            acc += msm_chunk::<P>(gpu, prog, t, Bases::Host(p), Scalars::Host(s))
                 .map_err(|e| refusal(e, k, chunk))?;
         }
     }
@@ -661,15 +677,46 @@ pub fn msm_g1_prepared(
             bases.n
         ));
     }
+    let chunk = chunk_points(gpu, t, Curve::G1, bases.n.max(1))?;
+    prepared_chunks(gpu, prog, t, bases, |k, _, _| {
+        Ok(Scalars::Host(
+            scalars.chunks(32 * chunk).nth(k).unwrap_or_default(),
+        ))
+    })
+}
+
+/// `sum s[i] * bases[i]` in G1 over prepared bases, with `fill(first,
+/// count)` putting each chunk's scalars into the pool's `msm.scalars` on the
+/// device (from a kept vector) before the chunk runs.
+pub fn msm_g1_prepared_filled(
+    gpu: &Gpu,
+    prog: &Program,
+    t: Tuning,
+    bases: &Prepared,
+    mut fill: impl FnMut(usize, usize) -> Result<(), String>,
+) -> Result<[u8; 64], String> {
+    prepared_chunks(gpu, prog, t, bases, |_, first, count| {
+        fill(first, count)?;
+        Ok(Scalars::Device(count as u32))
+    })
+}
+
+/// The chunks of an MSM over prepared bases, each chunk's scalars from
+/// `scalars(k, first, count)`.
+fn prepared_chunks<'s>(
+    gpu: &Gpu,
+    prog: &Program,
+    t: Tuning,
+    bases: &Prepared,
+    mut scalars: impl FnMut(usize, usize, usize) -> Result<Scalars<'s>, String>,
+) -> Result<[u8; 64], String> {
     let mut acc = Projective::<ark_bn254::g1::Config>::zero();
     if bases.n > 0 {
         let chunk = chunk_points(gpu, t, Curve::G1, bases.n)?;
-        for (k, (b, s)) in bases
-            .chunks
-            .iter()
-            .zip(scalars.chunks(32 * chunk))
-            .enumerate()
-        {
+        for (k, b) in bases.chunks.iter().enumerate() {
+            let first = k * chunk;
+            let count = chunk.min(bases.n - first);
+            let s = scalars(k, first, count)?;
             acc +=
                 msm_chunk(gpu, prog, t, Bases::Device(b), s).map_err(|e| refusal(e, k, chunk))?;
         }

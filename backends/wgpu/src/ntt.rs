@@ -20,6 +20,9 @@ pub const ENTRIES: &[&str] = &[
     "butterfly",
     "scale",
     "from_mont",
+    "bit_reverse_in_place",
+    "ab_minus_c",
+    "from_mont_into",
 ];
 
 /// Storage buffers of the NTT program (after the parameters).
@@ -70,49 +73,117 @@ pub fn ntt(
             gpu.max_binding()
         ));
     }
-    let dir = usize::from(inverse);
-    let tw_name = if inverse {
-        "ntt.twiddles.inverse"
-    } else {
-        "ntt.twiddles.forward"
-    };
-    let root = Fr::get_root_of_unity(n as u64)
-        .ok_or_else(|| format!("Fr has no root of unity of order 2^{log_n}"))?;
-    let root = if inverse {
-        root.inverse().unwrap_or_default()
-    } else {
-        root
-    };
-    let h = log_n / 2;
-    let half = (n / 2) as u64;
-
     for chunk in data.chunks_mut(per_chunk * 32 * n) {
         let elements = (chunk.len() / 32) as u32;
         let b_in = gpu.buffer("ntt.input", chunk.len() as u64)?;
         let b_work = gpu.buffer("ntt.work", chunk.len() as u64)?;
-        let b_tw = gpu.buffer(tw_name, half * 32)?;
-        let b_table = gpu.buffer("ntt.table", 32 * ((1u64 << h) + (1u64 << (log_n - h))))?;
         gpu.upload(&[(&b_in, chunk)])?;
+        let mut d = vec![
+            Dispatch::new("to_mont", elements as u64, &[elements]),
+            Dispatch::new("bit_reverse", elements as u64, &[elements, log_n]),
+        ];
+        let plan = Plan::new(gpu, cache, log_n, inverse, coset)?;
+        plan.transform(elements, &mut d)?;
+        d.push(Dispatch::new("from_mont", elements as u64, &[elements]));
+        plan.run(gpu, prog, &b_in, &b_work, &d, &mut [(&b_work, 0, chunk)])?;
+    }
+    Ok(())
+}
 
-        let mut d = Vec::new();
-        let mut held = cache
+/// Transforms a kept vector (Montgomery form, whole vectors of `2^log_n`,
+/// within one binding) in place on the device.
+pub fn ntt_kept(
+    gpu: &Gpu,
+    prog: &Program,
+    cache: &TwiddleCache,
+    vector: &wgpu::Buffer,
+    elements: u32,
+    log_n: u32,
+    inverse: bool,
+    coset: Option<Fr>,
+) -> Result<(), String> {
+    if log_n == 0 {
+        // The transform of one element is itself.
+        return Ok(());
+    }
+    let mut d = vec![Dispatch::new(
+        "bit_reverse_in_place",
+        elements as u64,
+        &[elements, log_n],
+    )];
+    let plan = Plan::new(gpu, cache, log_n, inverse, coset)?;
+    plan.transform(elements, &mut d)?;
+    let idle = gpu.buffer("ntt.input", 256)?;
+    plan.run(gpu, prog, &idle, vector, &d, &mut [])
+}
+
+/// The butterflies and scalings of one transform size and direction, over
+/// data already bit-reversed in `work` (Montgomery form).
+struct Plan<'a> {
+    cache: &'a TwiddleCache,
+    log_n: u32,
+    inverse: bool,
+    coset: Option<Fr>,
+    root: Fr,
+    twiddles: wgpu::Buffer,
+    table: wgpu::Buffer,
+}
+
+impl<'a> Plan<'a> {
+    fn new(
+        gpu: &Gpu,
+        cache: &'a TwiddleCache,
+        log_n: u32,
+        inverse: bool,
+        coset: Option<Fr>,
+    ) -> Result<Plan<'a>, String> {
+        let n = 1u64 << log_n;
+        let root = Fr::get_root_of_unity(n)
+            .ok_or_else(|| format!("Fr has no root of unity of order 2^{log_n}"))?;
+        let root = if inverse {
+            root.inverse().unwrap_or_default()
+        } else {
+            root
+        };
+        let tw_name = if inverse {
+            "ntt.twiddles.inverse"
+        } else {
+            "ntt.twiddles.forward"
+        };
+        let h = log_n / 2;
+        Ok(Plan {
+            cache,
+            log_n,
+            inverse,
+            coset,
+            root,
+            twiddles: gpu.buffer(tw_name, n / 2 * 32)?,
+            table: gpu.buffer("ntt.table", 32 * ((1u64 << h) + (1u64 << (log_n - h))))?,
+        })
+    }
+
+    /// Appends the transform of `elements` (whole vectors) to `d`: the
+    /// twiddles when not on the device yet, the coset scaling, the
+    /// butterflies, and the inverse's scaling.
+    fn transform(&self, elements: u32, d: &mut Vec<Dispatch>) -> Result<(), String> {
+        let log_n = self.log_n;
+        let n = 1usize << log_n;
+        let h = log_n / 2;
+        let half = (n / 2) as u64;
+        let mut held = self
+            .cache
             .held
             .lock()
             .map_err(|_| "twiddle cache poisoned".to_string())?;
+        let dir = usize::from(self.inverse);
         if held[dir] != Some(log_n) {
             d.push(
                 Dispatch::new("twiddle_table", half, &[half as u32, log_n])
-                    .with_words(8, &words(root)),
+                    .with_words(8, &words(self.root)),
             );
             held[dir] = Some(log_n);
         }
         drop(held);
-        d.push(Dispatch::new("to_mont", elements as u64, &[elements]));
-        d.push(Dispatch::new(
-            "bit_reverse",
-            elements as u64,
-            &[elements, log_n],
-        ));
         let tables = |base: Fr, c0: Fr| {
             let lo = 1u32 << h;
             let hi = 1u32 << (log_n - h);
@@ -132,7 +203,7 @@ pub fn ntt(
                 &[elements, log_n, h, bit_reversed, 1 << h],
             )
         };
-        if let (false, Some(g)) = (inverse, coset) {
+        if let (false, Some(g)) = (self.inverse, self.coset) {
             d.extend(tables(g, Fr::one()));
             d.push(scale(1));
         }
@@ -143,28 +214,35 @@ pub fn ntt(
                 &[elements / 2, log_n, s],
             ));
         }
-        if inverse {
+        if self.inverse {
             let n_inv = Fr::from(n as u64).inverse().unwrap_or_default();
-            let base = match coset {
+            let base = match self.coset {
                 Some(g) => g.inverse().ok_or("the coset generator is zero")?,
                 None => Fr::one(),
             };
             d.extend(tables(base, n_inv));
             d.push(scale(0));
         }
-        d.push(Dispatch::new("from_mont", elements as u64, &[elements]));
-        if let Err(e) = gpu.run(
-            prog,
-            &[&b_in, &b_work, &b_tw, &b_table],
-            &d,
-            &mut [(&b_work, 0, chunk)],
-        ) {
-            // The twiddles may not have been written.
-            if let Ok(mut held) = cache.held.lock() {
-                held[dir] = None;
-            }
-            return Err(e);
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// Runs `d` with `input` and `work` bound beside this plan's tables.
+    fn run(
+        &self,
+        gpu: &Gpu,
+        prog: &Program,
+        input: &wgpu::Buffer,
+        work: &wgpu::Buffer,
+        d: &[Dispatch],
+        reads: &mut [(&wgpu::Buffer, u64, &mut [u8])],
+    ) -> Result<(), String> {
+        let r = gpu.run(prog, &[input, work, &self.twiddles, &self.table], d, reads);
+        if r.is_err() {
+            // The twiddles may not have been written.
+            if let Ok(mut held) = self.cache.held.lock() {
+                held[usize::from(self.inverse)] = None;
+            }
+        }
+        r
+    }
 }

@@ -138,3 +138,47 @@ fn from_mont(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   if (i >= params[0]) { return; }
   store_work(i, fe_from_mont(load_work(i)));
 }
+
+// Kept vectors (ABI version 3) live in Montgomery form on the device; the
+// transform runs on them in place, bound as `work`.
+
+// params: [0] = elements, [1] = log n. Swaps work[v·n + i] and
+// work[v·n + rev(i)] once per pair (the thread of the smaller index).
+@compute @workgroup_size(64)
+fn bit_reverse_in_place(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let idx = thread_index(wid, nwg, lid);
+  if (idx >= params[0]) { return; }
+  let log_n = params[1];
+  let n = 1u << log_n;
+  let i = idx & (n - 1u);
+  let j = reverseBits(i) >> (32u - log_n);
+  if (j <= i) { return; }
+  let other = idx - i + j;
+  for (var k = 0u; k < 8u; k++) {
+    let t = work[8u * idx + k];
+    work[8u * idx + k] = work[8u * other + k];
+    work[8u * other + k] = t;
+  }
+}
+
+// params: [0] = n, [8..16) = scale (standard form). `work` holds a || b || c
+// of n elements each (Montgomery); input[i] = (a[i]·b[i] − c[i])·scale.
+@compute @workgroup_size(64)
+fn ab_minus_c(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_index(wid, nwg, lid);
+  let n = params[0];
+  if (i >= n) { return; }
+  let s = fe_to_mont(fe_unpack(param_words(8u)));
+  let h = fe_sub(fe_mul(load_work(i), load_work(n + i)), load_work(2u * n + i));
+  store_in(i, fe_mul(h, s));
+}
+
+// params: [0] = count, [1] = first element of `work`, [2] = first element of
+// `input`. input[dst + i] = work[src + i] out of Montgomery form, canonical
+// (a kept vector's elements as the caller or the MSM's scalars want them).
+@compute @workgroup_size(64)
+fn from_mont_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_index(wid, nwg, lid);
+  if (i >= params[0]) { return; }
+  store_in(params[2] + i, fe_from_mont(load_work(params[1] + i)));
+}

@@ -297,6 +297,13 @@ fn child_runs_chunked_msms() {
     assert!(e.contains("point 2345: its y coordinate"), "{e}");
     let e = st.prepare_g1(&bad).expect_err("y above p");
     assert!(e.contains("point 2345: its y coordinate"), "{e}");
+    // Kept vectors under the same limit: 3 · 2^11 elements fit one binding
+    // (the H MSM from them runs over several chunks of prepared bases);
+    // 3 · 2^12 do not, and are kept on the host.
+    let b = aztec_backend_abi::Backend::load_path(&test_library()).expect("load");
+    for log_n in [11, 12] {
+        aztec_backend_abi::conformance::kept_vectors_follow_the_reference(&b, log_n, &mut rng);
+    }
 }
 
 /// The layout the adapter does not get by default is checked too: the
@@ -636,6 +643,22 @@ fn the_library_serves_the_abi() {
         err.to_string().contains("not below the field modulus"),
         "{err}"
     );
+}
+
+/// The kept vectors of ABI version 3 through the library: the QAP's steps
+/// on the device equal arkworks on the host, and bad use is refused.
+#[test]
+fn kept_vectors_follow_the_reference() {
+    let b = aztec_backend_abi::Backend::load_path(&test_library()).expect("load");
+    assert!(
+        b.info().capabilities & aztec_backend_abi::ffi::caps::KEPT_VECTORS != 0,
+        "the wgpu backend says kept vectors save transfers"
+    );
+    let mut rng = rng();
+    for log_n in [1, 5, 10] {
+        aztec_backend_abi::conformance::kept_vectors_follow_the_reference(&b, log_n, &mut rng);
+    }
+    aztec_backend_abi::conformance::kept_vectors_refuse_bad_use(&b, &mut rng);
 }
 
 /// The cdylib cargo built for this test run (target/<profile>/deps or beside it).

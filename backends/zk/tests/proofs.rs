@@ -14,7 +14,8 @@ use aztec_zk::circuits::links::check_children;
 use aztec_zk::circuits::{CircuitId, Inputs};
 use aztec_zk::groth16::verify::{Item, verify, verify_batch};
 use aztec_zk::groth16::{
-    ArkProvingKey, Proof, ProverKey, proof_from_bytes, proof_to_bytes, prove, prove_assignment_with,
+    ArkProvingKey, Proof, ProveWay, ProverKey, proof_from_bytes, proof_to_bytes, prove,
+    prove_assignment_with,
 };
 use aztec_zk::keys::{self, KeyKind};
 use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
@@ -165,19 +166,35 @@ fn an_epoch_of_every_circuit_proves_links_and_verifies() {
     assert!(!verify_batch(&swapped, &mut rng).unwrap());
 }
 
-/// A GPU backend's G2 MSM runs on host cores beside its G1 MSMs; the
-/// proof is the same either way (two MSMs in one library at once).
+/// Every way a proof can use its backend gives the same proof: a GPU
+/// backend's G2 MSM beside its G1 MSMs (two MSMs in one library at once),
+/// and the QAP's vectors kept in the backend between its NTTs, its
+/// pointwise step and the H MSM, or sent back and forth.
 #[test]
-fn a_proof_with_g2_beside_g1_verifies_and_equals_the_other_order() {
+fn every_way_of_proving_gives_the_same_proof() {
     let (c, inputs) = (CircuitId::BaseRollup, a_base_rollup());
     let a = assign(&params(), &inputs).unwrap();
     let (r, s) = (Fr::from(11u64), Fr::from(13u64));
     let be = backend();
-    let (beside, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, true).unwrap();
-    let (after, _) = prove_assignment_with(&be, &key(c).ours, &a, r, s, false).unwrap();
-    assert_eq!(beside, after);
+    let prove_as = |g2_beside, kept_vectors| {
+        let way = ProveWay {
+            g2_beside,
+            kept_vectors,
+        };
+        prove_assignment_with(&be, &key(c).ours, &a, r, s, way)
+            .unwrap()
+            .0
+    };
+    let plain = prove_as(false, false);
+    for (beside, kept) in [(true, false), (false, true), (true, true)] {
+        assert_eq!(
+            prove_as(beside, kept),
+            plain,
+            "G2 beside: {beside}, kept vectors: {kept}"
+        );
+    }
     let publics = simulate(&params(), &inputs).unwrap();
-    assert!(verify(&key(c).ours.vk, &publics, &beside).unwrap());
+    assert!(verify(&key(c).ours.vk, &publics, &plain).unwrap());
 }
 
 #[test]

@@ -5,7 +5,11 @@
 //! as three batched backend calls, and the five MSMs (A, B in G1, B in G2,
 //! H, L) run on the backend over bases encoded once per key; the four G1
 //! bases are prepared in the backend (kept on a GPU's device) on the key's
-//! first proof there and reused by every later one. Proofs are
+//! first proof there and reused by every later one. On a backend that keeps
+//! vectors where its kernels run ([`caps::KEPT_VECTORS`]) the QAP's
+//! polynomials are uploaded once: its NTTs, the pointwise `(a·b − c)/Z`
+//! and the H MSM run on them in place, and only the constraint
+//! evaluations go down and the H point comes back. Proofs are
 //! ark-groth16 proofs: its verifier accepts them, and ours (single and
 //! batched) accepts its.
 //!
@@ -29,7 +33,7 @@ use aztec_backend_abi::ffi::caps;
 use aztec_backend_abi::reference::{
     fr_bytes, fr_from_bytes, g1_bytes, g1_from_bytes, g2_bytes, g2_from_bytes,
 };
-use aztec_backend_abi::{Backend, BackendError, PreparedG1};
+use aztec_backend_abi::{Backend, BackendError, KeptVec, PreparedG1};
 use rayon::prelude::*;
 
 use crate::circuits::{CircuitId, Inputs};
@@ -301,7 +305,8 @@ pub fn prove<R: Rng>(
 
 /// Proves a synthesized assignment with blinding factors `r`, `s`. The G2
 /// MSM runs beside the QAP and the G1 MSMs when the backend says they use
-/// different hardware ([`caps::G2_BESIDE_G1`]).
+/// different hardware ([`caps::G2_BESIDE_G1`]); the QAP's vectors stay in
+/// the backend when it says that saves transfers ([`caps::KEPT_VECTORS`]).
 pub fn prove_assignment(
     backend: &Backend,
     key: &ProverKey,
@@ -309,12 +314,32 @@ pub fn prove_assignment(
     r: Fr,
     s: Fr,
 ) -> Result<(Proof, ProveTimings), ProveError> {
-    let beside = backend.info().capabilities & caps::G2_BESIDE_G1 != 0;
-    prove_assignment_with(backend, key, a, r, s, beside)
+    prove_assignment_with(backend, key, a, r, s, ProveWay::of(backend))
 }
 
-/// [`prove_assignment`] with the G2 MSM beside the QAP and G1 MSMs or after them,
-/// whatever the backend says (for tests: the CPU backend never asks for it).
+/// How a proof uses its backend: what [`prove_assignment`] picks from the
+/// backend's capabilities, or any other way for tests (every way gives the
+/// same proof).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProveWay {
+    /// The G2 MSM beside the QAP and the G1 MSMs, not after them.
+    pub g2_beside: bool,
+    /// The QAP's vectors kept in the backend between its calls.
+    pub kept_vectors: bool,
+}
+
+impl ProveWay {
+    /// What `backend` says suits it.
+    pub fn of(backend: &Backend) -> ProveWay {
+        let c = backend.info().capabilities;
+        ProveWay {
+            g2_beside: c & caps::G2_BESIDE_G1 != 0,
+            kept_vectors: c & caps::KEPT_VECTORS != 0,
+        }
+    }
+}
+
+/// [`prove_assignment`] in a given [`ProveWay`], whatever the backend says.
 #[doc(hidden)]
 pub fn prove_assignment_with(
     backend: &Backend,
@@ -322,7 +347,7 @@ pub fn prove_assignment_with(
     a: &Assignment,
     r: Fr,
     s: Fr,
-    g2_beside: bool,
+    way: ProveWay,
 ) -> Result<(Proof, ProveTimings), ProveError> {
     let m = &key.matrices;
     let circuit = key.circuit;
@@ -350,13 +375,13 @@ pub fn prove_assignment_with(
     let mut prepared = key.prepared_in(backend);
     let mut g1 = |bases: &[u8],
                   pick: fn(&PreparedBases) -> &PreparedG1,
-                  scalars: &[u8],
+                  scalars: Scalars<'_>,
                   what: &'static str|
      -> Result<G1Projective, ProveError> {
         let mut dropped = false;
         let out = msm_or_send_bases(
-            prepared.as_deref().map(|p| || pick(p).msm(scalars)),
-            || backend.msm_g1(bases, scalars),
+            prepared.as_deref().map(|p| || scalars.msm(pick(p))),
+            || backend.msm_g1(bases, &scalars.bytes(h_len)?),
             |e| {
                 tracing::warn!(
                     "backend {} has no memory left for an MSM beside the {} key's bases; \
@@ -380,16 +405,26 @@ pub fn prove_assignment_with(
     // beside them it starts at once.
     let qap_and_g1s = || -> Result<_, ProveError> {
         let t = Instant::now();
-        let h = witness_map(backend, circuit, m, &a.full)?;
+        let h = witness_map(backend, circuit, m, &a.full, way.kept_vectors)?;
         let qap = t.elapsed();
-        let h_acc = g1(&key.h_bases, |p| &p.h, &h[..h_len * 32], "H")?;
-        let l_acc = g1(&key.l_bases, |p| &p.l, aux, "L")?;
-        let a_acc = g1(&key.a_bases, |p| &p.a, &assignment, "A")?;
-        let b1_acc = g1(&key.b_g1_bases, |p| &p.b_g1, &assignment, "B1")?;
+        let h_scalars = match &h {
+            H::Bytes(h) => Scalars::Bytes(&h[..h_len * 32]),
+            H::Kept(h) => Scalars::Kept(h),
+        };
+        let h_acc = g1(&key.h_bases, |p| &p.h, h_scalars, "H")?;
+        drop(h);
+        let l_acc = g1(&key.l_bases, |p| &p.l, Scalars::Bytes(aux), "L")?;
+        let a_acc = g1(&key.a_bases, |p| &p.a, Scalars::Bytes(&assignment), "A")?;
+        let b1_acc = g1(
+            &key.b_g1_bases,
+            |p| &p.b_g1,
+            Scalars::Bytes(&assignment),
+            "B1",
+        )?;
         Ok((qap, h_acc, l_acc, a_acc, b1_acc))
     };
     let b2 = || backend.msm_g2(&key.b_g2_bases, &assignment);
-    let (g1s, b2_out) = both(g2_beside, qap_and_g1s, b2);
+    let (g1s, b2_out) = both(way.g2_beside, qap_and_g1s, b2);
     let (qap, h_acc, l_acc, a_acc, b1_acc) = g1s?;
     let b2_acc: G2Projective = g2_from_bytes(&b2_out?)
         .ok_or(ProveError::BadPoint("B2"))?
@@ -451,14 +486,49 @@ fn msm_or_send_bases<T>(
     }
 }
 
+/// The H MSM's scalars: bytes on the host, or a vector kept in the backend.
+enum H {
+    Bytes(Vec<u8>),
+    Kept(KeptVec),
+}
+
+/// One G1 MSM's scalars.
+#[derive(Clone, Copy)]
+enum Scalars<'a> {
+    Bytes(&'a [u8]),
+    /// The first elements of a kept vector, one per base.
+    Kept(&'a KeptVec),
+}
+
+impl<'a> Scalars<'a> {
+    /// The MSM over prepared bases.
+    fn msm(self, bases: &PreparedG1) -> Result<[u8; 64], BackendError> {
+        match self {
+            Scalars::Bytes(s) => bases.msm(s),
+            Scalars::Kept(v) => bases.msm_vec(v, 0),
+        }
+    }
+
+    /// The scalars as bytes (`n` of them, from a kept vector), for an MSM
+    /// that sends its bases.
+    fn bytes(self, n: usize) -> Result<std::borrow::Cow<'a, [u8]>, BackendError> {
+        match self {
+            Scalars::Bytes(s) => Ok(std::borrow::Cow::Borrowed(s)),
+            Scalars::Kept(v) => Ok(std::borrow::Cow::Owned(v.download(0, n)?)),
+        }
+    }
+}
+
 /// The coefficients of `h = (A·B - C) / Z` (ark-groth16's libsnark
-/// reduction), as canonical scalar bytes, with every constraint checked.
+/// reduction), with every constraint checked: as canonical scalar bytes, or
+/// with `kept` left in the backend where the NTTs ran.
 fn witness_map(
     backend: &Backend,
     circuit: CircuitId,
     m: &ConstraintMatrices<Fr>,
     z: &[Fr],
-) -> Result<Vec<u8>, ProveError> {
+    kept: bool,
+) -> Result<H, ProveError> {
     let nc = m.num_constraints;
     let ni = m.num_instance_variables;
     let n = (nc + ni).next_power_of_two().max(2);
@@ -506,11 +576,21 @@ fn witness_map(
         a_bytes[(nc + k) * 32..(nc + k + 1) * 32].copy_from_slice(&fr_bytes(x));
     }
     let g = fr_bytes(&Fr::GENERATOR);
-    backend.ntt(&mut abc, log_n, true, None)?;
-    backend.ntt(&mut abc, log_n, false, Some(&g))?;
     let z_inv = (Fr::GENERATOR.pow([n as u64]) - Fr::one())
         .inverse()
         .unwrap_or_else(Fr::zero);
+    if kept {
+        let v = backend.upload_vec(&abc)?;
+        drop(abc);
+        v.ntt(log_n, true, None)?;
+        v.ntt(log_n, false, Some(&g))?;
+        let h = v.ab_minus_c(&fr_bytes(&z_inv))?;
+        drop(v);
+        h.ntt(log_n, true, Some(&g))?;
+        return Ok(H::Kept(h));
+    }
+    backend.ntt(&mut abc, log_n, true, None)?;
+    backend.ntt(&mut abc, log_n, false, Some(&g))?;
     let (a_bytes, rest) = abc.split_at(n * 32);
     let (b_bytes, c_bytes) = rest.split_at(n * 32);
     let mut h = vec![0u8; n * 32];
@@ -528,7 +608,7 @@ fn witness_map(
         });
     drop(abc);
     backend.ntt(&mut h, log_n, true, Some(&g))?;
-    Ok(h)
+    Ok(H::Bytes(h))
 }
 
 /// A proof's wire form: ark-serialize compressed (A 32, B 64, C 32 bytes).
