@@ -22,7 +22,9 @@ pub struct KernelBenchOptions {
     /// Threads for both sides.
     pub threads: usize,
     /// Kernels: `msm_g1`, `msm_g1_prepared` (bases prepared in the backend
-    /// first, untimed), `msm_g2`, `ntt`.
+    /// first, untimed), `msm_g2`, `ntt`, `ntt_kept` (the vector kept in the
+    /// backend, on a GPU's device, uploaded before the timing: the NTT
+    /// alone, as the prover runs it on a backend with kept vectors).
     pub kernels: Vec<String>,
     /// JSON lines instead of a table.
     pub json: bool,
@@ -186,9 +188,37 @@ pub fn run(
                         baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
                     }
                 }
+                "ntt_kept" => {
+                    let (ref_ms, want) = time(o.reps, || {
+                        let mut v = scalars.clone();
+                        pool.install(|| r::ntt_native(&mut v, false, None));
+                        v
+                    });
+                    let want = r::encode_fr(&want);
+                    let measure = |b: &mut Backend| -> Result<f64, String> {
+                        let kept = b.upload_vec(&sb).map_err(|e| e.to_string())?;
+                        kept.ntt(log_n, false, None).map_err(|e| e.to_string())?;
+                        if kept.download(0, n).map_err(|e| e.to_string())? != want {
+                            return Err(format!(
+                                "ntt_kept 2^{log_n}: result differs from arkworks"
+                            ));
+                        }
+                        // Timed on the same vector: its values change, its size does not.
+                        let (ms, got) = time(o.reps, || kept.ntt(log_n, false, None));
+                        got.map_err(|e| e.to_string())?;
+                        Ok(ms)
+                    };
+                    Row {
+                        kernel: "ntt_kept",
+                        log_n,
+                        ours_ms: measure(backend)?,
+                        reference_ms: ref_ms,
+                        baseline_ms: baseline.as_deref_mut().map(measure).transpose()?,
+                    }
+                }
                 other => {
                     return Err(format!(
-                        "unknown kernel {other:?} (msm_g1, msm_g1_prepared, msm_g2, ntt)"
+                        "unknown kernel {other:?} (msm_g1, msm_g1_prepared, msm_g2, ntt, ntt_kept)"
                     ));
                 }
             };

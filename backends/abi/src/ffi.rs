@@ -59,9 +59,11 @@ pub mod caps {
     pub const COSET_NTT: u32 = 8;
     /// Several NTTs in one call.
     pub const BATCH_NTT: u32 = 16;
-    /// Its G2 MSM runs on host cores while its G1 MSM runs on a device, so
-    /// a caller may run the two at the same time (older libraries never set
-    /// it, and run them one after the other).
+    /// A caller may start its G2 MSM beside its other work (older libraries
+    /// never set it, and callers run the MSMs one after the other): the
+    /// backend runs G2 on host cores while G1 runs on a device, or both on
+    /// one device in turn, where a G2 MSM started early overlaps the host's
+    /// share of a proof (evaluating the constraints) instead of following it.
     pub const G2_BESIDE_G1: u32 = 32;
     /// Its kept vectors stay where its kernels run (a GPU's memory), so a
     /// caller gains by keeping a proof's polynomials there between calls.

@@ -38,8 +38,11 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
             | caps::BATCH_NTT
             | caps::KEPT_VECTORS;
         match st.g2_on_gpu() {
-            // G2 goes to the CPU library beside it; G1 keeps the GPU busy.
-            Ok(false) if st.gpu.is_device() => i.capabilities |= caps::G2_BESIDE_G1,
+            // G2 beside the rest: on the CPU library beside this one while
+            // G1 keeps the device busy, or on the device where its turn
+            // overlaps the host's share of a proof. Not on a CPU adapter,
+            // whose "device" is the host's cores.
+            Ok(_) if st.gpu.is_device() => i.capabilities |= caps::G2_BESIDE_G1,
             Ok(_) => {}
             Err(e) => return fail(status::INVALID_ARGUMENT, e),
         }

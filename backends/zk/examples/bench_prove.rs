@@ -1,7 +1,9 @@
 //! `bench prove` without the whole CLI (a small binary to carry to a GPU
-//! machine): `bench_prove [backend] [params] [circuits] [reps] [threads]`,
-//! the backend libraries found through `AZTEC_PROVER_BACKEND_DIR`. A backend
-//! other than `cpu` is compared with the CPU backend in the same run.
+//! machine): `bench_prove [backend] [params] [circuits] [reps] [threads]
+//! [other backends]`, the backend libraries found through
+//! `AZTEC_PROVER_BACKEND_DIR`. The proof is also made on each of the other
+//! backends (comma-separated names or paths; by default `cpu` when the
+//! backend is another), from the same key, in the same run.
 
 use aztec_backend_abi::Backend;
 use aztec_zk::CircuitId;
@@ -37,12 +39,17 @@ fn main() {
     };
     let spec = arg(1, "cpu");
     let backend = Backend::load(&spec).unwrap_or_else(|e| fail(e.to_string()));
-    let baseline = if backend.info().name == "cpu" {
-        None
+    let default_others = if backend.info().name == "cpu" {
+        ""
     } else {
-        Backend::load("cpu").ok()
+        "cpu"
     };
-    if let Err(e) = run(&backend, baseline.as_ref(), &opts) {
+    let others: Vec<Backend> = arg(6, default_others)
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Backend::load(s.trim()).unwrap_or_else(|e| fail(e.to_string())))
+        .collect();
+    if let Err(e) = run(&backend, &others, &opts) {
         fail(e);
     }
 }

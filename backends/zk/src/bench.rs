@@ -1,8 +1,9 @@
 //! `aztec-prover bench prove`: one circuit, proven by our Groth16 prover on
 //! a backend and by ark-groth16's prover, from the same synthesized
-//! assignment, on the same threads, in the same run. With a baseline backend
-//! (the CPU backend when a GPU backend is measured) our prover runs on it
-//! too, from the same key and assignment, and its time and ratio are printed.
+//! assignment, on the same threads, in the same run. With other backends
+//! (the CPU backend when a GPU backend is measured, or another build of the
+//! same one) our prover runs on each too, from the same key and assignment,
+//! and its time and ratio are printed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +41,17 @@ pub struct ProveBenchOptions {
     pub json: bool,
 }
 
+/// Our prover on another backend, from the same key and assignment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OtherRow {
+    /// Backend name and path.
+    pub backend: String,
+    /// Median.
+    pub ms: f64,
+    /// `ms / ours_ms`: how many times faster the measured backend is.
+    pub ratio: f64,
+}
+
 /// One circuit's figures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProveRow {
@@ -68,10 +80,8 @@ pub struct ProveRow {
     pub reference_ms: f64,
     /// `reference_ms / ours_ms`.
     pub ratio: f64,
-    /// Our prover on the baseline backend (median), when one was given.
-    pub baseline_ms: Option<f64>,
-    /// `baseline_ms / ours_ms`.
-    pub baseline_ratio: Option<f64>,
+    /// Our prover on each other backend given (median).
+    pub others: Vec<OtherRow>,
     /// Verifying one proof.
     pub verify_ms: f64,
     /// Peak resident memory of the process after our prover ran (keys, matrices, one proof).
@@ -148,14 +158,19 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
         .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))
 }
 
-/// Runs the benchmark, printing as it goes; with `baseline`, our prover on
-/// that backend too.
+/// A backend's name and file, as the report prints it.
+fn label(b: &Backend) -> String {
+    format!("{} ({})", b.info().name, b.info().path.display())
+}
+
+/// Runs the benchmark, printing as it goes; with `others`, our prover on
+/// each of those backends too.
 pub fn run(
     backend: &Backend,
-    baseline: Option<&Backend>,
+    others: &[Backend],
     o: &ProveBenchOptions,
 ) -> Result<Vec<ProveRow>, String> {
-    for b in std::iter::once(backend).chain(baseline) {
+    for b in std::iter::once(backend).chain(others) {
         b.configure(o.threads as u32, &[])
             .map_err(|e| e.to_string())?;
     }
@@ -173,8 +188,8 @@ pub fn run(
             o.params_name,
             o.reps
         );
-        if let Some(b) = baseline {
-            println!("baseline: our prover on backend {}", b.info().name);
+        for b in others {
+            println!("also: our prover on backend {}", label(b));
         }
         println!(
             "{:<20} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9}",
@@ -191,7 +206,7 @@ pub fn run(
     }
     let mut rows = Vec::new();
     for &c in &o.circuits {
-        let row = pool.install(|| one(backend, baseline, c, o))?;
+        let row = pool.install(|| one(backend, others, c, o))?;
         if o.json {
             println!("{}", serde_json::to_string(&row).unwrap_or_default());
         } else {
@@ -211,15 +226,10 @@ pub fn run(
                 "{:<20} ours = {:.1} ms QAP + {:.1} ms MSM; first proof {:.1} ms; peak RSS after ours {:.0} MiB",
                 "", row.ours_qap_ms, row.ours_msm_ms, row.first_ms, row.peak_rss_ours_mib
             );
-            if let (Some(b), Some(x), Some(base)) = (row.baseline_ms, row.baseline_ratio, baseline)
-            {
+            for other in &row.others {
                 println!(
                     "{:<20} on {}: {:.1} ms ({} is {:.2}x as fast)",
-                    "",
-                    base.info().name,
-                    b,
-                    row.backend,
-                    x
+                    "", other.backend, other.ms, row.backend, other.ratio
                 );
             }
         }
@@ -230,7 +240,7 @@ pub fn run(
 
 fn one(
     backend: &Backend,
-    baseline: Option<&Backend>,
+    others: &[Backend],
     c: CircuitId,
     o: &ProveBenchOptions,
 ) -> Result<ProveRow, String> {
@@ -267,25 +277,20 @@ fn one(
     }
     let proof = proof.ok_or("no proof")?;
     let peak_ours = peak_rss_mib();
-    let baseline_ms = match baseline {
-        Some(b) => {
-            let mut times = Vec::new();
-            for _ in 0..reps {
-                let t = Instant::now();
-                let (pr, _) = prove_assignment(b, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng))
-                    .map_err(|e| e.to_string())?;
-                times.push(ms(t.elapsed()));
-                if !verify(&key.vk, &a.public_inputs(), &pr).map_err(|e| e.to_string())? {
-                    return Err(format!(
-                        "{c}: the proof on {} does not verify",
-                        b.info().name
-                    ));
-                }
+    let mut other_ms = Vec::new();
+    for b in others {
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let (pr, _) = prove_assignment(b, &key, &a, Fr::rand(&mut rng), Fr::rand(&mut rng))
+                .map_err(|e| e.to_string())?;
+            times.push(ms(t.elapsed()));
+            if !verify(&key.vk, &a.public_inputs(), &pr).map_err(|e| e.to_string())? {
+                return Err(format!("{c}: the proof on {} does not verify", label(b)));
             }
-            Some(median(times))
         }
-        None => None,
-    };
+        other_ms.push((label(b), median(times)));
+    }
     let public = a.public_inputs();
     let t = Instant::now();
     let ok = verify(&key.vk, &public, &proof).map_err(|e| e.to_string())?;
@@ -327,8 +332,14 @@ fn one(
         ours_msm_ms: median(msm),
         reference_ms,
         ratio: reference_ms / ours_ms,
-        baseline_ms,
-        baseline_ratio: baseline_ms.map(|b| b / ours_ms),
+        others: other_ms
+            .into_iter()
+            .map(|(backend, ms)| OtherRow {
+                backend,
+                ms,
+                ratio: ms / ours_ms,
+            })
+            .collect(),
         verify_ms,
         peak_rss_ours_mib: peak_ours,
         peak_rss_total_mib: peak_rss_mib(),

@@ -454,7 +454,8 @@ pub fn prove_assignment_with(
 
 /// Runs `a` and `b`, at the same time on two threads when `together`
 /// (a GPU backend's G2 MSM runs on host cores while its QAP and G1 MSMs run
-/// on the GPU, so a proof takes the longer of the two instead of their sum).
+/// on the GPU, so a proof takes the longer of the two instead of their sum;
+/// or on the GPU while the host evaluates the constraints).
 fn both<A, B: Send>(together: bool, a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
     if !together {
         let a = a();
