@@ -171,6 +171,7 @@ impl State {
                     &self.gpu,
                     prog,
                     &self.twiddles,
+                    self.ntt_tile_log,
                     buffer,
                     *n as u32,
                     log_n,
