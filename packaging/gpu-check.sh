@@ -7,6 +7,7 @@
 #   DIR/gpu-check.sh sweep            # there: only the MSM tuning sweep
 #   DIR/gpu-check.sh split            # there: only transfers against kernels per size
 #   DIR/gpu-check.sh prove            # there: only the production proof, wgpu against cpu
+#   DIR/gpu-check.sh ntt              # there: only the NTT, tiled against one stage a pass
 #
 # DIR holds the two backend libraries, the kernel bench, the prove bench and
 # the kernel test binary (about 25 MB). `run` prints the adapter, runs every
@@ -14,10 +15,13 @@
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
 # 2^22 against arkworks and the CPU backend (G2 on the GPU, to 2^20), then
 # each size's time split into transfers and kernels from the per-dispatch
-# trace, the narrow (13-bit) field layout at 2^20 for comparison with the
-# wide one, a sweep of the MSM's tuning at 2^20 (window bits : buckets per
-# bucket_sums thread; "-" is the default), and last a production base-rollup
-# proof on the GPU against the CPU backend on every core.
+# trace, the NTT with its butterflies tiled in workgroup memory against one
+# stage a pass (the vector sent and read back, and kept on the device), the
+# narrow (13-bit) field layout at 2^20 for comparison with the wide one, a
+# sweep of the MSM's tuning at 2^20 (window bits : buckets per bucket_sums
+# thread; "-" is the default), and last a production base-rollup proof on
+# the GPU against the CPU backend on every core, in each way a proof can use
+# the GPU (G2 beside or after, the QAP's vectors kept or sent).
 # GPU_CHECK_SIZES, GPU_CHECK_REPS and GPU_CHECK_THREADS change the table
 # (defaults 16,18,20,22, 5, and every core); GPU_CHECK_SWEEP the sweep;
 # GPU_CHECK_TEST_TIMEOUT bounds the kernel tests (seconds, default 300).
@@ -61,10 +65,11 @@ run() {
   timeout "${GPU_CHECK_TEST_TIMEOUT:-300}" ./deps/kernels --test-threads 1 ||
     echo "gpu-check: the kernel tests FAILED or ran out of time (status $?)"
   echo "== bench kernels ($sizes, median of $reps, $threads threads)"
-  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt "$reps" "$threads"
+  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt,ntt_kept "$reps" "$threads"
   echo "== bench kernels, G2 on the GPU ($g2_sizes, median of 3)"
   ./bench_kernels "$g2_sizes" msm_g2 3 "$threads"
   split
+  ntt
   echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20"
   AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20 msm_g1_prepared,ntt 3 "$threads"
   sweep
@@ -96,6 +101,19 @@ split() {
       END { flush(); for (i = 1; i <= count; i++) print last[order[i]] }'
 }
 
+# The NTT (sent and read back, and kept on the device) with the default
+# tile against AZTEC_PROVER_WGPU_NTT_TILE=1 (one stage a pass), in turn.
+ntt() {
+  cd "$here"
+  export AZTEC_PROVER_BACKEND_DIR=$PWD
+  local sizes=${GPU_CHECK_SIZES:-16,18,20,22} threads=${GPU_CHECK_THREADS:-$(nproc)}
+  local tile
+  for tile in "" 1 "" 1; do
+    echo "== NTT, AZTEC_PROVER_WGPU_NTT_TILE=${tile:-default}"
+    AZTEC_PROVER_WGPU_NTT_TILE=$tile ./bench_kernels "$sizes" ntt,ntt_kept 5 "$threads" | grep '^ntt'
+  done
+}
+
 # The production base-rollup proof on the GPU against the CPU backend
 # (and ark-groth16), on every core, median of GPU_CHECK_PROVE_REPS (3).
 prove() {
@@ -103,7 +121,7 @@ prove() {
   export AZTEC_PROVER_BACKEND_DIR=$PWD
   local threads=${GPU_CHECK_THREADS:-$(nproc)}
   echo "== production base-rollup proof, wgpu against cpu, $threads threads"
-  ./bench_prove wgpu production base-rollup "${GPU_CHECK_PROVE_REPS:-3}" "$threads"
+  BENCH_PROVE_WAYS=1 ./bench_prove wgpu production base-rollup "${GPU_CHECK_PROVE_REPS:-3}" "$threads"
 }
 
 # The MSM at 2^GPU_CHECK_SWEEP_LOG (default 20) under each tuning of
@@ -134,8 +152,9 @@ case "${1:-}" in
   sweep) sweep ;;
   split) split ;;
   prove) prove ;;
+  ntt) ntt ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

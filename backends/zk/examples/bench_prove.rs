@@ -3,7 +3,9 @@
 //! [other backends]`, the backend libraries found through
 //! `AZTEC_PROVER_BACKEND_DIR`. The proof is also made on each of the other
 //! backends (comma-separated names or paths; by default `cpu` when the
-//! backend is another), from the same key, in the same run.
+//! backend is another), from the same key, in the same run. With
+//! `BENCH_PROVE_WAYS=1` the backend is also timed in each way a proof can
+//! use it (G2 beside or after, vectors kept or sent).
 
 use aztec_backend_abi::Backend;
 use aztec_zk::CircuitId;
@@ -36,6 +38,7 @@ fn main() {
             .filter(|t| *t > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         json: false,
+        ways: std::env::var("BENCH_PROVE_WAYS").is_ok_and(|v| v == "1"),
     };
     let spec = arg(1, "cpu");
     let backend = Backend::load(&spec).unwrap_or_else(|e| fail(e.to_string()));

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 
 use crate::circuits::{CircuitId, Inputs};
 use crate::groth16::verify::verify;
-use crate::groth16::{ProverKey, prove_assignment};
+use crate::groth16::{ProveWay, ProverKey, prove_assignment, prove_assignment_with};
 use crate::keys;
 use crate::params::RollupParams;
 use crate::plan::{BlockSpec, plan_epoch};
@@ -39,6 +39,10 @@ pub struct ProveBenchOptions {
     pub threads: usize,
     /// One JSON object per line.
     pub json: bool,
+    /// Also time the measured backend in each way a proof can use it (G2
+    /// beside or after, the QAP's vectors kept or sent), whatever its
+    /// capabilities say: what each way is worth on this machine.
+    pub ways: bool,
 }
 
 /// Our prover on another backend, from the same key and assignment.
@@ -82,6 +86,9 @@ pub struct ProveRow {
     pub ratio: f64,
     /// Our prover on each other backend given (median).
     pub others: Vec<OtherRow>,
+    /// With [`ProveBenchOptions::ways`], the measured backend in each way
+    /// (named `g2 beside|after, vectors kept|sent`).
+    pub ways: Vec<OtherRow>,
     /// Verifying one proof.
     pub verify_ms: f64,
     /// Peak resident memory of the process after our prover ran (keys, matrices, one proof).
@@ -232,6 +239,16 @@ pub fn run(
                     "", other.backend, other.ms, row.backend, other.ratio
                 );
             }
+            for way in &row.ways {
+                println!(
+                    "{:<20} {} with {}: {:.1} ms ({:.2}x the default way's time)",
+                    "",
+                    row.backend,
+                    way.backend,
+                    way.ms,
+                    way.ms / row.ours_ms
+                );
+            }
         }
         rows.push(row);
     }
@@ -291,6 +308,37 @@ fn one(
         }
         other_ms.push((label(b), median(times)));
     }
+    let mut way_ms = Vec::new();
+    if o.ways {
+        for (g2_beside, kept_vectors) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let way = ProveWay {
+                g2_beside,
+                kept_vectors,
+            };
+            let mut times = Vec::new();
+            for _ in 0..reps {
+                let t = Instant::now();
+                prove_assignment_with(
+                    backend,
+                    &key,
+                    &a,
+                    Fr::rand(&mut rng),
+                    Fr::rand(&mut rng),
+                    way,
+                )
+                .map_err(|e| e.to_string())?;
+                times.push(ms(t.elapsed()));
+            }
+            let name = format!(
+                "g2 {}, vectors {}",
+                if g2_beside { "beside" } else { "after" },
+                if kept_vectors { "kept" } else { "sent" }
+            );
+            way_ms.push((name, median(times)));
+        }
+    }
     let public = a.public_inputs();
     let t = Instant::now();
     let ok = verify(&key.vk, &public, &proof).map_err(|e| e.to_string())?;
@@ -333,6 +381,14 @@ fn one(
         reference_ms,
         ratio: reference_ms / ours_ms,
         others: other_ms
+            .into_iter()
+            .map(|(backend, ms)| OtherRow {
+                backend,
+                ms,
+                ratio: ms / ours_ms,
+            })
+            .collect(),
+        ways: way_ms
             .into_iter()
             .map(|(backend, ms)| OtherRow {
                 backend,

@@ -176,6 +176,7 @@ fn cli() -> Command {
             .arg(Arg::new("backend").long("backend").value_name("NAME|PATH").default_value("cpu").help("Backend name (cpu, wgpu) or library path"))
             .arg(num_arg("reps", "3", "Repetitions per measurement (median reported)"))
             .arg(Arg::new("threads").long("threads").value_name("N").value_parser(clap::value_parser!(u64)).help("Threads for both provers [default: all CPUs]"))
+            .arg(Arg::new("ways").long("ways").action(ArgAction::SetTrue).help("Also time each way a proof can use the backend (G2 MSM beside or after the rest, the QAP's vectors kept in the backend or sent)"))
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
     );
     let bench = bench.subcommand(
@@ -677,6 +678,7 @@ fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
         reps: m.get_one::<u64>("reps").copied().unwrap_or(3) as usize,
         threads: threads_arg(m),
         json: m.get_flag("json"),
+        ways: m.get_flag("ways"),
     };
     let others: Vec<_> = cpu_baseline(&backend).into_iter().collect();
     aztec_zk::bench::run(&backend, &others, &opts).map_err(|e| anyhow::anyhow!(e))?;
