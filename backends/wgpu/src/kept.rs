@@ -171,7 +171,6 @@ impl State {
                     &self.gpu,
                     prog,
                     &self.twiddles,
-                    self.ntt_tile_log,
                     buffer,
                     *n as u32,
                     log_n,

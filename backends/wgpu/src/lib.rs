@@ -31,8 +31,6 @@ pub struct State {
     pub gpu: Gpu,
     /// The MSM's work shape (see [`msm::Tuning`]).
     pub tuning: msm::Tuning,
-    /// The NTT's butterfly tile, log2 of its elements (see [`ntt::tile_log`]).
-    pub ntt_tile_log: u32,
     msm: OnceLock<Result<Program, String>>,
     msm_g2: OnceLock<Result<Program, String>>,
     ntt: OnceLock<Result<Program, String>>,
@@ -55,16 +53,9 @@ pub fn state() -> Result<&'static State, String> {
     STATE
         .get_or_init(|| {
             let tuning = msm::Tuning::from_env()?;
-            let gpu = Gpu::open()?;
-            let ntt_tile_log = ntt::tile_log(
-                gpu.limits.max_compute_workgroup_storage_size,
-                gpu.is_device(),
-                std::env::var(ntt::TILE_ENV).ok().as_deref(),
-            )?;
-            Ok(State {
+            Gpu::open().map(|gpu| State {
                 gpu,
                 tuning,
-                ntt_tile_log,
                 msm: OnceLock::new(),
                 msm_g2: OnceLock::new(),
                 ntt: OnceLock::new(),
@@ -99,7 +90,7 @@ impl State {
             .get_or_init(|| {
                 self.gpu.program(
                     "ntt",
-                    &shader::ntt(self.gpu.limbs, 1 << self.ntt_tile_log.max(1)),
+                    &shader::ntt(self.gpu.limbs),
                     ntt::BUFFERS,
                     ntt::ENTRIES,
                 )
@@ -206,15 +197,6 @@ impl State {
             .busy
             .lock()
             .map_err(|_| "the GPU lock is poisoned".to_string())?;
-        ntt::ntt(
-            &self.gpu,
-            prog,
-            &self.twiddles,
-            self.ntt_tile_log,
-            data,
-            log_n,
-            inverse,
-            coset,
-        )
+        ntt::ntt(&self.gpu, prog, &self.twiddles, data, log_n, inverse, coset)
     }
 }

@@ -1,9 +1,5 @@
-//! Fr NTT on the GPU: bit-reversal, then radix-2 butterflies, on a GPU in
-//! tiles of workgroup memory, several stages per pass over the whole batch
-//! (ten stages in the first pass, six in each later one where the device
-//! gives 32 KiB of workgroup memory), on a CPU adapter one stage per pass
-//! (lavapipe runs workgroup memory and its barriers slower than the plain
-//! passes), with coset and 1/n scaling by a two-level power table
+//! Fr NTT on the GPU: bit-reversal, then log n radix-2 butterfly passes over
+//! the whole batch, with coset and 1/n scaling by a two-level power table
 //! (`table[i mod 2^h] * table[high + i >> h]`: two products per element
 //! instead of an exponentiation). Twiddles are computed on the GPU once per
 //! size and direction and kept.
@@ -22,7 +18,6 @@ pub const ENTRIES: &[&str] = &[
     "power_table",
     "bit_reverse",
     "butterfly",
-    "butterfly_tile",
     "scale",
     "from_mont",
     "bit_reverse_in_place",
@@ -32,58 +27,6 @@ pub const ENTRIES: &[&str] = &[
 
 /// Storage buffers of the NTT program (after the parameters).
 pub const BUFFERS: u32 = 4;
-
-/// Environment variable setting the butterfly tile (elements in workgroup
-/// memory, a power of two up to 1024; 1 is no tiles, one stage per pass) in
-/// place of the default: the largest the device holds on a GPU, none on a
-/// CPU adapter.
-pub const TILE_ENV: &str = "AZTEC_PROVER_WGPU_NTT_TILE";
-
-/// The largest tile, as log2 (32 KiB of workgroup memory).
-pub const MAX_TILE_LOG: u32 = 10;
-
-/// The tile (log2 of its elements; 0 for none) for a device with `limit`
-/// bytes of workgroup memory, a GPU or not, or the one `asked` ([`TILE_ENV`]).
-pub fn tile_log(limit: u32, is_device: bool, asked: Option<&str>) -> Result<u32, String> {
-    let fits = (limit / 32).max(1).ilog2().min(MAX_TILE_LOG);
-    match asked.map(str::trim) {
-        None | Some("") if is_device => Ok(fits),
-        None | Some("") => Ok(0),
-        Some(v) => match v.parse::<u32>() {
-            Ok(t) if t.is_power_of_two() && t <= 1 << MAX_TILE_LOG => {
-                let log = t.ilog2();
-                if log > fits {
-                    Err(format!(
-                        "{TILE_ENV}={v}: a tile of {t} elements needs {} bytes of workgroup memory, this device has {limit}",
-                        32 * t
-                    ))
-                } else {
-                    Ok(log)
-                }
-            }
-            _ => Err(format!(
-                "{TILE_ENV}={v:?}: expected a power of two up to {} (1: no tiles)",
-                1 << MAX_TILE_LOG
-            )),
-        },
-    }
-}
-
-/// The passes of a transform of 2^log_n with tiles of 2^tile_log elements
-/// (at least 2): (first stage, stages, log2 of columns per tile). The first
-/// pass takes consecutive elements; later ones up to 16 columns side by side.
-pub fn tile_passes(log_n: u32, tile_log: u32) -> Vec<(u32, u32, u32)> {
-    let tile_log = tile_log.max(1);
-    let mut passes = Vec::new();
-    let mut s0 = 0;
-    while s0 < log_n {
-        let g_log = s0.min(tile_log - 1).min(4);
-        let k = (tile_log - g_log).min(log_n - s0);
-        passes.push((s0, k, g_log));
-        s0 += k;
-    }
-    passes
-}
 
 /// Which twiddle tables are on the device: (log n) per direction.
 #[derive(Debug, Default)]
@@ -103,7 +46,6 @@ pub fn ntt(
     gpu: &Gpu,
     prog: &Program,
     cache: &TwiddleCache,
-    tile_log: u32,
     data: &mut [u8],
     log_n: u32,
     inverse: bool,
@@ -141,7 +83,7 @@ pub fn ntt(
             Dispatch::new("bit_reverse", elements as u64, &[elements, log_n]),
         ];
         let plan = Plan::new(gpu, cache, log_n, inverse, coset)?;
-        plan.transform(elements, tile_log, &mut d)?;
+        plan.transform(elements, &mut d)?;
         d.push(Dispatch::new("from_mont", elements as u64, &[elements]));
         plan.run(gpu, prog, &b_in, &b_work, &d, &mut [(&b_work, 0, chunk)])?;
     }
@@ -150,12 +92,10 @@ pub fn ntt(
 
 /// Transforms a kept vector (Montgomery form, whole vectors of `2^log_n`,
 /// within one binding) in place on the device.
-#[allow(clippy::too_many_arguments)]
 pub fn ntt_kept(
     gpu: &Gpu,
     prog: &Program,
     cache: &TwiddleCache,
-    tile_log: u32,
     vector: &wgpu::Buffer,
     elements: u32,
     log_n: u32,
@@ -172,7 +112,7 @@ pub fn ntt_kept(
         &[elements, log_n],
     )];
     let plan = Plan::new(gpu, cache, log_n, inverse, coset)?;
-    plan.transform(elements, tile_log, &mut d)?;
+    plan.transform(elements, &mut d)?;
     let idle = gpu.buffer("ntt.input", 256)?;
     plan.run(gpu, prog, &idle, vector, &d, &mut [])
 }
@@ -224,8 +164,8 @@ impl<'a> Plan<'a> {
 
     /// Appends the transform of `elements` (whole vectors) to `d`: the
     /// twiddles when not on the device yet, the coset scaling, the
-    /// butterflies in tiles of 2^tile_log, and the inverse's scaling.
-    fn transform(&self, elements: u32, tile_log: u32, d: &mut Vec<Dispatch>) -> Result<(), String> {
+    /// butterflies, and the inverse's scaling.
+    fn transform(&self, elements: u32, d: &mut Vec<Dispatch>) -> Result<(), String> {
         let log_n = self.log_n;
         let n = 1usize << log_n;
         let h = log_n / 2;
@@ -267,23 +207,12 @@ impl<'a> Plan<'a> {
             d.extend(tables(g, Fr::one()));
             d.push(scale(1));
         }
-        if tile_log == 0 {
-            for s in 0..log_n {
-                d.push(Dispatch::new(
-                    "butterfly",
-                    elements as u64 / 2,
-                    &[elements / 2, log_n, s],
-                ));
-            }
-        } else {
-            for (s0, k, g_log) in tile_passes(log_n, tile_log) {
-                let tiles = (elements >> k) >> g_log;
-                d.push(Dispatch::new(
-                    "butterfly_tile",
-                    tiles as u64 * crate::shader::WORKGROUP as u64,
-                    &[elements, log_n, s0, k, g_log],
-                ));
-            }
+        for s in 0..log_n {
+            d.push(Dispatch::new(
+                "butterfly",
+                elements as u64 / 2,
+                &[elements / 2, log_n, s],
+            ));
         }
         if self.inverse {
             let n_inv = Fr::from(n as u64).inverse().unwrap_or_default();
@@ -315,53 +244,5 @@ impl<'a> Plan<'a> {
             }
         }
         r
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tile_passes_run_every_stage_once_within_the_tile() {
-        for tile_log in 1..=MAX_TILE_LOG {
-            for log_n in 1..=24 {
-                let passes = tile_passes(log_n, tile_log);
-                let mut next = 0;
-                for &(s0, k, g_log) in &passes {
-                    assert_eq!(s0, next, "stages in order without a gap");
-                    assert!(k >= 1 && g_log <= s0, "{passes:?}");
-                    assert!(k + g_log <= tile_log, "the tile holds {passes:?}");
-                    next = s0 + k;
-                }
-                assert_eq!(next, log_n, "every stage: {passes:?}");
-            }
-        }
-        assert_eq!(
-            tile_passes(20, 10),
-            vec![(0, 10, 0), (10, 6, 4), (16, 4, 4)]
-        );
-    }
-
-    #[test]
-    fn the_tile_fits_the_device_and_takes_only_powers_of_two() {
-        assert_eq!(tile_log(16384, true, None), Ok(9));
-        assert_eq!(tile_log(49152, true, None), Ok(10));
-        assert_eq!(tile_log(49152, false, None), Ok(0), "none on a CPU adapter");
-        assert_eq!(tile_log(16384, false, Some("4")), Ok(2));
-        assert_eq!(tile_log(16384, true, Some("1")), Ok(0));
-        assert!(
-            tile_log(16384, true, Some("1024"))
-                .unwrap_err()
-                .contains("needs 32768 bytes")
-        );
-        for bad in ["3", "0", "2048", "x"] {
-            assert!(
-                tile_log(32768, true, Some(bad))
-                    .unwrap_err()
-                    .contains("power of two"),
-                "{bad}"
-            );
-        }
     }
 }

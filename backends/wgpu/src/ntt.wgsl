@@ -95,8 +95,7 @@ fn bit_reverse(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 }
 
 // params: [0] = butterflies (elements / 2), [1] = log n, [2] = stage s
-// (half-block 2^s). Cooley-Tukey on bit-reversed input, natural output: one
-// stage per pass (where tiles are off).
+// (half-block 2^s). Cooley-Tukey on bit-reversed input, natural output.
 @compute @workgroup_size(64)
 fn butterfly(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = thread_index(wid, nwg, lid);
@@ -114,72 +113,6 @@ fn butterfly(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let x = fe_mul(load_work(i1), load_tw(j << (log_n - 1u - s)));
   store_work(i0, fe_add(u, x));
   store_work(i1, fe_sub(u, x));
-}
-
-// Several butterfly stages in one pass, in workgroup memory: a tile of
-// `cols` neighbouring columns × 2^k rows of the bit-reversed vector, row r
-// of column c at `base + (r << s0) + c`, runs stages s0 .. s0 + k - 1
-// (Cooley-Tukey, natural output) between one load and one store. With s0 =
-// 0 and one column a tile is 2^k consecutive elements; later passes take
-// columns side by side so that loads stay contiguous. TILE (elements, 32
-// bytes each in workgroup memory) is set from the device's limit.
-var<workgroup> tile_words: array<u32, TILE_WORDS>;
-
-fn tile_load(e: u32) -> Fe {
-  var w: array<u32, 8>;
-  for (var k = 0u; k < 8u; k++) { w[k] = tile_words[8u * e + k]; }
-  return fe_unpack(w);
-}
-fn tile_store(e: u32, a: Fe) {
-  let w = fe_pack(a);
-  for (var k = 0u; k < 8u; k++) { tile_words[8u * e + k] = w[k]; }
-}
-
-// params: [0] = elements (whole vectors), [1] = log n, [2] = first stage
-// s0, [3] = stages k, [4] = log2 of the columns per tile (at most s0).
-// One workgroup per tile.
-@compute @workgroup_size(64)
-fn butterfly_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let group = wid.y * nwg.x + wid.x;
-  let log_n = params[1];
-  let s0 = params[2];
-  let k = params[3];
-  let g_log = params[4];
-  let cols = 1u << g_log;
-  let size = cols << k;
-  // Spans of 2^(s0 + k) elements, each 2^s0 / cols tiles wide.
-  let per_span = (1u << s0) >> g_log;
-  let first_col = (group % per_span) * cols;
-  let base = ((group / per_span) << (s0 + k)) + first_col;
-  if (base >= params[0]) { return; }
-  for (var e = lid.x; e < size; e += 64u) {
-    let at = base + ((e >> g_log) << s0) + (e & (cols - 1u));
-    for (var w = 0u; w < 8u; w++) { tile_words[8u * e + w] = work[8u * at + w]; }
-  }
-  workgroupBarrier();
-  for (var r = 0u; r < k; r++) {
-    let s = s0 + r;
-    let m = 1u << r;
-    for (var b = lid.x; b < size / 2u; b += 64u) {
-      let col = b & (cols - 1u);
-      let p = b >> g_log;
-      let jr = p & (m - 1u);
-      let row0 = ((p >> r) << (r + 1u)) + jr;
-      let e0 = (row0 << g_log) + col;
-      let e1 = ((row0 + m) << g_log) + col;
-      // The pair's place in its block of 2^(s+1): (row mod 2^r) · 2^s0 + column.
-      let j = (jr << s0) + first_col + col;
-      let u = tile_load(e0);
-      let x = fe_mul(tile_load(e1), load_tw(j << (log_n - 1u - s)));
-      tile_store(e0, fe_add(u, x));
-      tile_store(e1, fe_sub(u, x));
-    }
-    workgroupBarrier();
-  }
-  for (var e = lid.x; e < size; e += 64u) {
-    let at = base + ((e >> g_log) << s0) + (e & (cols - 1u));
-    for (var w = 0u; w < 8u; w++) { work[8u * at + w] = tile_words[8u * e + w]; }
-  }
 }
 
 // params: [0] = elements, [1] = log n, [2] = low table bits h, [3] = 1 when

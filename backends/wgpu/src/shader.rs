@@ -505,12 +505,10 @@ pub fn msm(limbs: Limbs, c: Curve) -> String {
 }
 
 /// The NTT module (scalar field Fr of BN254).
-pub fn ntt(limbs: Limbs, tile: u32) -> String {
-    use std::fmt::Write;
+pub fn ntt(limbs: Limbs) -> String {
     let fr = Modulus::of::<ark_bn254::Fr>(limbs);
     let mut s = field(&fr);
     s.push_str(COMMON);
-    let _ = writeln!(s, "const TILE_WORDS: u32 = {}u;", 8 * tile);
     s.push_str(include_str!("ntt.wgsl"));
     s
 }

@@ -386,46 +386,10 @@ fn every_msm_tuning_gives_the_same_sums() {
     );
 }
 
-/// On a GPU the NTT runs several butterfly stages per pass in tiles of
-/// workgroup memory; on a CPU adapter one stage per pass. With tiles of 2,
-/// 8 and 1024 elements (one stage a pass; up to three stages a pass over
-/// columns side by side; ten stages, then six over 16 columns) the NTT and
-/// kept-vector tests run again in a child each; a bad tile is an error
-/// naming the variable.
-#[test]
-fn every_ntt_tile_gives_the_same_transform() {
-    use aztec_backend_wgpu::ntt::TILE_ENV;
-    for tile in ["2", "8", "1024"] {
-        let (ok, text) = in_child(
-            &[
-                "ntt_matches_arkworks_forward_inverse_coset_and_batched",
-                "ntt_round_trips_and_reduces_non_canonical_input",
-                "kept_vectors_follow_the_reference",
-                "reports_its_tuning",
-            ],
-            &[(TILE_ENV, tile)],
-        );
-        assert!(ok && text.contains("4 passed"), "tile {tile}: {text}");
-        assert!(
-            text.contains(&format!(
-                "ntt tile: {}",
-                tile.parse::<u32>().unwrap_or(0).ilog2()
-            )),
-            "the child did not take the tile: {text}"
-        );
-    }
-    let (ok, text) = in_child(&["reports_its_tuning"], &[(TILE_ENV, "6")]);
-    assert!(
-        !ok && text.contains("AZTEC_PROVER_WGPU_NTT_TILE=\"6\""),
-        "{text}"
-    );
-}
-
 #[test]
 fn reports_its_tuning() {
     let st = gpu();
     println!("tuning: {:?}, {}", st.tuning.window, st.tuning.segment);
-    println!("ntt tile: {}", st.ntt_tile_log);
 }
 
 #[test]
