@@ -7,7 +7,6 @@
 #   DIR/gpu-check.sh sweep            # there: only the MSM tuning sweep
 #   DIR/gpu-check.sh split            # there: only transfers against kernels per size
 #   DIR/gpu-check.sh prove            # there: only the production proof, wgpu against cpu
-#   DIR/gpu-check.sh ntt              # there: only the NTT, tiled against one stage a pass
 #
 # DIR holds the two backend libraries, the kernel bench, the prove bench and
 # the kernel test binary (about 25 MB). `run` prints the adapter, runs every
@@ -15,9 +14,7 @@
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
 # 2^22 against arkworks and the CPU backend (G2 on the GPU, to 2^20), then
 # each size's time split into transfers and kernels from the per-dispatch
-# trace, the NTT with its butterflies tiled in workgroup memory against one
-# stage a pass (the vector sent and read back, and kept on the device), the
-# narrow (13-bit) field layout at 2^20 for comparison with the wide one, a
+# trace, the (13-bit) field layout at 2^20 for comparison with the wide one, a
 # sweep of the MSM's tuning at 2^20 (window bits : buckets per bucket_sums
 # thread; "-" is the default), and last a production base-rollup proof on
 # the GPU against the CPU backend on every core, in each way a proof can use
@@ -69,7 +66,6 @@ run() {
   echo "== bench kernels, G2 on the GPU ($g2_sizes, median of 3)"
   ./bench_kernels "$g2_sizes" msm_g2 3 "$threads"
   split
-  ntt
   echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20"
   AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20 msm_g1_prepared,ntt 3 "$threads"
   sweep
@@ -99,19 +95,6 @@ split() {
       / threads / { k += $(NF - 1); next }
       /wgpu trace: host / { other += $(NF - 1); next }
       END { flush(); for (i = 1; i <= count; i++) print last[order[i]] }'
-}
-
-# The NTT (sent and read back, and kept on the device) with the default
-# tile against AZTEC_PROVER_WGPU_NTT_TILE=1 (one stage a pass), in turn.
-ntt() {
-  cd "$here"
-  export AZTEC_PROVER_BACKEND_DIR=$PWD
-  local sizes=${GPU_CHECK_SIZES:-16,18,20,22} threads=${GPU_CHECK_THREADS:-$(nproc)}
-  local tile
-  for tile in "" 1 "" 1; do
-    echo "== NTT, AZTEC_PROVER_WGPU_NTT_TILE=${tile:-default}"
-    AZTEC_PROVER_WGPU_NTT_TILE=$tile ./bench_kernels "$sizes" ntt,ntt_kept 5 "$threads" | grep '^ntt'
-  done
 }
 
 # The production base-rollup proof on the GPU against the CPU backend
@@ -152,9 +135,8 @@ case "${1:-}" in
   sweep) sweep ;;
   split) split ;;
   prove) prove ;;
-  ntt) ntt ;;
   *)
-    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
