@@ -48,10 +48,13 @@ static STATE: OnceLock<Result<State, String>> = OnceLock::new();
 /// the narrow layout's G2 program is very long to compile).
 pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
 
-/// The opened device, or why there is none.
+/// The opened device, or why there is none. On a GPU its programs start
+/// compiling at once, on a thread of their own (see [`State::warm_up`]).
 pub fn state() -> Result<&'static State, String> {
-    STATE
+    let mut opened = false;
+    let st = STATE
         .get_or_init(|| {
+            opened = true;
             let tuning = msm::Tuning::from_env()?;
             Gpu::open().map(|gpu| State {
                 gpu,
@@ -64,10 +67,32 @@ pub fn state() -> Result<&'static State, String> {
             })
         })
         .as_ref()
-        .map_err(|e| e.clone())
+        .map_err(|e| e.clone())?;
+    if opened && st.gpu.is_device() {
+        std::thread::spawn(|| {
+            if let Ok(st) = state() {
+                st.warm_up();
+            }
+        });
+    }
+    Ok(st)
 }
 
 impl State {
+    /// Compiles the programs a proof uses (G1 MSM, NTT, and G2 MSM where it
+    /// runs on the device). A GPU driver compiles them on first use, and on
+    /// a machine whose driver cache is cold that takes seconds (23 s for the
+    /// G2 MSM on an H200): begun when the device opens, it overlaps an
+    /// agent's start and its wait for a job, and a call that needs a
+    /// program still compiling waits for it. Errors are kept for that call.
+    pub fn warm_up(&self) {
+        let _ = self.msm_program(shader::Curve::G1);
+        let _ = self.ntt_program();
+        if self.g2_on_gpu() == Ok(true) {
+            let _ = self.msm_program(shader::Curve::G2);
+        }
+    }
+
     fn msm_program(&self, c: shader::Curve) -> Result<&Program, String> {
         let (cell, label) = match c {
             shader::Curve::G1 => (&self.msm, "msm"),

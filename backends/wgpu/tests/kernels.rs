@@ -706,3 +706,15 @@ fn child_reports_missing_adapter() {
         Err(e) => println!("child saw: {e}"),
     }
 }
+
+/// The programs a proof uses compile ahead of their first call (on a GPU
+/// this starts when the device opens), and the calls after it use them.
+#[test]
+fn warm_up_compiles_what_a_proof_uses() {
+    let st = gpu();
+    st.warm_up();
+    let mut rng = rng();
+    let pts = r::sample_g1(16, &mut rng);
+    check_msm(&pts, &r::sample_fr(16, &mut rng), "after the warm-up");
+    check_ntt(4, 1, false, None);
+}
