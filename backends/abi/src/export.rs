@@ -387,7 +387,35 @@ pub unsafe fn upload_args<'a>(
     handle: *mut u64,
     max: u64,
 ) -> Result<&'a [u8], Status> {
-    let op = "vec_upload";
+    // SAFETY: forwarded with the same obligation.
+    unsafe {
+        kept_input(
+            "vec_upload",
+            "elements",
+            ffi::SCALAR_BYTES,
+            data,
+            n,
+            handle,
+            max,
+        )
+    }
+}
+
+/// The checks of an entry that keeps `n` items of `width` bytes from `data`
+/// under a new handle written to `handle`: pointers and size (at most `max`).
+///
+/// # Safety
+/// `data` is valid for `n` items when non-null.
+#[allow(unsafe_code)]
+unsafe fn kept_input<'a>(
+    op: &str,
+    what: &str,
+    width: usize,
+    data: *const u8,
+    n: u64,
+    handle: *mut u64,
+    max: u64,
+) -> Result<&'a [u8], Status> {
     if handle.is_null() || (n > 0 && data.is_null()) {
         return Err(fail(
             status::INVALID_ARGUMENT,
@@ -397,14 +425,14 @@ pub unsafe fn upload_args<'a>(
     if n > max {
         return Err(fail(
             status::INVALID_ARGUMENT,
-            format!("{op}: {n} elements is over the limit of {max}"),
+            format!("{op}: {n} {what} is over the limit of {max}"),
         ));
     }
     if n == 0 {
         return Ok(&[]);
     }
-    // SAFETY: non-null and, by the ABI, valid for n elements.
-    Ok(unsafe { std::slice::from_raw_parts(data, n as usize * ffi::SCALAR_BYTES) })
+    // SAFETY: non-null and, by the caller, valid for n items of `width` bytes.
+    Ok(unsafe { std::slice::from_raw_parts(data, n as usize * width) })
 }
 
 /// The checks of every backend's `msm_g1_prepared_vec(bases, vector, offset,
@@ -446,24 +474,18 @@ pub unsafe fn prepare_args<'a>(
     handle: *mut u64,
     max: u64,
 ) -> Result<&'a [u8], Status> {
-    let op = "g1_bases_prepare";
-    if handle.is_null() || (n > 0 && points.is_null()) {
-        return Err(fail(
-            status::INVALID_ARGUMENT,
-            format!("{op}: null pointer"),
-        ));
+    // SAFETY: forwarded with the same obligation.
+    unsafe {
+        kept_input(
+            "g1_bases_prepare",
+            "points",
+            ffi::G1_BYTES,
+            points,
+            n,
+            handle,
+            max,
+        )
     }
-    if n > max {
-        return Err(fail(
-            status::INVALID_ARGUMENT,
-            format!("{op}: {n} points is over the limit of {max}"),
-        ));
-    }
-    if n == 0 {
-        return Ok(&[]);
-    }
-    // SAFETY: non-null and, by the ABI, valid for n G1 points.
-    Ok(unsafe { std::slice::from_raw_parts(points, n as usize * ffi::G1_BYTES) })
 }
 
 #[cfg(test)]

@@ -638,14 +638,7 @@ impl Backend {
         // SAFETY: `points` holds n points; `handle` is one writable u64.
         let st = unsafe { (self.table().g1_bases_prepare)(points.as_ptr(), n as u64, &mut handle) };
         self.check(op, st)?;
-        if handle == 0 {
-            return Err(BackendError::Call {
-                backend: self.info.name.clone(),
-                op,
-                code: ffi::status::INTERNAL,
-                message: "it returned the null handle".into(),
-            });
-        }
+        self.nonzero(op, handle)?;
         Ok(PreparedG1 {
             backend: self.clone(),
             handle,
@@ -673,16 +666,22 @@ impl Backend {
         self.kept(op, handle, n)
     }
 
+    /// A handle the backend gave in `op`, refused when null.
+    fn nonzero(&self, op: &'static str, handle: u64) -> Result<(), BackendError> {
+        if handle != 0 {
+            return Ok(());
+        }
+        Err(BackendError::Call {
+            backend: self.info.name.clone(),
+            op,
+            code: ffi::status::INTERNAL,
+            message: "it returned the null handle".into(),
+        })
+    }
+
     /// A [`KeptVec`] for a handle the backend just gave.
     fn kept(&self, op: &'static str, handle: u64, n: usize) -> Result<KeptVec, BackendError> {
-        if handle == 0 {
-            return Err(BackendError::Call {
-                backend: self.info.name.clone(),
-                op,
-                code: ffi::status::INTERNAL,
-                message: "it returned the null handle".into(),
-            });
-        }
+        self.nonzero(op, handle)?;
         Ok(KeptVec {
             backend: self.clone(),
             handle,

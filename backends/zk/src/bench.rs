@@ -56,6 +56,18 @@ pub struct OtherRow {
     pub ratio: f64,
 }
 
+/// Named medians as rows against `ours_ms`.
+fn against(medians: Vec<(String, f64)>, ours_ms: f64) -> Vec<OtherRow> {
+    medians
+        .into_iter()
+        .map(|(backend, ms)| OtherRow {
+            backend,
+            ms,
+            ratio: ms / ours_ms,
+        })
+        .collect()
+}
+
 /// One circuit's figures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProveRow {
@@ -380,22 +392,8 @@ fn one(
         ours_msm_ms: median(msm),
         reference_ms,
         ratio: reference_ms / ours_ms,
-        others: other_ms
-            .into_iter()
-            .map(|(backend, ms)| OtherRow {
-                backend,
-                ms,
-                ratio: ms / ours_ms,
-            })
-            .collect(),
-        ways: way_ms
-            .into_iter()
-            .map(|(backend, ms)| OtherRow {
-                backend,
-                ms,
-                ratio: ms / ours_ms,
-            })
-            .collect(),
+        others: against(other_ms, ours_ms),
+        ways: against(way_ms, ours_ms),
         verify_ms,
         peak_rss_ours_mib: peak_ours,
         peak_rss_total_mib: peak_rss_mib(),
