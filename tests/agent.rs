@@ -16,15 +16,11 @@ use aztec_prover_protocol::{
 use aztec_zk::circuits::links::check_children;
 use aztec_zk::groth16::verify::{Item, verify_batch};
 use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
-use aztec_zk::wire::{ProofResult, decode_result, encode_inputs};
+use aztec_zk::wire::{ProofResult, decode_result, encode_inputs, job_type};
 use aztec_zk::world::{World, synthetic_tx};
 use aztec_zk::{CircuitId, Felt, Inputs, RollupParams, keys};
 use rand::SeedableRng;
 use support::*;
-
-fn job_type(c: CircuitId) -> JobType {
-    aztec_prover_agent::prover::job_type_of(c)
-}
 
 /// Test-size keys of `circuits` in `dir/keys`.
 fn make_keys(dir: &Path, circuits: &[CircuitId]) -> PathBuf {

@@ -1,12 +1,56 @@
-//! The bytes a proving job carries: its inputs in, its result out. Both are
-//! postcard with a four-byte tag and a version, so an agent can tell a
-//! corrupt or foreign payload (a non-retryable error) from a proof.
+//! What a proving job is in the broker's terms: the job type that proves
+//! each circuit (one exhaustive mapping, both ways, for the node that
+//! enqueues and the agent that proves), the circuit's number in the L1
+//! verifier, and the bytes a job carries: its inputs in, its result out.
+//! Both are postcard with a four-byte tag and a version, so an agent can
+//! tell a corrupt or foreign payload (a non-retryable error) from a proof.
 
+use aztec_prover_protocol::JobType;
 use serde::{Deserialize, Serialize};
 
 use crate::circuits::{CircuitId, Inputs};
 use crate::felt::Felt;
 use crate::groth16::{Proof, proof_from_bytes, proof_to_bytes};
+
+/// The job type that proves `c`.
+pub fn job_type(c: CircuitId) -> JobType {
+    match c {
+        CircuitId::BaseParity => JobType::BaseParity,
+        CircuitId::RootParity => JobType::RootParity,
+        CircuitId::BaseRollup => JobType::BaseRollup,
+        CircuitId::MergeRollup => JobType::MergeRollup,
+        CircuitId::BlockRoot => JobType::BlockRootRollup,
+        CircuitId::BlockMerge => JobType::BlockMergeRollup,
+        CircuitId::RootRollup => JobType::RootRollup,
+    }
+}
+
+/// The circuit a job of type `t` proves.
+pub fn circuit(t: JobType) -> CircuitId {
+    match t {
+        JobType::BaseParity => CircuitId::BaseParity,
+        JobType::RootParity => CircuitId::RootParity,
+        JobType::BaseRollup => CircuitId::BaseRollup,
+        JobType::MergeRollup => CircuitId::MergeRollup,
+        JobType::BlockRootRollup => CircuitId::BlockRoot,
+        JobType::BlockMergeRollup => CircuitId::BlockMerge,
+        JobType::RootRollup => CircuitId::RootRollup,
+    }
+}
+
+/// The circuit's number in the L1 verifier contract (`IEpochVerifier.sol`):
+/// its place in [`CircuitId::ALL`].
+pub fn verifier_number(c: CircuitId) -> u8 {
+    match c {
+        CircuitId::BaseParity => 0,
+        CircuitId::RootParity => 1,
+        CircuitId::BaseRollup => 2,
+        CircuitId::MergeRollup => 3,
+        CircuitId::BlockRoot => 4,
+        CircuitId::BlockMerge => 5,
+        CircuitId::RootRollup => 6,
+    }
+}
 
 const INPUTS_TAG: &[u8; 4] = b"AZI1";
 const RESULT_TAG: &[u8; 4] = b"AZR1";
@@ -78,6 +122,23 @@ pub fn decode_result(b: &[u8]) -> Result<ProofResult, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_circuit_has_one_job_type_and_back() {
+        for c in CircuitId::ALL {
+            assert_eq!(circuit(job_type(c)), c);
+            // The names agree too (the broker logs job types, keys are named by circuit).
+            assert_eq!(job_type(c).name(), c.name(), "{c:?}");
+            assert_eq!(
+                CircuitId::ALL[verifier_number(c) as usize],
+                c,
+                "the verifier's numbering is the proving order"
+            );
+        }
+        for t in JobType::ALL {
+            assert_eq!(job_type(circuit(t)), t);
+        }
+    }
     use crate::params::RollupParams;
 
     #[test]

@@ -32,32 +32,6 @@ impl std::fmt::Display for JobFailure {
     }
 }
 
-/// The circuit a job type proves.
-pub fn circuit_of(t: JobType) -> CircuitId {
-    match t {
-        JobType::BaseParity => CircuitId::BaseParity,
-        JobType::RootParity => CircuitId::RootParity,
-        JobType::BaseRollup => CircuitId::BaseRollup,
-        JobType::MergeRollup => CircuitId::MergeRollup,
-        JobType::BlockRootRollup => CircuitId::BlockRoot,
-        JobType::BlockMergeRollup => CircuitId::BlockMerge,
-        JobType::RootRollup => CircuitId::RootRollup,
-    }
-}
-
-/// The job type that proves a circuit.
-pub fn job_type_of(c: CircuitId) -> JobType {
-    match c {
-        CircuitId::BaseParity => JobType::BaseParity,
-        CircuitId::RootParity => JobType::RootParity,
-        CircuitId::BaseRollup => JobType::BaseRollup,
-        CircuitId::MergeRollup => JobType::MergeRollup,
-        CircuitId::BlockRoot => JobType::BlockRootRollup,
-        CircuitId::BlockMerge => JobType::BlockMergeRollup,
-        CircuitId::RootRollup => JobType::RootRollup,
-    }
-}
-
 /// Proves jobs.
 pub struct ProverCore {
     params: RollupParams,
@@ -129,7 +103,7 @@ impl ProverCore {
         inputs: &[u8],
     ) -> Result<Vec<u8>, JobFailure> {
         let inputs = decode_inputs(inputs).map_err(JobFailure::Fatal)?;
-        let circuit = circuit_of(job_type);
+        let circuit = aztec_zk::wire::circuit(job_type);
         if inputs.circuit() != circuit {
             return Err(JobFailure::Fatal(format!(
                 "a {job_type} job carries inputs for {}",

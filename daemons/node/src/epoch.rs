@@ -24,11 +24,6 @@ pub fn prover_id(prover: Address) -> Felt {
     word_felt(&B256::from(w)).unwrap_or(Felt::ZERO)
 }
 
-/// The circuit's number in the verifier contract (`IEpochVerifier.sol`).
-pub fn circuit_number(c: CircuitId) -> u8 {
-    CircuitId::ALL.iter().position(|x| *x == c).unwrap_or(0) as u8
-}
-
 /// Fetches a tx, retrying a node that fails `attempts` times; a node that
 /// does not have it is an error at once.
 pub async fn fetch_tx(remote: &RemoteNode, hash: B256, attempts: u32) -> Result<Tx, String> {
@@ -131,7 +126,7 @@ pub struct ProvenJob {
 pub fn to_sol(jobs: &[ProvenJob]) -> Vec<Rollup::EpochProof> {
     jobs.iter()
         .map(|j| Rollup::EpochProof {
-            circuit: circuit_number(j.circuit),
+            circuit: aztec_zk::wire::verifier_number(j.circuit),
             children: j.children.iter().map(|c| *c as u32).collect(),
             publicInputs: j
                 .public_inputs

@@ -22,7 +22,7 @@ use aztec_zk::CircuitId;
 use aztec_zk::circuits::links;
 use aztec_zk::groth16::VerifyingKey;
 use aztec_zk::plan::EpochPlan;
-use aztec_zk::wire::{decode_result, encode_inputs};
+use aztec_zk::wire::{decode_result, encode_inputs, job_type};
 use jsonrpsee::http_client::HttpClient;
 
 use crate::epoch::ProvenJob;
@@ -60,12 +60,6 @@ pub enum Checking {
     Proofs(HashMap<CircuitId, VerifyingKey>),
     /// `PROVER_REAL_PROOFS=false`: results carry public inputs only.
     Simulated,
-}
-
-/// The job type that proves `c`.
-pub fn job_type(c: CircuitId) -> JobType {
-    // Circuit names are the job types' names in kebab case.
-    c.name().parse().unwrap_or(JobType::BaseRollup)
 }
 
 async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
