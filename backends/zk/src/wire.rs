@@ -128,7 +128,11 @@ mod tests {
         for c in CircuitId::ALL {
             assert_eq!(circuit(job_type(c)), c);
             // The names agree too (the broker logs job types, keys are named by circuit).
-            assert_eq!(job_type(c).name(), c.name(), "{c:?}");
+            assert_eq!(
+                job_type(c).name(),
+                c.name().to_uppercase().replace('-', "_"),
+                "{c:?}"
+            );
             assert_eq!(
                 CircuitId::ALL[verifier_number(c) as usize],
                 c,
