@@ -332,7 +332,11 @@ async fn the_http_quote_provider_is_used_and_an_answer_without_a_fee_gives_no_qu
     .await;
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let task = tokio::spawn(aztec_prover_node::monitor::run(
+        m,
+        stop_rx,
+        Default::default(),
+    ));
     let sent = next_event(&mut events, Duration::from_secs(40), |e| {
         matches!(e, NodeEvent::QuoteSent { .. })
     })
@@ -397,14 +401,18 @@ async fn a_paused_node_sends_no_quotes_until_resumed() {
         basis_point_fee: Some(10),
         bond_amount: Some(U256::from(100u64)),
     };
-    let state = aztec_prover_node::state::NodeState::new();
+    let state = aztec_prover_node::status::StatusBoard::new();
     assert!(state.set_paused(true));
     let m = monitor(&devnet, &key, fixed)
         .await
-        .with_state(state.clone());
+        .with_status(state.clone());
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let task = tokio::spawn(aztec_prover_node::monitor::run(
+        m,
+        stop_rx,
+        Default::default(),
+    ));
     // Two epochs go by (4 s each) with the first one quotable all along.
     let quiet = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -462,7 +470,11 @@ async fn until_our_claim(devnet: &Devnet, key: &PrivateKeySigner, bps: u32, bond
     let cfg = m.rollup_config();
     let mut events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(aztec_prover_node::monitor::run(m, stop_rx));
+    let task = tokio::spawn(aztec_prover_node::monitor::run(
+        m,
+        stop_rx,
+        Default::default(),
+    ));
     let ev = next_event(&mut events, Duration::from_secs(60), |e| {
         matches!(e, NodeEvent::ClaimIsOurs { .. })
     })
@@ -609,13 +621,19 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let mut world = aztec_zk::world::World::genesis(params.clone());
     for n in 1..first {
         let b = &blocks[&n];
-        let spec = epoch::block_spec(&remote, b).await.unwrap();
+        let spec = aztec_prover_node::txs::block_spec(&remote, b)
+            .await
+            .unwrap();
         epoch::replay(&mut world, cfg.epoch_of(b.slot), &spec, b).unwrap();
     }
     let ours: Vec<_> = (first..=last).map(|n| &blocks[&n]).collect();
     let mut specs = Vec::new();
     for b in &ours {
-        specs.push(epoch::block_spec(&remote, b).await.unwrap());
+        specs.push(
+            aztec_prover_node::txs::block_spec(&remote, b)
+                .await
+                .unwrap(),
+        );
     }
     let plan = epoch::plan(&mut world, e, key.address(), &specs, &ours).unwrap();
 
@@ -623,40 +641,42 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let keys_dir = keys.path().to_path_buf();
     let p = params.clone();
     let planned = plan.jobs.clone();
-    let jobs: Vec<epoch::ProvenJob> = tokio::task::spawn_blocking(move || {
-        use rand::SeedableRng;
-        let be = aztec_backend_abi::Backend::load("cpu").unwrap();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut loaded = std::collections::HashMap::new();
-        planned
-            .iter()
-            .map(|j| {
-                let c = j.circuit();
-                let k = loaded.entry(c).or_insert_with(|| {
-                    aztec_zk::keys::load_prover_key(&keys_dir, c, &p).unwrap().1
-                });
-                let out = aztec_zk::groth16::prove(&be, k, &j.inputs, &mut rng).unwrap();
-                epoch::ProvenJob {
-                    circuit: c,
-                    children: j.children.clone(),
-                    public_inputs: out.public_inputs,
-                    proof: aztec_zk::groth16::evm::proof_words(&out.proof),
-                }
-            })
-            .collect()
-    })
-    .await
-    .unwrap();
+    let jobs: Vec<aztec_prover_node::orchestrator::ProvenJob> =
+        tokio::task::spawn_blocking(move || {
+            use rand::SeedableRng;
+            let be = aztec_backend_abi::Backend::load("cpu").unwrap();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+            let mut loaded = std::collections::HashMap::new();
+            planned
+                .iter()
+                .map(|j| {
+                    let c = j.circuit();
+                    let k = loaded.entry(c).or_insert_with(|| {
+                        aztec_zk::keys::load_prover_key(&keys_dir, c, &p).unwrap().1
+                    });
+                    let out = aztec_zk::groth16::prove(&be, k, &j.inputs, &mut rng).unwrap();
+                    aztec_prover_node::orchestrator::ProvenJob {
+                        circuit: c,
+                        children: j.children.clone(),
+                        public_inputs: out.public_inputs,
+                        proof: aztec_zk::groth16::evm::proof_words(&out.proof),
+                    }
+                })
+                .collect()
+        })
+        .await
+        .unwrap();
     let fees = l1.fees_between(first, last).await.unwrap();
-    let args = epoch::root_args(&plan, e, first, last, fees);
-    let refuse = |jobs: Vec<epoch::ProvenJob>,
+    let args = aztec_prover_node::publisher::root_args(&plan, e, first, last, fees);
+    let refuse = |jobs: Vec<aztec_prover_node::orchestrator::ProvenJob>,
                   args: aztec_prover_l1::bindings::Rollup::EpochProofArgs| {
         let l1 = l1.clone();
         async move {
             reason(
                 l1.read(
                     "submitEpochRootProof",
-                    l1.rollup().submitEpochRootProof(args, epoch::to_sol(&jobs)),
+                    l1.rollup()
+                        .submitEpochRootProof(args, aztec_prover_node::publisher::to_sol(&jobs)),
                 )
                 .await
                 .unwrap_err(),
@@ -691,7 +711,9 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
 
     let before = l1.token_balance(key.address()).await.unwrap();
     let deposit_before = l1.escrow_deposit(key.address()).await.unwrap();
-    let receipt = epoch::submit(&l1, args, &jobs).await.unwrap();
+    let receipt = aztec_prover_node::publisher::submit(&l1, args, &jobs)
+        .await
+        .unwrap();
     eprintln!(
         "epoch {e}: {} proofs verified on L1 for {} gas ({} per proof)",
         jobs.len(),

@@ -1,8 +1,9 @@
 //! `aztec-prover devnet`: the whole stack on one machine. anvil with the
 //! contracts and a sequencer (in process), a broker and an agent (child
 //! processes of this binary, as systemd would run them), and a prover node
-//! (in process) that quotes, gets claimed, proves each claimed epoch through
-//! the broker and publishes it to L1. Stops after `--epochs` proven epochs.
+//! (in process: the node daemon's engine, [`aztec_prover_node::engine`])
+//! that quotes, gets claimed, proves each claimed epoch through the broker
+//! and publishes it to L1. Stops after `--epochs` proven epochs.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,8 +12,10 @@ use alloy::primitives::U256;
 use anyhow::Context as _;
 use aztec_prover_common::child::ChildDaemon;
 use aztec_prover_devnet::{Devnet, DevnetOptions};
-use aztec_prover_node::orchestrator::{Checking, Progress};
+use aztec_prover_node::engine::{self, EngineEvent, ProgressLog};
+use aztec_prover_node::orchestrator::Progress;
 use aztec_prover_node::pipeline::Pipeline;
+use aztec_prover_node::status::StatusBoard;
 use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent};
 use aztec_zk::{CircuitId, RollupParams};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -220,23 +223,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     )
     .await?;
     let config = monitor.rollup_config();
-    let mut events = monitor.subscribe();
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let monitor_task = tokio::spawn(aztec_prover_node::monitor::run(monitor, stop_rx));
-    let checking = if opts.real_proofs {
-        let mut vks = std::collections::HashMap::new();
-        for c in CircuitId::ALL {
-            vks.insert(
-                c,
-                aztec_zk::keys::load_verifying_key(&opts.keys_dir, c, &params)
-                    .map_err(|e| anyhow::anyhow!(e))?
-                    .1,
-            );
-        }
-        Checking::Proofs(vks)
-    } else {
-        Checking::Simulated
-    };
+    let checking = engine::checking(&opts.keys_dir, opts.real_proofs, &params)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let broker_client =
         aztec_prover_common::rpc::client(&broker_url, Duration::from_secs(30), 64 << 20)?;
     let window = Duration::from_secs(config.slot_duration * config.proof_window_slots);
@@ -244,7 +232,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         &work.path().join("node").join("world-state"),
         &params,
     )?;
-    let mut pipeline = Pipeline::new(
+    let pipeline = Pipeline::new(
         l1.clone(),
         remote,
         broker_client,
@@ -268,50 +256,48 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             "simulation (PROVER_REAL_PROOFS=false)"
         }
     );
+    let node = engine::start(monitor, pipeline, StatusBoard::new(), ProgressLog::Quiet);
+    let mut events = node.subscribe();
 
     let mut signals = aztec_prover_common::systemd::Signals::install()?;
     let mut reports = Vec::new();
     let mut refused = 0usize;
     let mut failure = None;
+    let mut pb: Option<ProgressBar> = None;
+    let mut refused_here = 0;
     while opts.epochs == 0 || (reports.len() as u64) < opts.epochs {
         let ev = tokio::select! {
             r = signals.next() => if r == aztec_prover_common::systemd::Request::Stop { break } else { continue },
             e = events.recv() => e,
         };
-        let (e, first, last) = match ev {
-            Ok(NodeEvent::ClaimIsOurs {
-                epoch,
-                first_block,
-                last_block,
-                ..
-            }) => (epoch, first_block, last_block),
-            Ok(NodeEvent::QuoteSent { epoch, terms }) => {
+        match ev {
+            Ok(EngineEvent::Monitor(NodeEvent::QuoteSent { epoch, terms })) => {
                 eprintln!(
                     "epoch {epoch}: quoted {} bps, bond {}",
                     terms.basis_point_fee, terms.bond_amount
                 );
-                continue;
             }
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
-        eprintln!("epoch {e}: claimed with our quote; proving blocks {first}..={last}");
-        let mut pb: Option<ProgressBar> = None;
-        let mut refused_here = 0;
-        let r = pipeline
-            .prove(e, first, last, |p| {
+            Ok(EngineEvent::Proving {
+                epoch,
+                first_block,
+                last_block,
+            }) => {
+                eprintln!(
+                    "epoch {epoch}: claimed with our quote; proving blocks {first_block}..={last_block}"
+                );
+                refused_here = 0;
+            }
+            Ok(EngineEvent::Progress { progress: p, .. }) => {
                 refused_here = p.refused.len();
                 let b = pb.get_or_insert_with(|| bar(p.total));
                 b.set_position(p.proven as u64);
-                b.set_message(describe(p));
-            })
-            .await;
-        if let Some(b) = pb {
-            b.finish_and_clear();
-        }
-        refused += refused_here;
-        match r {
-            Ok(rep) => {
+                b.set_message(describe(&p));
+            }
+            Ok(EngineEvent::Proven(rep)) => {
+                if let Some(b) = pb.take() {
+                    b.finish_and_clear();
+                }
+                refused += refused_here;
                 eprintln!(
                     "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs verified in one batch, {} gas, {:.1} s",
                     rep.epoch,
@@ -324,15 +310,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 );
                 reports.push(rep);
             }
-            Err(err) => {
-                eprintln!("epoch {e}: FAILED: {err}");
-                failure = Some(err);
+            Ok(EngineEvent::Failed { epoch, error }) => {
+                if let Some(b) = pb.take() {
+                    b.finish_and_clear();
+                }
+                refused += refused_here;
+                eprintln!("epoch {epoch}: FAILED: {error}");
+                failure = Some(error);
                 break;
             }
+            Ok(EngineEvent::Monitor(_))
+            | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
-    let _ = stop.send(true);
-    let _ = monitor_task.await;
+    node.stop().await;
     let (_, proven) = l1.tips().await.unwrap_or((0, 0));
     let total: Duration = reports.iter().map(|r| r.took).sum();
     println!("summary:");
@@ -370,7 +362,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let _ = broker.terminate(Duration::from_secs(30));
     devnet.stop().await;
     match failure {
-        Some(e) => Err(anyhow::anyhow!(e)),
+        Some(e) => Err(anyhow::anyhow!("{e}")),
         None => Ok(()),
     }
 }

@@ -6,15 +6,15 @@
 use jsonrpsee::RpcModule;
 use jsonrpsee::core::RegisterMethodError;
 
-use crate::state::NodeState;
+use crate::status::StatusBoard;
 
-/// `proverNode_getStatus`: the node's [`crate::state::NodeStatus`].
+/// `proverNode_getStatus`: the node's [`crate::status::NodeStatus`].
 pub const GET_STATUS: &str = "proverNode_getStatus";
 /// `proverNode_getJobs`: every epoch proving job, as `{uuid, status, epochNumber, ...}`.
 pub const GET_JOBS: &str = "proverNode_getJobs";
 
 /// The JSON-RPC methods over `state`.
-pub fn module(state: NodeState) -> Result<RpcModule<NodeState>, RegisterMethodError> {
+pub fn module(state: StatusBoard) -> Result<RpcModule<StatusBoard>, RegisterMethodError> {
     let mut m = RpcModule::new(state);
     m.register_method(GET_STATUS, |_, s, _| {
         serde_json::to_value(s.snapshot()).unwrap_or_default()
@@ -29,7 +29,7 @@ mod tests {
 
     #[tokio::test]
     async fn methods_answer_from_the_shared_state() {
-        let state = NodeState::new();
+        let state = StatusBoard::new();
         state.claimed(2, 5, 9);
         let m = module(state.clone()).unwrap();
         let (jobs, _) = m

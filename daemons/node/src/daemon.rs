@@ -1,29 +1,30 @@
-//! `aztec-prover node`: the coordination loop as a systemd service. It
-//! waits for L1 rather than failing when L1 is down at start, reports
-//! READY once configuration and keys are good (then STATUS shows the wait
-//! for L1 and the rollup), and stops on SIGTERM. Its JSON-RPC API (on
-//! `AZTEC_PORT` or a socket from systemd) and its D-Bus object report what
-//! it is doing from the shared [`NodeState`].
+//! `aztec-prover node`: the node engine ([`crate::engine`]) as a systemd
+//! service. It builds the engine's parts from its settings, waits for L1
+//! rather than failing when L1 is down at start, reports READY once
+//! configuration and keys are good (then STATUS shows the wait for L1 and
+//! what the engine does), pings the watchdog while the engine is healthy,
+//! and stops on SIGTERM. Its JSON-RPC API (on `AZTEC_PORT` or a socket from
+//! systemd) and its D-Bus object report what it is doing from the engine's
+//! [`StatusBoard`].
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
-use aztec_prover_common::systemd::{self, ListenOrigin, Request, Signals};
-use aztec_prover_l1::chain::{self, Deployment};
-use aztec_prover_l1::remote::RemoteNode;
-use aztec_prover_l1::{L1, L1Error};
-use tokio::sync::watch;
-
-use crate::monitor::{self, Monitor, MonitorConfig, NodeEvent};
+use crate::engine::{self, EngineEvent, LateProbe, ProgressLog};
+use crate::monitor::{Monitor, MonitorConfig};
 use crate::orchestrator::Checking;
 use crate::pipeline::Pipeline;
 use crate::quotes::QuoteProvider;
 use crate::settings::NodeSettings;
-use crate::state::{LastProof, NodeState};
+use crate::status::StatusBoard;
 use crate::world_state::WorldState;
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
 use aztec_prover_common::dbus::DbusError;
 use aztec_prover_common::service::ServiceSettings;
+use aztec_prover_common::systemd::{self, ListenOrigin, Request, Signals};
+use aztec_prover_l1::chain::{self, Deployment};
+use aztec_prover_l1::remote::RemoteNode;
+use aztec_prover_l1::{L1, L1Error};
 
 /// Why the node cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,7 @@ pub struct Launch {
 /// when set; none otherwise.
 fn serve_api(
     s: &NodeSettings,
-    state: &NodeState,
+    state: &StatusBoard,
 ) -> Result<Option<jsonrpsee::server::ServerHandle>, DaemonError> {
     let listen_error = |addr: String| move |error| DaemonError::Listen { addr, error };
     let (listener, origin) = match s.rpc_port {
@@ -104,7 +105,7 @@ fn serve_api(
 }
 
 /// Shows `text` in `systemctl status` and in the node's API.
-fn status(state: &NodeState, text: &str) {
+fn status(state: &StatusBoard, text: &str) {
     state.set_status(text);
     systemd::notify_status(text);
 }
@@ -206,17 +207,8 @@ struct ProvingSetup {
 fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
     let params = aztec_zk::keys::read_params(&s.keys_directory)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
-    let checking = if s.real_proofs {
-        let mut vks = std::collections::HashMap::new();
-        for c in aztec_zk::CircuitId::ALL {
-            let (_, vk) = aztec_zk::keys::load_verifying_key(&s.keys_directory, c, &params)
-                .map_err(|e| DaemonError::Config(e.to_string()))?;
-            vks.insert(c, vk);
-        }
-        Checking::Proofs(vks)
-    } else {
-        Checking::Simulated
-    };
+    let checking =
+        engine::checking(&s.keys_directory, s.real_proofs, &params).map_err(DaemonError::Config)?;
     let tx_url = if s.tx_provider_url.trim().is_empty() {
         s.coordination_node_url.trim()
     } else {
@@ -245,7 +237,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let (signer, rollup, quotes, remote) = prepare(&s)?;
     let setup = proving_setup(&s)?;
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
-    let state = NodeState::new();
+    let state = StatusBoard::new();
     let _bus = aztec_prover_common::dbus::serve(
         &launch.service.dbus,
         launch.dbus_required,
@@ -257,12 +249,17 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     .map_err(|e| DaemonError::Dbus(Box::new(e)))?;
     // The API serves once D-Bus is up, just before READY (as the broker).
     let api = serve_api(&s, &state)?;
-    let (stop, stop_rx) = watch::channel(false);
     // The node is ready once its configuration and keys are good: waiting for
     // an L1 that is down is its normal work, shown in STATUS, not a failed
-    // start (boot would otherwise hang on a remote L1 node).
+    // start (boot would otherwise hang on a remote L1 node). The watchdog
+    // asks the engine once it runs.
     systemd::notify_ready();
-    systemd::spawn_watchdog(|| async { true });
+    let probe = LateProbe::default();
+    let p = probe.clone();
+    systemd::spawn_watchdog(move || {
+        let healthy = p.healthy();
+        async move { healthy }
+    });
 
     // L1 may not be up yet: wait for it, never give up.
     let mut pause = Duration::from_millis(s.polling_interval_ms);
@@ -291,10 +288,13 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     };
     let m = loop {
         match Monitor::new(l1.clone(), cfg.clone()).await {
-            Ok(m) => break m.with_state(state.clone()),
+            Ok(m) => break m,
             Err(e) => {
                 tracing::warn!("reading the rollup's parameters: {e}");
-                tokio::time::sleep(pause).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    r = signals.next() => if r == Request::Stop { return Ok(()) },
+                }
             }
         }
     };
@@ -310,8 +310,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc.claim_duration_slots,
         rc.proof_window_slots
     );
-    let mut events = m.subscribe();
-    let mut pipeline = Pipeline::new(
+    let pipeline = Pipeline::new(
         l1.clone(),
         setup.remote,
         setup.broker,
@@ -320,80 +319,25 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc,
         Duration::from_millis(s.epoch_proving_timeout_ms),
     );
-    state.set_world_state_block(pipeline.world_block());
-    let task = tokio::spawn(monitor::run(m, stop_rx));
-    // Claimed epochs are proven one at a time, in claim order.
-    let (claims, mut claimed) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, u64)>();
-    let st = state.clone();
-    let prover = tokio::spawn(async move {
-        let state = st;
-        while let Some((e, first, last)) = claimed.recv().await {
-            status(
-                &state,
-                &format!("proving epoch {e} (blocks {first}..={last})"),
-            );
-            let mut shown = 0;
-            let r = pipeline
-                .prove(e, first, last, |p| {
-                    state.progress(e, p.proven, p.total);
-                    if p.proven >= shown + p.total.div_ceil(10).max(1) || p.proven == p.total {
-                        shown = p.proven;
-                        tracing::info!(
-                            EPOCH = e,
-                            "epoch {e}: {}/{} jobs proven",
-                            p.proven,
-                            p.total
-                        );
-                    }
-                })
-                .await;
-            state.set_world_state_block(pipeline.world_block());
-            match r {
-                Ok(rep) => {
-                    tracing::info!(
-                        EPOCH = e,
-                        "epoch {e} proven on L1: blocks {}..={}, {} proofs, {} gas, {:.1} s",
-                        rep.blocks.0,
-                        rep.blocks.1,
-                        rep.proofs,
-                        rep.gas,
-                        rep.took.as_secs_f64()
-                    );
-                    state.completed(LastProof {
-                        epoch_number: e,
-                        proven_block: rep.blocks.1,
-                        proofs: rep.proofs,
-                        gas: rep.gas,
-                        seconds: rep.took.as_secs_f64(),
-                    });
-                }
-                Err(err) => {
-                    tracing::error!(EPOCH = e, "epoch {e} not proven: {err}");
-                    state.failed(e, err);
-                }
-            }
-            status(&state, "watching L1");
-        }
-    });
+    let node = engine::start(m, pipeline, state.clone(), ProgressLog::Lines);
+    probe.set(node.probe());
+    let mut events = node.subscribe();
     status(&state, "watching L1");
     loop {
         tokio::select! {
             r = signals.next() => if r == Request::Stop { break },
             e = events.recv() => match e {
-                Ok(NodeEvent::ClaimIsOurs { epoch, first_block, last_block, .. }) => {
-                    state.claimed(epoch, first_block, last_block);
-                    let _ = claims.send((epoch, first_block, last_block));
+                // systemd's STATUS follows the engine's status line.
+                Ok(EngineEvent::Proving { .. } | EngineEvent::Proven(_) | EngineEvent::Failed { .. }) => {
+                    systemd::notify_status(&state.snapshot().status);
                 }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
         }
     }
     systemd::notify_stopping("stopping");
-    let _ = stop.send(true);
-    let _ = task.await;
-    prover.abort();
+    node.stop().await;
     if let Some(api) = api {
         let _ = api.stop();
     }

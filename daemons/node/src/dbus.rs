@@ -2,12 +2,12 @@
 #![allow(missing_docs)]
 //! The node's D-Bus object: `org.aztec.ProverNode1` at
 //! `/org/aztec/ProverNode`, owned as `org.aztec.ProverNode`. It reads the
-//! shared [`NodeState`]; `Pause` and `Resume` stop and restart quoting for
+//! shared [`StatusBoard`]; `Pause` and `Resume` stop and restart quoting for
 //! new epochs (claimed epochs are proven either way: their bond is at stake).
 
 use zbus::interface;
 
-use crate::state::NodeState;
+use crate::status::StatusBoard;
 
 /// The well-known name.
 pub const BUS_NAME: &str = "org.aztec.ProverNode";
@@ -16,12 +16,12 @@ pub const OBJECT_PATH: &str = "/org/aztec/ProverNode";
 
 /// The D-Bus object.
 pub struct NodeBus {
-    state: NodeState,
+    state: StatusBoard,
 }
 
 impl NodeBus {
     /// Wraps the shared state.
-    pub fn new(state: NodeState) -> NodeBus {
+    pub fn new(state: StatusBoard) -> NodeBus {
         NodeBus { state }
     }
 

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, watch};
 use crate::archiver::Archiver;
 use crate::bond::ensure_bond_reporting;
 use crate::quotes::{EpochSummary, QuoteProvider, Terms};
-use crate::state::NodeState;
+use crate::status::StatusBoard;
 
 /// What the monitor needs besides L1.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ pub struct Monitor {
     quoted: BTreeSet<u64>,
     claims_seen: BTreeSet<(u64, Address)>,
     events: broadcast::Sender<NodeEvent>,
-    state: NodeState,
+    state: StatusBoard,
     told_paused: Option<u64>,
 }
 
@@ -107,14 +107,14 @@ impl Monitor {
             quoted: BTreeSet::new(),
             claims_seen: BTreeSet::new(),
             events,
-            state: NodeState::new(),
+            state: StatusBoard::new(),
             told_paused: None,
         })
     }
 
     /// Reports into `state` (the node's API reads it) and follows its
     /// paused flag: while paused, no quotes go out.
-    pub fn with_state(mut self, state: NodeState) -> Monitor {
+    pub fn with_status(mut self, state: StatusBoard) -> Monitor {
         self.state = state;
         self
     }
@@ -270,11 +270,17 @@ impl Monitor {
 /// Polls until `stop` turns true: the bond first, then a step per interval.
 /// L1 errors are logged and retried with a growing pause (up to 30 s); they
 /// never end the loop.
-pub async fn run(mut m: Monitor, mut stop: watch::Receiver<bool>) {
+/// `live` says whether the loop is alive (the watchdog asks it).
+pub async fn run(
+    mut m: Monitor,
+    mut stop: watch::Receiver<bool>,
+    live: std::sync::Arc<crate::engine::Liveness>,
+) {
     let base = m.cfg.polling_interval;
     let mut pause = base;
     let mut bonded = false;
     loop {
+        live.step_started();
         let r = if bonded {
             m.step().await
         } else {
@@ -287,6 +293,7 @@ pub async fn run(mut m: Monitor, mut stop: watch::Receiver<bool>) {
                 pause = (pause * 2).min(Duration::from_secs(30)).max(base);
             }
         }
+        live.pausing(pause);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,

@@ -15,17 +15,29 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aztec_prover_protocol::uri::{ProofUri, UriKind};
-use aztec_prover_protocol::{
-    EnqueueRequest, JobId, JobType, ProvingBrokerApiClient, ProvingJobStatus,
-};
-use aztec_zk::CircuitId;
+use aztec_prover_protocol::{EnqueueRequest, JobId, JobType, ProvingJobStatus};
 use aztec_zk::circuits::links;
 use aztec_zk::groth16::VerifyingKey;
 use aztec_zk::plan::EpochPlan;
 use aztec_zk::wire::{decode_result, encode_inputs, job_type};
-use jsonrpsee::http_client::HttpClient;
+use aztec_zk::{CircuitId, Felt};
 
-use crate::epoch::ProvenJob;
+use crate::broker::JobBroker;
+use crate::error::NodeError;
+
+/// One proven job of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenJob {
+    /// Its circuit.
+    pub circuit: CircuitId,
+    /// Its children in the tree, as indices of earlier jobs.
+    pub children: Vec<usize>,
+    /// Its public inputs.
+    pub public_inputs: Vec<Felt>,
+    /// The proof in the precompiles' order (`groth16::evm::proof_words`);
+    /// zeros for simulated jobs (mock verifier).
+    pub proof: [[u8; 32]; 8],
+}
 
 /// A result the orchestrator refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,39 +74,46 @@ pub enum Checking {
     Simulated,
 }
 
-async fn fetch(broker: &HttpClient, uri: &ProofUri) -> Result<Vec<u8>, String> {
-    match uri.kind().map_err(|e| e.to_string())? {
-        UriKind::Inline(b) => Ok(b),
-        UriKind::Blob(_) => {
+/// The bytes of a result: inline in its URI, or fetched from the broker.
+/// `Err` is a result that cannot be read, which is refused like a bad one.
+async fn fetch(
+    broker: &impl JobBroker,
+    id: &JobId,
+    uri: &ProofUri,
+) -> Result<Result<Vec<u8>, String>, NodeError> {
+    Ok(match uri.kind() {
+        Err(e) => Err(format!("its URI {uri}: {e}")),
+        Ok(UriKind::Inline(b)) => Ok(b),
+        Ok(UriKind::Blob(_)) => {
             let text = broker
-                .get_proof_data(uri.clone())
+                .proof_data(uri.clone())
                 .await
-                .map_err(|e| format!("fetching {uri}: {e}"))?;
+                .map_err(|e| NodeError::broker(Some(id), format!("fetching {uri}: {e}")))?;
             aztec_prover_protocol::uri::from_base64(&text)
-                .map_err(|e| format!("proof data of {uri}: {e}"))
+                .map_err(|e| format!("its proof data {uri}: {e}"))
         }
-        UriKind::External => Err(format!("{uri}: external proof URIs are not supported")),
-    }
+        Ok(UriKind::External) => Err(format!("{uri}: external proof URIs are not supported")),
+    })
 }
 
 /// Enqueues a job; returns the broker's answer (a job it already holds is
 /// left as it is and its status returned).
 async fn enqueue(
-    broker: &HttpClient,
+    broker: &impl JobBroker,
     epoch: u64,
     id: &JobId,
     t: JobType,
     bytes: &[u8],
-) -> Result<ProvingJobStatus, String> {
+) -> Result<ProvingJobStatus, NodeError> {
     broker
-        .enqueue_proving_job(EnqueueRequest {
+        .enqueue(EnqueueRequest {
             id: Some(id.clone()),
             job_type: t,
             epoch_number: epoch,
             inputs_uri: ProofUri::inline(bytes),
         })
         .await
-        .map_err(|e| format!("enqueueing {id}: {e}"))
+        .map_err(|e| NodeError::broker(Some(id), format!("enqueueing: {e}")))
 }
 
 /// Checks one result against its job: `Err` says why it is refused.
@@ -137,25 +156,33 @@ fn check_result(
     })
 }
 
+/// How often the orchestrator asks the broker about the jobs not yet proven.
+const POLL: Duration = Duration::from_millis(200);
+
 /// Proves `plan` through the broker and returns the checked proofs in plan order.
 pub async fn prove_epoch(
-    broker: &HttpClient,
+    broker: &impl JobBroker,
     epoch: u64,
     plan: &EpochPlan,
     checking: &Checking,
     timeout: Duration,
     mut progress: impl FnMut(&Progress),
-) -> Result<Vec<ProvenJob>, String> {
+) -> Result<Vec<ProvenJob>, NodeError> {
     let mut ids = Vec::with_capacity(plan.jobs.len());
     let (mut proven_before, mut pending_before) = (0, 0);
+    // Jobs with the same inputs (two blocks' identical parity jobs) are one
+    // job in the broker: enqueued once, not counted as found there.
+    let mut sent = std::collections::HashSet::new();
     for j in &plan.jobs {
         let bytes = encode_inputs(&j.inputs);
         let t = job_type(j.circuit());
         let id = JobId::for_inputs(epoch, t, &bytes);
-        match enqueue(broker, epoch, &id, t, &bytes).await? {
-            ProvingJobStatus::Fulfilled { .. } => proven_before += 1,
-            ProvingJobStatus::InProgress => pending_before += 1,
-            _ => {}
+        if sent.insert(id.clone()) {
+            match enqueue(broker, epoch, &id, t, &bytes).await? {
+                ProvingJobStatus::Fulfilled { .. } => proven_before += 1,
+                ProvingJobStatus::InProgress => pending_before += 1,
+                _ => {}
+            }
         }
         ids.push(id);
     }
@@ -179,17 +206,19 @@ pub async fn prove_epoch(
     let deadline = Instant::now() + timeout;
     while p.proven < p.total {
         if Instant::now() > deadline {
-            return Err(format!(
-                "epoch {epoch}: {} of {} jobs proven after {timeout:?}",
-                p.proven, p.total
-            ));
+            return Err(NodeError::Timeout {
+                epoch,
+                proven: p.proven,
+                total: p.total,
+                after: timeout,
+            });
         }
         for i in 0..ids.len() {
             if results[i].is_some() {
                 continue;
             }
             let id = ids[i].clone();
-            let status = match broker.get_proving_job_status(id.clone()).await {
+            let status = match broker.status(id.clone()).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("broker: status of {id}: {e}");
@@ -199,8 +228,10 @@ pub async fn prove_epoch(
             match status {
                 ProvingJobStatus::Fulfilled { value, agent } => {
                     let job = &plan.jobs[i];
-                    let bytes = fetch(broker, &value).await?;
-                    match check_result(&bytes, job, checking) {
+                    let checked = fetch(broker, &id, &value)
+                        .await?
+                        .and_then(|bytes| check_result(&bytes, job, checking));
+                    match checked {
                         Ok(proven) => {
                             results[i] = Some(proven);
                             p.proven += 1;
@@ -215,9 +246,14 @@ pub async fn prove_epoch(
                                 "refused the result of {id} from agent {agent}: {reason}; the broker queues it again"
                             );
                             broker
-                                .refuse_proving_job_result(id.clone(), value, reason.clone())
+                                .refuse(id.clone(), value, reason.clone())
                                 .await
-                                .map_err(|e| format!("refusing the result of {id}: {e}"))?;
+                                .map_err(|e| {
+                                    NodeError::broker(
+                                        Some(&id),
+                                        format!("refusing its result: {e}"),
+                                    )
+                                })?;
                             p.refused.push(Refusal {
                                 job: id,
                                 agent,
@@ -227,11 +263,9 @@ pub async fn prove_epoch(
                     }
                 }
                 ProvingJobStatus::Rejected { reason } => {
-                    return Err(format!("{id} failed for good: {reason}"));
+                    return Err(NodeError::JobFailed { job: id, reason });
                 }
-                ProvingJobStatus::NotFound => {
-                    return Err(format!("the broker lost {id}"));
-                }
+                ProvingJobStatus::NotFound => return Err(NodeError::JobLost(id)),
                 _ => {}
             }
         }
@@ -250,7 +284,7 @@ pub async fn prove_epoch(
             .collect();
         progress(&p);
         if p.proven < p.total {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
     let jobs: Vec<ProvenJob> = results.into_iter().flatten().collect();
@@ -261,7 +295,296 @@ pub async fn prove_epoch(
             .map(|c| (jobs[*c].circuit, jobs[*c].public_inputs.as_slice()))
             .collect();
         links::check_children(j.circuit, &j.public_inputs, &children)
-            .map_err(|e| format!("job {i}: {e}"))?;
+            .map_err(|e| NodeError::Links(format!("job {i}: {e}")))?;
     }
     Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The orchestrator against an in-process broker double: a queue that
+    //! "proves" a job (simulates its circuit) when the node asks about it,
+    //! can hand back a forged result once, can already hold results (a
+    //! restarted node), or never prove anything (a timeout).
+
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    use aztec_prover_protocol::{EnqueueRequest, JobId, ProofUri, ProvingJobStatus};
+    use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
+    use aztec_zk::synth::simulate;
+    use aztec_zk::wire::{ProofResult, decode_inputs, encode_result};
+    use aztec_zk::world::{World, synthetic_tx};
+    use aztec_zk::{Felt, RollupParams};
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Held {
+        /// Ids in the order they were first enqueued.
+        order: Vec<JobId>,
+        /// Every enqueue call, repeats included.
+        calls: usize,
+        inputs: HashMap<JobId, Vec<u8>>,
+        results: HashMap<JobId, ProofUri>,
+        /// Jobs whose next result is for another circuit.
+        forge: HashSet<JobId>,
+        refused: Vec<(JobId, String)>,
+    }
+
+    struct Double {
+        params: RollupParams,
+        proves: bool,
+        held: Mutex<Held>,
+    }
+
+    impl Double {
+        fn new(proves: bool) -> Double {
+            Double {
+                params: RollupParams::test(),
+                proves,
+                held: Mutex::default(),
+            }
+        }
+
+        fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+            self.held.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// What an honest agent returns for `inputs` (simulated), or one
+        /// for another circuit when forging.
+        fn result(&self, inputs: &[u8], forged: bool) -> ProofUri {
+            let inputs = decode_inputs(inputs).expect("inputs the node encoded");
+            let circuit = if forged {
+                CircuitId::RootRollup
+            } else {
+                inputs.circuit()
+            };
+            let public_inputs = simulate(&self.params, &inputs).expect("a valid job");
+            ProofUri::inline(&encode_result(&ProofResult {
+                circuit,
+                public_inputs,
+                proof: Vec::new(),
+                simulated: true,
+            }))
+        }
+    }
+
+    impl JobBroker for Double {
+        async fn enqueue(&self, job: EnqueueRequest) -> Result<ProvingJobStatus, String> {
+            let id = job.id.ok_or("the node names its jobs")?;
+            let mut h = self.held();
+            h.calls += 1;
+            if let Some(value) = h.results.get(&id) {
+                return Ok(ProvingJobStatus::Fulfilled {
+                    value: value.clone(),
+                    agent: Some("agent-1".into()),
+                });
+            }
+            if h.inputs.contains_key(&id) {
+                return Ok(ProvingJobStatus::InProgress);
+            }
+            let bytes = match job.inputs_uri.kind().map_err(|e| e.to_string())? {
+                UriKind::Inline(b) => b,
+                _ => return Err("inline inputs expected".into()),
+            };
+            h.order.push(id.clone());
+            h.inputs.insert(id, bytes);
+            Ok(ProvingJobStatus::InQueue)
+        }
+
+        async fn status(&self, id: JobId) -> Result<ProvingJobStatus, String> {
+            let mut h = self.held();
+            if !h.results.contains_key(&id) {
+                let Some(inputs) = h.inputs.get(&id).cloned() else {
+                    return Ok(ProvingJobStatus::NotFound);
+                };
+                if !self.proves {
+                    return Ok(ProvingJobStatus::InProgress);
+                }
+                let forged = h.forge.remove(&id);
+                let value = self.result(&inputs, forged);
+                h.results.insert(id.clone(), value);
+            }
+            let value = h.results[&id].clone();
+            Ok(ProvingJobStatus::Fulfilled {
+                value,
+                agent: Some("agent-1".into()),
+            })
+        }
+
+        async fn proof_data(&self, uri: ProofUri) -> Result<String, String> {
+            Err(format!("{uri}: results are inline here"))
+        }
+
+        async fn refuse(
+            &self,
+            id: JobId,
+            value: ProofUri,
+            reason: String,
+        ) -> Result<ProvingJobStatus, String> {
+            let mut h = self.held();
+            if h.results.get(&id) == Some(&value) {
+                h.results.remove(&id);
+            }
+            h.refused.push((id, reason));
+            Ok(ProvingJobStatus::InQueue)
+        }
+    }
+
+    /// An epoch of two blocks of two synthetic txs at test sizes.
+    fn an_epoch() -> EpochPlan {
+        let params = RollupParams::test();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut world = World::genesis(params.clone());
+        let mut scratch = world.clone();
+        let blocks: Vec<BlockSpec> = (0..2u64)
+            .map(|b| {
+                let txs = (0..2)
+                    .map(|_| {
+                        let tx = synthetic_tx(&scratch, &mut rng).expect("a tx");
+                        scratch.apply_tx(&tx).expect("it applies");
+                        tx
+                    })
+                    .collect();
+                BlockSpec {
+                    txs,
+                    messages: vec![Felt::from_u64(b + 1)],
+                    slot: 10 + b,
+                }
+            })
+            .collect();
+        plan_epoch(&mut world, 3, Felt::from_u64(9), &blocks).expect("a plan")
+    }
+
+    fn ids(plan: &EpochPlan) -> Vec<JobId> {
+        plan.jobs
+            .iter()
+            .map(|j| JobId::for_inputs(3, job_type(j.circuit()), &encode_inputs(&j.inputs)))
+            .collect()
+    }
+
+    /// The ids in plan order, each once: jobs with the same inputs (two
+    /// blocks' identical parity jobs) are one job in the broker.
+    fn distinct(ids: Vec<JobId>) -> Vec<JobId> {
+        let mut seen = HashSet::new();
+        ids.into_iter().filter(|i| seen.insert(i.clone())).collect()
+    }
+
+    async fn prove(
+        broker: &Double,
+        plan: &EpochPlan,
+        timeout: Duration,
+    ) -> (Result<Vec<ProvenJob>, NodeError>, Progress) {
+        let mut last = Progress::default();
+        let r = prove_epoch(broker, 3, plan, &Checking::Simulated, timeout, |p| {
+            last = p.clone()
+        })
+        .await;
+        (r, last)
+    }
+
+    #[tokio::test]
+    async fn every_job_is_enqueued_in_plan_order_and_the_tree_comes_back_checked() {
+        let plan = an_epoch();
+        let broker = Double::new(true);
+        let (r, p) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        let jobs = r.expect("proven");
+        assert_eq!(
+            broker.held().order,
+            distinct(ids(&plan)),
+            "children before parents, as planned"
+        );
+        assert_eq!(jobs.len(), plan.jobs.len());
+        for (j, planned) in jobs.iter().zip(&plan.jobs) {
+            assert_eq!(j.circuit, planned.circuit());
+            assert_eq!(j.children, planned.children);
+        }
+        assert_eq!((p.proven, p.total), (plan.jobs.len(), plan.jobs.len()));
+        assert!(p.refused.is_empty() && p.reattached == (0, 0));
+        let per: usize = p.per_circuit.iter().map(|(_, done, _)| done).sum();
+        assert_eq!(per, plan.jobs.len());
+    }
+
+    #[tokio::test]
+    async fn a_refused_result_is_handed_back_and_the_job_proven_again() {
+        let plan = an_epoch();
+        let broker = Double::new(true);
+        let forged = ids(&plan)[2].clone();
+        broker.held().forge.insert(forged.clone());
+        let (r, p) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        assert_eq!(r.expect("proven in the end").len(), plan.jobs.len());
+        assert_eq!(p.refused.len(), 1);
+        assert_eq!(p.refused[0].job, forged);
+        assert_eq!(p.refused[0].agent, "agent-1");
+        assert!(
+            p.refused[0].reason.contains("instead of"),
+            "{:?}",
+            p.refused
+        );
+        assert_eq!(broker.held().refused.len(), 1, "the broker was told");
+    }
+
+    #[tokio::test]
+    async fn a_restarted_node_reattaches_to_the_jobs_already_in_the_broker() {
+        let plan = an_epoch();
+        let broker = Double::new(true);
+        let (first, _) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        let calls = broker.held().calls;
+        // The node restarts and proves the same epoch: same ids, nothing new queued.
+        let (again, p) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        assert_eq!(again.expect("proven"), first.expect("proven"));
+        let distinct = distinct(ids(&plan));
+        assert_eq!(p.reattached, (distinct.len(), 0));
+        let h = broker.held();
+        assert_eq!(h.order, distinct, "no job was queued twice");
+        assert_eq!(h.calls, calls + distinct.len());
+    }
+
+    #[tokio::test]
+    async fn an_epoch_not_proven_in_time_is_a_timeout_with_its_count() {
+        let plan = an_epoch();
+        let broker = Double::new(false);
+        let (r, _) = prove(&broker, &plan, Duration::from_millis(300)).await;
+        match r {
+            Err(NodeError::Timeout {
+                epoch,
+                proven,
+                total,
+                ..
+            }) => assert_eq!((epoch, proven, total), (3, 0, plan.jobs.len())),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_the_broker_lost_or_rejected_ends_the_epoch_naming_it() {
+        let plan = an_epoch();
+        let broker = Double::new(false);
+        let lost = ids(&plan)[0].clone();
+        let (r, _) = {
+            let mut first = true;
+            let r = prove_epoch(
+                &broker,
+                3,
+                &plan,
+                &Checking::Simulated,
+                Duration::from_secs(60),
+                |_| {
+                    if first {
+                        // The broker forgets a job after it was enqueued.
+                        broker.held().inputs.remove(&lost);
+                        first = false;
+                    }
+                },
+            )
+            .await;
+            (r, ())
+        };
+        match r {
+            Err(NodeError::JobLost(id)) => assert_eq!(id, lost),
+            other => panic!("expected the lost job, got {other:?}"),
+        }
+    }
 }

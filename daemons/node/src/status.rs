@@ -105,14 +105,14 @@ struct Inner {
 
 /// The shared state. Cheap to clone.
 #[derive(Clone)]
-pub struct NodeState {
+pub struct StatusBoard {
     inner: Arc<Mutex<Inner>>,
     paused: Arc<watch::Sender<bool>>,
 }
 
-impl Default for NodeState {
+impl Default for StatusBoard {
     fn default() -> Self {
-        NodeState::new()
+        StatusBoard::new()
     }
 }
 
@@ -123,10 +123,10 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-impl NodeState {
+impl StatusBoard {
     /// A node that has done nothing yet.
-    pub fn new() -> NodeState {
-        NodeState {
+    pub fn new() -> StatusBoard {
+        StatusBoard {
             inner: Arc::default(),
             paused: Arc::new(watch::channel(false).0),
         }
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn an_epoch_job_goes_from_claim_to_completion() {
-        let s = NodeState::new();
+        let s = StatusBoard::new();
         s.claimed(3, 10, 14);
         s.claimed(3, 10, 14);
         assert_eq!(s.jobs().len(), 1);
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn pausing_is_seen_by_watchers_and_reported_once() {
-        let s = NodeState::new();
+        let s = StatusBoard::new();
         let w = s.watch_paused();
         assert!(s.set_paused(true));
         assert!(!s.set_paused(true));
