@@ -6,9 +6,11 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
+use crate::error::GpuError;
+
 use aztec_backend_abi::Backend;
 
-static CPU: OnceLock<Result<Backend, String>> = OnceLock::new();
+static CPU: OnceLock<Result<Backend, GpuError>> = OnceLock::new();
 static THREADS: Mutex<(u32, Vec<u32>)> = Mutex::new((0, Vec::new()));
 
 /// The directory this library was loaded from.
@@ -35,16 +37,21 @@ fn own_dir() -> Option<PathBuf> {
 }
 
 /// The CPU backend, loaded on first use and configured like this one.
-pub fn cpu() -> Result<&'static Backend, String> {
+pub fn cpu() -> Result<&'static Backend, GpuError> {
     let loaded = CPU.get_or_init(|| {
         let sibling = own_dir().map(|d| d.join("libaztec_backend_cpu.so"));
         let b = match sibling {
             Some(p) if p.is_file() => Backend::load_path(&p),
             _ => Backend::load("cpu"),
         }
-        .map_err(|e| format!("the CPU backend (for G2 and oversized NTTs) is missing: {e}"))?;
+        .map_err(|e| {
+            GpuError::Device(format!(
+                "the CPU backend (for G2 and oversized NTTs) is missing: {e}"
+            ))
+        })?;
         if let Ok(t) = THREADS.lock() {
-            b.configure(t.0, &t.1).map_err(|e| e.to_string())?;
+            b.configure(t.0, &t.1)
+                .map_err(|e| GpuError::Device(e.to_string()))?;
         }
         Ok(b)
     });
@@ -52,12 +59,14 @@ pub fn cpu() -> Result<&'static Backend, String> {
 }
 
 /// Remembers the thread setting and passes it on if the CPU backend is loaded.
-pub fn configure(threads: u32, cpus: &[u32]) -> Result<(), String> {
+pub fn configure(threads: u32, cpus: &[u32]) -> Result<(), GpuError> {
     if let Ok(mut t) = THREADS.lock() {
         *t = (threads, cpus.to_vec());
     }
     match CPU.get() {
-        Some(Ok(b)) => b.configure(threads, cpus).map_err(|e| e.to_string()),
+        Some(Ok(b)) => b
+            .configure(threads, cpus)
+            .map_err(|e| GpuError::Device(e.to_string())),
         _ => Ok(()),
     }
 }

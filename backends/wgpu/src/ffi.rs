@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use aztec_backend_abi::export::{self, Handles, fail, guarded};
 use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, status};
 
+use crate::error::GpuError;
 use crate::{fallback, state};
 
 /// Largest MSM accepted (2^32 points).
@@ -21,9 +22,9 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
         if out.is_null() {
             return fail(status::INVALID_ARGUMENT, "info: null output");
         }
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         let mut i = BackendInfo::zeroed();
         i.abi_version = ffi::ABI_VERSION;
@@ -44,7 +45,7 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
             // whose "device" is the host's cores.
             Ok(_) if st.gpu.is_device() => i.capabilities |= caps::G2_BESIDE_G1,
             Ok(_) => {}
-            Err(e) => return fail(status::INVALID_ARGUMENT, e),
+            Err(e) => return fail(status::INVALID_ARGUMENT, e.to_string()),
         }
         i.preferred_threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         i.max_log_ntt = TWO_ADICITY;
@@ -70,7 +71,7 @@ unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> S
         };
         match fallback::configure(threads, list) {
             Ok(()) => status::OK,
-            Err(e) => fail(status::INVALID_ARGUMENT, e),
+            Err(e) => fail(status::INVALID_ARGUMENT, e.to_string()),
         }
     })
 }
@@ -116,9 +117,9 @@ unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: 
                 )
             }
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.msm_g1(pts, sc) {
             Ok(r) => {
@@ -126,22 +127,25 @@ unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: 
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
                 status::OK
             }
-            Err(e) => msm_failure("msm_g1", e),
+            Err(e) => failure("msm_g1", e),
         }
     })
 }
 
-/// The status of a failed MSM or preparation: a bad point is the caller's,
-/// running out of GPU memory is `OUT_OF_MEMORY`, the rest is the device's.
-fn msm_failure(op: &str, e: String) -> Status {
-    let code = if e.starts_with("point ") {
-        status::INVALID_ARGUMENT
-    } else if e.contains("out of GPU memory") {
-        status::OUT_OF_MEMORY
-    } else {
-        status::DEVICE
+/// The status of a failed operation, by the error's kind: the caller's bad
+/// input, a device out of memory, or the device's failure.
+fn failure(op: &str, e: GpuError) -> Status {
+    let code = match &e {
+        GpuError::Argument(_) => status::INVALID_ARGUMENT,
+        GpuError::OutOfMemory(_) => status::OUT_OF_MEMORY,
+        GpuError::Device(_) => status::DEVICE,
     };
     fail(code, format!("{op}: {e}"))
+}
+
+/// The opened device, or `DEVICE` with why there is none.
+fn device() -> Result<&'static crate::State, Status> {
+    state().map_err(|e| fail(status::DEVICE, e.to_string()))
 }
 
 /// Prepared G1 bases (device buffers), by handle.
@@ -155,14 +159,14 @@ unsafe extern "C" fn g1_bases_prepare(points: *const u8, n: u64, handle: *mut u6
             Ok(p) => p,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.prepare_g1(pts) {
             // SAFETY: `handle` was checked non-null; the ABI makes it writable.
             Ok(p) => unsafe { PREPARED.give(p, handle) },
-            Err(e) => msm_failure("g1_bases_prepare", e),
+            Err(e) => failure("g1_bases_prepare", e),
         }
     })
 }
@@ -180,9 +184,9 @@ unsafe extern "C" fn msm_g1_prepared(
             Ok(a) => a,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.msm_g1_prepared(&bases, sc) {
             Ok(r) => {
@@ -190,7 +194,7 @@ unsafe extern "C" fn msm_g1_prepared(
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
                 status::OK
             }
-            Err(e) => msm_failure("msm_g1_prepared", e),
+            Err(e) => failure("msm_g1_prepared", e),
         }
     })
 }
@@ -218,19 +222,19 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
                 )
             }
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         let sum = match st.g2_on_gpu() {
-            Ok(true) => st.msm_g2(pts, sc).map_err(|e| msm_failure("msm_g2", e)),
+            Ok(true) => st.msm_g2(pts, sc).map_err(|e| failure("msm_g2", e)),
             Ok(false) => match fallback::cpu() {
                 Ok(cpu) => cpu
                     .msm_g2(pts, sc)
                     .map_err(|e| fail(status::INVALID_ARGUMENT, format!("msm_g2: {e}"))),
-                Err(e) => Err(fail(status::UNSUPPORTED, e)),
+                Err(e) => Err(fail(status::UNSUPPORTED, e.to_string())),
             },
-            Err(e) => Err(fail(status::INVALID_ARGUMENT, e)),
+            Err(e) => Err(fail(status::INVALID_ARGUMENT, e.to_string())),
         };
         match sum {
             Ok(r) => {
@@ -277,14 +281,14 @@ unsafe extern "C" fn ntt_fn(
             g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
             Some(g)
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         if !st.ntt_fits(log_n) {
             return match fallback::cpu().and_then(|c| {
                 c.ntt(data, log_n, inverse != 0, coset.as_ref())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| GpuError::Device(e.to_string()))
             }) {
                 Ok(()) => status::OK,
                 Err(e) => fail(
@@ -295,10 +299,7 @@ unsafe extern "C" fn ntt_fn(
         }
         match st.ntt(data, log_n, inverse != 0, coset.as_ref()) {
             Ok(()) => status::OK,
-            Err(e) if e.contains("coset generator") => {
-                fail(status::INVALID_ARGUMENT, format!("ntt: {e}"))
-            }
-            Err(e) => fail(status::DEVICE, format!("ntt: {e}")),
+            Err(e) => failure("ntt", e),
         }
     })
 }
@@ -317,14 +318,14 @@ unsafe extern "C" fn vec_upload(data: *const u8, n: u64, handle: *mut u64) -> St
             Ok(b) => b,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.vec_upload(bytes) {
             // SAFETY: `handle` was checked non-null; the ABI makes it writable.
             Ok(v) => unsafe { VECTORS.give(v, handle) },
-            Err(e) => msm_failure("vec_upload", e),
+            Err(e) => failure("vec_upload", e),
         }
     })
 }
@@ -337,13 +338,13 @@ unsafe extern "C" fn vec_download(handle: u64, offset: u64, n: u64, out: *mut u8
             Ok(a) => a,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.vec_download(&v, range.start, out) {
             Ok(()) => status::OK,
-            Err(e) => msm_failure("vec_download", e),
+            Err(e) => failure("vec_download", e),
         }
     })
 }
@@ -356,13 +357,13 @@ unsafe extern "C" fn vec_ntt(handle: u64, log_n: u32, inverse: u32, coset: *cons
             Ok(a) => a,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.vec_ntt(&v, log_n, inverse != 0, coset.as_ref()) {
             Ok(()) => status::OK,
-            Err(e) => msm_failure("vec_ntt", e),
+            Err(e) => failure("vec_ntt", e),
         }
     })
 }
@@ -375,14 +376,14 @@ unsafe extern "C" fn vec_ab_minus_c(handle: u64, scale: *const u8, out: *mut u64
             Ok(a) => a,
             Err(s) => return s,
         };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.vec_ab_minus_c(&v, &scale) {
             // SAFETY: `out` was checked non-null; the ABI makes it writable.
             Ok(h) => unsafe { VECTORS.give(h, out) },
-            Err(e) => msm_failure("vec_ab_minus_c", e),
+            Err(e) => failure("vec_ab_minus_c", e),
         }
     })
 }
@@ -400,9 +401,9 @@ unsafe extern "C" fn msm_g1_prepared_vec(
                 Ok(a) => a,
                 Err(s) => return s,
             };
-        let st = match state() {
+        let st = match device() {
             Ok(s) => s,
-            Err(e) => return fail(status::DEVICE, e),
+            Err(code) => return code,
         };
         match st.msm_g1_prepared_vec(&b, &v, range.start) {
             Ok(r) => {
@@ -410,7 +411,7 @@ unsafe extern "C" fn msm_g1_prepared_vec(
                 unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
                 status::OK
             }
-            Err(e) => msm_failure("msm_g1_prepared_vec", e),
+            Err(e) => failure("msm_g1_prepared_vec", e),
         }
     })
 }
@@ -443,3 +444,34 @@ pub static aztec_prover_backend_v3: BackendTable = BackendTable {
     msm_g1_prepared_vec,
     vec_release,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status follows the error's kind, whatever its words say.
+    #[test]
+    fn statuses_follow_the_kind_of_error_not_its_message() {
+        let cases = [
+            (
+                GpuError::Argument("out of GPU memory".into()),
+                status::INVALID_ARGUMENT,
+            ),
+            (
+                GpuError::OutOfMemory("point 3: its x".into()),
+                status::OUT_OF_MEMORY,
+            ),
+            (
+                GpuError::Device("point 3: its x coordinate".into()),
+                status::DEVICE,
+            ),
+            (
+                GpuError::Device("the coset generator is zero".into()),
+                status::DEVICE,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(failure("op", e.clone()), want, "{e:?}");
+        }
+    }
+}

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::error::GpuError;
+
 use crate::shader::{Limbs, WORKGROUP};
 
 /// Environment variable choosing the adapter (index or name part).
@@ -34,15 +36,17 @@ fn tracing() -> bool {
 }
 
 /// The layout asked for in `LIMBS_ENV`, or the best one the adapter has.
-fn choose_limbs(asked: Option<&str>, int64: bool) -> Result<Limbs, String> {
+fn choose_limbs(asked: Option<&str>, int64: bool) -> Result<Limbs, GpuError> {
     match asked.map(str::trim) {
         None | Some("") => Ok(if int64 { Limbs::Wide } else { Limbs::Narrow }),
         Some("13") => Ok(Limbs::Narrow),
         Some("29") if int64 => Ok(Limbs::Wide),
-        Some("29") => Err(format!(
+        Some("29") => Err(GpuError::Device(format!(
             "{LIMBS_ENV}=29 needs 64-bit shader integers, which this adapter lacks; use 13 or leave it unset"
-        )),
-        Some(v) => Err(format!("{LIMBS_ENV}={v:?}: expected 13 or 29")),
+        ))),
+        Some(v) => Err(GpuError::Device(format!(
+            "{LIMBS_ENV}={v:?}: expected 13 or 29"
+        ))),
     }
 }
 
@@ -97,7 +101,7 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
         .collect()
 }
 
-fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, String> {
+fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, GpuError> {
     let listed: Vec<String> = adapters
         .iter()
         .enumerate()
@@ -107,12 +111,12 @@ fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, String> {
         })
         .collect();
     if adapters.is_empty() {
-        return Err(format!(
+        return Err(GpuError::Device(format!(
             "no GPU adapter found (WGPU_BACKEND={}); install a Vulkan driver \
              (on Debian: mesa-vulkan-drivers for lavapipe, or the GPU vendor's driver) \
              or choose another API with WGPU_BACKEND",
             std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "all".into())
-        ));
+        )));
     }
     if let Ok(want) = std::env::var(ADAPTER_ENV) {
         let want = want.trim().to_string();
@@ -131,10 +135,10 @@ fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, String> {
                 .into_iter()
                 .nth(k)
                 .unwrap_or_else(|| unreachable!())),
-            None => Err(format!(
+            None => Err(GpuError::Device(format!(
                 "{ADAPTER_ENV}={want:?} matches no adapter; found: {}",
                 listed.join("; ")
-            )),
+            ))),
         };
     }
     let mut adapters = adapters;
@@ -197,7 +201,7 @@ pub struct Gpu {
 
 impl Gpu {
     /// Opens the chosen adapter with its full limits.
-    pub fn open() -> Result<Gpu, String> {
+    pub fn open() -> Result<Gpu, GpuError> {
         let (inst, backends) = instance();
         let adapter = choose(pollster::block_on(inst.enumerate_adapters(backends)))?;
         let info = adapter.get_info();
@@ -217,7 +221,7 @@ impl Gpu {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
-        .map_err(|e| format!("cannot open {}: {e}", info.name))?;
+        .map_err(|e| GpuError::Device(format!("cannot open {}: {e}", info.name)))?;
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         // The default handler panics; a library reports instead.
@@ -268,15 +272,18 @@ impl Gpu {
         device.min(asked)
     }
 
-    fn take_errors(&self) -> Result<(), String> {
+    fn take_errors(&self) -> Result<(), GpuError> {
         let mut v = self
             .errors
             .lock()
-            .map_err(|_| "error list poisoned".to_string())?;
+            .map_err(|_| GpuError::from("error list poisoned"))?;
         if v.is_empty() {
             Ok(())
         } else {
-            Err(format!("GPU error: {}", std::mem::take(&mut *v).join("; ")))
+            Err(GpuError::Device(format!(
+                "GPU error: {}",
+                std::mem::take(&mut *v).join("; ")
+            )))
         }
     }
 
@@ -287,7 +294,7 @@ impl Gpu {
         source: &str,
         buffers: u32,
         entries: &[&'static str],
-    ) -> Result<Program, String> {
+    ) -> Result<Program, GpuError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
@@ -321,7 +328,9 @@ impl Gpu {
                 immediate_size: 0,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(format!("the {label} shaders do not compile: {err}"));
+            return Err(GpuError::Device(format!(
+                "the {label} shaders do not compile: {err}"
+            )));
         }
         // The driver compiles each entry point on its own, for seconds on a
         // CPU implementation: on several threads they take the longest one's
@@ -372,7 +381,7 @@ impl Gpu {
             compiling,
         );
         self.take_errors()
-            .map_err(|e| format!("the {label} shaders do not compile: {e}"))?;
+            .map_err(|e| GpuError::Device(format!("the {label} shaders do not compile: {e}")))?;
         Ok(Program {
             layout,
             pipelines,
@@ -381,12 +390,12 @@ impl Gpu {
     }
 
     /// A storage buffer named `name` of at least `bytes`, reused across calls.
-    pub fn buffer(&self, name: &'static str, bytes: u64) -> Result<wgpu::Buffer, String> {
+    pub fn buffer(&self, name: &'static str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
         let bytes = bytes.max(256).next_multiple_of(256);
         let mut map = self
             .buffers
             .lock()
-            .map_err(|_| "buffer pool poisoned".to_string())?;
+            .map_err(|_| GpuError::from("buffer pool poisoned"))?;
         if let Some(b) = map.get(name) {
             if b.size() >= bytes {
                 return Ok(b.clone());
@@ -409,7 +418,7 @@ impl Gpu {
 
     /// A storage buffer of at least `bytes` of its own, outside the pool
     /// (kept by its owner, freed when dropped).
-    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, String> {
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
         self.create(
             label,
             bytes.max(256).next_multiple_of(256),
@@ -422,12 +431,12 @@ impl Gpu {
         label: &str,
         bytes: u64,
         usage: wgpu::BufferUsages,
-    ) -> Result<wgpu::Buffer, String> {
+    ) -> Result<wgpu::Buffer, GpuError> {
         if bytes > self.limits.max_buffer_size {
-            return Err(format!(
+            return Err(GpuError::Device(format!(
                 "{label}: {bytes} bytes is over the device's buffer limit of {}",
                 self.limits.max_buffer_size
-            ));
+            )));
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let b = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -437,9 +446,9 @@ impl Gpu {
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(format!(
+            return Err(GpuError::OutOfMemory(format!(
                 "out of GPU memory for {label} ({bytes} bytes): {e}"
-            ));
+            )));
         }
         Ok(b)
     }
@@ -457,7 +466,7 @@ impl Gpu {
     /// buffer (`queue.write_buffer` would allocate and fault in a fresh
     /// staging area of the same size on every call). Each part goes to the
     /// start of its buffer; lengths are multiples of 4.
-    pub fn upload(&self, parts: &[(&wgpu::Buffer, &[u8])]) -> Result<(), String> {
+    pub fn upload(&self, parts: &[(&wgpu::Buffer, &[u8])]) -> Result<(), GpuError> {
         let total: u64 = parts.iter().map(|(_, b)| b.len() as u64).sum();
         if total == 0 {
             return Ok(());
@@ -471,14 +480,16 @@ impl Gpu {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| format!("GPU error while mapping the upload buffer: {e}"))?;
+            .map_err(|e| {
+                GpuError::Device(format!("GPU error while mapping the upload buffer: {e}"))
+            })?;
         rx.recv()
-            .map_err(|_| "the GPU never mapped the upload buffer".to_string())?
-            .map_err(|e| format!("cannot map the upload buffer: {e}"))?;
+            .map_err(|_| GpuError::from("the GPU never mapped the upload buffer"))?
+            .map_err(|e| GpuError::Device(format!("cannot map the upload buffer: {e}")))?;
         {
             let mut view = slice
                 .get_mapped_range_mut()
-                .map_err(|e| format!("cannot write the upload buffer: {e}"))?;
+                .map_err(|e| GpuError::Device(format!("cannot write the upload buffer: {e}")))?;
             let mut at = 0usize;
             for (_, bytes) in parts {
                 copy_in_parallel(view.slice(at..at + bytes.len()), bytes);
@@ -539,14 +550,14 @@ impl Gpu {
         buffers: &[&wgpu::Buffer],
         dispatches: &[Dispatch],
         reads: &mut [(&wgpu::Buffer, u64, &mut [u8])],
-    ) -> Result<(), String> {
+    ) -> Result<(), GpuError> {
         let trace = tracing();
         if buffers.len() != program.buffers as usize {
-            return Err(format!(
+            return Err(GpuError::Device(format!(
                 "internal: {} buffers bound, the program has {}",
                 buffers.len(),
                 program.buffers
-            ));
+            )));
         }
         let stride = (self.limits.min_storage_buffer_offset_alignment as usize)
             .max(PARAM_WORDS * 4)
@@ -587,11 +598,11 @@ impl Gpu {
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        let wait = |what: &str| -> Result<(), String> {
+        let wait = |what: &str| -> Result<(), GpuError> {
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
                 .map(|_| ())
-                .map_err(|e| format!("GPU error while waiting for {what}: {e}"))
+                .map_err(|e| GpuError::Device(format!("GPU error while waiting for {what}: {e}")))
         };
         let started = std::time::Instant::now();
         if trace {
@@ -609,7 +620,7 @@ impl Gpu {
             let pipeline = program
                 .pipelines
                 .get(d.entry)
-                .ok_or_else(|| format!("internal: no kernel {}", d.entry))?;
+                .ok_or_else(|| GpuError::Device(format!("internal: no kernel {}", d.entry)))?;
             let (x, y) = grid(d.threads)?;
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -660,12 +671,12 @@ impl Gpu {
                 });
                 wait("the result")?;
                 rx.recv()
-                    .map_err(|_| "the GPU never answered the read".to_string())?
-                    .map_err(|e| format!("cannot read the result back: {e}"))?;
+                    .map_err(|_| GpuError::from("the GPU never answered the read"))?
+                    .map_err(|e| GpuError::Device(format!("cannot read the result back: {e}")))?;
                 {
-                    let view = slice
-                        .get_mapped_range()
-                        .map_err(|e| format!("cannot read the result back: {e}"))?;
+                    let view = slice.get_mapped_range().map_err(|e| {
+                        GpuError::Device(format!("cannot read the result back: {e}"))
+                    })?;
                     let mut at = 0;
                     for (_, _, out) in reads.iter_mut() {
                         let len = out.len();
@@ -689,12 +700,14 @@ impl Gpu {
 }
 
 /// Workgroups for `threads`, as a 2-D grid within the 65535 per-dimension limit.
-pub fn grid(threads: u64) -> Result<(u32, u32), String> {
+pub fn grid(threads: u64) -> Result<(u32, u32), GpuError> {
     let groups = threads.div_ceil(WORKGROUP as u64);
     let x = groups.min(65535);
     let y = groups.div_ceil(x.max(1));
     if y > 65535 {
-        return Err(format!("{threads} threads is over one dispatch's limit"));
+        return Err(GpuError::Device(format!(
+            "{threads} threads is over one dispatch's limit"
+        )));
     }
     Ok((x as u32, y as u32))
 }

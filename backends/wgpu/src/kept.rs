@@ -6,6 +6,8 @@
 
 use std::sync::Mutex;
 
+use crate::error::GpuError;
+
 use ark_bn254::Fr;
 use ark_ff::{BigInteger, PrimeField};
 
@@ -58,7 +60,7 @@ impl State {
     }
 
     /// Keeps `data` (ABI encodings, reduced when not canonical).
-    pub fn vec_upload(&self, data: &[u8]) -> Result<Vector, String> {
+    pub fn vec_upload(&self, data: &[u8]) -> Result<Vector, GpuError> {
         let n = data.len() / 32;
         if !self.holds_on_device(n) {
             return Ok(Vector::Host(Mutex::new(canonical(data))));
@@ -80,7 +82,7 @@ impl State {
 
     /// The twiddle and table bindings of the NTT program when a dispatch
     /// uses neither.
-    fn ntt_idle_tables(&self) -> Result<[wgpu::Buffer; 2], String> {
+    fn ntt_idle_tables(&self) -> Result<[wgpu::Buffer; 2], GpuError> {
         Ok([
             self.gpu.buffer("ntt.twiddles.forward", 256)?,
             self.gpu.buffer("ntt.table", 256)?,
@@ -88,13 +90,13 @@ impl State {
     }
 
     /// Elements `first..first + out.len() / 32`, canonical, into `out`.
-    pub fn vec_download(&self, v: &Vector, first: usize, out: &mut [u8]) -> Result<(), String> {
+    pub fn vec_download(&self, v: &Vector, first: usize, out: &mut [u8]) -> Result<(), GpuError> {
         let count = out.len() / 32;
         match v {
             Vector::Host(b) => {
                 let b = b
                     .lock()
-                    .map_err(|_| "a kept vector is poisoned".to_string())?;
+                    .map_err(|_| GpuError::from("a kept vector is poisoned"))?;
                 out.copy_from_slice(&b[32 * first..32 * (first + count)]);
                 Ok(())
             }
@@ -124,13 +126,13 @@ impl State {
         vector: &wgpu::Buffer,
         first: usize,
         count: usize,
-    ) -> Result<(Dispatch, [wgpu::Buffer; 2]), String> {
+    ) -> Result<(Dispatch, [wgpu::Buffer; 2]), GpuError> {
         let n = vector.size() / 32;
         if (first + count) as u64 > n {
-            return Err(format!(
+            return Err(GpuError::Device(format!(
                 "internal: elements {first}..{} of a kept vector of {n}",
                 first + count
-            ));
+            )));
         }
         Ok((
             Dispatch::new(
@@ -149,18 +151,18 @@ impl State {
         log_n: u32,
         inverse: bool,
         coset: Option<&[u8; 32]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), GpuError> {
         match v {
             Vector::Host(b) => {
                 let mut b = b
                     .lock()
-                    .map_err(|_| "a kept vector is poisoned".to_string())?;
+                    .map_err(|_| GpuError::from("a kept vector is poisoned"))?;
                 if self.ntt_fits(log_n) {
                     self.ntt(&mut b, log_n, inverse, coset)
                 } else {
                     fallback::cpu()?
                         .ntt(&mut b, log_n, inverse, coset)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| GpuError::Device(e.to_string()))
                 }
             }
             Vector::Device { buffer, n } => {
@@ -182,12 +184,12 @@ impl State {
     }
 
     /// `(a[i]·b[i] − c[i])·scale` of a kept `a || b || c`, kept.
-    pub fn vec_ab_minus_c(&self, v: &Vector, scale: &[u8; 32]) -> Result<Vector, String> {
+    pub fn vec_ab_minus_c(&self, v: &Vector, scale: &[u8; 32]) -> Result<Vector, GpuError> {
         match v {
             Vector::Host(b) => {
                 let b = b
                     .lock()
-                    .map_err(|_| "a kept vector is poisoned".to_string())?;
+                    .map_err(|_| GpuError::from("a kept vector is poisoned"))?;
                 let n = b.len() / 96;
                 let s = Fr::from_le_bytes_mod_order(scale);
                 let get = |k: usize| Fr::from_le_bytes_mod_order(&b[32 * k..32 * k + 32]);
@@ -231,13 +233,13 @@ impl State {
         bases: &Prepared,
         v: &Vector,
         first: usize,
-    ) -> Result<[u8; 64], String> {
+    ) -> Result<[u8; 64], GpuError> {
         let count = aztec_backend_abi::export::Prepared::count(bases);
         match v {
             Vector::Host(b) => {
                 let scalars = b
                     .lock()
-                    .map_err(|_| "a kept vector is poisoned".to_string())?
+                    .map_err(|_| GpuError::from("a kept vector is poisoned"))?
                     [32 * first..32 * (first + count)]
                     .to_vec();
                 self.msm_g1_prepared(bases, &scalars)

@@ -11,6 +11,7 @@
 //!   where it runs on the host (see [`G2_ENV`]);
 //! - [`ffi`] is the exported table.
 
+pub mod error;
 pub mod fallback;
 pub mod ffi;
 pub mod gpu;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, OnceLock};
 
 use ark_ff::PrimeField;
 
+pub use error::GpuError;
 use gpu::{Gpu, Program};
 
 /// Everything opened once per process.
@@ -31,15 +33,15 @@ pub struct State {
     pub gpu: Gpu,
     /// The MSM's work shape (see [`msm::Tuning`]).
     pub tuning: msm::Tuning,
-    msm: OnceLock<Result<Program, String>>,
-    msm_g2: OnceLock<Result<Program, String>>,
-    ntt: OnceLock<Result<Program, String>>,
+    msm: OnceLock<Result<Program, GpuError>>,
+    msm_g2: OnceLock<Result<Program, GpuError>>,
+    ntt: OnceLock<Result<Program, GpuError>>,
     twiddles: ntt::TwiddleCache,
     /// One operation at a time: the buffers are shared.
     busy: Mutex<()>,
 }
 
-static STATE: OnceLock<Result<State, String>> = OnceLock::new();
+static STATE: OnceLock<Result<State, GpuError>> = OnceLock::new();
 
 /// Environment variable choosing where G2 MSMs run: `gpu` or `cpu` (the
 /// CPU backend library beside this one). Unset: the GPU where it is a
@@ -50,7 +52,7 @@ pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
 
 /// The opened device, or why there is none. On a GPU its programs start
 /// compiling at once, on a thread of their own (see [`State::warm_up`]).
-pub fn state() -> Result<&'static State, String> {
+pub fn state() -> Result<&'static State, GpuError> {
     let mut opened = false;
     let st = STATE
         .get_or_init(|| {
@@ -93,7 +95,7 @@ impl State {
         }
     }
 
-    fn msm_program(&self, c: shader::Curve) -> Result<&Program, String> {
+    fn msm_program(&self, c: shader::Curve) -> Result<&Program, GpuError> {
         let (cell, label) = match c {
             shader::Curve::G1 => (&self.msm, "msm"),
             shader::Curve::G2 => (&self.msm_g2, "msm g2"),
@@ -110,7 +112,7 @@ impl State {
         .map_err(|e| e.clone())
     }
 
-    fn ntt_program(&self) -> Result<&Program, String> {
+    fn ntt_program(&self) -> Result<&Program, GpuError> {
         self.ntt
             .get_or_init(|| {
                 self.gpu.program(
@@ -125,23 +127,23 @@ impl State {
     }
 
     /// Holds the device for one operation (the pool's buffers are shared).
-    fn alone(&self) -> Result<std::sync::MutexGuard<'_, ()>, String> {
+    fn alone(&self) -> Result<std::sync::MutexGuard<'_, ()>, GpuError> {
         self.busy
             .lock()
-            .map_err(|_| "the GPU lock is poisoned".to_string())
+            .map_err(|_| GpuError::from("the GPU lock is poisoned"))
     }
 
     /// Runs `f` with the MSM program of `c`, alone on the device.
     fn with_msm<T>(
         &self,
         c: shader::Curve,
-        f: impl FnOnce(&Program) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(&Program) -> Result<T, GpuError>,
+    ) -> Result<T, GpuError> {
         let prog = self.msm_program(c)?;
         let _one = self
             .busy
             .lock()
-            .map_err(|_| "the GPU lock is poisoned".to_string())?;
+            .map_err(|_| GpuError::from("the GPU lock is poisoned"))?;
         f(prog)
     }
 
@@ -150,38 +152,40 @@ impl State {
         &self,
         points: &[u8],
         scalars: &[u8],
-    ) -> Result<[u8; N], String> {
+    ) -> Result<[u8; N], GpuError> {
         let out = self.with_msm(P::CURVE, |prog| {
             msm::msm::<P>(&self.gpu, prog, self.tuning, points, scalars)
         })?;
         out.try_into()
-            .map_err(|_| format!("internal: a {:?} point is {N} bytes", P::CURVE))
+            .map_err(|_| GpuError::Device(format!("internal: a {:?} point is {N} bytes", P::CURVE)))
     }
 
     /// G1 MSM (ABI encodings).
-    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], String> {
+    pub fn msm_g1(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 64], GpuError> {
         self.gpu.call("msm_g1", scalars.len() / 32);
         self.msm_of::<ark_bn254::g1::Config, 64>(points, scalars)
     }
 
     /// Whether G2 MSMs run on the device (see [`G2_ENV`]).
-    pub fn g2_on_gpu(&self) -> Result<bool, String> {
+    pub fn g2_on_gpu(&self) -> Result<bool, GpuError> {
         match std::env::var(G2_ENV).as_deref().map(str::trim) {
             Err(_) | Ok("") => Ok(self.gpu.is_device() && self.gpu.limbs == shader::Limbs::Wide),
             Ok("gpu") => Ok(true),
             Ok("cpu") => Ok(false),
-            Ok(v) => Err(format!("{G2_ENV}={v:?}: expected gpu or cpu")),
+            Ok(v) => Err(GpuError::Device(format!(
+                "{G2_ENV}={v:?}: expected gpu or cpu"
+            ))),
         }
     }
 
     /// G2 MSM on the device (ABI encodings).
-    pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 128], String> {
+    pub fn msm_g2(&self, points: &[u8], scalars: &[u8]) -> Result<[u8; 128], GpuError> {
         self.gpu.call("msm_g2", scalars.len() / 32);
         self.msm_of::<ark_bn254::g2::Config, 128>(points, scalars)
     }
 
     /// Keeps G1 bases (ABI encoding) on the device for [`State::msm_g1_prepared`].
-    pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, String> {
+    pub fn prepare_g1(&self, points: &[u8]) -> Result<msm::Prepared, GpuError> {
         self.with_msm(shader::Curve::G1, |prog| {
             msm::prepare_g1(&self.gpu, prog, self.tuning, points)
         })
@@ -192,7 +196,7 @@ impl State {
         &self,
         bases: &msm::Prepared,
         scalars: &[u8],
-    ) -> Result<[u8; 64], String> {
+    ) -> Result<[u8; 64], GpuError> {
         self.gpu.call("msm_g1_prepared", scalars.len() / 32);
         self.with_msm(shader::Curve::G1, |prog| {
             msm::msm_g1_prepared(&self.gpu, prog, self.tuning, bases, scalars)
@@ -211,17 +215,17 @@ impl State {
         log_n: u32,
         inverse: bool,
         coset: Option<&[u8; 32]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), GpuError> {
         self.gpu.call("ntt", data.len() / 32);
         let coset = coset.map(|g| ark_bn254::Fr::from_le_bytes_mod_order(g));
         if coset.is_some_and(|g| g == ark_bn254::Fr::from(0u64)) {
-            return Err("the coset generator is zero".into());
+            return Err(GpuError::Argument("the coset generator is zero".into()));
         }
         let prog = self.ntt_program()?;
         let _one = self
             .busy
             .lock()
-            .map_err(|_| "the GPU lock is poisoned".to_string())?;
+            .map_err(|_| GpuError::from("the GPU lock is poisoned"))?;
         ntt::ntt(&self.gpu, prog, &self.twiddles, data, log_n, inverse, coset)
     }
 }

@@ -24,6 +24,8 @@ use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{Field, PrimeField, Zero};
 
+use crate::error::GpuError;
+
 use crate::gpu::{Dispatch, Gpu, Program, as_bytes, words_of};
 use crate::shader::Curve;
 
@@ -112,7 +114,7 @@ impl Default for Tuning {
 
 impl Tuning {
     /// The tuning the two variables ask for (unset or empty: the default).
-    pub fn parse(window: Option<&str>, segment: Option<&str>) -> Result<Tuning, String> {
+    pub fn parse(window: Option<&str>, segment: Option<&str>) -> Result<Tuning, GpuError> {
         fn set(v: Option<&str>) -> Option<&str> {
             v.map(str::trim).filter(|v| !v.is_empty())
         }
@@ -121,9 +123,9 @@ impl Tuning {
             match v.parse::<u32>() {
                 Ok(c @ 4..=18) => t.window = Some(c),
                 _ => {
-                    return Err(format!(
+                    return Err(GpuError::Device(format!(
                         "{WINDOW_ENV}={v:?}: expected window bits from 4 to 18"
-                    ));
+                    )));
                 }
             }
         }
@@ -131,9 +133,9 @@ impl Tuning {
             match v.parse::<u32>() {
                 Ok(k) if k.is_power_of_two() && k <= 1 << 15 => t.segment = k,
                 _ => {
-                    return Err(format!(
+                    return Err(GpuError::Device(format!(
                         "{SEGMENT_ENV}={v:?}: expected a power of two from 1 to 32768"
-                    ));
+                    )));
                 }
             }
         }
@@ -141,7 +143,7 @@ impl Tuning {
     }
 
     /// The tuning the environment asks for.
-    pub fn from_env() -> Result<Tuning, String> {
+    pub fn from_env() -> Result<Tuning, GpuError> {
         let var = |k: &str| std::env::var(k).ok();
         Tuning::parse(var(WINDOW_ENV).as_deref(), var(SEGMENT_ENV).as_deref())
     }
@@ -335,13 +337,19 @@ enum Refused {
     /// p: the ABI promises canonical coordinates, and the GPU would otherwise
     /// compute garbage quietly.
     Point(u32, &'static str),
-    /// The device failed.
-    Device(String),
+    /// The device failed (or anything else but a point).
+    Device(GpuError),
+}
+
+impl From<GpuError> for Refused {
+    fn from(e: GpuError) -> Refused {
+        Refused::Device(e)
+    }
 }
 
 impl From<String> for Refused {
     fn from(e: String) -> Refused {
-        Refused::Device(e)
+        Refused::Device(GpuError::Device(e))
     }
 }
 
@@ -533,7 +541,7 @@ fn chunk_bytes(c: Curve, m: usize, t: Tuning) -> u64 {
 /// Points per chunk of an MSM of `n` points, so that every buffer of a chunk
 /// fits one binding whatever the scalars (halved until it does). Only a
 /// window tuned wider than the device holds fits no chunk at all.
-pub fn chunk_points(gpu: &Gpu, t: Tuning, c: Curve, n: usize) -> Result<usize, String> {
+pub fn chunk_points(gpu: &Gpu, t: Tuning, c: Curve, n: usize) -> Result<usize, GpuError> {
     let limit = gpu.max_binding();
     let mut m = n.clamp(1, 1 << 30);
     while m > 1 && chunk_bytes(c, m, t) > limit {
@@ -541,24 +549,24 @@ pub fn chunk_points(gpu: &Gpu, t: Tuning, c: Curve, n: usize) -> Result<usize, S
     }
     let need = chunk_bytes(c, m, t);
     if need > limit {
-        return Err(format!(
+        return Err(GpuError::Device(format!(
             "an MSM with {} windows needs {} MiB in one buffer, more than this device's {} MiB: \
              set {WINDOW_ENV} lower or leave it unset",
             t.window.map_or("these".to_string(), |w| format!("{w}-bit")),
             need >> 20,
             limit >> 20
-        ));
+        )));
     }
     Ok(m)
 }
 
 /// The error of a refused chunk `k` of `chunk` points.
-fn refusal(e: Refused, k: usize, chunk: usize) -> String {
+fn refusal(e: Refused, k: usize, chunk: usize) -> GpuError {
     match e {
-        Refused::Point(i, coord) => format!(
+        Refused::Point(i, coord) => GpuError::Argument(format!(
             "point {}: its {coord} coordinate is not below the field modulus",
             k * chunk + i as usize
-        ),
+        )),
         Refused::Device(e) => e,
     }
 }
@@ -570,15 +578,15 @@ pub fn msm<P: GpuCurve>(
     t: Tuning,
     points: &[u8],
     scalars: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, GpuError> {
     let pb = point_bytes(P::CURVE);
     let n = scalars.len() / 32;
     if points.len() != pb * n || scalars.len() != 32 * n {
-        return Err(format!(
+        return Err(GpuError::Device(format!(
             "{} bytes of points and {} of scalars do not make whole pairs",
             points.len(),
             scalars.len()
-        ));
+        )));
     }
     let mut acc = Projective::<P>::zero();
     if n > 0 {
@@ -628,9 +636,17 @@ impl Drop for Prepared {
 
 /// Uploads, checks and converts `points` (ABI encoding) into buffers of
 /// their own.
-pub fn prepare_g1(gpu: &Gpu, prog: &Program, t: Tuning, points: &[u8]) -> Result<Prepared, String> {
+pub fn prepare_g1(
+    gpu: &Gpu,
+    prog: &Program,
+    t: Tuning,
+    points: &[u8],
+) -> Result<Prepared, GpuError> {
     if !points.len().is_multiple_of(64) {
-        return Err(format!("{} bytes are not whole points", points.len()));
+        return Err(GpuError::Device(format!(
+            "{} bytes are not whole points",
+            points.len()
+        )));
     }
     let n = points.len() / 64;
     let mut chunks = Vec::new();
@@ -669,13 +685,13 @@ pub fn msm_g1_prepared(
     t: Tuning,
     bases: &Prepared,
     scalars: &[u8],
-) -> Result<[u8; 64], String> {
+) -> Result<[u8; 64], GpuError> {
     if scalars.len() != 32 * bases.n {
-        return Err(format!(
+        return Err(GpuError::Device(format!(
             "{} bytes of scalars for {} prepared bases",
             scalars.len(),
             bases.n
-        ));
+        )));
     }
     let chunk = chunk_points(gpu, t, Curve::G1, bases.n.max(1))?;
     prepared_chunks(gpu, prog, t, bases, |k, _, _| {
@@ -693,8 +709,8 @@ pub fn msm_g1_prepared_filled(
     prog: &Program,
     t: Tuning,
     bases: &Prepared,
-    mut fill: impl FnMut(usize, usize) -> Result<(), String>,
-) -> Result<[u8; 64], String> {
+    mut fill: impl FnMut(usize, usize) -> Result<(), GpuError>,
+) -> Result<[u8; 64], GpuError> {
     prepared_chunks(gpu, prog, t, bases, |_, first, count| {
         fill(first, count)?;
         Ok(Scalars::Device(count as u32))
@@ -708,8 +724,8 @@ fn prepared_chunks<'s>(
     prog: &Program,
     t: Tuning,
     bases: &Prepared,
-    mut scalars: impl FnMut(usize, usize, usize) -> Result<Scalars<'s>, String>,
-) -> Result<[u8; 64], String> {
+    mut scalars: impl FnMut(usize, usize, usize) -> Result<Scalars<'s>, GpuError>,
+) -> Result<[u8; 64], GpuError> {
     let mut acc = Projective::<ark_bn254::g1::Config>::zero();
     if bases.n > 0 {
         let chunk = chunk_points(gpu, t, Curve::G1, bases.n)?;
@@ -723,7 +739,7 @@ fn prepared_chunks<'s>(
     }
     encode(acc)
         .try_into()
-        .map_err(|_| "internal: a G1 point is 64 bytes".to_string())
+        .map_err(|_| GpuError::from("internal: a G1 point is 64 bytes"))
 }
 
 /// A point in ABI encoding: x then y, each part of each coordinate as 32
@@ -985,7 +1001,7 @@ mod tests {
             ("16", "65536"),
         ] {
             let e = Tuning::parse(Some(w), Some(s)).expect_err(&format!("{w}, {s}"));
-            assert!(e.contains("AZTEC_PROVER_WGPU_"), "{e}");
+            assert!(e.to_string().contains("AZTEC_PROVER_WGPU_"), "{e}");
         }
     }
 

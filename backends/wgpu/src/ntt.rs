@@ -6,6 +6,8 @@
 
 use std::sync::Mutex;
 
+use crate::error::GpuError;
+
 use ark_bn254::Fr;
 use ark_ff::{FftField, Field, One, PrimeField};
 
@@ -50,7 +52,7 @@ pub fn ntt(
     log_n: u32,
     inverse: bool,
     coset: Option<Fr>,
-) -> Result<(), String> {
+) -> Result<(), GpuError> {
     let n = 1usize << log_n;
     let vector_bytes = 32 * n as u64;
     if log_n == 0 {
@@ -68,10 +70,10 @@ pub fn ntt(
     }
     let per_chunk = (gpu.max_binding() / vector_bytes) as usize;
     if per_chunk == 0 {
-        return Err(format!(
+        return Err(GpuError::Device(format!(
             "a vector of 2^{log_n} is larger than the device's binding limit of {} bytes",
             gpu.max_binding()
-        ));
+        )));
     }
     for chunk in data.chunks_mut(per_chunk * 32 * n) {
         let elements = (chunk.len() / 32) as u32;
@@ -101,7 +103,7 @@ pub fn ntt_kept(
     log_n: u32,
     inverse: bool,
     coset: Option<Fr>,
-) -> Result<(), String> {
+) -> Result<(), GpuError> {
     if log_n == 0 {
         // The transform of one element is itself.
         return Ok(());
@@ -136,10 +138,11 @@ impl<'a> Plan<'a> {
         log_n: u32,
         inverse: bool,
         coset: Option<Fr>,
-    ) -> Result<Plan<'a>, String> {
+    ) -> Result<Plan<'a>, GpuError> {
         let n = 1u64 << log_n;
-        let root = Fr::get_root_of_unity(n)
-            .ok_or_else(|| format!("Fr has no root of unity of order 2^{log_n}"))?;
+        let root = Fr::get_root_of_unity(n).ok_or_else(|| {
+            GpuError::Device(format!("Fr has no root of unity of order 2^{log_n}"))
+        })?;
         let root = if inverse {
             root.inverse().unwrap_or_default()
         } else {
@@ -165,7 +168,7 @@ impl<'a> Plan<'a> {
     /// Appends the transform of `elements` (whole vectors) to `d`: the
     /// twiddles when not on the device yet, the coset scaling, the
     /// butterflies, and the inverse's scaling.
-    fn transform(&self, elements: u32, d: &mut Vec<Dispatch>) -> Result<(), String> {
+    fn transform(&self, elements: u32, d: &mut Vec<Dispatch>) -> Result<(), GpuError> {
         let log_n = self.log_n;
         let n = 1usize << log_n;
         let h = log_n / 2;
@@ -174,7 +177,7 @@ impl<'a> Plan<'a> {
             .cache
             .held
             .lock()
-            .map_err(|_| "twiddle cache poisoned".to_string())?;
+            .map_err(|_| GpuError::from("twiddle cache poisoned"))?;
         let dir = usize::from(self.inverse);
         if held[dir] != Some(log_n) {
             d.push(
@@ -217,7 +220,9 @@ impl<'a> Plan<'a> {
         if self.inverse {
             let n_inv = Fr::from(n as u64).inverse().unwrap_or_default();
             let base = match self.coset {
-                Some(g) => g.inverse().ok_or("the coset generator is zero")?,
+                Some(g) => g
+                    .inverse()
+                    .ok_or_else(|| GpuError::Argument("the coset generator is zero".into()))?,
                 None => Fr::one(),
             };
             d.extend(tables(base, n_inv));
@@ -235,7 +240,7 @@ impl<'a> Plan<'a> {
         work: &wgpu::Buffer,
         d: &[Dispatch],
         reads: &mut [(&wgpu::Buffer, u64, &mut [u8])],
-    ) -> Result<(), String> {
+    ) -> Result<(), GpuError> {
         let r = gpu.run(prog, &[input, work, &self.twiddles, &self.table], d, reads);
         if r.is_err() {
             // The twiddles may not have been written.
