@@ -368,8 +368,8 @@ mod tests {
         let mut p = [0u8; 128];
         p[..64].copy_from_slice(&ark_generator());
         let mut h = 0u64;
-        // SAFETY: two points' bytes and one u64, as the ABI asks.
         assert_eq!(
+            // SAFETY: two points' bytes and one u64, as the ABI asks.
             unsafe { g1_bases_prepare(p.as_ptr(), 2, &mut h) },
             status::OK
         );
@@ -423,16 +423,16 @@ mod tests {
         // SAFETY: a null output must be refused, not written.
         let st = unsafe { vec_download(v, 0, 6, std::ptr::null_mut()) };
         assert_eq!(st, status::INVALID_ARGUMENT);
-        // SAFETY: handle and sizes only; 6 is not whole 4-element vectors.
         assert_eq!(
+            // SAFETY: handle and sizes only; 6 is not whole 4-element vectors.
             unsafe { vec_ntt(v, 2, 0, std::ptr::null()) },
             status::INVALID_ARGUMENT
         );
         assert!(last().contains("whole number of 2^2"), "{}", last());
         let mut h = 0u64;
         let scale = [1u8; 32];
-        // SAFETY: a 32-byte scale and one u64.
         assert_eq!(
+            // SAFETY: a 32-byte scale and one u64.
             unsafe { vec_ab_minus_c(v, scale.as_ptr(), &mut h) },
             status::OK
         );
@@ -443,8 +443,8 @@ mod tests {
         let mut p = [0u8; 128];
         p[..64].copy_from_slice(&ark_generator());
         let mut b = 0u64;
-        // SAFETY: two points and one u64.
         assert_eq!(
+            // SAFETY: two points and one u64.
             unsafe { g1_bases_prepare(p.as_ptr(), 2, &mut b) },
             status::OK
         );
@@ -456,8 +456,8 @@ mod tests {
         // SAFETY: one output point; 2 bases from element 5 of 6 is past the end.
         let st = unsafe { msm_g1_prepared_vec(b, v, 5, point.as_mut_ptr()) };
         assert_eq!(st, status::INVALID_ARGUMENT);
-        // SAFETY: one output point; in range.
         assert_eq!(
+            // SAFETY: one output point; in range.
             unsafe { msm_g1_prepared_vec(b, v, 4, point.as_mut_ptr()) },
             status::OK
         );

@@ -60,8 +60,8 @@ fn lanes_fq(f: &Field8, a: &V8) -> [Fq; 8] {
     l.map(|x| Fq::from_canonical(from52(&x)))
 }
 
-// SAFETY (every `unsafe` block below): the IFMA functions are called with a
-// `Field8`, which exists only where the CPU has IFMA.
+// The IFMA functions below are called with a `Field8`, which exists only
+// where the CPU has IFMA.
 impl LaneField for V8 {
     type P = Fq;
     const PARTS: usize = 1;
@@ -76,26 +76,32 @@ impl LaneField for V8 {
     }
     #[inline(always)]
     fn add(f: &Field8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.add(a, b) }
     }
     #[inline(always)]
     fn sub(f: &Field8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.sub(a, b) }
     }
     #[inline(always)]
     fn mul(f: &Field8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.mul(a, b) }
     }
     #[inline(always)]
     fn square(f: &Field8, a: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.square(a) }
     }
     #[inline(always)]
     fn select(f: &Field8, mask: u8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.select(mask, a, b) }
     }
     #[inline(always)]
     fn zero_mask(f: &Field8, a: &V8) -> u8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.zero_mask(a) }
     }
     #[inline(always)]
@@ -137,26 +143,32 @@ impl LaneField for V8x2 {
     }
     #[inline(always)]
     fn add(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.add2(a, b) }
     }
     #[inline(always)]
     fn sub(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.sub2(a, b) }
     }
     #[inline(always)]
     fn mul(f: &Field8, a: &V8x2, b: &V8x2) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.mul2(a, b) }
     }
     #[inline(always)]
     fn square(f: &Field8, a: &V8x2) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.square2(a) }
     }
     #[inline(always)]
     fn select(f: &Field8, mask: u8, a: &V8x2, b: &V8x2) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.select2(mask, a, b) }
     }
     #[inline(always)]
     fn zero_mask(f: &Field8, a: &V8x2) -> u8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.zero_mask2(a) }
     }
     #[inline(always)]
@@ -169,10 +181,12 @@ impl LaneField for V8x2 {
     }
     #[inline(always)]
     fn norm(f: &Field8, a: &V8x2) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.add(&f.square(&a[0]), &f.square(&a[1])) }
     }
     #[inline(always)]
     fn inverse_from_norm(f: &Field8, a: &V8x2, norm_inv: &V8) -> V8x2 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe {
             [
                 f.mul(&a[0], norm_inv),
