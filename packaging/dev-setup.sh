@@ -44,6 +44,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "dev-setup: cargo is missing; install Rust (https://rustup.rs) and rerun" >&2
   exit 1
 fi
+# CI checks formatting and lints before the tests.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  if command -v rustup >/dev/null 2>&1; then
+    echo "dev-setup: installing rustfmt and clippy"
+    rustup component add rustfmt clippy
+  else
+    echo "dev-setup: cargo fmt and cargo clippy are missing; install the rustfmt and clippy components" >&2
+    exit 1
+  fi
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "dev-setup: installing cargo-nextest"
   cargo install --locked cargo-nextest

@@ -7,7 +7,13 @@
 //!
 //! Where the machine cannot boot a container (not root, no nspawn, no
 //! overlayfs, no Debian mirror for the first rootfs) the harness says why
-//! and the test reports it as not run; a failed check always fails it.
+//! and the test fails, unless `AZTEC_PROVER_TEST_ALLOW_SKIP=1` lets it
+//! report itself as not run; a failed check always fails it.
+
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,11 +60,10 @@ fn debian_package_under_booted_systemd() {
     .filter(|t| !tool_present(t))
     .collect();
     if !missing.is_empty() {
-        eprintln!(
-            "NOT RUN: the .deb harness needs {} (packaging/dev-setup.sh installs them when run as root)",
+        return support::cannot_run_here(&format!(
+            "the .deb harness needs {} (packaging/dev-setup.sh installs them when run as root)",
             missing.join(", ")
-        );
-        return;
+        ));
     }
     let work = tempfile::Builder::new()
         .prefix("aztec-prover-deb-")
@@ -101,8 +106,7 @@ fn debian_package_under_booted_systemd() {
         .collect();
     eprintln!("{}", checks.join("\n"));
     if run.status.code() == Some(CANNOT_RUN_HERE) {
-        eprintln!("NOT RUN: this machine cannot boot the test container (see above)");
-        return;
+        return support::cannot_run_here("this machine cannot boot the test container (see above)");
     }
     assert!(run.status.success(), "harness failed:\n{text}");
 }

@@ -2,6 +2,9 @@
 //! built binary standing in for /usr/bin/aztec-prover), and say what the
 //! package promises: Type=notify with a watchdog, hardening, the socket.
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

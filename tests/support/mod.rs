@@ -1,6 +1,9 @@
 //! Shared helpers of the cross-daemon tests: start real daemons on loopback
 //! with ephemeral ports, a private dbus-daemon, raw HTTP for malformed
 //! requests. Everything is cleaned up when the values are dropped.
+
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -11,6 +14,21 @@ use std::time::Duration;
 
 use aztec_prover_common::child::ChildDaemon;
 use jsonrpsee::http_client::HttpClient;
+
+/// The variable that lets a test that cannot run on this machine (no root
+/// to boot a container, fewer than two CPUs) be skipped. `.ci/run` does not
+/// set it: there such a test fails and says why, never passes unseen.
+pub const ALLOW_SKIP: &str = "AZTEC_PROVER_TEST_ALLOW_SKIP";
+
+/// A test that cannot run here: fails with `why`, unless [`ALLOW_SKIP`] is
+/// set to 1, when it says `NOT RUN` and the test returns.
+pub fn cannot_run_here(why: &str) {
+    if std::env::var(ALLOW_SKIP).is_ok_and(|v| v == "1") {
+        eprintln!("NOT RUN ({ALLOW_SKIP}=1): {why}");
+        return;
+    }
+    panic!("this test cannot run here: {why}; set {ALLOW_SKIP}=1 to skip it on purpose");
+}
 
 /// The `aztec-prover` binary under test.
 pub fn bin() -> PathBuf {

@@ -77,20 +77,20 @@ pub fn candidates(name: &str) -> Vec<PathBuf> {
     }
     dirs.push(PathBuf::from(SYSTEM_BACKEND_DIR));
     // Next to the running binary: `cargo build` puts the backends there.
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            if dir.join("deps").is_dir() {
-                // A binary in target/<profile>/ of a build tree: deps/ holds
-                // the library cargo built last; the copy next to the binary
-                // is only refreshed when the backend is built on its own.
-                dirs.push(dir.join("deps"));
-            }
-            dirs.push(dir.to_path_buf());
-            if dir.file_name().is_some_and(|n| n == "deps") {
-                if let Some(up) = dir.parent() {
-                    dirs.push(up.to_path_buf());
-                }
-            }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        if dir.join("deps").is_dir() {
+            // A binary in target/<profile>/ of a build tree: deps/ holds
+            // the library cargo built last; the copy next to the binary
+            // is only refreshed when the backend is built on its own.
+            dirs.push(dir.join("deps"));
+        }
+        dirs.push(dir.to_path_buf());
+        if dir.file_name().is_some_and(|n| n == "deps")
+            && let Some(up) = dir.parent()
+        {
+            dirs.push(up.to_path_buf());
         }
     }
     dirs.into_iter().map(|d| d.join(&file)).collect()
@@ -575,7 +575,7 @@ impl Backend {
         scalars: &[u8],
         out: &mut [u8],
     ) -> Result<(), BackendError> {
-        if points.len() % width != 0 || scalars.len() % ffi::SCALAR_BYTES != 0 {
+        if !points.len().is_multiple_of(width) || !scalars.len().is_multiple_of(ffi::SCALAR_BYTES) {
             return Err(BackendError::Argument {
                 op,
                 reason: "buffers are not whole points and scalars".into(),
@@ -626,7 +626,7 @@ impl Backend {
     /// GPU, for MSMs with [`PreparedG1::msm`]; released when dropped.
     pub fn prepare_g1(&self, points: &[u8]) -> Result<PreparedG1, BackendError> {
         let op = "g1_bases_prepare";
-        if points.len() % ffi::G1_BYTES != 0 {
+        if !points.len().is_multiple_of(ffi::G1_BYTES) {
             return Err(BackendError::Argument {
                 op,
                 reason: "the buffer is not whole points".into(),
@@ -731,7 +731,7 @@ impl Backend {
             });
         }
         let vec_bytes = ffi::SCALAR_BYTES << log_n;
-        if data.is_empty() || data.len() % vec_bytes != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(vec_bytes) {
             return Err(BackendError::Argument {
                 op,
                 reason: format!(

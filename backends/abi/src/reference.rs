@@ -140,10 +140,10 @@ pub fn ntt_native(v: &mut Vec<Fr>, inverse: bool, coset: Option<Fr>) {
     let Some(mut domain) = Radix2EvaluationDomain::<Fr>::new(v.len()) else {
         return;
     };
-    if let Some(g) = coset {
-        if let Some(d) = domain.get_coset(g) {
-            domain = d;
-        }
+    if let Some(g) = coset
+        && let Some(d) = domain.get_coset(g)
+    {
+        domain = d;
     }
     if inverse {
         domain.ifft_in_place(v)

@@ -2,6 +2,9 @@
 //! says why: a wrong ABI version, an older ABI, no backend symbol, another
 //! curve, a truncated table, a file that is not a library, a missing name.
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,4 +1,7 @@
 //! Field multiplication throughput and latency, ours against arkworks.
+
+// A benchmark binary: a panic is its report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use ark_ff::{PrimeField, UniformRand};
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use aztec_backend_cpu::field::Fq;

@@ -1,6 +1,9 @@
 //! Runs one kernel repeatedly through the Rust API, for profilers:
 //! `cargo run --release --example profile -- msm_g1 20 3`.
 
+// A benchmark binary: a panic is its report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use aztec_backend_abi::reference as r;
 use aztec_backend_cpu::curve::{G1, G2};

@@ -210,10 +210,10 @@ unsafe extern "C" fn ntt_fn(
             g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
             Some(g)
         };
-        if let Some(g) = &coset {
-            if crate::field::Fr::from_bytes_reduce(g).is_zero() {
-                return fail(status::INVALID_ARGUMENT, "ntt: the coset generator is zero");
-            }
+        if let Some(g) = &coset
+            && crate::field::Fr::from_bytes_reduce(g).is_zero()
+        {
+            return fail(status::INVALID_ARGUMENT, "ntt: the coset generator is zero");
         }
         let (pool, _) = match pool::current() {
             Ok(p) => p,

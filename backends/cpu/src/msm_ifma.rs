@@ -113,6 +113,8 @@ impl Coord for Fq2 {
     /// The twist's `b` is `3 / (9 + u)`.
     fn b3() -> Fq2 {
         let nine = Fq::from_canonical([9, 0, 0, 0]);
+        // A constant: 9 + u is not zero, so it has an inverse.
+        #[allow(clippy::expect_used)]
         let inv = Fq2::new(nine, Fq::ONE)
             .inverse()
             .expect("9 + u is not zero");
@@ -213,7 +215,7 @@ impl<F: Coord, const W: usize> Ifma<F, W> {
     }
 
     /// Lines to portable affine points, eight at a time.
-    fn to_affine(&self, lines: &[Line<W>]) -> Vec<Affine<F>> {
+    fn affine_of(&self, lines: &[Line<W>]) -> Vec<Affine<F>> {
         let mut out = Vec::with_capacity(lines.len());
         for group in lines.chunks(8) {
             let mut parts = [[Fq::ZERO; 4]; 8];
@@ -224,8 +226,8 @@ impl<F: Coord, const W: usize> Ifma<F, W> {
                 }
                 // SAFETY: `self` exists only if the CPU has IFMA.
                 let c = unsafe { from_mont_lanes(&xs) };
-                for l in 0..group.len() {
-                    parts[l][k] = Fq::from_canonical(from52(&c[l]));
+                for (part, c) in parts.iter_mut().zip(&c).take(group.len()) {
+                    part[k] = Fq::from_canonical(from52(c));
                 }
             }
             for (l, p) in group.iter().enumerate() {
@@ -243,7 +245,7 @@ impl<F: Coord, const W: usize> Ifma<F, W> {
         out
     }
 
-    fn to_line(&self, p: &Affine<F>) -> Line<W> {
+    fn line_of(&self, p: &Affine<F>) -> Line<W> {
         if p.infinity {
             return Line::IDENTITY;
         }
@@ -337,14 +339,14 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
         let specials = unsafe { add_batch::<F::Lanes>(words_mut(buckets), words(points), batch) };
         for j in specials {
             let (b, r) = batch[j];
-            let p = self.to_affine(&[buckets[b as usize]])[0];
-            let q = self.to_affine(&[Self::get(points, r)])[0];
+            let p = self.affine_of(&[buckets[b as usize]])[0];
+            let q = self.affine_of(&[Self::get(points, r)])[0];
             let inv = pair_denominator(&p, &q).inverse().unwrap_or(F::ZERO);
-            buckets[b as usize] = self.to_line(&add_with_inverse(&p, &q, &inv));
+            buckets[b as usize] = self.line_of(&add_with_inverse(&p, &q, &inv));
         }
     }
     fn bucket_values(&self, buckets: &Vec<Line<W>>) -> Vec<Affine<F>> {
-        self.to_affine(buckets)
+        self.affine_of(buckets)
     }
     /// On eight lanes when there are enough buckets; a bucket split into
     /// copies (skewed digits) has them summed on the portable path first.
@@ -363,10 +365,10 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
                     one.push(copies[0]);
                 } else {
                     let mut s = Jacobian::IDENTITY;
-                    for v in self.to_affine(copies) {
+                    for v in self.affine_of(copies) {
                         s = s.add_mixed(&v);
                     }
-                    one.push(self.to_line(&s.to_affine()));
+                    one.push(self.line_of(&s.to_affine()));
                 }
             }
             std::borrow::Cow::Owned(one)

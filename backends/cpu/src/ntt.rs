@@ -60,9 +60,12 @@ pub fn root_of_unity(log_n: u32) -> Fr {
     w
 }
 
+/// Cached tables by (log2 of the size, inverse).
+pub(crate) type TableCache<T> = OnceLock<Mutex<HashMap<(u32, bool), Arc<Vec<T>>>>>;
+
 /// Twiddles of every stage, stage `s` (half-size 2^s) at `[2^s - 1, 2^(s+1) - 1)`.
 pub(crate) fn twiddles(log_n: u32, inverse: bool) -> Arc<Vec<Fr>> {
-    static CACHE: OnceLock<Mutex<HashMap<(u32, bool), Arc<Vec<Fr>>>>> = OnceLock::new();
+    static CACHE: TableCache<Fr> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(t) = cache
         .lock()

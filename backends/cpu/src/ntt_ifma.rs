@@ -47,7 +47,7 @@ fn to_mont52(values: &[Fr]) -> Vec<[u64; 5]> {
 /// The twiddle table of a size-2^log_m DIT NTT in 52-bit form (same layout
 /// as the portable table: stage s at `[2^s - 1, 2^(s+1) - 1)`), cached.
 fn twiddles52(log_m: u32, inverse: bool) -> Arc<Vec<[u64; 5]>> {
-    static CACHE: OnceLock<Mutex<HashMap<(u32, bool), Arc<Vec<[u64; 5]>>>>> = OnceLock::new();
+    static CACHE: crate::ntt::TableCache<[u64; 5]> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(t) = cache
         .lock()
@@ -365,10 +365,10 @@ fn take_mid(len: usize) -> Vec<V8> {
 }
 
 fn give_mid(v: Vec<V8>) {
-    if let Ok(mut s) = SPARE.lock() {
-        if s.capacity() < v.capacity() {
-            *s = v;
-        }
+    if let Ok(mut s) = SPARE.lock()
+        && s.capacity() < v.capacity()
+    {
+        *s = v;
     }
 }
 

@@ -4,6 +4,9 @@
 //! The code path is chosen once per process; `portable_path_*` re-runs the
 //! shared-library test in a child process with `AZTEC_PROVER_CPU_PATH=portable`.
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use ark_ec::{AffineRepr, CurveGroup};

@@ -94,6 +94,7 @@ pub fn ntt(
 
 /// Transforms a kept vector (Montgomery form, whole vectors of `2^log_n`,
 /// within one binding) in place on the device.
+#[allow(clippy::too_many_arguments)]
 pub fn ntt_kept(
     gpu: &Gpu,
     prog: &Program,

@@ -2,6 +2,9 @@
 //! adapter wgpu finds (lavapipe in CI), through the crate and through the
 //! built library's C ABI.
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ark_bn254::{Fr, G1Affine};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, Field, One, PrimeField, Zero};

@@ -212,10 +212,10 @@ impl Control {
 
     /// Records the job agent `i` works on.
     pub fn set_current(&self, i: usize, job: Option<String>) {
-        if let Ok(mut c) = self.current.lock() {
-            if let Some(slot) = c.get_mut(i) {
-                *slot = job;
-            }
+        if let Ok(mut c) = self.current.lock()
+            && let Some(slot) = c.get_mut(i)
+        {
+            *slot = job;
         }
     }
 

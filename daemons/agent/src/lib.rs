@@ -2,13 +2,13 @@
 //! broker, proves them on a backend with the proof system of `aztec-zk`,
 //! and returns the proofs.
 //!
-//! - [`settings`]: configuration;
-//! - [`numa`]: where its threads run;
-//! - [`control`]: live settings and counters (what D-Bus tunes);
-//! - [`prover`]: one job, from input bytes to result bytes;
-//! - [`worker`]: the loop against the broker;
-//! - [`dbus`]: `org.aztec.ProverAgent1`;
-//! - [`daemon`]: the process.
+//! - [`settings`], its configuration;
+//! - [`numa`], where its threads run;
+//! - [`control`], live settings and counters (what D-Bus tunes);
+//! - [`prover`], one job, from input bytes to result bytes;
+//! - [`worker`], the loop against the broker;
+//! - [`dbus`], `org.aztec.ProverAgent1`;
+//! - [`daemon`], the process.
 #![forbid(unsafe_code)]
 
 pub mod control;

@@ -110,14 +110,15 @@ impl ProverCore {
                 inputs.circuit()
             )));
         }
-        if let Inputs::RootRollup(r) = &inputs {
-            if self.prover_id != Felt::ZERO && r.prover_id != self.prover_id {
-                return Err(JobFailure::Fatal(format!(
-                    "root rollup for prover {}, this agent proves for {}",
-                    r.prover_id.to_hex(),
-                    self.prover_id.to_hex()
-                )));
-            }
+        if let Inputs::RootRollup(r) = &inputs
+            && self.prover_id != Felt::ZERO
+            && r.prover_id != self.prover_id
+        {
+            return Err(JobFailure::Fatal(format!(
+                "root rollup for prover {}, this agent proves for {}",
+                r.prover_id.to_hex(),
+                self.prover_id.to_hex()
+            )));
         }
         inputs
             .check_shape(&self.params)

@@ -436,23 +436,23 @@ impl Queue {
             }
         };
         let id = JobId::new(req.epoch_number, req.job_type, &digest);
-        if let Some(given) = &req.id {
-            if *given != id {
-                return Err(BrokerError::InvalidJob(format!(
-                    "id {given} does not match its type, epoch and inputs (expected {id})"
-                )));
-            }
+        if let Some(given) = &req.id
+            && *given != id
+        {
+            return Err(BrokerError::InvalidJob(format!(
+                "id {given} does not match its type, epoch and inputs (expected {id})"
+            )));
         }
         if let Some(rec) = read_record(txn, &self.t, &id)? {
             return Ok(status_of_record(&rec));
         }
-        if let Some(newest) = self.newest_epoch {
-            if req.epoch_number + self.policy.keep_epochs < newest {
-                return Err(BrokerError::InvalidJob(format!(
-                    "epoch {} is outside the retention window (newest epoch {newest}, keeping {} older)",
-                    req.epoch_number, self.policy.keep_epochs
-                )));
-            }
+        if let Some(newest) = self.newest_epoch
+            && req.epoch_number + self.policy.keep_epochs < newest
+        {
+            return Err(BrokerError::InvalidJob(format!(
+                "epoch {} is outside the retention window (newest epoch {newest}, keeping {} older)",
+                req.epoch_number, self.policy.keep_epochs
+            )));
         }
         let (inputs_uri, inputs_blob) = match kind {
             UriKind::Inline(bytes) => {
@@ -532,7 +532,10 @@ impl Queue {
         if !self.has_work_for(filter) {
             return Ok(None);
         }
-        let mut best: Option<((Epoch, u8, u64), Vec<u8>, Vec<u8>)> = None;
+        // The best queued job so far: its order key (epoch, priority,
+        // sequence), its store key and its record.
+        type Best = ((Epoch, u8, u64), Vec<u8>, Vec<u8>);
+        let mut best: Option<Best> = None;
         for t in JobType::ALL {
             if !filter.allows(t) || self.queued_by_type[usize::from(t.id())] == 0 {
                 continue;
@@ -765,11 +768,11 @@ impl Queue {
         now_ms: u64,
     ) -> Result<(), BrokerError> {
         let timeout = self.policy.job_timeout_ms;
-        if let Some(l) = self.leases.get_mut(id) {
-            if l.started_at == started_at {
-                l.deadline_ms = now_ms + timeout;
-                return Ok(());
-            }
+        if let Some(l) = self.leases.get_mut(id)
+            && l.started_at == started_at
+        {
+            l.deadline_ms = now_ms + timeout;
+            return Ok(());
         }
         // Not a live lease: say precisely why.
         self.check_lease(txn, id, started_at)?;
@@ -913,13 +916,13 @@ impl Queue {
             .into_iter()
             .collect();
         for id in ids {
-            if let Some(rec) = read_record(r, &self.t, id)? {
-                if matches!(
+            if let Some(rec) = read_record(r, &self.t, id)?
+                && matches!(
                     rec.state,
                     JobState::Fulfilled { .. } | JobState::Rejected { .. }
-                ) {
-                    out.insert(id.clone());
-                }
+                )
+            {
+                out.insert(id.clone());
             }
         }
         Ok(out.into_iter().collect())

@@ -88,10 +88,9 @@ pub fn given(matches: &ArgMatches, groups: &[&dyn Settings]) -> Vec<(String, Str
             if matches!(
                 matches.value_source(f.flag),
                 Some(clap::parser::ValueSource::CommandLine)
-            ) {
-                if let Some(v) = matches.get_one::<String>(f.flag) {
-                    out.push((f.flag.to_string(), v.clone()));
-                }
+            ) && let Some(v) = matches.get_one::<String>(f.flag)
+            {
+                out.push((f.flag.to_string(), v.clone()));
             }
         }
     }
@@ -111,6 +110,7 @@ pub fn inputs(daemon: &str, matches: &ArgMatches, groups: &[&dyn Settings]) -> I
 }
 
 /// Loads `groups` from `inputs`.
+#[allow(clippy::result_large_err)] // as config::load
 pub fn load(groups: &mut [&mut dyn Settings], inputs: &Inputs) -> Result<Provenance, ConfigError> {
     config::load(groups, inputs)
 }

@@ -314,6 +314,7 @@ fn broker_launch(
         .get("dbus")
         .is_some_and(|s| *s != aztec_prover_common::config::Source::Default);
     let (log, _) = logging::init(&service, identifier);
+    #[allow(clippy::result_large_err)] // as config::load: once per reload
     let reload: aztec_prover_broker::daemon::Reloader = Box::new(move || {
         let (mut s, mut b) = broker_groups();
         let fresh = aztec_prover_common::config::Inputs::from_process(

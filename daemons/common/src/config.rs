@@ -518,6 +518,8 @@ pub type Provenance = BTreeMap<&'static str, Source>;
 
 /// Applies every layer to `groups` (in place) and validates them.
 /// Keys must be unique across groups.
+// Configuration errors come once, at start: their size costs nothing.
+#[allow(clippy::result_large_err)]
 pub fn load(groups: &mut [&mut dyn Settings], inputs: &Inputs) -> Result<Provenance, ConfigError> {
     let mut provenance = Provenance::new();
     for g in groups.iter() {
@@ -562,6 +564,8 @@ pub fn load(groups: &mut [&mut dyn Settings], inputs: &Inputs) -> Result<Provena
         }
     }
 
+    // By index: each field's value is set on `groups[g]` while its specs are read.
+    #[allow(clippy::needless_range_loop)]
     for g in 0..groups.len() {
         for spec in groups[g].fields() {
             // 2. systemd credentials and <ENV>_FILE, for secrets
@@ -643,6 +647,7 @@ fn find_key(groups: &[&mut dyn Settings], key: &str) -> Option<(usize, &'static 
         .find_map(|(i, g)| g.fields().iter().find(|f| f.key == key).map(|f| (i, f)))
 }
 
+#[allow(clippy::result_large_err)]
 fn apply(
     group: &mut dyn Settings,
     spec: &'static FieldSpec,
@@ -676,6 +681,8 @@ fn display_toml(value: &toml::Value, spec: &FieldSpec) -> String {
     }
 }
 
+// Configuration errors come once, at start: their size costs nothing.
+#[allow(clippy::result_large_err)]
 fn read_secret(key: &'static str, path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())

@@ -95,6 +95,9 @@ fn splat(x: &[u64; 5]) -> V8 {
 
 impl V8 {
     /// All lanes equal to `x` (limbs already in Montgomery form).
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn splat(x: &[u64; 5]) -> V8 {
@@ -102,6 +105,9 @@ impl V8 {
     }
 
     /// All lanes zero.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn zero() -> V8 {
@@ -109,6 +115,9 @@ impl V8 {
     }
 
     /// From eight elements given as limb arrays.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn from_lanes(lanes: &[[u64; 5]; 8]) -> V8 {
@@ -122,6 +131,9 @@ impl V8 {
     }
 
     /// The eight elements as limb arrays.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn to_lanes(&self) -> [[u64; 5]; 8] {
@@ -137,6 +149,9 @@ impl V8 {
 }
 
 /// Loads eight u64.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub fn load8(a: &[u64; 8]) -> __m512i {
@@ -145,6 +160,9 @@ pub fn load8(a: &[u64; 8]) -> __m512i {
 }
 
 /// Stores eight u64.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub fn store8(v: __m512i) -> [u64; 8] {
@@ -155,6 +173,9 @@ pub fn store8(v: __m512i) -> [u64; 8] {
 }
 
 /// Gathers `base[idx[l] + offset]` for eight lanes.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub fn gather(base: &[u64], idx: __m512i, max_index: usize) -> __m512i {
@@ -216,6 +237,9 @@ pub struct Field8 {
 
 impl Field8 {
     /// Loads the constants.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn new(params: &Params52) -> Field8 {
@@ -237,6 +261,9 @@ impl Field8 {
     }
 
     /// Montgomery product `a * b / R'`, canonical.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn mul(&self, a: &V8, b: &V8) -> V8 {
@@ -245,6 +272,9 @@ impl Field8 {
 
     /// Montgomery product for inputs below 2p; the result is below 2p (not
     /// necessarily canonical). For chains that reduce once at the end.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn mul_lazy(&self, a: &V8, b: &V8) -> V8 {
@@ -283,28 +313,37 @@ impl Field8 {
     }
 
     /// `a + b` for inputs below 2p, result below 2p.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn add_lazy(&self, a: &V8, b: &V8) -> V8 {
         let mut t = a.0;
-        for j in 0..5 {
-            t[j] = _mm512_add_epi64(t[j], b.0[j]);
+        for (tj, bj) in t.iter_mut().zip(b.0) {
+            *tj = _mm512_add_epi64(*tj, bj);
         }
         V8(reduce_once(normalize(t), &self.p2))
     }
 
     /// `a - b` for inputs below 2p, result below 2p.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn sub_lazy(&self, a: &V8, b: &V8) -> V8 {
         let mut t = a.0;
-        for j in 0..5 {
-            t[j] = _mm512_sub_epi64(_mm512_add_epi64(t[j], self.p2[j]), b.0[j]);
+        for ((tj, pj), bj) in t.iter_mut().zip(self.p2).zip(b.0) {
+            *tj = _mm512_sub_epi64(_mm512_add_epi64(*tj, pj), bj);
         }
         V8(reduce_once(normalize(t), &self.p2))
     }
 
     /// A value below 2p made canonical.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn canonical(&self, a: &V8) -> V8 {
@@ -312,6 +351,9 @@ impl Field8 {
     }
 
     /// `a^2`.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn square(&self, a: &V8) -> V8 {
@@ -319,28 +361,37 @@ impl Field8 {
     }
 
     /// `a + b`.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn add(&self, a: &V8, b: &V8) -> V8 {
         let mut t = a.0;
-        for j in 0..5 {
-            t[j] = _mm512_add_epi64(t[j], b.0[j]);
+        for (tj, bj) in t.iter_mut().zip(b.0) {
+            *tj = _mm512_add_epi64(*tj, bj);
         }
         V8(reduce_once(normalize(t), &self.p))
     }
 
     /// `a - b` (computed as `a + p - b`, then reduced).
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn sub(&self, a: &V8, b: &V8) -> V8 {
         let mut t = a.0;
-        for j in 0..5 {
-            t[j] = _mm512_sub_epi64(_mm512_add_epi64(t[j], self.p[j]), b.0[j]);
+        for ((tj, pj), bj) in t.iter_mut().zip(self.p).zip(b.0) {
+            *tj = _mm512_sub_epi64(_mm512_add_epi64(*tj, pj), bj);
         }
         V8(reduce_once(normalize(t), &self.p))
     }
 
     /// `2a`.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn double(&self, a: &V8) -> V8 {
@@ -348,6 +399,9 @@ impl Field8 {
     }
 
     /// Lanes where `a == b`.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn eq_mask(&self, a: &V8, b: &V8) -> __mmask8 {
@@ -359,6 +413,9 @@ impl Field8 {
     }
 
     /// Lanes where `a == 0`.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn zero_mask(&self, a: &V8) -> __mmask8 {
@@ -366,17 +423,23 @@ impl Field8 {
     }
 
     /// `mask ? b : a` per lane.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn select(&self, mask: __mmask8, a: &V8, b: &V8) -> V8 {
         let mut out = a.0;
-        for j in 0..5 {
-            out[j] = _mm512_mask_blend_epi64(mask, a.0[j], b.0[j]);
+        for (o, bj) in out.iter_mut().zip(b.0) {
+            *o = _mm512_mask_blend_epi64(mask, *o, bj);
         }
         V8(out)
     }
 
     /// Canonical integers (below p, as 52-bit limbs) into Montgomery form.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn to_mont(&self, a: &V8) -> V8 {
@@ -384,6 +447,9 @@ impl Field8 {
     }
 
     /// Montgomery form back to canonical integers.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn from_mont(&self, a: &V8) -> V8 {
@@ -399,6 +465,9 @@ pub type V8x2 = [V8; 2];
 /// Fq2 on eight lanes, built on the Fq operations (all results canonical).
 impl Field8 {
     /// `a + b` in Fq2.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn add2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
@@ -406,6 +475,9 @@ impl Field8 {
     }
 
     /// `a - b` in Fq2.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn sub2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
@@ -413,6 +485,9 @@ impl Field8 {
     }
 
     /// `a * b` in Fq2 by Karatsuba: three Fq products.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn mul2(&self, a: &V8x2, b: &V8x2) -> V8x2 {
@@ -424,6 +499,9 @@ impl Field8 {
     }
 
     /// `a^2` in Fq2: `(a0 + a1)(a0 - a1) + 2 a0 a1 u`, two Fq products.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn square2(&self, a: &V8x2) -> V8x2 {
@@ -432,6 +510,9 @@ impl Field8 {
     }
 
     /// Lanes where `a == 0` in Fq2.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn zero_mask2(&self, a: &V8x2) -> __mmask8 {
@@ -439,6 +520,9 @@ impl Field8 {
     }
 
     /// `mask ? b : a` per lane, in Fq2.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub fn select2(&self, mask: __mmask8, a: &V8x2, b: &V8x2) -> V8x2 {
@@ -593,11 +677,11 @@ mod tests {
         )
     }
 
+    /// Eight lanes of 52-bit limbs.
+    type Lanes52 = [[u64; 5]; 8];
+
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn check_ops(
-        a: &[[u64; 5]; 8],
-        b: &[[u64; 5]; 8],
-    ) -> ([[u64; 5]; 8], [[u64; 5]; 8], [[u64; 5]; 8], u8) {
+    fn check_ops(a: &Lanes52, b: &Lanes52) -> (Lanes52, Lanes52, Lanes52, u8) {
         let f = Field8::new(&FQ);
         let (va, vb) = (f.to_mont(&V8::from_lanes(a)), f.to_mont(&V8::from_lanes(b)));
         let m = f.from_mont(&f.mul(&va, &vb)).to_lanes();
