@@ -12,7 +12,7 @@ use zbus::fdo;
 use zbus::interface;
 use zbus::object_server::SignalEmitter;
 
-use crate::settings::{MAX_JOB_TIMEOUT_MS, MAX_RETRIES};
+use crate::queue::Policy;
 use crate::writer::{Broker, PolicyChange};
 
 /// The well-known name.
@@ -97,11 +97,8 @@ impl BrokerBus {
 
     #[zbus(property)]
     async fn set_job_timeout_ms(&mut self, value: u64) -> fdo::Result<()> {
-        if value == 0 || value > MAX_JOB_TIMEOUT_MS {
-            return Err(fdo::Error::InvalidArgs(format!(
-                "JobTimeoutMs must be between 1 and {MAX_JOB_TIMEOUT_MS}, got {value}"
-            )));
-        }
+        Policy::check_job_timeout_ms(value)
+            .map_err(|e| fdo::Error::InvalidArgs(format!("JobTimeoutMs {e}")))?;
         let change = PolicyChange {
             job_timeout_ms: Some(value),
             ..PolicyChange::default()
@@ -122,11 +119,8 @@ impl BrokerBus {
 
     #[zbus(property)]
     async fn set_max_retries(&mut self, value: u32) -> fdo::Result<()> {
-        if value > MAX_RETRIES {
-            return Err(fdo::Error::InvalidArgs(format!(
-                "MaxRetries must be at most {MAX_RETRIES}, got {value}"
-            )));
-        }
+        Policy::check_max_retries(value)
+            .map_err(|e| fdo::Error::InvalidArgs(format!("MaxRetries {e}")))?;
         let change = PolicyChange {
             max_retries: Some(value),
             ..PolicyChange::default()

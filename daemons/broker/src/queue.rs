@@ -85,14 +85,45 @@ pub struct Policy {
     pub max_blob_bytes: usize,
 }
 
+impl Policy {
+    /// The defaults: the one place they are written (settings, D-Bus and
+    /// `etc/broker.toml` follow them; a test checks the file).
+    pub const DEFAULT: Policy = Policy {
+        job_timeout_ms: 30_000,
+        max_retries: 3,
+        keep_epochs: 1,
+        max_blob_bytes: 64 << 20,
+    };
+
+    /// Longest lease timeout accepted (one day).
+    pub const MAX_JOB_TIMEOUT_MS: u64 = 86_400_000;
+
+    /// Most retries accepted.
+    pub const MAX_RETRIES: u32 = 1000;
+
+    /// Whether `ms` is a lease timeout the broker takes.
+    pub fn check_job_timeout_ms(ms: u64) -> Result<(), String> {
+        if ms == 0 || ms > Self::MAX_JOB_TIMEOUT_MS {
+            return Err(format!(
+                "must be between 1 and {} ms, got {ms}",
+                Self::MAX_JOB_TIMEOUT_MS
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `n` is a retry count the broker takes.
+    pub fn check_max_retries(n: u32) -> Result<(), String> {
+        if n > Self::MAX_RETRIES {
+            return Err(format!("must be at most {}, got {n}", Self::MAX_RETRIES));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
-            job_timeout_ms: 30_000,
-            max_retries: 3,
-            keep_epochs: 1,
-            max_blob_bytes: 64 << 20,
-        }
+        Policy::DEFAULT
     }
 }
 

@@ -10,11 +10,6 @@ use aztec_prover_common::settings;
 use crate::queue::Policy;
 use crate::writer::WriterOptions;
 
-/// Longest lease timeout accepted (one day).
-pub const MAX_JOB_TIMEOUT_MS: u64 = 86_400_000;
-/// Most retries accepted.
-pub const MAX_RETRIES: u32 = 1000;
-
 settings! {
     /// Settings of the prover broker.
     pub struct BrokerSettings {
@@ -27,13 +22,13 @@ settings! {
         /// Largest size of the store, in KB (LMDB map size).
         store_map_size_kb: u64 = 64 * 1024 * 1024, env ["PROVER_BROKER_STORE_MAP_SIZE_KB", "DATA_STORE_MAP_SIZE_KB"], flag "proverBroker.proverBrokerStoreMapSizeKb";
         /// Jobs are given to another agent if not kept alive for this long (ms).
-        job_timeout_ms: u64 = 30_000, env ["PROVER_BROKER_JOB_TIMEOUT_MS"], flag "proverBroker.proverBrokerJobTimeoutMs";
+        job_timeout_ms: u64 = Policy::DEFAULT.job_timeout_ms, env ["PROVER_BROKER_JOB_TIMEOUT_MS"], flag "proverBroker.proverBrokerJobTimeoutMs";
         /// How often leases are checked for expiry and old epochs cleaned (ms).
         poll_interval_ms: u64 = 1_000, env ["PROVER_BROKER_POLL_INTERVAL_MS"], flag "proverBroker.proverBrokerPollIntervalMs";
         /// Failed attempts retried before a job fails for good.
-        job_max_retries: u32 = 3, env ["PROVER_BROKER_JOB_MAX_RETRIES"], flag "proverBroker.proverBrokerJobMaxRetries";
+        job_max_retries: u32 = Policy::DEFAULT.max_retries, env ["PROVER_BROKER_JOB_MAX_RETRIES"], flag "proverBroker.proverBrokerJobMaxRetries";
         /// Epochs older than the newest are kept this many epochs, then deleted.
-        max_epochs_to_keep_results_for: u64 = 1, env ["PROVER_BROKER_MAX_EPOCHS_TO_KEEP_RESULTS_FOR"], flag "proverBroker.proverBrokerMaxEpochsToKeepResultsFor";
+        max_epochs_to_keep_results_for: u64 = Policy::DEFAULT.keep_epochs, env ["PROVER_BROKER_MAX_EPOCHS_TO_KEEP_RESULTS_FOR"], flag "proverBroker.proverBrokerMaxEpochsToKeepResultsFor";
         /// Most requests written to disk in one commit (group commit).
         batch_size: usize = 256, env ["PROVER_BROKER_BATCH_SIZE"], flag "proverBroker.proverBrokerBatchSize";
         /// Largest request body accepted, in bytes (inputs and proofs travel inside).
@@ -43,15 +38,8 @@ settings! {
 
 impl Validate for BrokerSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.job_timeout_ms == 0 || self.job_timeout_ms > MAX_JOB_TIMEOUT_MS {
-            return Err((
-                "job_timeout_ms",
-                format!("must be between 1 and {MAX_JOB_TIMEOUT_MS} ms"),
-            ));
-        }
-        if self.job_max_retries > MAX_RETRIES {
-            return Err(("job_max_retries", format!("must be at most {MAX_RETRIES}")));
-        }
+        Policy::check_job_timeout_ms(self.job_timeout_ms).map_err(|e| ("job_timeout_ms", e))?;
+        Policy::check_max_retries(self.job_max_retries).map_err(|e| ("job_max_retries", e))?;
         if self.poll_interval_ms == 0 || self.poll_interval_ms > 60_000 {
             return Err(("poll_interval_ms", "must be between 1 and 60000 ms".into()));
         }
@@ -91,5 +79,63 @@ impl BrokerSettings {
     /// The LMDB map size in bytes.
     pub fn map_size_bytes(&self) -> usize {
         usize::try_from(self.store_map_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aztec_prover_common::config::Settings;
+    use aztec_prover_common::service::ServiceSettings;
+
+    use super::*;
+
+    /// `etc/broker.toml` lists every default as a comment: they are the
+    /// defaults the code has (written once, in `Policy::DEFAULT` and the
+    /// settings), and no key is missing.
+    #[test]
+    fn the_example_file_shows_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/broker.toml");
+        let text = std::fs::read_to_string(path).expect("etc/broker.toml");
+        let (broker, service) = (BrokerSettings::default(), ServiceSettings::default());
+        let groups: [&dyn Settings; 2] = [&broker, &service];
+        let unquote = |v: &str| v.trim().trim_matches('"').to_string();
+        let mut seen = Vec::new();
+        for line in text.lines() {
+            let Some((key, value)) = line
+                .strip_prefix('#')
+                .and_then(|l| l.split_once(" = "))
+                .filter(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            else {
+                continue;
+            };
+            let ours = groups
+                .iter()
+                .find_map(|g| g.render(key))
+                .unwrap_or_else(|| panic!("etc/broker.toml names {key}, which is no setting"));
+            assert_eq!(unquote(value), unquote(&ours), "the default of {key}");
+            seen.push(key.to_string());
+        }
+        for f in broker.fields() {
+            assert!(
+                seen.iter().any(|k| k == f.key),
+                "etc/broker.toml does not show {}",
+                f.key
+            );
+        }
+    }
+
+    #[test]
+    fn the_settings_take_the_policy_defaults_and_bounds() {
+        let s = BrokerSettings::default();
+        assert_eq!(s.policy().job_timeout_ms, Policy::DEFAULT.job_timeout_ms);
+        assert_eq!(s.policy().max_retries, Policy::DEFAULT.max_retries);
+        let mut bad = s.clone();
+        bad.job_timeout_ms = Policy::MAX_JOB_TIMEOUT_MS + 1;
+        assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_timeout_ms"));
+        bad.job_timeout_ms = 0;
+        assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_timeout_ms"));
+        let mut bad = s;
+        bad.job_max_retries = Policy::MAX_RETRIES + 1;
+        assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_max_retries"));
     }
 }
