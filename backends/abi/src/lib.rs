@@ -3,12 +3,16 @@
 //!
 //! [`ffi`] defines the C ABI (one versioned, `#[repr(C)]` table of function
 //! pointers); [`loader`] finds, loads and checks a library and wraps it in the
-//! safe [`Backend`]; [`reference`] (feature `reference`) is the arkworks
-//! implementation every backend is tested and benchmarked against, and
-//! [`conformance`] the checks every backend's tests run against it.
+//! safe [`Backend`]; [`codec`] (feature `codec`) the byte encodings on
+//! arkworks types that callers use; [`reference`] (feature `reference`) is
+//! the arkworks implementation every backend is tested and benchmarked
+//! against, [`conformance`] the checks every backend's tests run against
+//! it, and [`bench`] (feature `bench`) the kernel benchmark.
 
-#[cfg(feature = "reference")]
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "codec")]
+pub mod codec;
 #[cfg(feature = "reference")]
 pub mod conformance;
 pub mod export;

@@ -12,11 +12,5 @@ pub mod ffi;
 pub mod field;
 pub mod kept;
 pub mod msm;
-#[cfg(target_arch = "x86_64")]
-pub mod msm_ifma;
 pub mod ntt;
-#[cfg(target_arch = "x86_64")]
-pub mod ntt_ifma;
 pub mod pool;
-#[cfg(target_arch = "x86_64")]
-pub mod reduce_ifma;

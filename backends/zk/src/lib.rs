@@ -24,6 +24,7 @@
 //! documents what it checks.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod circuits;
 pub mod felt;

@@ -8,7 +8,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod daemon;
 pub mod dbus;
 pub mod queue;

@@ -15,6 +15,7 @@ use aztec_prover_common::service::ServiceSettings;
 use aztec_prover_node::NodeSettings;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+mod bench;
 mod devnet;
 mod flags;
 
@@ -543,7 +544,7 @@ fn print_config(
 
 fn bench_broker(m: &ArgMatches) -> Result<(), Failure> {
     let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
-    let opts = aztec_prover_broker::bench::BenchOptions {
+    let opts = bench::broker::BenchOptions {
         binary: std::env::current_exe().context("cannot find our own executable")?,
         jobs: get("jobs"),
         consumers: get("consumers").max(1),
@@ -552,7 +553,7 @@ fn bench_broker(m: &ArgMatches) -> Result<(), Failure> {
         json: m.get_flag("json"),
     };
     runtime()?
-        .block_on(aztec_prover_broker::bench::run(opts))
+        .block_on(bench::broker::run(opts))
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
@@ -654,14 +655,14 @@ fn threads_arg(m: &ArgMatches) -> usize {
 
 fn bench_world_state(m: &ArgMatches) -> Result<(), Failure> {
     let (params_name, params) = params_arg(m)?;
-    let opts = aztec_prover_node::bench::WorldStateBenchOptions {
+    let opts = bench::world_state::WorldStateBenchOptions {
         blocks: m.get_one::<u64>("blocks").copied().unwrap_or(100) as usize,
         params,
         params_name,
         dir: m.get_one::<String>("dir").map(std::path::PathBuf::from),
         json: m.get_flag("json"),
     };
-    aztec_prover_node::bench::run(&opts).map_err(|e| anyhow::anyhow!(e))?;
+    bench::world_state::run(&opts).map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 

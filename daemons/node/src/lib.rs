@@ -9,7 +9,7 @@
 
 pub mod api;
 pub mod archiver;
-pub mod bench;
+
 pub mod bond;
 pub mod broker;
 pub mod daemon;

@@ -533,6 +533,49 @@ impl Field8 {
     }
 }
 
+/// Eight elements packed as four 64-bit words each (a 256-bit integer per
+/// lane: how bytes and cache lines hold them) into 52-bit limbs.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F and AVX-512 IFMA.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub fn unpack(w: [__m512i; 4]) -> V8 {
+    let m = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+    V8([
+        _mm512_and_si512(w[0], m),
+        _mm512_and_si512(
+            _mm512_or_si512(_mm512_srli_epi64::<52>(w[0]), _mm512_slli_epi64::<12>(w[1])),
+            m,
+        ),
+        _mm512_and_si512(
+            _mm512_or_si512(_mm512_srli_epi64::<40>(w[1]), _mm512_slli_epi64::<24>(w[2])),
+            m,
+        ),
+        _mm512_and_si512(
+            _mm512_or_si512(_mm512_srli_epi64::<28>(w[2]), _mm512_slli_epi64::<36>(w[3])),
+            m,
+        ),
+        _mm512_srli_epi64::<16>(w[3]),
+    ])
+}
+
+/// The inverse of [`unpack`]: 52-bit limbs (below 2^256) into four words.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F and AVX-512 IFMA.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub fn pack(v: &V8) -> [__m512i; 4] {
+    let l = &v.0;
+    [
+        _mm512_or_si512(l[0], _mm512_slli_epi64::<52>(l[1])),
+        _mm512_or_si512(_mm512_srli_epi64::<12>(l[1]), _mm512_slli_epi64::<40>(l[2])),
+        _mm512_or_si512(_mm512_srli_epi64::<24>(l[2]), _mm512_slli_epi64::<28>(l[3])),
+        _mm512_or_si512(_mm512_srli_epi64::<36>(l[3]), _mm512_slli_epi64::<16>(l[4])),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,10 +29,10 @@ use ark_ff::{FftField, Field, One, UniformRand, Zero};
 use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_std::rand::Rng;
-use aztec_backend_abi::ffi::caps;
-use aztec_backend_abi::reference::{
+use aztec_backend_abi::codec::{
     fr_bytes, fr_from_bytes, g1_bytes, g1_from_bytes, g2_bytes, g2_from_bytes,
 };
+use aztec_backend_abi::ffi::caps;
 use aztec_backend_abi::{Backend, BackendError, KeptVec, PreparedG1};
 use rayon::prelude::*;
 

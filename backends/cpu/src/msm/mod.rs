@@ -16,6 +16,14 @@ use rayon::prelude::*;
 use crate::curve::{Affine, Curve, Jacobian};
 use crate::field::{Field, Fr};
 
+#[cfg(target_arch = "x86_64")]
+pub mod ifma;
+pub mod portable;
+#[cfg(target_arch = "x86_64")]
+pub mod reduce;
+
+pub use portable::{Portable, msm};
+
 /// Bits of a scalar below r.
 const SCALAR_BITS: u32 = 254;
 
@@ -150,59 +158,6 @@ pub const NEG: u32 = 1 << 31;
 /// the inversion, small enough that few additions hit a busy bucket.
 pub fn batch_size(nb: usize) -> usize {
     (nb / 8).clamp(64, 2048)
-}
-
-/// The portable kernel: affine points of `F`.
-pub struct Portable<F>(std::marker::PhantomData<F>);
-
-impl<F> Default for Portable<F> {
-    fn default() -> Self {
-        Portable(std::marker::PhantomData)
-    }
-}
-
-impl<F: Field> Portable<F> {
-    #[inline(always)]
-    fn get(points: &[Affine<F>], r: u32) -> Affine<F> {
-        let p = &points[(r & !NEG) as usize];
-        if r & NEG != 0 { p.neg() } else { *p }
-    }
-}
-
-impl<F: Field> Kernel for Portable<F> {
-    type F = F;
-    type Points = Vec<Affine<F>>;
-    type Buckets = Vec<Affine<F>>;
-    fn count(&self, points: &Self::Points) -> usize {
-        points.len()
-    }
-    fn input_is_identity(&self, points: &Self::Points, i: usize) -> bool {
-        points[i].infinity
-    }
-    fn new_buckets(&self, nb: usize) -> Self::Buckets {
-        vec![Affine::IDENTITY; nb]
-    }
-    fn bucket_is_empty(&self, buckets: &Self::Buckets, b: usize) -> bool {
-        buckets[b].infinity
-    }
-    fn set_bucket(&self, buckets: &mut Self::Buckets, b: usize, points: &Self::Points, r: u32) {
-        buckets[b] = Self::get(points, r);
-    }
-    fn add_batch(&self, buckets: &mut Self::Buckets, points: &Self::Points, batch: &[(u32, u32)]) {
-        let mut den: Vec<F> = batch
-            .iter()
-            .map(|&(b, r)| pair_denominator(&buckets[b as usize], &Self::get(points, r)))
-            .collect();
-        let mut prefix = Vec::with_capacity(den.len());
-        batch_invert(&mut den, &mut prefix);
-        for (j, &(b, r)) in batch.iter().enumerate() {
-            buckets[b as usize] =
-                add_with_inverse(&buckets[b as usize], &Self::get(points, r), &den[j]);
-        }
-    }
-    fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<F>> {
-        buckets.clone()
-    }
 }
 
 /// The denominator of `p + q` in affine form: `x_q - x_p`, `2y` for a
@@ -451,16 +406,6 @@ pub fn msm_with<K: Kernel>(
     acc
 }
 
-/// `sum scalars[i] * points[i]` on the portable path.
-pub fn msm<F: Field>(points: &[Affine<F>], scalars: &[[u64; 4]], threads: usize) -> Jacobian<F> {
-    msm_with(
-        &Portable::<F>::default(),
-        &points.to_vec(),
-        scalars,
-        threads,
-    )
-}
-
 /// Decodes points of curve `C` in parallel; the error names the first bad point.
 pub fn decode_points<C: Curve>(bytes: &[u8]) -> Result<Vec<Affine<C::F>>, String> {
     bytes
@@ -495,7 +440,7 @@ pub fn msm_bytes_on<C: Curve>(
             return PreparedG1::new(path, points)?.msm(scalars, threads, out);
         }
         debug_assert_eq!(C::BYTES, crate::curve::G2::BYTES);
-        let k = crate::msm_ifma::G2Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+        let k = ifma::G2Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
         let pts = k.decode(points)?;
         let r = msm_with(&k, &pts, &decode_scalars(scalars), threads);
         crate::curve::G2::encode(&r.to_affine(), out);
@@ -516,7 +461,7 @@ pub enum PreparedG1 {
     Portable(Vec<Affine<crate::field::Fq>>),
     /// For the IFMA kernel.
     #[cfg(target_arch = "x86_64")]
-    Ifma(Vec<crate::msm_ifma::G1Line>),
+    Ifma(Vec<ifma::G1Line>),
 }
 
 impl aztec_backend_abi::export::Prepared for PreparedG1 {
@@ -530,7 +475,7 @@ impl PreparedG1 {
     pub fn new(path: crate::dispatch::CodePath, points: &[u8]) -> Result<PreparedG1, String> {
         #[cfg(target_arch = "x86_64")]
         if path == crate::dispatch::CodePath::Avx512Ifma {
-            let k = crate::msm_ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+            let k = ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
             return k.decode(points).map(PreparedG1::Ifma);
         }
         let _ = path;
@@ -562,7 +507,7 @@ impl PreparedG1 {
             PreparedG1::Portable(p) => msm_with(&Portable::default(), p, &sc, threads),
             #[cfg(target_arch = "x86_64")]
             PreparedG1::Ifma(p) => {
-                let k = crate::msm_ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
+                let k = ifma::G1Ifma::new().ok_or("this CPU has no AVX-512 IFMA")?;
                 msm_with(&k, p, &sc, threads)
             }
         };

@@ -15,12 +15,12 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
+use super::{Kernel, NEG, add_with_inverse, pair_denominator, running_sums};
 use crate::curve::{Affine, Jacobian};
 use crate::field::fq2::Fq2;
-use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, to52};
+use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, pack, to52, unpack};
 use crate::field::lanes::LaneField;
 use crate::field::{Field, FieldParams, Fq, FqParams};
-use crate::msm::{Kernel, NEG, add_with_inverse, pair_denominator, running_sums};
 
 /// A point in `W / 8` cache lines: `W / 8` packed Fq parts of x, then as many of y.
 #[repr(C, align(64))]
@@ -374,47 +374,13 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
             std::borrow::Cow::Owned(one)
         };
         // SAFETY: `self` exists only if the CPU has IFMA; `merged` holds `nb` lines.
-        unsafe { crate::reduce_ifma::reduce::<F::Lanes>(words(&merged), W, nb) }
+        unsafe { super::reduce::reduce::<F::Lanes>(words(&merged), W, nb) }
     }
 }
 
 /// Buckets from which a window's reduction runs on eight lanes (below, the
 /// lanes' combination costs more than it saves).
 const REDUCE_ON_LANES_FROM: usize = 64;
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn unpack(w: [__m512i; 4]) -> V8 {
-    let m = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
-    V8([
-        _mm512_and_si512(w[0], m),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<52>(w[0]), _mm512_slli_epi64::<12>(w[1])),
-            m,
-        ),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<40>(w[1]), _mm512_slli_epi64::<24>(w[2])),
-            m,
-        ),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<28>(w[2]), _mm512_slli_epi64::<36>(w[3])),
-            m,
-        ),
-        _mm512_srli_epi64::<16>(w[3]),
-    ])
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn pack(v: &V8) -> [__m512i; 4] {
-    let l = &v.0;
-    [
-        _mm512_or_si512(l[0], _mm512_slli_epi64::<52>(l[1])),
-        _mm512_or_si512(_mm512_srli_epi64::<12>(l[1]), _mm512_slli_epi64::<40>(l[2])),
-        _mm512_or_si512(_mm512_srli_epi64::<24>(l[2]), _mm512_slli_epi64::<28>(l[3])),
-        _mm512_or_si512(_mm512_srli_epi64::<36>(l[3]), _mm512_slli_epi64::<16>(l[4])),
-    ]
-}
 
 /// The lanes of group `v` of a batch (additions `8v..8v+8`).
 struct Lanes {

@@ -21,9 +21,9 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use crate::field::ifma::{FR, Field8, V8, to52};
+use super::{root_of_unity, twiddles};
+use crate::field::ifma::{FR, Field8, V8, to52, unpack};
 use crate::field::{Fr, limbs_from_bytes};
-use crate::ntt::{root_of_unity, twiddles};
 
 /// Smallest size this path takes (smaller ones run portable).
 pub const MIN_LOG: u32 = 6;
@@ -47,7 +47,7 @@ fn to_mont52(values: &[Fr]) -> Vec<[u64; 5]> {
 /// The twiddle table of a size-2^log_m DIT NTT in 52-bit form (same layout
 /// as the portable table: stage s at `[2^s - 1, 2^(s+1) - 1)`), cached.
 fn twiddles52(log_m: u32, inverse: bool) -> Arc<Vec<[u64; 5]>> {
-    static CACHE: crate::ntt::TableCache<[u64; 5]> = OnceLock::new();
+    static CACHE: super::TableCache<[u64; 5]> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(t) = cache
         .lock()
@@ -57,7 +57,7 @@ fn twiddles52(log_m: u32, inverse: bool) -> Arc<Vec<[u64; 5]>> {
         return t;
     }
     let portable = twiddles(log_m, inverse);
-    // SAFETY: this module runs only where the CPU has IFMA (see `ntt_ifma`).
+    // SAFETY: this module runs only where the CPU has IFMA (see `dispatch`).
     let t = Arc::new(unsafe { to_mont52(&portable) });
     if let Ok(mut c) = cache.lock() {
         c.insert((log_m, inverse), t.clone());
@@ -170,28 +170,6 @@ fn read8(bytes: &[u8]) -> V8 {
 }
 
 const FR_TOP: u64 = <crate::field::FrParams as crate::field::FieldParams>::MODULUS[3];
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn unpack(w: [__m512i; 4]) -> V8 {
-    let m = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
-    V8([
-        _mm512_and_si512(w[0], m),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<52>(w[0]), _mm512_slli_epi64::<12>(w[1])),
-            m,
-        ),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<40>(w[1]), _mm512_slli_epi64::<24>(w[2])),
-            m,
-        ),
-        _mm512_and_si512(
-            _mm512_or_si512(_mm512_srli_epi64::<28>(w[2]), _mm512_slli_epi64::<36>(w[3])),
-            m,
-        ),
-        _mm512_srli_epi64::<16>(w[3]),
-    ])
-}
 
 /// Writes eight canonical elements (52-bit limbs) as 256 bytes.
 #[inline]

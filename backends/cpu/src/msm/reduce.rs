@@ -9,11 +9,11 @@
 
 #![allow(unsafe_code)]
 
+use super::ifma::{Coord, gather_coord, gather_words, identity_lanes};
 use crate::curve::Jacobian;
 use crate::field::Field;
 use crate::field::ifma::{FQ, Field8, load8};
 use crate::field::lanes::LaneField;
-use crate::msm_ifma::{Coord, gather_coord, gather_words, identity_lanes};
 
 /// A projective point `(X : Y : Z)`, `x = X / Z`, `y = Y / Z`; the identity is `(0 : 1 : 0)`.
 #[derive(Clone, Copy)]

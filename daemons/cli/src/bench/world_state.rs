@@ -13,7 +13,7 @@ use aztec_zk::plan::{BlockSpec, plan_epoch};
 use aztec_zk::world::{World, synthetic_tx};
 use rand::SeedableRng;
 
-use crate::world_state::WorldState;
+use aztec_prover_node::world_state::WorldState;
 
 /// What to measure.
 #[derive(Debug, Clone)]
