@@ -462,6 +462,105 @@ pub fn prepared_vec_args<B: Prepared, V: KeptVector>(
     Ok((b, v, range))
 }
 
+/// Largest MSM any backend accepts (2^32 points).
+pub const MAX_MSM: u64 = 1 << 32;
+
+/// Fr's two-adicity: the largest NTT is 2^28.
+pub const TWO_ADICITY: u32 = 28;
+
+/// An MSM call's inputs: points, scalars and the output point.
+pub type MsmArgs<'a> = (&'a [u8], &'a [u8], &'a mut [u8]);
+
+/// The checks of every backend's `msm_g1` and `msm_g2(points, scalars, n,
+/// out)`: pointers and size (at most [`MAX_MSM`]); `width` is the bytes of
+/// a point. Returns the points, the scalars and the output.
+///
+/// # Safety
+/// As the ABI requires: `points` and `scalars` are valid for `n` points and
+/// scalars when non-null, `out` for one point.
+#[allow(unsafe_code)]
+pub unsafe fn msm_args<'a>(
+    op: &str,
+    width: usize,
+    points: *const u8,
+    scalars: *const u8,
+    n: u64,
+    out: *mut u8,
+) -> Result<MsmArgs<'a>, Status> {
+    if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: null pointer"),
+        ));
+    }
+    if n > MAX_MSM {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("{op}: {n} points is over the limit of {MAX_MSM}"),
+        ));
+    }
+    let n = n as usize;
+    // SAFETY: non-null and, by the ABI, valid for one point.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, width) };
+    if n == 0 {
+        return Ok((&[], &[], out));
+    }
+    // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
+    let (pts, sc) = unsafe {
+        (
+            std::slice::from_raw_parts(points, n * width),
+            std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
+        )
+    };
+    Ok((pts, sc, out))
+}
+
+/// An NTT call's vectors and coset generator.
+pub type NttArgs<'a> = (&'a mut [u8], Option<[u8; 32]>);
+
+/// The checks of every backend's `ntt(data, log_n, batch, inverse, coset)`:
+/// a non-null buffer, a size at most [`TWO_ADICITY`] whose bytes do not
+/// overflow, a nonzero coset generator. Returns the vectors and the
+/// generator, or `None` for an empty batch (nothing to do).
+///
+/// # Safety
+/// As the ABI requires: `data` is valid for `batch` vectors of `2^log_n`
+/// elements when non-null, `coset` null or valid for 32 bytes.
+#[allow(unsafe_code)]
+pub unsafe fn ntt_args<'a>(
+    data: *mut u8,
+    log_n: u32,
+    batch: u32,
+    coset: *const u8,
+) -> Result<Option<NttArgs<'a>>, Status> {
+    if data.is_null() {
+        return Err(fail(status::INVALID_ARGUMENT, "ntt: null data"));
+    }
+    if log_n > TWO_ADICITY {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            format!("ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{TWO_ADICITY}"),
+        ));
+    }
+    if batch == 0 {
+        return Ok(None);
+    }
+    let Some(len) = (ffi::SCALAR_BYTES << log_n).checked_mul(batch as usize) else {
+        return Err(fail(status::INVALID_ARGUMENT, "ntt: size overflows"));
+    };
+    // SAFETY: forwarded with the same ABI obligation.
+    let coset = unsafe { scalar_arg(coset) };
+    if coset.is_some_and(|g| is_zero_mod_r(&g)) {
+        return Err(fail(
+            status::INVALID_ARGUMENT,
+            "ntt: the coset generator is zero",
+        ));
+    }
+    // SAFETY: non-null and, by the ABI, valid for batch vectors of 2^log_n elements.
+    let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
+    Ok(Some((data, coset)))
+}
+
 /// The checks of every backend's `g1_bases_prepare(points, n, handle)`:
 /// pointers and size (at most `max` points). Returns the points.
 ///

@@ -11,8 +11,7 @@ use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, stat
 use crate::curve::{G1, G2};
 use crate::{dispatch, kept, msm, ntt, pool};
 
-/// Largest MSM accepted (2^32 points).
-const MAX_MSM: u64 = 1 << 32;
+use aztec_backend_abi::export::MAX_MSM;
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
@@ -73,29 +72,12 @@ unsafe fn msm_entry<C: crate::curve::Curve>(
     out: *mut u8,
 ) -> Status {
     guarded(|| {
-        if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
-            return fail(status::INVALID_ARGUMENT, format!("{op}: null pointer"));
-        }
-        if n > MAX_MSM {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!("{op}: {n} points is over the limit of {MAX_MSM}"),
-            );
-        }
-        let n = n as usize;
-        let (pts, sc) = if n == 0 {
-            (&[][..], &[][..])
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
-            unsafe {
-                (
-                    std::slice::from_raw_parts(points, n * C::BYTES),
-                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
-                )
-            }
-        };
-        // SAFETY: non-null and, by the ABI, valid for one encoded point.
-        let out = unsafe { std::slice::from_raw_parts_mut(out, C::BYTES) };
+        // SAFETY: forwarded with the same ABI obligations.
+        let (pts, sc, out) =
+            match unsafe { export::msm_args(op, C::BYTES, points, scalars, n, out) } {
+                Ok(a) => a,
+                Err(s) => return s,
+            };
         let (pool, threads) = match pool::current() {
             Ok(p) => p,
             Err(e) => return fail(status::INTERNAL, e),
@@ -182,39 +164,12 @@ unsafe extern "C" fn ntt_fn(
     coset: *const u8,
 ) -> Status {
     guarded(|| {
-        if data.is_null() {
-            return fail(status::INVALID_ARGUMENT, "ntt: null data");
-        }
-        if log_n > ntt::TWO_ADICITY {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!(
-                    "ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{}",
-                    ntt::TWO_ADICITY
-                ),
-            );
-        }
-        if batch == 0 {
-            return status::OK;
-        }
-        let Some(len) = (ffi::SCALAR_BYTES << log_n).checked_mul(batch as usize) else {
-            return fail(status::INVALID_ARGUMENT, "ntt: size overflows");
+        // SAFETY: forwarded with the same ABI obligations.
+        let (data, coset) = match unsafe { export::ntt_args(data, log_n, batch, coset) } {
+            Ok(Some(a)) => a,
+            Ok(None) => return status::OK,
+            Err(s) => return s,
         };
-        // SAFETY: non-null and, by the ABI, valid for batch vectors of 2^log_n elements.
-        let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
-        let coset = if coset.is_null() {
-            None
-        } else {
-            let mut g = [0u8; 32];
-            // SAFETY: non-null and, by the ABI, 32 bytes.
-            g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
-            Some(g)
-        };
-        if let Some(g) = &coset
-            && crate::field::Fr::from_bytes_reduce(g).is_zero()
-        {
-            return fail(status::INVALID_ARGUMENT, "ntt: the coset generator is zero");
-        }
         let (pool, _) = match pool::current() {
             Ok(p) => p,
             Err(e) => return fail(status::INTERNAL, e),

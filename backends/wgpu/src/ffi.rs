@@ -11,10 +11,7 @@ use aztec_backend_abi::ffi::{self, BackendInfo, BackendTable, Status, caps, stat
 use crate::error::GpuError;
 use crate::{fallback, state};
 
-/// Largest MSM accepted (2^32 points).
-const MAX_MSM: u64 = 1 << 32;
-/// Fr's two-adicity: the largest NTT.
-const TWO_ADICITY: u32 = 28;
+use aztec_backend_abi::export::{MAX_MSM, TWO_ADICITY};
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
@@ -76,55 +73,22 @@ unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> S
     })
 }
 
-/// Checks an MSM call's pointers and size; returns the point count.
-fn msm_args(
-    op: &str,
-    points: *const u8,
-    scalars: *const u8,
-    n: u64,
-    out: *mut u8,
-) -> Result<usize, Status> {
-    if out.is_null() || (n > 0 && (points.is_null() || scalars.is_null())) {
-        return Err(fail(
-            status::INVALID_ARGUMENT,
-            format!("{op}: null pointer"),
-        ));
-    }
-    if n > MAX_MSM {
-        return Err(fail(
-            status::INVALID_ARGUMENT,
-            format!("{op}: {n} points is over the limit of {MAX_MSM}"),
-        ));
-    }
-    Ok(n as usize)
-}
-
 #[allow(unsafe_code)]
 unsafe extern "C" fn msm_g1(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
     guarded(|| {
-        let n = match msm_args("msm_g1", points, scalars, n, out) {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
-        let (pts, sc) = if n == 0 {
-            (&[][..], &[][..])
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
-            unsafe {
-                (
-                    std::slice::from_raw_parts(points, n * ffi::G1_BYTES),
-                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
-                )
-            }
-        };
+        // SAFETY: forwarded with the same ABI obligations.
+        let (pts, sc, out) =
+            match unsafe { export::msm_args("msm_g1", ffi::G1_BYTES, points, scalars, n, out) } {
+                Ok(a) => a,
+                Err(s) => return s,
+            };
         let st = match device() {
             Ok(s) => s,
             Err(code) => return code,
         };
         match st.msm_g1(pts, sc) {
             Ok(r) => {
-                // SAFETY: non-null and, by the ABI, valid for one G1 point.
-                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G1_BYTES) };
+                out.copy_from_slice(&r);
                 status::OK
             }
             Err(e) => failure("msm_g1", e),
@@ -207,21 +171,12 @@ unsafe extern "C" fn g1_bases_release(handle: u64) -> Status {
 #[allow(unsafe_code)]
 unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: *mut u8) -> Status {
     guarded(|| {
-        let n = match msm_args("msm_g2", points, scalars, n, out) {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
-        let (pts, sc) = if n == 0 {
-            (&[][..], &[][..])
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n points and n scalars.
-            unsafe {
-                (
-                    std::slice::from_raw_parts(points, n * ffi::G2_BYTES),
-                    std::slice::from_raw_parts(scalars, n * ffi::SCALAR_BYTES),
-                )
-            }
-        };
+        // SAFETY: forwarded with the same ABI obligations.
+        let (pts, sc, out) =
+            match unsafe { export::msm_args("msm_g2", ffi::G2_BYTES, points, scalars, n, out) } {
+                Ok(a) => a,
+                Err(s) => return s,
+            };
         let st = match device() {
             Ok(s) => s,
             Err(code) => return code,
@@ -238,8 +193,7 @@ unsafe extern "C" fn msm_g2(points: *const u8, scalars: *const u8, n: u64, out: 
         };
         match sum {
             Ok(r) => {
-                // SAFETY: non-null and, by the ABI, valid for one G2 point.
-                unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), out, ffi::G2_BYTES) };
+                out.copy_from_slice(&r);
                 status::OK
             }
             Err(s) => s,
@@ -256,30 +210,11 @@ unsafe extern "C" fn ntt_fn(
     coset: *const u8,
 ) -> Status {
     guarded(|| {
-        if data.is_null() {
-            return fail(status::INVALID_ARGUMENT, "ntt: null data");
-        }
-        if log_n > TWO_ADICITY {
-            return fail(
-                status::INVALID_ARGUMENT,
-                format!("ntt: 2^{log_n} is larger than Fr's largest subgroup 2^{TWO_ADICITY}"),
-            );
-        }
-        if batch == 0 {
-            return status::OK;
-        }
-        let Some(len) = (ffi::SCALAR_BYTES << log_n).checked_mul(batch as usize) else {
-            return fail(status::INVALID_ARGUMENT, "ntt: size overflows");
-        };
-        // SAFETY: non-null and, by the ABI, valid for batch vectors of 2^log_n elements.
-        let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
-        let coset = if coset.is_null() {
-            None
-        } else {
-            let mut g = [0u8; 32];
-            // SAFETY: non-null and, by the ABI, 32 bytes.
-            g.copy_from_slice(unsafe { std::slice::from_raw_parts(coset, 32) });
-            Some(g)
+        // SAFETY: forwarded with the same ABI obligations.
+        let (data, coset) = match unsafe { export::ntt_args(data, log_n, batch, coset) } {
+            Ok(Some(a)) => a,
+            Ok(None) => return status::OK,
+            Err(s) => return s,
         };
         let st = match device() {
             Ok(s) => s,
