@@ -547,6 +547,24 @@ fn start_up_errors_name_what_is_wrong() {
     let (code, err) = run(&["--proverAgent.cpuAffinity", "3-1"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cpu_affinity"), "{err}");
+    // A backend option the backend refuses stops the agent at load, naming it.
+    let (code, err) = run(&["--backendOptions.cpuPath", "sideways"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cpu.path=\"sideways\"") && err.contains("auto, ifma or portable"),
+        "{err}"
+    );
+    // The backend options are settings: `config show agent` lists them, with
+    // the variable each came from.
+    let out = command(&["config", "show", "agent", "--config", "/dev/null"])
+        .env("AZTEC_PROVER_WGPU_WINDOW", "15")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("wgpu_window") && shown.contains("15") && shown.contains("cpu_path"),
+        "{shown}"
+    );
 }
 
 fn fake_topology(root: &Path, nodes: &[&str]) {

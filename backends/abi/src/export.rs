@@ -462,6 +462,53 @@ pub fn prepared_vec_args<B: Prepared, V: KeptVector>(
     Ok((b, v, range))
 }
 
+/// The checks of every backend's `set_option(key, key_len, value,
+/// value_len)`: both UTF-8. Returns the option's name when the key is
+/// `<backend>.<name>`, or `None` for another backend's key (ignored).
+///
+/// # Safety
+/// As the ABI requires: `key` and `value` are valid for their lengths.
+#[allow(unsafe_code)]
+pub unsafe fn option_args<'a>(
+    backend: &str,
+    key: *const u8,
+    key_len: u64,
+    value: *const u8,
+    value_len: u64,
+) -> Result<Option<(&'a str, &'a str)>, Status> {
+    let text = |p: *const u8, n: u64, what: &str| -> Result<&'a str, Status> {
+        if n == 0 {
+            return Ok("");
+        }
+        if p.is_null() {
+            return Err(fail(
+                status::INVALID_ARGUMENT,
+                format!("set_option: null {what}"),
+            ));
+        }
+        // SAFETY: non-null and, by the ABI, valid for n bytes.
+        let b = unsafe { std::slice::from_raw_parts(p, n as usize) };
+        std::str::from_utf8(b).map_err(|_| {
+            fail(
+                status::INVALID_ARGUMENT,
+                format!("set_option: the {what} is not UTF-8"),
+            )
+        })
+    };
+    let (k, v) = (text(key, key_len, "key")?, text(value, value_len, "value")?);
+    Ok(k.strip_prefix(backend)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map(|name| (name, v)))
+}
+
+/// The failure of `set_option` for `name` and `value`: why.
+pub fn option_refused(backend: &str, name: &str, value: &str, why: &str) -> Status {
+    fail(
+        status::INVALID_ARGUMENT,
+        format!("{backend}.{name}={value:?}: {why}"),
+    )
+}
+
 /// Largest MSM any backend accepts (2^32 points).
 pub const MAX_MSM: u64 = 1 << 32;
 

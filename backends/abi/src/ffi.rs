@@ -30,10 +30,17 @@
 //!   `vec_download` copies elements out (canonical) and `vec_release`
 //!   frees them. Vector handles and prepared-bases handles are counted
 //!   apart; each kind refuses the other's numbers as unknown.
+//! - Tuning options are set by name before the backend opens its device:
+//!   `set_option(key, value)` with keys `<backend>.<option>` (`cpu.path`,
+//!   `wgpu.window`). A backend takes the keys of its own name, refuses an
+//!   unknown one of them or a bad value with `INVALID_ARGUMENT` and the
+//!   reason, and ignores other backends' keys. The loader sets a caller's
+//!   options before it asks `info`, so a bad option is a failed load.
 //!
 //! The ABI only grows: a new function is appended to the table and the
 //! version raised; a loader accepts a table at least as large as it knows.
-//! Version 2 appended the prepared G1 bases, version 3 the kept vectors.
+//! Version 2 appended the prepared G1 bases, version 3 the kept vectors and
+//! the options.
 
 /// The ABI version this crate speaks.
 pub const ABI_VERSION: u32 = 3;
@@ -197,6 +204,10 @@ pub type PreparedVecMsmFn =
     unsafe extern "C" fn(bases: u64, vector: u64, offset: u64, out: *mut u8) -> Status;
 /// `vec_release(handle)`: frees a kept vector.
 pub type VecReleaseFn = unsafe extern "C" fn(handle: u64) -> Status;
+/// `set_option(key, key_len, value, value_len)`: sets a tuning option (UTF-8
+/// key and value, not NUL-terminated).
+pub type SetOptionFn =
+    unsafe extern "C" fn(key: *const u8, key_len: u64, value: *const u8, value_len: u64) -> Status;
 /// `last_error(buf, cap)`: copies the calling thread's last error message
 /// (NUL-terminated, truncated to `cap`); returns its full length.
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, cap: u64) -> u64;
@@ -238,6 +249,8 @@ pub struct BackendTable {
     pub msm_g1_prepared_vec: PreparedVecMsmFn,
     /// Frees a kept vector (version 3).
     pub vec_release: VecReleaseFn,
+    /// Sets a tuning option (version 3).
+    pub set_option: SetOptionFn,
 }
 
 /// The size a version-3 table has.

@@ -39,6 +39,14 @@ pub enum BackendError {
         /// What does not match.
         reason: String,
     },
+    /// The backend refused a tuning option.
+    #[error("backend {path} refused the option {message}")]
+    Option {
+        /// The file.
+        path: PathBuf,
+        /// The backend's message (`key="value": why`).
+        message: String,
+    },
     /// A call was refused before reaching the backend.
     #[error("bad {op} arguments: {reason}")]
     Argument {
@@ -99,6 +107,17 @@ pub fn candidates(name: &str) -> Vec<PathBuf> {
 /// Whether `spec` names a file rather than a backend name.
 fn is_path(spec: &str) -> bool {
     spec.contains('/') || spec.ends_with(".so")
+}
+
+/// The calling thread's last error message in a loaded library.
+fn last_error_of(loaded: &Loaded) -> String {
+    let mut buf = vec![0u8; 1024];
+    #[allow(unsafe_code)]
+    // SAFETY: the table was checked; `last_error` writes at most `buf.len()` bytes.
+    unsafe {
+        ((*loaded.table).last_error)(buf.as_mut_ptr(), buf.len() as u64)
+    };
+    ffi::read_cstr(&buf)
 }
 
 /// Information about a loaded backend.
@@ -381,8 +400,34 @@ impl Backend {
         }
     }
 
+    /// [`Backend::load`], with tuning `options` (`<backend>.<option>`,
+    /// value) set before the backend opens its device: a key or value the
+    /// backend refuses fails the load with its reason. Keys of other
+    /// backends are ignored.
+    pub fn load_with(spec: &str, options: &[(String, String)]) -> Result<Backend, BackendError> {
+        if is_path(spec) {
+            return Backend::load_path_with(Path::new(spec), options);
+        }
+        let searched = candidates(spec);
+        match searched.iter().find(|p| p.is_file()) {
+            Some(p) => Backend::load_path_with(p, options),
+            None => Err(BackendError::NotFound {
+                name: spec.to_string(),
+                searched,
+            }),
+        }
+    }
+
     /// Loads and checks the library at `path`.
     pub fn load_path(path: &Path) -> Result<Backend, BackendError> {
+        Backend::load_path_with(path, &[])
+    }
+
+    /// [`Backend::load_path`] with tuning `options` (see [`Backend::load_with`]).
+    pub fn load_path_with(
+        path: &Path,
+        options: &[(String, String)],
+    ) -> Result<Backend, BackendError> {
         let incompatible = |reason: String| BackendError::Incompatible {
             path: path.to_path_buf(),
             reason,
@@ -459,18 +504,30 @@ impl Backend {
             )));
         }
         let loaded = Loaded { table, _lib: lib };
+        for (key, value) in options {
+            #[allow(unsafe_code)]
+            // SAFETY: version and size checked; key and value are valid for their lengths.
+            let st = unsafe {
+                ((*loaded.table).set_option)(
+                    key.as_ptr(),
+                    key.len() as u64,
+                    value.as_ptr(),
+                    value.len() as u64,
+                )
+            };
+            if st != ffi::status::OK {
+                return Err(BackendError::Option {
+                    path: path.to_path_buf(),
+                    message: last_error_of(&loaded),
+                });
+            }
+        }
         let mut raw = BackendInfo::zeroed();
         #[allow(unsafe_code)]
         // SAFETY: version and size checked; `info` writes one BackendInfo.
         let st = unsafe { ((*loaded.table).info)(&mut raw) };
         if st != ffi::status::OK {
-            let mut buf = vec![0u8; 1024];
-            #[allow(unsafe_code)]
-            // SAFETY: `last_error` writes at most `buf.len()` bytes into `buf`.
-            unsafe {
-                ((*loaded.table).last_error)(buf.as_mut_ptr(), buf.len() as u64)
-            };
-            let why = ffi::read_cstr(&buf);
+            let why = last_error_of(&loaded);
             let why = if why.is_empty() {
                 format!("status {st}")
             } else {

@@ -1,8 +1,9 @@
 //! Which code path runs: AVX-512 IFMA where the CPU has it, portable 64-bit
-//! code otherwise. `AZTEC_PROVER_CPU_PATH=portable` forces the portable path
-//! (tests run both); both give bit-identical results.
+//! code otherwise. The option `cpu.path` (or `AZTEC_PROVER_CPU_PATH`),
+//! `portable`, forces the portable path (tests run both); both give
+//! bit-identical results.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The code path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +37,50 @@ pub fn cpu_has_ifma() -> bool {
     }
 }
 
-/// The path chosen for this process (detected once; the variable is read once).
+/// The variable read when the option `cpu.path` is not set.
+pub const PATH_ENV: &str = "AZTEC_PROVER_CPU_PATH";
+
+static PATH: OnceLock<CodePath> = OnceLock::new();
+static ASKED: Mutex<Option<CodePath>> = Mutex::new(None);
+
+/// The path a value of `cpu.path` asks for: `auto` (or empty) the best this
+/// CPU runs, `portable`, or `ifma` (refused where the CPU lacks it).
+fn parse(v: &str) -> Result<CodePath, String> {
+    match v.trim() {
+        "" | "auto" if cpu_has_ifma() => Ok(CodePath::Avx512Ifma),
+        "" | "auto" | "portable" => Ok(CodePath::Portable),
+        "ifma" if cpu_has_ifma() => Ok(CodePath::Avx512Ifma),
+        "ifma" => Err("this CPU has no AVX-512 IFMA".into()),
+        _ => Err("expected auto, ifma or portable".into()),
+    }
+}
+
+/// Sets the option `cpu.path` (before the first MSM or NTT; the same value
+/// again later is accepted).
+pub fn set_path(v: &str) -> Result<(), String> {
+    let want = parse(v)?;
+    if let Some(p) = PATH.get() {
+        return if *p == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "the {} path is in use already: set it before the first call",
+                p.name()
+            ))
+        };
+    }
+    *ASKED.lock().unwrap_or_else(|p| p.into_inner()) = Some(want);
+    Ok(())
+}
+
+/// The path chosen for this process (decided once: the option, else the
+/// variable, else the best this CPU runs; a bad variable means auto).
 pub fn path() -> CodePath {
-    static PATH: OnceLock<CodePath> = OnceLock::new();
     *PATH.get_or_init(|| {
-        let forced = std::env::var("AZTEC_PROVER_CPU_PATH").unwrap_or_default();
-        match forced.as_str() {
-            "portable" => CodePath::Portable,
-            _ if cpu_has_ifma() => CodePath::Avx512Ifma,
-            _ => CodePath::Portable,
-        }
+        let asked = *ASKED.lock().unwrap_or_else(|p| p.into_inner());
+        asked.unwrap_or_else(|| {
+            let forced = std::env::var(PATH_ENV).unwrap_or_default();
+            parse(&forced).unwrap_or_else(|_| parse("").unwrap_or(CodePath::Portable))
+        })
     })
 }

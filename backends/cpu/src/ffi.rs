@@ -287,6 +287,31 @@ unsafe extern "C" fn vec_release(handle: u64) -> Status {
     guarded(|| VECTORS.release_vector(handle))
 }
 
+#[allow(unsafe_code)]
+unsafe extern "C" fn set_option(
+    key: *const u8,
+    key_len: u64,
+    value: *const u8,
+    value_len: u64,
+) -> Status {
+    guarded(|| {
+        // SAFETY: forwarded with the same ABI obligations.
+        let (name, v) = match unsafe { export::option_args("cpu", key, key_len, value, value_len) }
+        {
+            Ok(Some(a)) => a,
+            Ok(None) => return status::OK,
+            Err(s) => return s,
+        };
+        match name {
+            "path" => match dispatch::set_path(v) {
+                Ok(()) => status::OK,
+                Err(e) => export::option_refused("cpu", name, v, &e),
+            },
+            _ => export::option_refused("cpu", name, v, "no such option (cpu.path)"),
+        }
+    })
+}
+
 /// The table the loader looks up.
 #[allow(unsafe_code, non_upper_case_globals)]
 // SAFETY: the symbol name is this ABI version's entry point, exported once.
@@ -309,6 +334,7 @@ pub static aztec_prover_backend_v3: BackendTable = BackendTable {
     vec_ab_minus_c,
     msm_g1_prepared_vec,
     vec_release,
+    set_option,
 };
 
 #[cfg(test)]

@@ -362,3 +362,26 @@ fn kept_vectors_follow_the_reference() {
     }
     aztec_backend_abi::conformance::kept_vectors_refuse_bad_use(&b, &mut rng);
 }
+
+/// Tuning options go through the loader before the library's first use: a
+/// bad value or an unknown name fails the load with the reason; another
+/// backend's options are not this one's business.
+#[test]
+fn options_are_checked_when_the_library_loads() {
+    let load = |opts: &[(&str, &str)]| {
+        let opts: Vec<(String, String)> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Backend::load_path_with(&so_path(), &opts)
+    };
+    let e = load(&[("cpu.path", "sideways")]).expect_err("a bad value");
+    assert!(
+        e.to_string()
+            .contains("cpu.path=\"sideways\": expected auto, ifma or portable"),
+        "{e}"
+    );
+    let e = load(&[("cpu.colour", "red")]).expect_err("an unknown option");
+    assert!(e.to_string().contains("no such option"), "{e}");
+    assert!(load(&[("wgpu.window", "15"), ("cpu.path", "auto")]).is_ok());
+}

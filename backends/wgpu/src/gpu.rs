@@ -32,7 +32,7 @@ pub const LIMBS_ENV: &str = "AZTEC_PROVER_WGPU_LIMBS";
 
 /// Whether `TRACE_ENV` asks for the profile.
 fn tracing() -> bool {
-    std::env::var_os(TRACE_ENV).is_some_and(|v| v != "0")
+    crate::options::get(TRACE_ENV).is_some_and(|v| v != "0")
 }
 
 /// The layout asked for in `LIMBS_ENV`, or the best one the adapter has.
@@ -87,7 +87,9 @@ fn rank(t: wgpu::DeviceType) -> u32 {
 
 fn instance() -> (wgpu::Instance, wgpu::Backends) {
     let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    let backends = crate::options::get(crate::options::API_ENV)
+        .map(|v| wgpu::Backends::from_comma_list(&v))
+        .unwrap_or(wgpu::Backends::all());
     (wgpu::Instance::new(desc), backends)
 }
 
@@ -115,10 +117,10 @@ fn choose(adapters: Vec<wgpu::Adapter>) -> Result<wgpu::Adapter, GpuError> {
             "no GPU adapter found (WGPU_BACKEND={}); install a Vulkan driver \
              (on Debian: mesa-vulkan-drivers for lavapipe, or the GPU vendor's driver) \
              or choose another API with WGPU_BACKEND",
-            std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "all".into())
+            crate::options::get(crate::options::API_ENV).unwrap_or_else(|| "all".into())
         )));
     }
-    if let Ok(want) = std::env::var(ADAPTER_ENV) {
+    if let Some(want) = crate::options::get(ADAPTER_ENV) {
         let want = want.trim().to_string();
         let pos = match want.parse::<usize>() {
             Ok(k) if k < adapters.len() => Some(k),
@@ -207,7 +209,7 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
-        let limbs = choose_limbs(std::env::var(LIMBS_ENV).ok().as_deref(), int64)?;
+        let limbs = choose_limbs(crate::options::get(LIMBS_ENV).as_deref(), int64)?;
         let features = if limbs == Limbs::Wide {
             wgpu::Features::SHADER_INT64
         } else {
@@ -265,8 +267,7 @@ impl Gpu {
             .limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size);
-        let asked = std::env::var(MAX_BINDING_ENV)
-            .ok()
+        let asked = crate::options::get(MAX_BINDING_ENV)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(u64::MAX, |b| b.max(4096) / 4 * 4);
         device.min(asked)

@@ -18,6 +18,7 @@ pub mod gpu;
 pub mod kept;
 pub mod msm;
 pub mod ntt;
+pub mod options;
 pub mod shader;
 
 use std::sync::{Mutex, OnceLock};
@@ -49,6 +50,11 @@ static STATE: OnceLock<Result<State, GpuError>> = OnceLock::new();
 /// (on a CPU adapter such as lavapipe the GPU path would only be slower, and
 /// the narrow layout's G2 program is very long to compile).
 pub const G2_ENV: &str = "AZTEC_PROVER_WGPU_G2";
+
+/// Whether the device has been opened (its options are read then).
+pub fn opened() -> bool {
+    STATE.get().is_some()
+}
 
 /// The opened device, or why there is none. On a GPU its programs start
 /// compiling at once, on a thread of their own (see [`State::warm_up`]).
@@ -168,11 +174,11 @@ impl State {
 
     /// Whether G2 MSMs run on the device (see [`G2_ENV`]).
     pub fn g2_on_gpu(&self) -> Result<bool, GpuError> {
-        match std::env::var(G2_ENV).as_deref().map(str::trim) {
-            Err(_) | Ok("") => Ok(self.gpu.is_device() && self.gpu.limbs == shader::Limbs::Wide),
-            Ok("gpu") => Ok(true),
-            Ok("cpu") => Ok(false),
-            Ok(v) => Err(GpuError::Device(format!(
+        match crate::options::get(G2_ENV).as_deref().map(str::trim) {
+            None | Some("") => Ok(self.gpu.is_device() && self.gpu.limbs == shader::Limbs::Wide),
+            Some("gpu") => Ok(true),
+            Some("cpu") => Ok(false),
+            Some(v) => Err(GpuError::Device(format!(
                 "{G2_ENV}={v:?}: expected gpu or cpu"
             ))),
         }

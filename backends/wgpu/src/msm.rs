@@ -144,7 +144,7 @@ impl Tuning {
 
     /// The tuning the environment asks for.
     pub fn from_env() -> Result<Tuning, GpuError> {
-        let var = |k: &str| std::env::var(k).ok();
+        let var = |k: &str| crate::options::get(k);
         Tuning::parse(var(WINDOW_ENV).as_deref(), var(SEGMENT_ENV).as_deref())
     }
 }

@@ -675,6 +675,26 @@ fn kept_vectors_follow_the_reference() {
     aztec_backend_abi::conformance::kept_vectors_refuse_bad_use(&b, &mut rng);
 }
 
+/// Options reach the library through the loader and are checked there.
+#[test]
+fn options_are_checked_when_the_library_loads() {
+    let load = |k: &str, v: &str| {
+        aztec_backend_abi::Backend::load_path_with(&test_library(), &[(k.into(), v.into())])
+    };
+    let e = load("wgpu.window", "40").expect_err("a window too wide");
+    assert!(e.to_string().contains("wgpu.window=\"40\""), "{e}");
+    let e = load("wgpu.api", "directx").expect_err("no such API");
+    assert!(e.to_string().contains("is not an API"), "{e}");
+    assert!(
+        load("wgpu.trace", "0").is_ok(),
+        "trace may change at any time"
+    );
+    assert!(
+        load("cpu.path", "auto").is_ok(),
+        "not the wgpu backend's option"
+    );
+}
+
 /// The cdylib cargo built for this test run (target/<profile>/deps or beside it).
 fn test_library() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

@@ -59,6 +59,8 @@ pub struct Control {
     pub events: broadcast::Sender<Event>,
     /// The most threads the placement offers.
     pub max_threads: u32,
+    /// The backend options of the settings, for every backend loaded.
+    options: Vec<(String, String)>,
 }
 
 impl Control {
@@ -70,8 +72,10 @@ impl Control {
         poll_interval_ms: u64,
         allowed: Vec<JobType>,
         backend: BackendSlot,
+        options: Vec<(String, String)>,
     ) -> Control {
         Control {
+            options,
             threads: AtomicU32::new(threads),
             paused: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -169,7 +173,7 @@ impl Control {
 
     /// Loads `spec` and makes it the backend for the next jobs.
     pub fn select_backend(&self, spec: &str) -> Result<String, String> {
-        let backend = Backend::load(spec).map_err(|e| e.to_string())?;
+        let backend = Backend::load_with(spec, &self.options).map_err(|e| e.to_string())?;
         let name = format!(
             "{} ({})",
             backend.info().name,

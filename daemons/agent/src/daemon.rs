@@ -85,7 +85,8 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         placement.describe()
     );
 
-    let backend = Backend::load(&s.backend)?;
+    let options = s.backend_options();
+    let backend = Backend::load_with(&s.backend, &options)?;
     // Witness synthesis and the prover's glue run on this process's rayon
     // pool: one thread per CPU of the placement, pinned there.
     let pin: Vec<usize> = if placement.pinned {
@@ -133,6 +134,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             spec: s.backend.clone(),
             backend,
         },
+        options,
     ));
     control
         .configure_backend(&placement)

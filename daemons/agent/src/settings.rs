@@ -44,6 +44,47 @@ settings! {
         stop_timeout_ms: u64 = 60_000, env ["PROVER_AGENT_STOP_TIMEOUT_MS"], flag "proverAgent.stopTimeoutMs";
         /// Heartbeat period while proving (ms); keep it well under the broker's job timeout.
         heartbeat_interval_ms: u64 = 5_000, env ["PROVER_AGENT_HEARTBEAT_INTERVAL_MS"], flag "proverAgent.heartbeatIntervalMs";
+        /// CPU backend: code path, auto, ifma or portable (empty: auto).
+        cpu_path: String = String::new(), env ["AZTEC_PROVER_CPU_PATH"], flag "backendOptions.cpuPath";
+        /// GPU backend: adapter by index or part of its name (empty: the first discrete GPU).
+        wgpu_adapter: String = String::new(), env ["AZTEC_PROVER_WGPU_ADAPTER"], flag "backendOptions.wgpuAdapter";
+        /// GPU backend: APIs searched, comma separated: vulkan, gl, metal, dx12 (empty: all).
+        wgpu_api: String = String::new(), env ["WGPU_BACKEND"], flag "backendOptions.wgpuApi";
+        /// GPU backend: field layout, 13 or 29 limb bits (empty: 29 where the adapter has 64-bit integers).
+        wgpu_limbs: String = String::new(), env ["AZTEC_PROVER_WGPU_LIMBS"], flag "backendOptions.wgpuLimbs";
+        /// GPU backend: where G2 MSMs run, gpu or cpu (empty: the GPU on a real one with 29-bit limbs).
+        wgpu_g2: String = String::new(), env ["AZTEC_PROVER_WGPU_G2"], flag "backendOptions.wgpuG2";
+        /// GPU backend: MSM window bits, 4 to 18 (empty: by size, at most 16).
+        wgpu_window: String = String::new(), env ["AZTEC_PROVER_WGPU_WINDOW"], flag "backendOptions.wgpuWindow";
+        /// GPU backend: MSM buckets per bucket_sums thread, a power of two (empty: 32).
+        wgpu_segment: String = String::new(), env ["AZTEC_PROVER_WGPU_SEGMENT"], flag "backendOptions.wgpuSegment";
+        /// GPU backend: largest binding used, in bytes (empty: the device's limit).
+        wgpu_max_binding: String = String::new(), env ["AZTEC_PROVER_WGPU_MAX_BINDING"], flag "backendOptions.wgpuMaxBinding";
+        /// GPU backend: per-dispatch times on stderr, 0 or 1 (empty: off).
+        wgpu_trace: String = String::new(), env ["AZTEC_PROVER_WGPU_TRACE"], flag "backendOptions.wgpuTrace";
+    }
+}
+
+impl AgentSettings {
+    /// The backend options set (`<backend>.<option>`, value), for
+    /// [`aztec_backend_abi::Backend::load_with`]: each backend checks its own
+    /// when it loads and ignores the others'.
+    pub fn backend_options(&self) -> Vec<(String, String)> {
+        [
+            ("cpu.path", &self.cpu_path),
+            ("wgpu.adapter", &self.wgpu_adapter),
+            ("wgpu.api", &self.wgpu_api),
+            ("wgpu.limbs", &self.wgpu_limbs),
+            ("wgpu.g2", &self.wgpu_g2),
+            ("wgpu.window", &self.wgpu_window),
+            ("wgpu.segment", &self.wgpu_segment),
+            ("wgpu.max_binding", &self.wgpu_max_binding),
+            ("wgpu.trace", &self.wgpu_trace),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
     }
 }
 
