@@ -32,7 +32,7 @@ pack() {
   dir=$(realpath -m "$1")
   cd "$(dirname "$0")/.."
   cargo build --release -p aztec-backend-cpu -p aztec-backend-wgpu --lib --example bench_kernels
-  cargo build --release -p aztec-zk --features bench --example bench_prove
+  cargo build --release -p aztec-prover-rollup --features bench --example bench_prove
   local test_bin
   test_bin=$(cargo test --release -p aztec-backend-wgpu --test kernels --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*kernels[^"]*\)".*/\1/p' | tail -1)

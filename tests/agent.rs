@@ -13,11 +13,11 @@ use aztec_prover_common::child::ChildDaemon;
 use aztec_prover_protocol::{
     EnqueueRequest, JobId, JobType, ProofUri, ProvingBrokerApiClient, ProvingJobStatus, UriKind,
 };
+use aztec_prover_rollup::plan::{BlockSpec, EpochPlan, plan_epoch};
+use aztec_prover_rollup::world::{World, synthetic_tx};
 use aztec_zk::circuits::links::check_children;
 use aztec_zk::groth16::verify::{Item, verify_batch};
-use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
 use aztec_zk::wire::{ProofResult, decode_result, encode_inputs, job_type};
-use aztec_zk::world::{World, synthetic_tx};
 use aztec_zk::{CircuitId, Felt, Inputs, RollupParams, keys};
 use rand::SeedableRng;
 use support::*;

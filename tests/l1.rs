@@ -618,7 +618,7 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
         blocks.insert(b.number, b);
     }
     let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
-    let mut world = aztec_zk::world::World::genesis(params.clone());
+    let mut world = aztec_prover_rollup::world::World::genesis(params.clone());
     for n in 1..first {
         let b = &blocks[&n];
         let spec = aztec_prover_node::txs::block_spec(&remote, b)

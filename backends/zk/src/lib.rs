@@ -1,12 +1,19 @@
 //! What aztec-prover proves and how.
 //!
-//! - [`poseidon`], [`merkle`], [`indexed`]: the hash and the tree gadgets;
-//! - [`state`], [`circuits`]: the rollup's circuits (parity, base, merge,
-//!   block root, block merge, root) and their public inputs;
-//! - [`world`]: the trees in memory, producing circuit inputs;
+//! - [`felt`], [`params`]: field elements and the circuits' sizes;
+//! - [`poseidon`], [`merkle`], [`indexed`]: the hash and the tree gadgets,
+//!   with the native hashing that witnesses need;
+//! - [`roots`], [`circuits`]: the trees' roots as circuits see them, and the
+//!   rollup's circuits (parity, base, merge, block root, block merge, root)
+//!   with their inputs and public inputs;
 //! - [`synth`]: synthesis and simulation (`PROVER_REAL_PROOFS=false`);
 //! - [`groth16`]: the prover (MSMs and NTTs on a backend) and the verifier;
-//! - [`keys`]: key files.
+//! - [`keys`]: key files;
+//! - [`wire`]: what a job carries (inputs, results) and the job type of
+//!   each circuit.
+//!
+//! The rollup's state and its epochs (the world state's trees, the epoch
+//! planner) are in `aztec-prover-rollup`, above this crate.
 //!
 //! # Public inputs
 //!
@@ -24,8 +31,6 @@
 //! documents what it checks.
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "bench")]
-pub mod bench;
 pub mod circuits;
 pub mod felt;
 pub mod groth16;
@@ -33,12 +38,10 @@ pub mod indexed;
 pub mod keys;
 pub mod merkle;
 pub mod params;
-pub mod plan;
 pub mod poseidon;
-pub mod state;
+pub mod roots;
 pub mod synth;
 pub mod wire;
-pub mod world;
 
 pub use circuits::{CircuitId, Inputs};
 pub use felt::Felt;

@@ -673,7 +673,7 @@ fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
         .cloned()
         .unwrap_or_else(|| "cpu".into());
     let backend = aztec_backend_abi::Backend::load(&spec).map_err(config_failure)?;
-    let opts = aztec_zk::bench::ProveBenchOptions {
+    let opts = aztec_prover_rollup::bench::ProveBenchOptions {
         circuits: circuits_arg(m)?,
         params,
         params_name,
@@ -683,7 +683,7 @@ fn bench_prove(m: &ArgMatches) -> Result<(), Failure> {
         ways: m.get_flag("ways"),
     };
     let others: Vec<_> = cpu_baseline(&backend).into_iter().collect();
-    aztec_zk::bench::run(&backend, &others, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    aztec_prover_rollup::bench::run(&backend, &others, &opts).map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 

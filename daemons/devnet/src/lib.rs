@@ -18,7 +18,7 @@ use alloy::signers::local::PrivateKeySigner;
 use aztec_prover_l1::chain::{self, Deployment, L1, L1Error};
 use aztec_prover_l1::deploy::{RollupSetup, VerifierChoice, deploy};
 use aztec_prover_l1::felt_word;
-use aztec_zk::world::World;
+use aztec_prover_rollup::world::World;
 use aztec_zk::{CircuitId, RollupParams};
 use jsonrpsee::server::ServerHandle;
 use tokio::sync::watch;

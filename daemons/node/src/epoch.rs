@@ -5,10 +5,10 @@
 use alloy::primitives::{Address, B256};
 use aztec_prover_l1::chain::ProposedBlock;
 use aztec_prover_l1::{felt_word, word_felt};
+use aztec_prover_rollup::plan::{BlockSpec, EpochPlan, plan_epoch};
+use aztec_prover_rollup::world::World;
+use aztec_prover_rollup::world::store::TreeStore;
 use aztec_zk::Felt;
-use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
-use aztec_zk::world::World;
-use aztec_zk::world::store::TreeStore;
 
 use crate::error::NodeError;
 

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use aztec_prover_protocol::uri::{ProofUri, UriKind};
 use aztec_prover_protocol::{EnqueueRequest, JobId, JobType, ProvingJobStatus};
+use aztec_prover_rollup::plan::EpochPlan;
 use aztec_zk::circuits::links;
 use aztec_zk::groth16::VerifyingKey;
-use aztec_zk::plan::EpochPlan;
 use aztec_zk::wire::{decode_result, encode_inputs, job_type};
 use aztec_zk::{CircuitId, Felt};
 
@@ -119,7 +119,7 @@ async fn enqueue(
 /// Checks one result against its job: `Err` says why it is refused.
 fn check_result(
     bytes: &[u8],
-    job: &aztec_zk::plan::PlannedJob,
+    job: &aztec_prover_rollup::plan::PlannedJob,
     checking: &Checking,
 ) -> Result<ProvenJob, String> {
     let r = decode_result(bytes).map_err(|e| format!("not a proof result: {e}"))?;
@@ -311,10 +311,10 @@ mod tests {
     use std::sync::Mutex;
 
     use aztec_prover_protocol::{EnqueueRequest, JobId, ProofUri, ProvingJobStatus};
-    use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
+    use aztec_prover_rollup::plan::{BlockSpec, EpochPlan, plan_epoch};
+    use aztec_prover_rollup::world::{World, synthetic_tx};
     use aztec_zk::synth::simulate;
     use aztec_zk::wire::{ProofResult, decode_inputs, encode_result};
-    use aztec_zk::world::{World, synthetic_tx};
     use aztec_zk::{Felt, RollupParams};
     use rand::SeedableRng;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use aztec_prover_l1::chain::{ProposedBlock, RollupConfig};
 use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_l1::{L1, felt_word};
+use aztec_prover_rollup::plan::{BlockSpec, EpochPlan};
+use aztec_prover_rollup::world::store::Changes;
 use aztec_zk::RollupParams;
-use aztec_zk::plan::{BlockSpec, EpochPlan};
-use aztec_zk::world::store::Changes;
 use jsonrpsee::http_client::HttpClient;
 
 use crate::archiver::Archiver;

@@ -10,7 +10,7 @@ use alloy::primitives::U256;
 use alloy::rpc::types::TransactionReceipt;
 use aztec_prover_l1::bindings::Rollup;
 use aztec_prover_l1::{L1, L1Error, felt_word};
-use aztec_zk::plan::EpochPlan;
+use aztec_prover_rollup::plan::EpochPlan;
 
 use crate::error::NodeError;
 use crate::orchestrator::ProvenJob;

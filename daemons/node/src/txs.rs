@@ -8,8 +8,8 @@ use alloy::primitives::B256;
 use aztec_prover_l1::chain::ProposedBlock;
 use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_l1::word_felt;
+use aztec_prover_rollup::plan::BlockSpec;
 use aztec_zk::circuits::base::Tx;
-use aztec_zk::plan::BlockSpec;
 
 use crate::error::NodeError;
 

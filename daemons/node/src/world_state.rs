@@ -20,12 +20,14 @@
 
 use std::path::{Path, PathBuf};
 
+use aztec_prover_rollup::world::World;
+use aztec_prover_rollup::world::store::{
+    Changes, NodeKey, StorageError, Tree, TreeReader, TreeStore,
+};
 use aztec_prover_store::{Options, Reader, Store, StoreError, Table, WriteTxn};
 use aztec_zk::Felt;
 use aztec_zk::RollupParams;
 use aztec_zk::indexed::Leaf;
-use aztec_zk::world::World;
-use aztec_zk::world::store::{Changes, NodeKey, StorageError, Tree, TreeReader, TreeStore};
 use serde::{Deserialize, Serialize};
 
 const TABLE_NAMES: [&str; 4] = ["nodes", "leaves", "nullifiers", "meta"];
@@ -437,8 +439,8 @@ impl WorldState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aztec_zk::plan::{BlockSpec, plan_epoch};
-    use aztec_zk::world::synthetic_tx;
+    use aztec_prover_rollup::plan::{BlockSpec, plan_epoch};
+    use aztec_prover_rollup::world::synthetic_tx;
     use rand::SeedableRng;
 
     fn block(world: &World<impl TreeReader>, rng: &mut rand::rngs::StdRng, slot: u64) -> BlockSpec {
@@ -450,7 +452,7 @@ mod tests {
     }
 
     /// Applies `spec` on a fork of the stored world and keeps it as block `n`.
-    fn keep(ws: &mut WorldState, spec: &BlockSpec, n: u64) -> aztec_zk::state::BlockState {
+    fn keep(ws: &mut WorldState, spec: &BlockSpec, n: u64) -> aztec_zk::roots::BlockState {
         let (changes, end) = {
             let base = ws.snapshot().unwrap();
             let mut fork = base.fork();

@@ -33,7 +33,7 @@ use crate::merkle::{
 };
 use crate::params::RollupParams;
 use crate::poseidon::{Tag, hash, hash_var};
-use crate::state::{TxState, alloc_fields, tx_state_hash_var};
+use crate::roots::{TxState, alloc_fields, tx_state_hash_var};
 
 /// Public inputs of a base rollup.
 pub const NUM_PUBLIC: usize = 4;
@@ -100,7 +100,9 @@ impl Tx {
         hash(Tag::TxEffects, &v)
     }
 
-    pub(crate) fn check_shape(&self, p: &RollupParams) -> Result<(), String> {
+    /// Whether the tx has the shape `p` asks for (so many notes,
+    /// nullifiers and public writes); the reason when not.
+    pub fn check_shape(&self, p: &RollupParams) -> Result<(), String> {
         expect_len("notes", self.notes.len(), p.notes_per_tx())?;
         expect_len(
             "nullifiers",
@@ -169,7 +171,9 @@ impl BaseRollupInputs {
         }
     }
 
-    pub(crate) fn check_shape(&self, p: &RollupParams) -> Result<(), String> {
+    /// Whether the tx has the shape `p` asks for (so many notes,
+    /// nullifiers and public writes); the reason when not.
+    pub fn check_shape(&self, p: &RollupParams) -> Result<(), String> {
         self.tx.check_shape(p)?;
         expect_len(
             "note_siblings",

@@ -29,7 +29,7 @@ use crate::indexed::enforce_bits;
 use crate::merkle::{append_subtree_var, witness_vec};
 use crate::params::RollupParams;
 use crate::poseidon::{Tag, hash, hash_var};
-use crate::state::{
+use crate::roots::{
     BlockState, RollupOutput, TxState, alloc_fields, block_state_hash_var, tx_state_hash_var,
 };
 

@@ -5,7 +5,7 @@
 
 use super::CircuitId;
 use crate::felt::Felt;
-use crate::state::RollupOutput;
+use crate::roots::RollupOutput;
 
 fn out(p: &[Felt], i: [usize; 4]) -> Option<RollupOutput> {
     Some(RollupOutput {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::{publish, witness};
 use crate::felt::Felt;
 use crate::poseidon::{Tag, hash, hash_var};
-use crate::state::RollupOutput;
+use crate::roots::RollupOutput;
 
 /// Public inputs of a merge.
 pub const NUM_PUBLIC: usize = 9;

@@ -26,7 +26,7 @@ use super::{publish_all, witness};
 use crate::felt::Felt;
 use crate::indexed::enforce_bits;
 use crate::poseidon::{Tag, hash_var};
-use crate::state::{BlockState, RollupOutput, alloc_fields, block_state_hash_var};
+use crate::roots::{BlockState, RollupOutput, alloc_fields, block_state_hash_var};
 
 /// Public inputs of a root rollup.
 pub const NUM_PUBLIC: usize = 16;

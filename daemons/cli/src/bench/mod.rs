@@ -1,7 +1,7 @@
 //! `aztec-prover bench`: benchmarks that print figures against a reference
 //! measured in the same run. The broker's and the world state's live here;
 //! the kernels' and the prover's are in `aztec_backend_abi::bench` and
-//! `aztec_zk::bench` (feature `bench`), so that the small binaries carried
+//! `aztec_prover_rollup::bench` (feature `bench`), so that the small binaries carried
 //! to a GPU machine can run them without the CLI.
 
 pub mod broker;

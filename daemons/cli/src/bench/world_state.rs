@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aztec_prover_rollup::plan::{BlockSpec, plan_epoch};
+use aztec_prover_rollup::world::{World, synthetic_tx};
 use aztec_zk::Felt;
 use aztec_zk::RollupParams;
-use aztec_zk::plan::{BlockSpec, plan_epoch};
-use aztec_zk::world::{World, synthetic_tx};
 use rand::SeedableRng;
 
 use aztec_prover_node::world_state::WorldState;

@@ -8,8 +8,8 @@
 //! use it (G2 beside or after, vectors kept or sent).
 
 use aztec_backend_abi::Backend;
+use aztec_prover_rollup::bench::{ProveBenchOptions, run};
 use aztec_zk::CircuitId;
-use aztec_zk::bench::{ProveBenchOptions, run};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -8,10 +8,10 @@ use ark_ff::{PrimeField, Zero};
 
 use super::WorldError;
 use super::store::{StorageError, Tree, TreeReader, TreeStore};
-use crate::felt::Felt;
-use crate::indexed::{InsertError, InsertWitness, Leaf, in_range};
-use crate::merkle::empty_roots;
-use crate::poseidon::hash2;
+use aztec_zk::felt::Felt;
+use aztec_zk::indexed::{InsertError, InsertWitness, Leaf, in_range};
+use aztec_zk::merkle::empty_roots;
+use aztec_zk::poseidon::hash2;
 
 /// The node at `level`, `index` of `tree`.
 pub fn node<S: TreeReader>(s: &S, tree: Tree, level: u32, index: u64) -> Result<Fr, StorageError> {
@@ -150,8 +150,8 @@ pub fn init_nullifiers<S: TreeStore>(s: &mut S, depth: u32) -> Result<(), Storag
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::root_from_path;
     use crate::world::store::MemStore;
+    use aztec_zk::merkle::root_from_path;
 
     #[test]
     fn sparse_tree_paths_lead_to_its_root() {

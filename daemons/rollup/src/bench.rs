@@ -15,14 +15,14 @@ use aztec_backend_abi::Backend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::circuits::{CircuitId, Inputs};
-use crate::groth16::verify::verify;
-use crate::groth16::{ProveWay, ProverKey, prove_assignment, prove_assignment_with};
-use crate::keys;
-use crate::params::RollupParams;
 use crate::plan::{BlockSpec, plan_epoch};
-use crate::synth::assign;
 use crate::world::{World, synthetic_tx};
+use aztec_zk::circuits::{CircuitId, Inputs};
+use aztec_zk::groth16::verify::verify;
+use aztec_zk::groth16::{ProveWay, ProverKey, prove_assignment, prove_assignment_with};
+use aztec_zk::keys;
+use aztec_zk::params::RollupParams;
+use aztec_zk::synth::assign;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
             txs.push(tx);
         }
         let messages = (0..params.messages_per_block() as u64)
-            .map(|i| crate::Felt::from_u64(b * 1000 + i + 1))
+            .map(|i| aztec_zk::Felt::from_u64(b * 1000 + i + 1))
             .collect();
         blocks.push(BlockSpec {
             txs,
@@ -157,8 +157,8 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
             slot: 100 + b,
         });
     }
-    let plan =
-        plan_epoch(&mut world, 1, crate::Felt::from_u64(1), &blocks).map_err(|e| e.to_string())?;
+    let plan = plan_epoch(&mut world, 1, aztec_zk::Felt::from_u64(1), &blocks)
+        .map_err(|e| e.to_string())?;
     if let Some(j) = plan.jobs.iter().find(|j| j.circuit() == circuit) {
         return Ok(j.inputs.clone());
     }
@@ -166,12 +166,12 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
     plan.jobs
         .iter()
         .find_map(|j| match (&j.inputs, circuit) {
-            (Inputs::BlockRoot(b), CircuitId::MergeRollup) => {
-                Some(Inputs::MergeRollup(crate::circuits::merge::MergeInputs {
+            (Inputs::BlockRoot(b), CircuitId::MergeRollup) => Some(Inputs::MergeRollup(
+                aztec_zk::circuits::merge::MergeInputs {
                     left: b.left,
                     right: b.right,
-                }))
-            }
+                },
+            )),
             _ => None,
         })
         .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))

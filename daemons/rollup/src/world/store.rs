@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use ark_bn254::Fr;
 use ark_ff::{BigInt, PrimeField};
 
-use crate::indexed::Leaf;
+use aztec_zk::indexed::Leaf;
 
 /// The rollup's trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

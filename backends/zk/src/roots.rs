@@ -1,4 +1,4 @@
-//! Snapshots of the rollup's trees, as the circuits see them: a tx-level
+//! The roots of the rollup's trees, as the circuits see them: a tx-level
 //! state (the trees a transaction touches) and a block-level state (those
 //! plus the L1-to-L2 message tree and the archive of block headers). A
 //! state enters public inputs as its tagged Poseidon hash.

@@ -10,6 +10,8 @@ use ark_bn254::{Bn254, Fr};
 use ark_ff::{One, UniformRand};
 use ark_groth16::Groth16;
 use aztec_backend_abi::Backend;
+use aztec_prover_rollup::plan::{BlockSpec, EpochPlan, plan_epoch};
+use aztec_prover_rollup::world::{World, synthetic_tx};
 use aztec_zk::circuits::links::check_children;
 use aztec_zk::circuits::{CircuitId, Inputs};
 use aztec_zk::groth16::verify::{Item, verify, verify_batch};
@@ -18,9 +20,7 @@ use aztec_zk::groth16::{
     prove_assignment_with,
 };
 use aztec_zk::keys::{self, KeyKind};
-use aztec_zk::plan::{BlockSpec, EpochPlan, plan_epoch};
 use aztec_zk::synth::{SynthError, assign, simulate};
-use aztec_zk::world::{World, synthetic_tx};
 use aztec_zk::{Felt, RollupParams};
 use rand::SeedableRng;
 use rand::rngs::StdRng;

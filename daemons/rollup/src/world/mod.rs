@@ -14,15 +14,15 @@ pub mod trees;
 use ark_ff::Zero;
 use serde::{Deserialize, Serialize};
 
-use crate::circuits::base::{BaseRollupInputs, PublicWriteWitness, Tx};
-use crate::circuits::block_root::{BlockRootInputs, Header};
-use crate::circuits::merge::merge_effects;
-use crate::circuits::parity::{BaseParityInputs, RootParityInputs};
-use crate::felt::Felt;
-use crate::indexed::{InsertError, InsertWitness, in_range};
-use crate::merkle::subtree_root;
-use crate::params::RollupParams;
-use crate::state::{BlockState, RollupOutput, TxState};
+use aztec_zk::circuits::base::{BaseRollupInputs, PublicWriteWitness, Tx};
+use aztec_zk::circuits::block_root::{BlockRootInputs, Header};
+use aztec_zk::circuits::merge::merge_effects;
+use aztec_zk::circuits::parity::{BaseParityInputs, RootParityInputs};
+use aztec_zk::felt::Felt;
+use aztec_zk::indexed::{InsertError, InsertWitness, in_range};
+use aztec_zk::merkle::subtree_root;
+use aztec_zk::params::RollupParams;
+use aztec_zk::roots::{BlockState, RollupOutput, TxState};
 use store::{Changes, Fork, MemStore, StorageError, Tree, TreeReader, TreeStore};
 
 /// Why a transaction or block cannot be applied, or the store failed.
@@ -448,7 +448,7 @@ pub fn synthetic_tx<S: TreeReader, R: rand::Rng>(
         }
     }
     let public_writes = (0..p.public_writes_per_tx)
-        .map(|_| crate::circuits::base::PublicWrite {
+        .map(|_| aztec_zk::circuits::base::PublicWrite {
             enabled: true,
             slot: rng.r#gen::<u64>() & ((1u64 << p.public_data_depth) - 1),
             value: felt(rng),

@@ -13,15 +13,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::circuits::base::Tx;
-use crate::circuits::block_root::Header;
-use crate::circuits::merge::MergeInputs;
-use crate::circuits::root::RootInputs;
-use crate::circuits::{CircuitId, Inputs};
-use crate::felt::Felt;
-use crate::state::{BlockState, RollupOutput};
 use crate::world::store::TreeStore;
 use crate::world::{World, WorldError};
+use aztec_zk::circuits::base::Tx;
+use aztec_zk::circuits::block_root::Header;
+use aztec_zk::circuits::merge::MergeInputs;
+use aztec_zk::circuits::root::RootInputs;
+use aztec_zk::circuits::{CircuitId, Inputs};
+use aztec_zk::felt::Felt;
+use aztec_zk::roots::{BlockState, RollupOutput};
 
 /// A block to prove.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
