@@ -547,6 +547,14 @@ fn start_up_errors_name_what_is_wrong() {
     let (code, err) = run(&["--proverAgent.cpuAffinity", "3-1"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cpu_affinity"), "{err}");
+    // A CPU the machine does not have (or the agent may not use) is a
+    // configuration error naming the key, not an abort in a pool thread.
+    let (code, err) = run(&["--proverAgent.cpuAffinity", "2000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cpu_affinity") && err.contains("CPU 2000"),
+        "{err}"
+    );
     // A backend option the backend refuses stops the agent at load, naming it.
     let (code, err) = run(&["--backendOptions.cpuPath", "sideways"]);
     assert_eq!(code, Some(2), "{err}");

@@ -509,6 +509,65 @@ pub fn option_refused(backend: &str, name: &str, value: &str, why: &str) -> Stat
     )
 }
 
+/// The checks of every backend's `configure(threads, cpus, n_cpus)`: each
+/// CPU id one this process may run on (`allowed`, its affinity mask), so
+/// that pinning a worker can never fail inside a thread (ids past the
+/// kernel's CPU set abort the process there). Returns the ids.
+///
+/// # Safety
+/// As the ABI requires: `cpus` is valid for `n_cpus` ids when non-null.
+#[allow(unsafe_code)]
+pub unsafe fn configure_args(
+    cpus: *const u32,
+    n_cpus: u32,
+    allowed: &[usize],
+) -> Result<Vec<usize>, Status> {
+    if n_cpus == 0 {
+        return Ok(Vec::new());
+    }
+    if cpus.is_null() {
+        return Err(fail(status::INVALID_ARGUMENT, "configure: null CPU list"));
+    }
+    // SAFETY: non-null and, by the ABI, valid for n_cpus ids.
+    let ids = unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) };
+    match ids.iter().find(|c| !allowed.contains(&(**c as usize))) {
+        Some(bad) => Err(fail(
+            status::INVALID_ARGUMENT,
+            format!(
+                "configure: CPU {bad} is not one this process may run on ({})",
+                cpu_list(allowed)
+            ),
+        )),
+        None => Ok(ids.iter().map(|c| *c as usize).collect()),
+    }
+}
+
+/// `0-3,8` for sorted-or-not CPU ids (`none` for an empty list).
+pub fn cpu_list(ids: &[usize]) -> String {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(",")
+    }
+}
+
 /// Largest MSM any backend accepts (2^32 points).
 pub const MAX_MSM: u64 = 1 << 32;
 

@@ -44,17 +44,10 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
 #[allow(unsafe_code)]
 unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> Status {
     guarded(|| {
-        if n_cpus > 0 && cpus.is_null() {
-            return fail(status::INVALID_ARGUMENT, "configure: null CPU list");
-        }
-        let list: Vec<usize> = if n_cpus == 0 {
-            Vec::new()
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n_cpus u32 values.
-            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }
-                .iter()
-                .map(|c| *c as usize)
-                .collect()
+        // SAFETY: forwarded with the same ABI obligations.
+        let list = match unsafe { export::configure_args(cpus, n_cpus, &pool::allowed_cpus()) } {
+            Ok(l) => l,
+            Err(s) => return s,
         };
         match pool::configure(threads as usize, &list) {
             Ok(()) => status::OK,

@@ -17,6 +17,16 @@ fn state() -> &'static RwLock<Option<PoolState>> {
     STATE.get_or_init(|| RwLock::new(None))
 }
 
+/// The CPUs this process may run on (its affinity mask): the only ids a
+/// worker can be pinned to.
+pub fn allowed_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
 /// Threads used when nobody configured a number.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()

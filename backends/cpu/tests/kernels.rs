@@ -385,3 +385,22 @@ fn options_are_checked_when_the_library_loads() {
     assert!(e.to_string().contains("no such option"), "{e}");
     assert!(load(&[("wgpu.window", "15"), ("cpu.path", "auto")]).is_ok());
 }
+
+/// `configure` with CPU ids this process may not run on (past the kernel's
+/// CPU set, or simply absent) is an error, not a pool whose threads abort.
+#[test]
+fn configure_refuses_cpus_the_process_cannot_run_on() {
+    let b = backend();
+    for bad in [2000u32, 1 << 20] {
+        let e = b
+            .configure(1, &[0, bad])
+            .expect_err("a CPU that is not there");
+        assert!(
+            e.to_string().contains(&format!("CPU {bad} is not one")),
+            "{e}"
+        );
+    }
+    // The backend still works, on its previous pool.
+    let mut rng = StdRng::seed_from_u64(3);
+    check_msm_g1(&b, 64, &mut rng);
+}

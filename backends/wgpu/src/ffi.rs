@@ -57,16 +57,17 @@ unsafe extern "C" fn info(out: *mut BackendInfo) -> Status {
 #[allow(unsafe_code)]
 unsafe extern "C" fn configure(threads: u32, cpus: *const u32, n_cpus: u32) -> Status {
     guarded(|| {
-        if n_cpus > 0 && cpus.is_null() {
-            return fail(status::INVALID_ARGUMENT, "configure: null CPU list");
-        }
-        let list: &[u32] = if n_cpus == 0 {
-            &[]
-        } else {
-            // SAFETY: non-null and, by the ABI, valid for n_cpus u32 values.
-            unsafe { std::slice::from_raw_parts(cpus, n_cpus as usize) }
+        let allowed: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        // SAFETY: forwarded with the same ABI obligations.
+        let list: Vec<u32> = match unsafe { export::configure_args(cpus, n_cpus, &allowed) } {
+            Ok(l) => l.into_iter().map(|c| c as u32).collect(),
+            Err(s) => return s,
         };
-        match fallback::configure(threads, list) {
+        match fallback::configure(threads, &list) {
             Ok(()) => status::OK,
             Err(e) => fail(status::INVALID_ARGUMENT, e.to_string()),
         }

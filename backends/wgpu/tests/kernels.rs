@@ -675,6 +675,22 @@ fn kept_vectors_follow_the_reference() {
     aztec_backend_abi::conformance::kept_vectors_refuse_bad_use(&b, &mut rng);
 }
 
+/// `configure` (which sizes the CPU fallback's pool) refuses CPU ids this
+/// process may not run on, before any pool is built with them.
+#[test]
+fn configure_refuses_cpus_the_process_cannot_run_on() {
+    let b = aztec_backend_abi::Backend::load_path(&test_library()).expect("load");
+    let e = b.configure(1, &[5000]).expect_err("no CPU 5000");
+    assert!(e.to_string().contains("CPU 5000 is not one"), "{e}");
+    let mut rng = rng();
+    let p2 = r::sample_g2(8, &mut rng);
+    let s2 = r::sample_fr(8, &mut rng);
+    let got = b
+        .msm_g2(&r::encode_g2(&p2), &r::encode_fr(&s2))
+        .expect("G2 (the CPU fallback on lavapipe) still runs");
+    assert_eq!(got, r::g2_bytes(&r::msm_g2_native(&p2, &s2)));
+}
+
 /// Options reach the library through the loader and are checked there.
 #[test]
 fn options_are_checked_when_the_library_loads() {

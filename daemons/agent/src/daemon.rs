@@ -65,6 +65,17 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let affinity = Affinity::parse(&s.cpu_affinity).map_err(DaemonError::Config)?;
     let topo = Topology::read(&s.sysfs_root);
     let placement = Arc::new(place(&affinity, &topo, s.instance));
+    // A NUMA node's CPUs come from sysfs; pinning to one this process may
+    // not run on would abort its threads, so it is a configuration error.
+    let allowed = crate::numa::allowed_cpus();
+    if placement.pinned
+        && let Some(bad) = placement.cpus.iter().find(|c| !allowed.contains(c))
+    {
+        return Err(DaemonError::Config(format!(
+            "cpu_affinity: the placement {} has CPU {bad}, which this agent may not run on",
+            placement.describe()
+        )));
+    }
     let agents = s.agent_count as usize;
     let max_threads = placement.cpus.len().max(1) as u32;
     let threads = if s.threads == 0 {

@@ -31,6 +31,16 @@ impl Affinity {
     }
 }
 
+/// The CPUs this process may run on (its affinity mask): the only ids its
+/// threads can be pinned to.
+pub fn allowed_cpus() -> Vec<u32> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id as u32)
+        .collect()
+}
+
 /// Parses a kernel CPU list (`0-3,8,10-11`).
 pub fn parse_cpulist(s: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();

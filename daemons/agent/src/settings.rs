@@ -117,8 +117,23 @@ impl Validate for AgentSettings {
                 "must be a hex number below the field modulus (an address)".into(),
             ));
         }
-        if let Err(e) = crate::numa::Affinity::parse(&self.cpu_affinity) {
-            return Err(("cpu_affinity", e));
+        match crate::numa::Affinity::parse(&self.cpu_affinity) {
+            Err(e) => return Err(("cpu_affinity", e)),
+            Ok(crate::numa::Affinity::Cpus(ids)) => {
+                let allowed = crate::numa::allowed_cpus();
+                if let Some(bad) = ids.iter().find(|c| !allowed.contains(c)) {
+                    return Err((
+                        "cpu_affinity",
+                        format!(
+                            "CPU {bad} is not one this agent may run on (it may use {})",
+                            aztec_backend_abi::export::cpu_list(
+                                &allowed.iter().map(|c| *c as usize).collect::<Vec<_>>()
+                            )
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {}
         }
         if self.heartbeat_interval_ms == 0 {
             return Err(("heartbeat_interval_ms", "must be positive".into()));
