@@ -109,6 +109,78 @@ fn is_path(spec: &str) -> bool {
     spec.contains('/') || spec.ends_with(".so")
 }
 
+/// An error and every error under it, once each (libloading keeps the
+/// dynamic loader's own reason in the source).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        next = s.source();
+    }
+    out
+}
+
+/// Checks that `b` is a 64-bit little-endian ELF shared object for this
+/// machine whose program headers and loadable segments all lie within the
+/// file; the reason when not.
+fn check_elf(b: &[u8]) -> Result<(), String> {
+    if b.len() < 4 || &b[..4] != b"\x7fELF" {
+        return Err("not a shared library (no ELF header)".into());
+    }
+    let short = |what: &str| {
+        format!(
+            "the file is cut short: {what} lies past its end ({} bytes)",
+            b.len()
+        )
+    };
+    if b.len() < 64 {
+        return Err(short("the ELF header"));
+    }
+    if b[4] != 2 || b[5] != 1 {
+        return Err("not a 64-bit little-endian library".into());
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as u64;
+    let u64_at = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    if u16_at(16) != 3 {
+        return Err("not a shared library (ELF type is not ET_DYN)".into());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if u16_at(18) != 62 {
+        return Err(format!(
+            "built for another machine (ELF machine {})",
+            u16_at(18)
+        ));
+    }
+    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
+    let (shoff, shentsize, shnum) = (u64_at(40), u16_at(58), u16_at(60));
+    let len = b.len() as u64;
+    let table_end = |off: u64, size: u64, n: u64| off.checked_add(size.checked_mul(n)?);
+    if phentsize < 56 || table_end(phoff, phentsize, phnum).is_none_or(|end| end > len) {
+        return Err(short("the program header table"));
+    }
+    if shnum > 0 && table_end(shoff, shentsize, shnum).is_none_or(|end| end > len) {
+        return Err(short("the section header table"));
+    }
+    for k in 0..phnum {
+        let at = (phoff + k * phentsize) as usize;
+        let p_type = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let (offset, filesz) = (u64_at(at + 8), u64_at(at + 32));
+        // PT_LOAD: mapped from the file.
+        if p_type == 1 && offset.checked_add(filesz).is_none_or(|end| end > len) {
+            return Err(short(&format!("loadable segment {k}")));
+        }
+    }
+    Ok(())
+}
+
 /// The calling thread's last error message in a loaded library.
 fn last_error_of(loaded: &Loaded) -> String {
     let mut buf = vec![0u8; 1024];
@@ -432,27 +504,26 @@ impl Backend {
             path: path.to_path_buf(),
             reason,
         };
-        // Reading the first bytes lets us refuse non-ELF files without handing them to the dynamic loader.
-        let mut head = [0u8; 4];
-        std::fs::File::open(path)
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .map_err(|e| BackendError::Load {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        if &head != b"\x7fELF" {
-            return Err(BackendError::Load {
-                path: path.to_path_buf(),
-                reason: "not a shared library (no ELF header)".into(),
-            });
-        }
+        // The file is checked before the dynamic loader maps it: a file
+        // that is not an ELF library is refused with a reason, and one cut
+        // short (a segment past its end) would otherwise fault (SIGBUS) when
+        // the loader touches the missing pages, killing the process.
+        let bytes = std::fs::read(path).map_err(|e| BackendError::Load {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        check_elf(&bytes).map_err(|reason| BackendError::Load {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        drop(bytes);
         #[allow(unsafe_code)]
         // SAFETY: loading runs the library's initialisers. We only load files
         // the operator named or installed as backends; that trust is the point
         // of a plug-in backend.
         let lib = unsafe { libloading::Library::new(path) }.map_err(|e| BackendError::Load {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: with_sources(&e),
         })?;
         let symbol = format!("{}\0", ffi::ENTRY_SYMBOL);
         #[allow(unsafe_code)]

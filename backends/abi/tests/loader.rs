@@ -142,3 +142,41 @@ fn backends_are_found_by_name_in_the_backend_dir_variable() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }
+
+/// A library cut short (a copy interrupted, a disk that filled) is refused
+/// with the reason before the dynamic loader maps it; mapped, its missing
+/// pages would kill the process with SIGBUS.
+#[test]
+fn a_truncated_library_is_refused_with_the_reason_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(build_fake(dir.path(), 1)).unwrap();
+    for len in [whole.len() / 2, 4096.min(whole.len() - 1), 100, 10] {
+        let cut = dir.path().join(format!("libaztec_backend_cut{len}.so"));
+        std::fs::write(&cut, &whole[..len]).unwrap();
+        let e = refusal(&cut);
+        assert!(
+            e.contains("cut short") || e.contains("no ELF header"),
+            "{len} bytes: {e}"
+        );
+    }
+}
+
+/// The dynamic loader's own reason reaches the message, once.
+#[test]
+fn the_dynamic_loaders_reason_is_in_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("main.c");
+    std::fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    let exe = dir.path().join("program");
+    let built = Command::new("cc")
+        .args(["-fPIE", "-pie", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(built.success());
+    let e = refusal(&exe);
+    assert!(e.contains("position-independent executable"), "{e}");
+    let once = "position-independent executable";
+    assert_eq!(e.matches(once).count(), 1, "{e}");
+}

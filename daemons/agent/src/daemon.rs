@@ -25,8 +25,8 @@ pub enum DaemonError {
     /// A setting is unusable (checked again here for values that depend on the machine).
     #[error("{0}")]
     Config(String),
-    /// The backend could not be loaded.
-    #[error("backend: {0}")]
+    /// The backend could not be loaded (its message names the library).
+    #[error(transparent)]
     Backend(#[from] aztec_backend_abi::BackendError),
     /// The keys directory is unusable.
     #[error("keys: {0}")]
