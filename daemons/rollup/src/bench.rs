@@ -141,7 +141,10 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
     let mut world = World::genesis(params.clone());
     let mut scratch = world.clone();
     let mut blocks = Vec::new();
-    for b in 0..2u64 {
+    // Two blocks have every circuit but a block merge (their roots are the
+    // root rollup's children); three have one.
+    let count = if circuit == CircuitId::BlockMerge { 3 } else { 2 };
+    for b in 0..count {
         let mut txs = Vec::new();
         for _ in 0..params.txs_per_block() {
             let tx = synthetic_tx(&scratch, &mut rng).map_err(|e| e.to_string())?;
@@ -174,7 +177,22 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
             )),
             _ => None,
         })
-        .ok_or_else(|| format!("an epoch of two blocks has no {circuit}"))
+        .ok_or_else(|| format!("an epoch of {count} blocks has no {circuit}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench prove --circuit all` finds inputs of every circuit.
+    #[test]
+    fn every_circuit_has_sample_inputs() {
+        let params = RollupParams::test();
+        for c in CircuitId::ALL {
+            let inputs = sample_inputs(c, &params).unwrap_or_else(|e| panic!("{c}: {e}"));
+            assert_eq!(inputs.circuit(), c);
+        }
+    }
 }
 
 /// A backend's name and file, as the report prints it.
