@@ -111,7 +111,7 @@ impl BrokerBus {
         Ok(())
     }
 
-    /// Failed attempts retried before a job fails for good.
+    /// Attempts a job gets before it fails for good (Aztec's maxRetries).
     #[zbus(property)]
     fn max_retries(&self) -> u32 {
         self.broker.stats().max_retries

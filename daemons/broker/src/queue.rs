@@ -77,7 +77,10 @@ pub enum BrokerError {
 pub struct Policy {
     /// A lease with no heartbeat for this long expires.
     pub job_timeout_ms: u64,
-    /// Failed attempts (errors with retry, expired leases) re-queued before the job is rejected.
+    /// Attempts a job gets, Aztec's meaning of `maxRetries` (3: the first
+    /// and two more): a failed attempt (an error with retry, an expired
+    /// lease, a refused result) queues the job again until this many have
+    /// failed; then it is rejected.
     pub max_retries: u32,
     /// Epochs older than the newest minus this many are deleted.
     pub keep_epochs: u64,
@@ -98,7 +101,7 @@ impl Policy {
     /// Longest lease timeout accepted (one day).
     pub const MAX_JOB_TIMEOUT_MS: u64 = 86_400_000;
 
-    /// Most retries accepted.
+    /// Most attempts accepted.
     pub const MAX_RETRIES: u32 = 1000;
 
     /// Whether `ms` is a lease timeout the broker takes.
@@ -114,8 +117,11 @@ impl Policy {
 
     /// Whether `n` is a retry count the broker takes.
     pub fn check_max_retries(n: u32) -> Result<(), String> {
-        if n > Self::MAX_RETRIES {
-            return Err(format!("must be at most {}, got {n}", Self::MAX_RETRIES));
+        if n == 0 || n > Self::MAX_RETRIES {
+            return Err(format!(
+                "must be between 1 and {} (attempts a job gets), got {n}",
+                Self::MAX_RETRIES
+            ));
         }
         Ok(())
     }
@@ -745,7 +751,8 @@ impl Queue {
     ) -> Result<(), BrokerError> {
         let ty = job_type_of(&rec)?;
         let key = id.as_str().as_bytes();
-        let requeue = retry && rec.failures < self.policy.max_retries;
+        // This attempt is attempt `failures + 1`; the job has `max_retries`.
+        let requeue = retry && rec.failures + 1 < self.policy.max_retries;
         rec.failures += 1;
         if requeue {
             rec.state = JobState::Queued;

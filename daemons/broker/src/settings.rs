@@ -25,7 +25,7 @@ settings! {
         job_timeout_ms: u64 = Policy::DEFAULT.job_timeout_ms, env ["PROVER_BROKER_JOB_TIMEOUT_MS"], flag "proverBroker.proverBrokerJobTimeoutMs";
         /// How often leases are checked for expiry and old epochs cleaned (ms).
         poll_interval_ms: u64 = 1_000, env ["PROVER_BROKER_POLL_INTERVAL_MS"], flag "proverBroker.proverBrokerPollIntervalMs";
-        /// Failed attempts retried before a job fails for good.
+        /// Attempts a job gets before it fails for good (Aztec's maxRetries: 3 is the first and two more).
         job_max_retries: u32 = Policy::DEFAULT.max_retries, env ["PROVER_BROKER_JOB_MAX_RETRIES"], flag "proverBroker.proverBrokerJobMaxRetries";
         /// Epochs older than the newest are kept this many epochs, then deleted.
         max_epochs_to_keep_results_for: u64 = Policy::DEFAULT.keep_epochs, env ["PROVER_BROKER_MAX_EPOCHS_TO_KEEP_RESULTS_FOR"], flag "proverBroker.proverBrokerMaxEpochsToKeepResultsFor";

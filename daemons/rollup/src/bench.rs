@@ -143,7 +143,11 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
     let mut blocks = Vec::new();
     // Two blocks have every circuit but a block merge (their roots are the
     // root rollup's children); three have one.
-    let count = if circuit == CircuitId::BlockMerge { 3 } else { 2 };
+    let count = if circuit == CircuitId::BlockMerge {
+        3
+    } else {
+        2
+    };
     for b in 0..count {
         let mut txs = Vec::new();
         for _ in 0..params.txs_per_block() {

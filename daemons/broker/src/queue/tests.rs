@@ -12,7 +12,8 @@ struct Fixture {
 fn policy() -> Policy {
     Policy {
         job_timeout_ms: 1_000,
-        max_retries: 2,
+        // Three attempts: the first and two more.
+        max_retries: 3,
         keep_epochs: 1,
         max_blob_bytes: 1 << 16,
     }
@@ -481,4 +482,39 @@ fn a_refused_result_sends_the_job_back_until_the_retry_limit() {
     );
     let t = f.q.stats().totals();
     assert_eq!((t.queued, t.fulfilled, t.rejected), (0, 0, 1));
+}
+
+/// `max_retries` is the number of attempts a job gets (Aztec's meaning): at
+/// 1 the first failed attempt rejects it, at 2 the second does.
+#[test]
+fn max_retries_counts_every_attempt_as_aztec_does() {
+    for attempts in [1u32, 2, 3] {
+        let mut f = fixture();
+        f.q.set_policy(Policy {
+            max_retries: attempts,
+            ..policy()
+        });
+        let id = f.enqueue(1, JobType::MergeRollup, b"m");
+        for k in 1..=attempts {
+            let l = f.lease(&[], 10 + k as u64).unwrap();
+            f.run(|q, txn| q.report_error(txn, &id, l.time, &format!("boom {k}"), true))
+                .unwrap();
+            let s = f.status(&id);
+            if k < attempts {
+                assert_eq!(
+                    s,
+                    ProvingJobStatus::InQueue,
+                    "{attempts} attempts, failure {k}"
+                );
+            } else {
+                assert_eq!(
+                    s,
+                    ProvingJobStatus::Rejected {
+                        reason: format!("boom {k}")
+                    },
+                    "{attempts} attempts: the last failure rejects"
+                );
+            }
+        }
+    }
 }
