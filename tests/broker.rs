@@ -909,3 +909,37 @@ fn journald_target_without_a_journal_falls_back_to_stderr_with_a_warning() {
     assert!(log.contains("journald is not reachable"), "{log}");
     assert!(log.contains("broker ready"), "{log}");
 }
+
+/// A second broker on a data directory in use refuses to start, naming the
+/// directory and the first broker's pid, and touches nothing: the first
+/// one's lease is still good.
+#[tokio::test]
+async fn a_second_broker_on_the_same_directory_refuses_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_broker(dir.path(), &[]);
+    let c = client(&first);
+    c.enqueue_proving_job(job(1, JobType::BaseRollup, b"held"))
+        .await
+        .unwrap();
+    let l = c.get_proving_job(all(), None).await.unwrap().unwrap();
+    let args = broker_args(&dir.path().join("data"));
+    let out = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("in use by another process")
+            && err.contains(&format!("pid {}", first.pid()))
+            && err.contains(&dir.path().join("data").display().to_string()),
+        "{err}"
+    );
+    // The lease the first broker gave is untouched.
+    c.report_proving_job_progress(l.job.id.clone(), l.time)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_proving_job_status(l.job.id).await.unwrap(),
+        ProvingJobStatus::InProgress
+    );
+}

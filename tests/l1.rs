@@ -1308,3 +1308,44 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     );
     devnet.stop().await;
 }
+
+/// A second node on a data directory in use refuses to start, naming the
+/// directory and the first node's pid, before it opens the world state.
+#[test]
+fn a_second_node_on_the_same_directory_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = dir.path().join("sizes");
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
+    let data = dir.path().join("node");
+    let node = || {
+        let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
+        c.env(
+            "ETHEREUM_HOSTS",
+            format!("http://127.0.0.1:{}", support::free_port()),
+        )
+        .env(
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        )
+        .env(
+            "ROLLUP_CONTRACT_ADDRESS",
+            "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+        )
+        .env("PROVER_COORDINATION_NODE_URL", "http://127.0.0.1:9")
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", &sizes)
+        .env("DATA_DIRECTORY", &data);
+        c
+    };
+    // The first one is READY (waiting for an L1 that is not there).
+    let first = spawn_in(dir.path(), "node1", node());
+    let out = node().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("node data directory")
+            && err.contains(&data.display().to_string())
+            && err.contains(&format!("pid {}", first.pid())),
+        "{err}"
+    );
+}

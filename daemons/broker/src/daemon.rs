@@ -29,6 +29,9 @@ pub enum DaemonError {
         /// Why.
         error: BrokerError,
     },
+    /// Another broker holds the data directory.
+    #[error("{0}")]
+    Locked(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {error}")]
     Listen {
@@ -89,6 +92,10 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let settings = &launch.broker;
     let dir = settings.data_directory.clone();
+    // Before the store is read: a second broker on this directory must not
+    // recover (and so requeue) the first one's leases.
+    let _lock = aztec_prover_common::dirlock::DirLock::acquire(&dir, "broker")
+        .map_err(DaemonError::Locked)?;
     let (broker, recovery, writer) = Broker::start(
         &dir,
         settings.map_size_bytes(),

@@ -9,6 +9,7 @@
 pub mod child;
 pub mod config;
 pub mod dbus;
+pub mod dirlock;
 pub mod logging;
 pub mod rpc;
 pub mod service;

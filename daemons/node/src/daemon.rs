@@ -198,6 +198,8 @@ async fn connect(
 
 /// The proving side: world state, broker client, tx provider, key checks.
 struct ProvingSetup {
+    /// One node per data directory, for the life of the process.
+    _lock: aztec_prover_common::dirlock::DirLock,
     world: WorldState,
     checking: Checking,
     remote: RemoteNode,
@@ -217,6 +219,8 @@ fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
     let remote = RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?;
     let broker = aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(30), 64 << 20)
         .map_err(|e| DaemonError::Config(format!("PROVER_BROKER_HOST {:?}: {e}", s.broker_url)))?;
+    let lock = aztec_prover_common::dirlock::DirLock::acquire(&s.data_directory, "node")
+        .map_err(DaemonError::Config)?;
     let world = WorldState::open(&s.data_directory.join("world-state"), &params)?;
     tracing::info!(
         "world state at block {} in {}",
@@ -224,6 +228,7 @@ fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
         world.dir().display()
     );
     Ok(ProvingSetup {
+        _lock: lock,
         world,
         checking,
         remote,
