@@ -184,21 +184,6 @@ pub fn sample_inputs(circuit: CircuitId, params: &RollupParams) -> Result<Inputs
         .ok_or_else(|| format!("an epoch of {count} blocks has no {circuit}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `bench prove --circuit all` finds inputs of every circuit.
-    #[test]
-    fn every_circuit_has_sample_inputs() {
-        let params = RollupParams::test();
-        for c in CircuitId::ALL {
-            let inputs = sample_inputs(c, &params).unwrap_or_else(|e| panic!("{c}: {e}"));
-            assert_eq!(inputs.circuit(), c);
-        }
-    }
-}
-
 /// A backend's name and file, as the report prints it.
 fn label(b: &Backend) -> String {
     format!("{} ({})", b.info().name, b.info().path.display())
@@ -422,4 +407,19 @@ fn one(
         backend: backend.info().name.clone(),
         threads: o.threads,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench prove --circuit all` finds inputs of every circuit.
+    #[test]
+    fn every_circuit_has_sample_inputs() {
+        let params = RollupParams::test();
+        for c in CircuitId::ALL {
+            let inputs = sample_inputs(c, &params).unwrap_or_else(|e| panic!("{c}: {e}"));
+            assert_eq!(inputs.circuit(), c);
+        }
+    }
 }
