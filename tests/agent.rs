@@ -793,3 +793,45 @@ fn a_forged_proof_is_refused_naming_its_agent_and_proven_again() {
         broker.log_tail(20)
     );
 }
+
+/// An agent whose proving key is from another setup (a valid file, the
+/// right circuit and sizes) fails the job at once with a reason naming the
+/// key file, instead of returning proofs the node refuses until the epoch
+/// times out.
+#[test]
+fn a_proving_key_of_another_setup_fails_the_job_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_id = CircuitId::BaseParity;
+    let keys = make_keys(dir.path(), &[c_id]);
+    let other = dir.path().join("other");
+    keys::generate_dir(
+        &other,
+        &RollupParams::test(),
+        Some("another setup"),
+        &[c_id],
+        |_, _, _| {},
+    )
+    .unwrap();
+    let pk = keys::key_path(&keys, c_id, keys::KeyKind::Proving);
+    std::fs::copy(keys::key_path(&other, c_id, keys::KeyKind::Proving), &pk).unwrap();
+    let broker = start_broker(dir.path(), &[]);
+    let c = client(&broker);
+    let _agent = start_agent(dir.path(), "agent", &broker, &keys, &["--dbus", "none"]);
+    let plan = plan(1, 3);
+    let job = plan
+        .jobs
+        .iter()
+        .find(|j| j.circuit() == c_id)
+        .expect("a base parity job");
+    let status = rt().block_on(async {
+        let id = enqueue(&c, 1, job_type(c_id), &encode_inputs(&job.inputs)).await;
+        wait_settled(&c, &id, Duration::from_secs(120)).await
+    });
+    match status {
+        ProvingJobStatus::Rejected { reason } => assert!(
+            reason.contains(&pk.display().to_string()) && reason.contains("another setup"),
+            "{reason}"
+        ),
+        other => panic!("expected the job to fail naming the key, got {other:?}"),
+    }
+}

@@ -6,19 +6,23 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `AZTECKEY` |
-//! | 4 | format version (LE u32), now 1 |
+//! | 4 | format version (LE u32), now 2 |
 //! | 1 | kind: 1 proving, 2 verifying |
 //! | 1 | 1 if derived from a public seed (insecure) |
 //! | 1 + n | circuit name (length, bytes) |
 //! | 32 | shape hash: SHA-256 of the circuit version, name and parameters |
 //! | 8 | constraints (LE u64) |
+//! | 32 | SHA-256 of the verifying key's payload (the setup both keys are from) |
 //! | 8 | payload length (LE u64) |
 //! | 32 | payload SHA-256 |
 //! | .. | payload |
 //!
 //! Loading checks every field against what the caller expects, so a key of
 //! another circuit or sizes, an old format, a truncated or a corrupt file is
-//! a clear error, never a wrong proof.
+//! a clear error, never a wrong proof. A proving key is bound to the
+//! verifying key of its setup: loading it checks that the verifying key it
+//! carries, its header and the `.vk` beside it agree, so a proving key from
+//! another setup is refused at load, naming the file.
 //!
 //! Keys come from a single-party setup: whoever generates them can forge
 //! proofs. Keys derived from a seed (`--seed`, the devnet) are public and
@@ -43,7 +47,7 @@ use crate::params::RollupParams;
 use crate::synth::{SynthError, matrices};
 
 /// The key file format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bumped whenever any circuit's constraints change, so old keys are refused.
 pub const CIRCUIT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"AZTECKEY";
@@ -81,6 +85,8 @@ pub struct KeyHeader {
     pub shape: [u8; 32],
     /// Constraints in the circuit.
     pub constraints: u64,
+    /// SHA-256 of the verifying key's payload: the setup the key is from.
+    pub vk_hash: [u8; 32],
 }
 
 /// Why a key could not be loaded or written.
@@ -142,6 +148,7 @@ pub fn write_key_file(path: &Path, header: &KeyHeader, payload: &[u8]) -> Result
     buf.extend_from_slice(name);
     buf.extend_from_slice(&header.shape);
     buf.extend_from_slice(&header.constraints.to_le_bytes());
+    buf.extend_from_slice(&header.vk_hash);
     buf.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     buf.extend_from_slice(&Sha256::digest(payload));
     buf.extend_from_slice(payload);
@@ -212,6 +219,7 @@ pub fn read_key_file(
         )));
     }
     let constraints = u64::from_le_bytes(r.array().ok_or_else(truncated)?);
+    let vk_hash: [u8; 32] = r.array().ok_or_else(truncated)?;
     let len = u64::from_le_bytes(r.array().ok_or_else(truncated)?) as usize;
     let sum: [u8; 32] = r.array().ok_or_else(truncated)?;
     let payload = r.rest();
@@ -231,6 +239,7 @@ pub fn read_key_file(
             circuit,
             shape,
             constraints,
+            vk_hash,
         },
         payload.to_vec(),
     ))
@@ -315,27 +324,30 @@ pub fn write_keys(
     insecure: bool,
 ) -> Result<(), KeyError> {
     write_params(dir, params)?;
+    let ser = |e: ark_serialize::SerializationError| KeyError::Invalid {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut vk_payload = Vec::new();
+    g.pk.vk
+        .serialize_uncompressed(&mut vk_payload)
+        .map_err(ser)?;
     let mut header = KeyHeader {
         kind: KeyKind::Proving,
         insecure,
         circuit,
         shape: shape_hash(circuit, params),
         constraints: g.matrices.num_constraints as u64,
+        vk_hash: Sha256::digest(&vk_payload).into(),
     };
     let mut payload = Vec::new();
-    let ser = |e: ark_serialize::SerializationError| KeyError::Invalid {
-        path: dir.to_path_buf(),
-        reason: e.to_string(),
-    };
     g.pk.serialize_uncompressed(&mut payload).map_err(ser)?;
     write_key_file(&key_path(dir, circuit, KeyKind::Proving), &header, &payload)?;
-    payload.clear();
-    g.pk.vk.serialize_uncompressed(&mut payload).map_err(ser)?;
     header.kind = KeyKind::Verifying;
     write_key_file(
         &key_path(dir, circuit, KeyKind::Verifying),
         &header,
-        &payload,
+        &vk_payload,
     )
 }
 
@@ -372,13 +384,38 @@ pub fn load_ark_proving_key(
     Ok((h, pk))
 }
 
-/// Loads a proving key ready for the backend (synthesizes the circuit's matrices).
+/// Loads a proving key ready for the backend (synthesizes the circuit's
+/// matrices), checked to be from the setup of the verifying key beside it:
+/// the one the node verifies its proofs with.
 pub fn load_prover_key(
     dir: &Path,
     circuit: CircuitId,
     params: &RollupParams,
 ) -> Result<(KeyHeader, ProverKey), KeyError> {
     let (h, pk) = load_ark_proving_key(dir, circuit, params)?;
+    let pk_path = key_path(dir, circuit, KeyKind::Proving);
+    let vk_path = key_path(dir, circuit, KeyKind::Verifying);
+    let (vh, _) = read_key_file(&vk_path, KeyKind::Verifying, circuit, params)?;
+    let mut carried = Vec::new();
+    pk.vk
+        .serialize_uncompressed(&mut carried)
+        .map_err(|e| KeyError::Invalid {
+            path: pk_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let carried: [u8; 32] = Sha256::digest(&carried).into();
+    if carried != h.vk_hash || h.vk_hash != vh.vk_hash {
+        return Err(KeyError::Invalid {
+            path: pk_path,
+            reason: format!(
+                "made in another setup than {} (verifying key {} here, {} there): \
+                 its proofs would not verify; copy both keys of one setup",
+                vk_path.display(),
+                hex::encode(&carried[..8]),
+                hex::encode(&vh.vk_hash[..8])
+            ),
+        });
+    }
     let m = matrices(circuit, params)?;
     if m.num_constraints as u64 != h.constraints {
         return Err(KeyError::Invalid {
@@ -447,4 +484,28 @@ pub fn generate_dir(
         progress(c, &g, t.elapsed());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proving key from another setup (same circuit, same sizes, a valid
+    /// file) is refused at load, naming the file, instead of making proofs
+    /// the node cannot verify.
+    #[test]
+    fn a_proving_key_of_another_setup_is_refused_at_load() {
+        let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (c, p) = (CircuitId::BaseParity, RollupParams::test());
+        generate_dir(ours.path(), &p, Some("ours"), &[c], |_, _, _| {}).unwrap();
+        generate_dir(theirs.path(), &p, Some("theirs"), &[c], |_, _, _| {}).unwrap();
+        assert!(load_prover_key(ours.path(), c, &p).is_ok());
+        let pk = key_path(ours.path(), c, KeyKind::Proving);
+        std::fs::copy(key_path(theirs.path(), c, KeyKind::Proving), &pk).unwrap();
+        let e = load_prover_key(ours.path(), c, &p).unwrap_err().to_string();
+        assert!(
+            e.contains(&pk.display().to_string()) && e.contains("another setup"),
+            "{e}"
+        );
+    }
 }

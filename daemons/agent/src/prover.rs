@@ -78,8 +78,17 @@ impl ProverCore {
             return Ok(k.clone());
         }
         let t = Instant::now();
-        let (header, key) = keys::load_prover_key(&self.keys_dir, c, &self.params)
-            .map_err(|e| JobFailure::Retryable(format!("cannot load the {c} proving key: {e}")))?;
+        let (header, key) =
+            keys::load_prover_key(&self.keys_dir, c, &self.params).map_err(|e| {
+                let text = format!("cannot load the {c} proving key: {e}");
+                match e {
+                    // The files are there but wrong (another setup, other
+                    // sizes, corrupt): this agent cannot prove the circuit, and
+                    // saying so at once points the operator at the file.
+                    keys::KeyError::Invalid { .. } => JobFailure::Fatal(text),
+                    _ => JobFailure::Retryable(text),
+                }
+            })?;
         if header.insecure {
             tracing::warn!(
                 "the {c} proving key was derived from a public seed: INSECURE, for devnets only"
@@ -136,6 +145,19 @@ impl ProverCore {
                 out.timings.qap.as_millis(),
                 out.timings.msm.as_millis()
             );
+            // The proof is checked before it leaves (about 3 ms): one that
+            // does not verify would only be refused by the node later.
+            match aztec_zk::groth16::verify::verify(&key.vk, &out.public_inputs, &out.proof) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    return Err(JobFailure::Fatal(format!(
+                        "the {circuit} proof made with {} does not verify against {}: \
+                         the keys are not of one setup, or the backend computes wrong results",
+                        keys::key_path(&self.keys_dir, circuit, keys::KeyKind::Proving).display(),
+                        keys::key_path(&self.keys_dir, circuit, keys::KeyKind::Verifying).display()
+                    )));
+                }
+            }
             ProofResult::real(circuit, out.public_inputs, &out.proof)
         } else {
             let public_inputs = simulate(&self.params, &inputs).map_err(|e| match e {
