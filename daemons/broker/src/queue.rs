@@ -82,8 +82,11 @@ pub struct Policy {
     /// lease, a refused result) queues the job again until this many have
     /// failed; then it is rejected.
     pub max_retries: u32,
-    /// Epochs older than the newest minus this many are deleted.
+    /// Epochs older than the newest proven one minus this many are deleted.
     pub keep_epochs: u64,
+    /// Epochs more than this far ahead of the newest enqueued one are
+    /// refused (a client cannot make a far-future epoch the newest).
+    pub max_epochs_ahead: u64,
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: usize,
 }
@@ -95,6 +98,7 @@ impl Policy {
         job_timeout_ms: 30_000,
         max_retries: 3,
         keep_epochs: 1,
+        max_epochs_ahead: 10_000,
         max_blob_bytes: 64 << 20,
     };
 
@@ -103,6 +107,17 @@ impl Policy {
 
     /// Most attempts accepted.
     pub const MAX_RETRIES: u32 = 1000;
+
+    /// Most epochs kept behind the newest, and most epochs ahead accepted.
+    pub const MAX_EPOCH_SPAN: u64 = 1_000_000;
+
+    /// Whether `n` epochs is a span (kept, or ahead) the broker takes.
+    pub fn check_epoch_span(n: u64) -> Result<(), String> {
+        if n > Self::MAX_EPOCH_SPAN {
+            return Err(format!("must be at most {}, got {n}", Self::MAX_EPOCH_SPAN));
+        }
+        Ok(())
+    }
 
     /// Whether `ms` is a lease timeout the broker takes.
     pub fn check_job_timeout_ms(ms: u64) -> Result<(), String> {
@@ -181,7 +196,11 @@ pub struct Queue {
     dirty_stats: BTreeSet<(Epoch, JobType)>,
     queued_by_type: [u64; 7],
     seq: u64,
+    /// The newest epoch enqueued (bounds how far ahead an enqueue may be).
     newest_epoch: Option<Epoch>,
+    /// The newest epoch with a proven job: the retention window follows it,
+    /// so that an enqueue alone never deletes anything.
+    proven_epoch: Option<Epoch>,
     last_stamp: u64,
     completed_feed: Vec<JobId>,
     timeouts: u64,
@@ -281,6 +300,7 @@ impl Queue {
             queued_by_type: [0; 7],
             seq: 0,
             newest_epoch: None,
+            proven_epoch: None,
             last_stamp: 0,
             completed_feed: Vec::new(),
             timeouts: 0,
@@ -304,6 +324,9 @@ impl Queue {
             .unwrap_or(0);
         q.newest_epoch = txn
             .get(t.meta, b"newest_epoch")?
+            .and_then(records::decode_u64);
+        q.proven_epoch = txn
+            .get(t.meta, b"proven_epoch")?
             .and_then(records::decode_u64);
         let mut bad = None;
         txn.scan_from(t.stats, b"", &mut |k, v| {
@@ -483,12 +506,20 @@ impl Queue {
         if let Some(rec) = read_record(txn, &self.t, &id)? {
             return Ok(status_of_record(&rec));
         }
-        if let Some(newest) = self.newest_epoch
-            && req.epoch_number + self.policy.keep_epochs < newest
+        if let Some(proven) = self.proven_epoch
+            && req.epoch_number.saturating_add(self.policy.keep_epochs) < proven
         {
             return Err(BrokerError::InvalidJob(format!(
-                "epoch {} is outside the retention window (newest epoch {newest}, keeping {} older)",
+                "epoch {} is outside the retention window (newest proven epoch {proven}, keeping {} older)",
                 req.epoch_number, self.policy.keep_epochs
+            )));
+        }
+        if let Some(newest) = self.newest_epoch
+            && req.epoch_number > newest.saturating_add(self.policy.max_epochs_ahead)
+        {
+            return Err(BrokerError::InvalidJob(format!(
+                "epoch {} is more than {} epochs ahead of the newest epoch {newest}",
+                req.epoch_number, self.policy.max_epochs_ahead
             )));
         }
         let (inputs_uri, inputs_blob) = match kind {
@@ -706,7 +737,16 @@ impl Queue {
         let key = id.as_str().as_bytes();
         txn.put(self.t.jobs, key, &rec.encode())?;
         txn.del(self.t.leased, key)?;
+        // A proven job moves the retention window (never past the newest
+        // epoch enqueued, which is itself bounded).
+        let moves = self.proven_epoch.is_none_or(|p| rec.epoch > p);
+        if moves {
+            txn.put(self.t.meta, b"proven_epoch", &rec.epoch.to_le_bytes())?;
+        }
         // memory
+        if moves {
+            self.proven_epoch = Some(rec.epoch);
+        }
         let agent = self.leases.remove(id).map(|l| l.agent).unwrap_or(agent);
         self.bump(rec.epoch, ty, |c| {
             c.in_progress = c.in_progress.saturating_sub(1);
@@ -1012,7 +1052,7 @@ impl Queue {
         txn: &mut WriteTxn<'_>,
         budget: usize,
     ) -> Result<u64, BrokerError> {
-        let Some(newest) = self.newest_epoch else {
+        let Some(newest) = self.proven_epoch else {
             return Ok(0);
         };
         let Some(cutoff) = newest.checked_sub(self.policy.keep_epochs) else {

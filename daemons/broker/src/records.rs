@@ -8,7 +8,9 @@
 //! - `epochs`: `[epoch BE][job id]` -> empty, every job of an epoch (cleanup, cancel)
 //! - `blobs`:  sha256 -> bytes; `blob_refs`: sha256 -> u32 LE reference count
 //! - `stats`:  `[epoch BE][type]` -> four u64 LE (queued, in progress, fulfilled, rejected)
-//! - `meta`:   `seq` -> u64 LE next queue sequence; `newest_epoch` -> u64 LE; `schema` -> u32 LE
+//! - `meta`:   `seq` -> u64 LE next queue sequence; `newest_epoch` -> u64 LE
+//!   (newest enqueued); `proven_epoch` -> u64 LE (newest with a proven job:
+//!   the retention window); `schema` -> u32 LE
 
 use aztec_prover_protocol::{Epoch, JobType, StateCounts};
 use serde::{Deserialize, Serialize};

@@ -27,8 +27,10 @@ settings! {
         poll_interval_ms: u64 = 1_000, env ["PROVER_BROKER_POLL_INTERVAL_MS"], flag "proverBroker.proverBrokerPollIntervalMs";
         /// Attempts a job gets before it fails for good (Aztec's maxRetries: 3 is the first and two more).
         job_max_retries: u32 = Policy::DEFAULT.max_retries, env ["PROVER_BROKER_JOB_MAX_RETRIES"], flag "proverBroker.proverBrokerJobMaxRetries";
-        /// Epochs older than the newest are kept this many epochs, then deleted.
+        /// Epochs older than the newest proven one are kept this many epochs, then deleted.
         max_epochs_to_keep_results_for: u64 = Policy::DEFAULT.keep_epochs, env ["PROVER_BROKER_MAX_EPOCHS_TO_KEEP_RESULTS_FOR"], flag "proverBroker.proverBrokerMaxEpochsToKeepResultsFor";
+        /// Jobs of epochs more than this many ahead of the newest enqueued epoch are refused.
+        max_epochs_ahead: u64 = Policy::DEFAULT.max_epochs_ahead, env ["PROVER_BROKER_MAX_EPOCHS_AHEAD"], flag "proverBroker.proverBrokerMaxEpochsAhead";
         /// Most requests written to disk in one commit (group commit).
         batch_size: usize = 256, env ["PROVER_BROKER_BATCH_SIZE"], flag "proverBroker.proverBrokerBatchSize";
         /// Largest request body accepted, in bytes (inputs and proofs travel inside).
@@ -40,6 +42,9 @@ impl Validate for BrokerSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
         Policy::check_job_timeout_ms(self.job_timeout_ms).map_err(|e| ("job_timeout_ms", e))?;
         Policy::check_max_retries(self.job_max_retries).map_err(|e| ("job_max_retries", e))?;
+        Policy::check_epoch_span(self.max_epochs_to_keep_results_for)
+            .map_err(|e| ("max_epochs_to_keep_results_for", e))?;
+        Policy::check_epoch_span(self.max_epochs_ahead).map_err(|e| ("max_epochs_ahead", e))?;
         if self.poll_interval_ms == 0 || self.poll_interval_ms > 60_000 {
             return Err(("poll_interval_ms", "must be between 1 and 60000 ms".into()));
         }
@@ -63,6 +68,7 @@ impl BrokerSettings {
             job_timeout_ms: self.job_timeout_ms,
             max_retries: self.job_max_retries,
             keep_epochs: self.max_epochs_to_keep_results_for,
+            max_epochs_ahead: self.max_epochs_ahead,
             max_blob_bytes: self.max_body_bytes as usize,
         }
     }

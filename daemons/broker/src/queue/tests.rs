@@ -15,6 +15,7 @@ fn policy() -> Policy {
         // Three attempts: the first and two more.
         max_retries: 3,
         keep_epochs: 1,
+        max_epochs_ahead: 10,
         max_blob_bytes: 1 << 16,
     }
 }
@@ -387,13 +388,25 @@ fn epochs_outside_the_retention_window_are_deleted_with_their_blobs() {
     let ProvingJobStatus::Fulfilled { value, .. } = f.status(&old) else {
         panic!()
     };
-    f.enqueue(2, JobType::BaseRollup, b"mid");
+    let prove = |f: &mut Fixture, epoch: u64, what: &[u8], now: u64| {
+        let id = f.enqueue(epoch, JobType::BaseRollup, what);
+        let l = f.lease(&[], now).unwrap();
+        f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(b"proof")))
+            .unwrap();
+    };
+    prove(&mut f, 2, b"mid", 2);
     assert_eq!(
         f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(),
         0,
         "epoch 1 is within 1 of 2"
     );
+    // Enqueued alone, a newer epoch moves nothing: only a proven job does.
     f.enqueue(3, JobType::BaseRollup, b"new");
+    assert_eq!(f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(), 0);
+    let l = f.lease(&[], 3).unwrap();
+    let new = l.job.id.clone();
+    f.run(|q, txn| q.report_success(txn, &new, l.time, &ProofUri::inline(b"new-proof")))
+        .unwrap();
     assert_eq!(f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(), 1);
     assert_eq!(f.status(&old), ProvingJobStatus::NotFound);
     assert!(matches!(
@@ -412,7 +425,12 @@ fn shared_blobs_live_until_their_last_job_is_deleted() {
     f.enqueue(1, JobType::BaseRollup, b"same");
     f.enqueue(1, JobType::MergeRollup, b"same");
     let uri = ProofUri::blob_of(b"same");
-    f.enqueue(3, JobType::BaseRollup, b"x");
+    // Epoch 3 proven: epoch 1 falls out of the window.
+    let x = f.enqueue(3, JobType::RootRollup, b"x");
+    let l = f.lease(&[JobType::RootRollup], 1).unwrap();
+    assert_eq!(l.job.id, x);
+    f.run(|q, txn| q.report_success(txn, &x, l.time, &ProofUri::inline(b"p")))
+        .unwrap();
     f.run(|q, txn| q.clean_old_epochs(txn, 1)).unwrap();
     assert!(read_blob(&f.store.read().unwrap(), &f.q.t, &uri).is_ok());
     f.run(|q, txn| q.clean_old_epochs(txn, 1)).unwrap();
@@ -517,4 +535,33 @@ fn max_retries_counts_every_attempt_as_aztec_does() {
             }
         }
     }
+}
+
+/// One request from anyone on the port must not wipe the queue: an epoch far
+/// ahead (2^53 + 1, u64::MAX) is refused, and an epoch enqueued but not
+/// proven does not move the retention window, so the real epoch's jobs,
+/// and the lease an agent holds on one, stay.
+#[test]
+fn a_far_future_epoch_is_refused_and_an_unproven_one_deletes_nothing() {
+    let mut f = fixture();
+    let real = f.enqueue(5, JobType::BaseRollup, b"real");
+    let held = f.enqueue(5, JobType::MergeRollup, b"held");
+    let l = f.lease(&[JobType::MergeRollup], 1).unwrap();
+    assert_eq!(l.job.id, held);
+    for far in [(1u64 << 53) + 1, u64::MAX, 5 + 11] {
+        let r = f.run(|q, txn| q.enqueue(txn, &request(far, JobType::BaseRollup, b"evil")));
+        assert!(
+            matches!(&r, Err(BrokerError::InvalidJob(e)) if e.contains("ahead of the newest epoch 5")),
+            "epoch {far}: {r:?}"
+        );
+    }
+    // Within the bound, accepted, but not proven: nothing moves.
+    f.enqueue(15, JobType::BaseRollup, b"later");
+    assert_eq!(f.run(|q, txn| q.clean_old_epochs(txn, 100)).unwrap(), 0);
+    assert_eq!(f.status(&real), ProvingJobStatus::InQueue);
+    f.run(|q, txn| q.report_success(txn, &held, l.time, &ProofUri::inline(b"p")))
+        .expect("the lease is still good");
+    // The real next epoch is still welcome, also after a restart.
+    let (mut f, _) = f.reopen();
+    f.enqueue(6, JobType::BaseRollup, b"next");
 }
