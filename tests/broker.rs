@@ -943,3 +943,118 @@ async fn a_second_broker_on_the_same_directory_refuses_and_touches_nothing() {
         ProvingJobStatus::InProgress
     );
 }
+
+/// POSTs `body` in chunks (Transfer-Encoding: chunked) and returns (HTTP
+/// status, response body); `token` goes in Authorization.
+fn raw_post_chunked(addr: std::net::SocketAddr, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    for piece in body.chunks(64 << 10) {
+        if s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .is_err()
+            || s.write_all(piece).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A body over the limit gets HTTP 413 and -32005, whether its length was
+/// declared or it came in chunks (it used to be a 500 in chunks).
+#[test]
+fn an_oversized_body_is_413_with_or_without_a_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(
+        dir.path(),
+        &["--proverBroker.proverBrokerMaxBodyBytes", "65536"],
+    );
+    let addr = broker.addr.unwrap();
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getQueueStats\",\"params\":[\"{}\"]}}",
+        "x".repeat(200_000)
+    );
+    let (status, body) = raw_post(addr, big.as_bytes());
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("-32005"), "{body}");
+    let (status, text) = raw_post_chunked(addr, big.as_bytes());
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("-32005"), "{text}");
+    // And the broker still answers.
+    let (status, body) = raw_post(
+        addr,
+        br#"{"jsonrpc":"2.0","id":1,"method":"getQueueStats","params":[]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// With PROVER_BROKER_AUTH_TOKEN every request needs the bearer token
+/// (compared in constant time); `GET /` stays open; the token is never
+/// logged; a client with the token works.
+#[tokio::test]
+async fn with_a_token_the_broker_answers_only_those_who_send_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cret-token-for-tests";
+    let args = broker_args(&dir.path().join("data"));
+    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.env("PROVER_BROKER_AUTH_TOKEN", secret);
+    let broker = aztec_prover_common::child::ChildDaemon::spawn(
+        "broker",
+        cmd,
+        dir.path(),
+        &dir.path().join("broker.log"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let addr = broker.addr.unwrap();
+    let url = format!("http://{addr}");
+    let stats = br#"{"jsonrpc":"2.0","id":1,"method":"getQueueStats","params":[]}"#;
+    let (status, body) = raw_post(addr, stats);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("bearer token"), "{body}");
+    let wrong = aztec_prover_common::rpc::client_with_token(
+        &url,
+        Duration::from_secs(10),
+        1 << 20,
+        Some("not-it"),
+    )
+    .unwrap();
+    assert!(wrong.get_queue_stats().await.is_err());
+    let right = aztec_prover_common::rpc::client_with_token(
+        &url,
+        Duration::from_secs(10),
+        1 << 20,
+        Some(secret),
+    )
+    .unwrap();
+    right
+        .enqueue_proving_job(job(1, JobType::BaseRollup, b"authorized"))
+        .await
+        .unwrap();
+    assert_eq!(right.get_queue_stats().await.unwrap().totals().queued, 1);
+    // The health check needs no token.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(!broker.log().contains(secret), "the token reached the log");
+}

@@ -151,12 +151,16 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         .configure_backend(&placement)
         .map_err(DaemonError::Config)?;
 
-    let client =
-        aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(60), 256 << 20)
-            .map_err(|e| DaemonError::Client {
-                url: s.broker_url.clone(),
-                reason: e.to_string(),
-            })?;
+    let client = aztec_prover_common::rpc::client_with_token(
+        &s.broker_url,
+        Duration::from_secs(60),
+        256 << 20,
+        Some(s.broker_auth_token.expose().trim()),
+    )
+    .map_err(|e| DaemonError::Client {
+        url: s.broker_url.clone(),
+        reason: e.to_string(),
+    })?;
     // A look at the broker for the log; a slow one must not hold the start
     // (systemd's start timeout): the workers retry with backoff anyway.
     match tokio::time::timeout(Duration::from_secs(5), client.get_queue_stats()).await {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aztec_prover_common::config::Validate;
+use aztec_prover_common::config::{Secret, Validate};
 use aztec_prover_common::settings;
 use aztec_prover_protocol::JobType;
 
@@ -18,6 +18,8 @@ settings! {
     pub struct AgentSettings {
         /// URL of the prover broker.
         broker_url: String = "http://127.0.0.1:8080".to_string(), env ["PROVER_BROKER_HOST"], flag "proverAgent.proverBrokerUrl";
+        /// Bearer token the broker asks for (empty: none).
+        broker_auth_token: Secret = Secret::new(""), env ["PROVER_BROKER_AUTH_TOKEN"], flag "proverAgent.brokerAuthToken", secret;
         /// Agents (concurrent jobs) in this process.
         agent_count: u32 = 1, env ["PROVER_AGENT_COUNT"], flag "proverAgent.proverAgentCount";
         /// How long an idle agent waits before asking the broker again (ms).

@@ -126,11 +126,18 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         spawn_change_signals(conn.clone(), broker.clone());
     }
     let module = RpcAdapter::new(broker.clone()).into_rpc();
+    let token = settings.auth_token.expose().trim().to_string();
+    if token.is_empty() && !local.ip().is_loopback() {
+        tracing::warn!(
+            "the broker listens on {local} without PROVER_BROKER_AUTH_TOKEN: anyone who can reach it can enqueue, take, cancel or fail jobs; set a token, or keep the port behind a firewall"
+        );
+    }
     let server = aztec_prover_common::rpc::serve(
         listener,
         module,
         settings.max_body_bytes,
         "aztec-prover broker: ok",
+        Some(&token),
     )
     .map_err(DaemonError::Rpc)?;
 

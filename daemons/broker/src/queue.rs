@@ -708,10 +708,15 @@ impl Queue {
     ) -> Result<String, BrokerError> {
         let mut rec = self.check_lease(txn, id, started_at)?;
         let ty = job_type_of(&rec)?;
+        // A result is kept only in a form every producer can read back: data
+        // the broker stores, not a reference it cannot check.
         let (value, blob) = match result
             .kind()
             .map_err(|e| BrokerError::InvalidJob(e.to_string()))?
         {
+            UriKind::Inline(bytes) if bytes.is_empty() => {
+                return Err(BrokerError::InvalidJob("an empty result".into()));
+            }
             UriKind::Inline(bytes) => {
                 let d = self.put_blob(txn, &bytes)?;
                 (ProofUri::blob(&d).as_str().to_string(), Some(d))
@@ -723,7 +728,12 @@ impl Queue {
                 self.add_blob_ref(txn, &d)?;
                 (result.as_str().to_string(), Some(d))
             }
-            UriKind::External => (result.as_str().to_string(), None),
+            UriKind::External => {
+                return Err(BrokerError::InvalidJob(format!(
+                    "result {}: only inline data or a stored blob is accepted, not an outside reference",
+                    result.as_str().chars().take(80).collect::<String>()
+                )));
+            }
         };
         let agent = match &rec.state {
             JobState::InProgress { agent, .. } => agent.clone(),

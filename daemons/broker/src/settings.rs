@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aztec_prover_common::config::Validate;
+use aztec_prover_common::config::{Secret, Validate};
 use aztec_prover_common::settings;
 
 use crate::queue::Policy;
@@ -33,6 +33,8 @@ settings! {
         max_epochs_ahead: u64 = Policy::DEFAULT.max_epochs_ahead, env ["PROVER_BROKER_MAX_EPOCHS_AHEAD"], flag "proverBroker.proverBrokerMaxEpochsAhead";
         /// Most requests written to disk in one commit (group commit).
         batch_size: usize = 256, env ["PROVER_BROKER_BATCH_SIZE"], flag "proverBroker.proverBrokerBatchSize";
+        /// Bearer token every client must send (empty: none; then the broker warns when it listens beyond loopback).
+        auth_token: Secret = Secret::new(""), env ["PROVER_BROKER_AUTH_TOKEN"], flag "proverBroker.authToken", secret;
         /// Largest request body accepted, in bytes (inputs and proofs travel inside).
         max_body_bytes: u32 = 64 << 20, env ["PROVER_BROKER_MAX_BODY_BYTES"], flag "proverBroker.proverBrokerMaxBodyBytes";
     }

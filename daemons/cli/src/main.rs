@@ -723,9 +723,15 @@ fn status(m: &ArgMatches) -> Result<(), Failure> {
     let url = m.get_one::<String>("broker").cloned().unwrap_or_default();
     runtime()?.block_on(async move {
         use aztec_prover_protocol::ProvingBrokerApiClient as _;
-        let client =
-            aztec_prover_common::rpc::client(&url, std::time::Duration::from_secs(10), 1 << 20)
-                .with_context(|| format!("bad broker URL {url}"))?;
+        // The broker's token, if it asks for one, from the same variable.
+        let token = std::env::var("PROVER_BROKER_AUTH_TOKEN").ok();
+        let client = aztec_prover_common::rpc::client_with_token(
+            &url,
+            std::time::Duration::from_secs(10),
+            1 << 20,
+            token.as_deref().map(str::trim),
+        )
+        .with_context(|| format!("bad broker URL {url}"))?;
         let stats = client
             .get_queue_stats()
             .await

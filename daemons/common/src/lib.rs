@@ -10,6 +10,7 @@ pub mod child;
 pub mod config;
 pub mod dbus;
 pub mod dirlock;
+pub mod front_door;
 pub mod logging;
 pub mod rpc;
 pub mod service;

@@ -15,14 +15,18 @@ use jsonrpsee::types::ErrorObjectOwned;
 /// The method `GET /` and `GET /health` are answered with.
 pub const HEALTH_METHOD: &str = "health";
 
-/// Starts serving `module` on `listener`. Requests over `max_body_bytes` are
-/// answered with HTTP 413 and a JSON-RPC error. `health` is the text a
+/// Starts serving `module` on `listener` behind the front door
+/// ([`crate::front_door`]): requests over `max_body_bytes` (sent with a
+/// length or in chunks) are answered with HTTP 413 and a JSON-RPC error,
+/// bodies must arrive in time, and with `token` every request but
+/// `GET /` needs `Authorization: Bearer <token>`. `health` is the text a
 /// `GET /` returns (as a JSON string).
 pub fn serve<C: Send + Sync + 'static>(
     listener: TcpListener,
     mut module: RpcModule<C>,
     max_body_bytes: u32,
     health: &'static str,
+    token: Option<&str>,
 ) -> std::io::Result<ServerHandle> {
     module
         .register_method(HEALTH_METHOD, move |_, _, _| health)
@@ -37,7 +41,16 @@ pub fn serve<C: Send + Sync + 'static>(
         .build();
     let server = Server::builder()
         .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(proxy))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(crate::front_door::FrontDoor::new(
+                    token,
+                    max_body_bytes as usize,
+                    // A LAN link moves a MiB in far less than a second.
+                    Duration::from_secs(1),
+                ))
+                .layer(proxy),
+        )
         .build_from_tcp(listener)?;
     Ok(server.start(module))
 }
@@ -48,7 +61,27 @@ pub fn client(
     timeout: Duration,
     max_body_bytes: u32,
 ) -> Result<HttpClient, jsonrpsee::core::ClientError> {
+    client_with_token(url, timeout, max_body_bytes, None)
+}
+
+/// [`client`] sending `Authorization: Bearer <token>` with every request
+/// when `token` is some and non-empty.
+pub fn client_with_token(
+    url: &str,
+    timeout: Duration,
+    max_body_bytes: u32,
+    token: Option<&str>,
+) -> Result<HttpClient, jsonrpsee::core::ClientError> {
+    let mut headers = http::HeaderMap::new();
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        let mut v = http::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+            jsonrpsee::core::ClientError::Custom("the token is not valid in an HTTP header".into())
+        })?;
+        v.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
     HttpClientBuilder::default()
+        .set_headers(headers)
         .request_timeout(timeout)
         .max_request_size(max_body_bytes)
         .max_response_size(max_body_bytes.saturating_mul(2).max(max_body_bytes))

@@ -80,5 +80,5 @@ pub fn serve(
         Ok(())
     })
     .map_err(reg)?;
-    aztec_prover_common::rpc::serve(listener, m, 16 << 20, "aztec-prover devnet node: ok")
+    aztec_prover_common::rpc::serve(listener, m, 16 << 20, "aztec-prover devnet node: ok", None)
 }

@@ -86,6 +86,11 @@ fn serve_api(
     let local = listener
         .local_addr()
         .map_err(listen_error("the API socket".into()))?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            "the node's read-only API listens on {local}, beyond loopback: anyone who can reach it sees the node's status"
+        );
+    }
     let handle = aztec_prover_common::rpc::serve(
         listener,
         crate::api::module(state.clone()).map_err(|e| DaemonError::Listen {
@@ -94,6 +99,7 @@ fn serve_api(
         })?,
         1 << 20,
         "aztec-prover node: ok",
+        None,
     )
     .map_err(listen_error(local.to_string()))?;
     tracing::info!(
@@ -217,8 +223,13 @@ fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
         s.tx_provider_url.trim()
     };
     let remote = RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?;
-    let broker = aztec_prover_common::rpc::client(&s.broker_url, Duration::from_secs(30), 64 << 20)
-        .map_err(|e| DaemonError::Config(format!("PROVER_BROKER_HOST {:?}: {e}", s.broker_url)))?;
+    let broker = aztec_prover_common::rpc::client_with_token(
+        &s.broker_url,
+        Duration::from_secs(30),
+        64 << 20,
+        Some(s.broker_auth_token.expose().trim()),
+    )
+    .map_err(|e| DaemonError::Config(format!("PROVER_BROKER_HOST {:?}: {e}", s.broker_url)))?;
     let lock = aztec_prover_common::dirlock::DirLock::acquire(&s.data_directory, "node")
         .map_err(DaemonError::Config)?;
     let world = WorldState::open(&s.data_directory.join("world-state"), &params)?;

@@ -33,6 +33,8 @@ settings! {
         coordination_node_url: String = String::new(), env ["PROVER_COORDINATION_NODE_URL"], flag "proverNode.coordinationNodeUrl";
         /// The prover broker that proving jobs go to.
         broker_url: String = "http://127.0.0.1:8080".to_string(), env ["PROVER_BROKER_HOST"], flag "proverNode.proverBrokerUrl";
+        /// Bearer token the broker asks for (empty: none).
+        broker_auth_token: Secret = Secret::new(""), env ["PROVER_BROKER_AUTH_TOKEN"], flag "proverNode.brokerAuthToken", secret;
         /// Node that serves tx objects by hash (empty: the coordination node).
         tx_provider_url: String = String::new(), env ["AZTEC_NODE_URL"], flag "proverNode.txProviderUrl";
         /// Real proofs (false: agents simulate; only for a rollup with the mock verifier).

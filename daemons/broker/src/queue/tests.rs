@@ -565,3 +565,26 @@ fn a_far_future_epoch_is_refused_and_an_unproven_one_deletes_nothing() {
     let (mut f, _) = f.reopen();
     f.enqueue(6, JobType::BaseRollup, b"next");
 }
+
+/// Results the producer could not read back (an outside reference such as
+/// `file://` or an upper-case `DATA:` URI, empty data) are refused when
+/// reported, not stored as fulfilled; the lease stays for a good result.
+#[test]
+fn results_nobody_could_read_back_are_refused_at_report_time() {
+    let mut f = fixture();
+    let id = f.enqueue(1, JobType::BaseRollup, b"job");
+    let l = f.lease(&[], 1).unwrap();
+    for bad in [
+        "file:///etc/passwd".to_string(),
+        "DATA:application/octet-stream;base64,AAAA".to_string(),
+        ProofUri::inline(b"").as_str().to_string(),
+    ] {
+        let uri: ProofUri = serde_json::from_value(serde_json::Value::String(bad.clone()))
+            .expect("a URI");
+        let r = f.run(|q, txn| q.report_success(txn, &id, l.time, &uri));
+        assert!(matches!(r, Err(BrokerError::InvalidJob(_))), "{bad}: {r:?}");
+        assert_eq!(f.status(&id), ProvingJobStatus::InProgress, "{bad}");
+    }
+    f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(b"proof")))
+        .expect("a readable result");
+}

@@ -1,0 +1,197 @@
+//! The front door of every daemon's JSON-RPC server, before jsonrpsee sees
+//! a request:
+//!
+//! - with a bearer token configured, a request without
+//!   `Authorization: Bearer <token>` gets HTTP 401 (the token is compared in
+//!   constant time); `GET /` and `GET /health` stay open;
+//! - a body is read whole, at most `max_body` bytes (HTTP 413 with the
+//!   JSON-RPC error -32005 past it, whether the client sent a length or
+//!   chunks) and within a deadline that grows with the body (HTTP 408 past
+//!   it), so a client trickling a large body cannot hold a connection for
+//!   long.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
+use jsonrpsee::core::BoxError;
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+
+/// JSON-RPC error code of a request over the body limit.
+pub const TOO_LARGE: i32 = -32005;
+/// JSON-RPC error code of a request without the right token.
+pub const UNAUTHORIZED: i32 = -32010;
+/// JSON-RPC error code of a body not sent in time.
+pub const TOO_SLOW: i32 = -32011;
+
+/// Time every body has, on top of [`FrontDoor::per_mib`] per MiB it declares.
+const BASE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The layer.
+#[derive(Clone)]
+pub struct FrontDoor {
+    expected: Option<Arc<[u8]>>,
+    max_body: usize,
+    per_mib: Duration,
+}
+
+impl FrontDoor {
+    /// Requires `token` (when some and non-empty), and bodies of at most
+    /// `max_body` bytes sent within 30 s plus `per_mib` per MiB.
+    pub fn new(token: Option<&str>, max_body: usize, per_mib: Duration) -> FrontDoor {
+        FrontDoor {
+            expected: token
+                .filter(|t| !t.is_empty())
+                .map(|t| Arc::from(format!("Bearer {t}").into_bytes())),
+            max_body,
+            per_mib,
+        }
+    }
+
+    fn authorized(&self, req: &http::request::Parts) -> bool {
+        let Some(expected) = &self.expected else {
+            return true;
+        };
+        if req.method == Method::GET && matches!(req.uri.path(), "/" | "/health") {
+            return true;
+        }
+        let given = req
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        constant_time_eq(given, expected)
+    }
+
+    fn deadline(&self, req: &http::request::Parts) -> Duration {
+        let declared = req
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(self.max_body as u64);
+        BASE_DEADLINE + self.per_mib * (declared.div_ceil(1 << 20) as u32)
+    }
+}
+
+/// Whether `a == b`, in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn answer(status: StatusCode, code: i32, message: &str) -> HttpResponse {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    })
+    .to_string();
+    let mut r = HttpResponse::new(HttpBody::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+impl<S> tower::Layer<S> for FrontDoor {
+    type Service = FrontDoorService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FrontDoorService {
+            inner,
+            door: self.clone(),
+        }
+    }
+}
+
+/// The service the layer wraps around the server.
+#[derive(Clone)]
+pub struct FrontDoorService<S> {
+    inner: S,
+    door: FrontDoor,
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for FrontDoorService<S>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+        // The ready service is the one called (tower's clone-and-swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let door = self.door.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            if !door.authorized(&parts) {
+                return Ok(answer(
+                    StatusCode::UNAUTHORIZED,
+                    UNAUTHORIZED,
+                    "this server needs a bearer token (Authorization: Bearer ...)",
+                ));
+            }
+            let limited = http_body_util::Limited::new(body, door.max_body);
+            let bytes = match tokio::time::timeout(door.deadline(&parts), limited.collect()).await {
+                Err(_) => {
+                    return Ok(answer(
+                        StatusCode::REQUEST_TIMEOUT,
+                        TOO_SLOW,
+                        "the request body was not sent in time",
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return Ok(if e.is::<http_body_util::LengthLimitError>() {
+                        answer(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            TOO_LARGE,
+                            &format!("the request is over {} bytes", door.max_body),
+                        )
+                    } else {
+                        answer(
+                            StatusCode::BAD_REQUEST,
+                            -32700,
+                            "the request body broke off",
+                        )
+                    });
+                }
+                Ok(Ok(collected)) => collected.to_bytes(),
+            };
+            let req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));
+            inner.call(req).await.map_err(Into::into)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole_and_only_whole() {
+        assert!(constant_time_eq(b"Bearer abc", b"Bearer abc"));
+        assert!(!constant_time_eq(b"Bearer abd", b"Bearer abc"));
+        assert!(!constant_time_eq(b"Bearer ab", b"Bearer abc"));
+        assert!(!constant_time_eq(b"", b"Bearer abc"));
+    }
+}
