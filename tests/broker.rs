@@ -2,6 +2,9 @@
 //! JSON-RPC over HTTP, kill -9 and restart, socket activation, sd_notify,
 //! D-Bus on a private bus, signals.
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeSet;
