@@ -1005,6 +1005,34 @@ fn an_oversized_body_is_413_with_or_without_a_length() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A request id the broker could not echo (an object, `1e400`, a negative
+/// number) gets -32600, not a bare `null`; a job id with a sign or leading
+/// zeros in its epoch is malformed.
+#[test]
+fn ids_the_protocol_does_not_allow_get_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), &[]);
+    let addr = broker.addr.unwrap();
+    for id in ["{}", "1e400", "-3", "[1]"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"getQueueStats","params":[]}}"#);
+        let (status, text) = raw_post(addr, body.as_bytes());
+        assert_eq!(status, 400, "{id}: {text}");
+        assert!(text.contains("-32600"), "{id}: {text}");
+    }
+    let zeros = "0".repeat(64);
+    for job in [
+        format!("+10:BASE_ROLLUP:{zeros}"),
+        format!("010:BASE_ROLLUP:{zeros}"),
+    ] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"getProvingJobStatus","params":["{job}"]}}"#
+        );
+        let (_, text) = raw_post(addr, body.as_bytes());
+        assert!(text.contains("\"error\""), "{job}: {text}");
+        assert!(text.contains("\"id\":7"), "{job}: {text}");
+    }
+}
+
 /// With PROVER_BROKER_AUTH_TOKEN every request needs the bearer token
 /// (compared in constant time); `GET /` stays open; the token is never
 /// logged; a client with the token works.

@@ -56,12 +56,20 @@ impl Validate for BrokerSettings {
         if self.max_body_bytes < 1024 {
             return Err(("max_body_bytes", "must be at least 1024".into()));
         }
-        if self.store_map_size_kb < 1024 {
-            return Err(("store_map_size_kb", "must be at least 1024 (1 MiB)".into()));
+        if !(1024..=MAX_MAP_SIZE_KB).contains(&self.store_map_size_kb) {
+            return Err((
+                "store_map_size_kb",
+                format!("must be between 1024 (1 MiB) and {MAX_MAP_SIZE_KB} (16 TiB)"),
+            ));
         }
         Ok(())
     }
 }
+
+/// The largest LMDB map a broker asks for: 16 TiB of address space, well
+/// inside the 128 TiB a 64-bit Linux process has, so the check here is the
+/// one that fails and not the store's open at run time.
+pub const MAX_MAP_SIZE_KB: u64 = 1 << 34;
 
 impl BrokerSettings {
     /// The engine policy these settings describe.
@@ -142,8 +150,14 @@ mod tests {
         assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_timeout_ms"));
         bad.job_timeout_ms = 0;
         assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_timeout_ms"));
-        let mut bad = s;
+        let mut bad = s.clone();
         bad.job_max_retries = Policy::MAX_RETRIES + 1;
         assert_eq!(bad.check().map_err(|(k, _)| k), Err("job_max_retries"));
+        // A map no process could map is refused here, not by LMDB at run time.
+        let mut bad = s;
+        bad.store_map_size_kb = u64::MAX;
+        assert_eq!(bad.check().map_err(|(k, _)| k), Err("store_map_size_kb"));
+        bad.store_map_size_kb = MAX_MAP_SIZE_KB;
+        assert_eq!(bad.check(), Ok(()));
     }
 }

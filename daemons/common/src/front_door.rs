@@ -8,7 +8,11 @@
 //!   JSON-RPC error -32005 past it, whether the client sent a length or
 //!   chunks) and within a deadline that grows with the body (HTTP 408 past
 //!   it), so a client trickling a large body cannot hold a connection for
-//!   long.
+//!   long;
+//! - every request id must be one JSON-RPC allows and the server can echo:
+//!   a string, null or a whole number from 0 to 2^64-1 (jsonrpsee answers
+//!   others, such as an object or `1e400`, with a bare `null`); others get
+//!   -32600.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +32,9 @@ pub const TOO_LARGE: i32 = -32005;
 pub const UNAUTHORIZED: i32 = -32010;
 /// JSON-RPC error code of a body not sent in time.
 pub const TOO_SLOW: i32 = -32011;
+
+/// JSON-RPC error code of a request that is not a valid request object.
+pub const INVALID_REQUEST: i32 = -32600;
 
 /// Time every body has, on top of [`FrontDoor::per_mib`] per MiB it declares.
 const BASE_DEADLINE: Duration = Duration::from_secs(30);
@@ -85,6 +92,45 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The part of a request object the door looks at; the rest is skipped
+/// without being copied.
+#[derive(serde::Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Checks the id of each request in `body` (one object or a batch). A body
+/// that is not JSON, or not objects, is left for the server to answer with
+/// its own parse or invalid-request error.
+pub fn check_ids(body: &[u8]) -> Result<(), String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let ids: Vec<Option<&serde_json::value::RawValue>> = match first {
+        Some(b'{') => match serde_json::from_slice::<IdOnly>(body) {
+            Ok(one) => vec![one.id],
+            Err(_) => return Ok(()),
+        },
+        Some(b'[') => match serde_json::from_slice::<Vec<IdOnly>>(body) {
+            Ok(many) => many.into_iter().map(|r| r.id).collect(),
+            Err(_) => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    for id in ids.into_iter().flatten() {
+        let text = id.get();
+        let fine = text == "null"
+            || text.starts_with('"')
+            || (text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u64>().is_ok());
+        if !fine {
+            let shown: String = text.chars().take(40).collect();
+            return Err(format!(
+                "invalid request id {shown}: an id is a string, null or a whole number from 0 to 18446744073709551615"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn answer(status: StatusCode, code: i32, message: &str) -> HttpResponse {
@@ -177,6 +223,9 @@ where
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
+            if let Err(why) = check_ids(&bytes) {
+                return Ok(answer(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
+            }
             let req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));
             inner.call(req).await.map_err(Into::into)
         })
@@ -193,5 +242,32 @@ mod tests {
         assert!(!constant_time_eq(b"Bearer abd", b"Bearer abc"));
         assert!(!constant_time_eq(b"Bearer ab", b"Bearer abc"));
         assert!(!constant_time_eq(b"", b"Bearer abc"));
+    }
+
+    #[test]
+    fn request_ids_the_server_cannot_echo_are_refused() {
+        for fine in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","method":"m"}"#,
+            r#"[{"id":18446744073709551615,"method":"m"},{"id":"x"}]"#,
+            "not json at all",
+            "[1,2]",
+        ] {
+            assert_eq!(check_ids(fine.as_bytes()), Ok(()), "{fine}");
+        }
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":{},"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1e400,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":-1,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":[1],"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":true,"method":"m"}"#,
+            r#"[{"id":1,"method":"m"},{"id":{"a":1},"method":"m"}]"#,
+        ] {
+            assert!(check_ids(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

@@ -185,7 +185,11 @@ impl JobId {
         else {
             return Err(bad());
         };
-        epoch.parse::<Epoch>().map_err(|_| bad())?;
+        // One spelling per epoch: no sign, no leading zeros.
+        let number = epoch.parse::<Epoch>().map_err(|_| bad())?;
+        if number.to_string() != epoch {
+            return Err(bad());
+        }
         let ty: JobType = ty.parse().map_err(|_| bad())?;
         if ty.name() != parts_type(s) {
             return Err(bad());
@@ -331,6 +335,8 @@ mod tests {
 
     #[test]
     fn malformed_job_ids_are_refused() {
+        let zero = "0:BASE_ROLLUP:0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(JobId::parse(zero).is_ok());
         for bad in [
             "",
             "12",
@@ -338,6 +344,10 @@ mod tests {
             "1:NOPE:0000000000000000000000000000000000000000000000000000000000000000",
             "1:base-rollup:0000000000000000000000000000000000000000000000000000000000000000",
             "1:BASE_ROLLUP:zz00000000000000000000000000000000000000000000000000000000000000",
+            "+10:BASE_ROLLUP:0000000000000000000000000000000000000000000000000000000000000000",
+            "010:BASE_ROLLUP:0000000000000000000000000000000000000000000000000000000000000000",
+            " 10:BASE_ROLLUP:0000000000000000000000000000000000000000000000000000000000000000",
+            "18446744073709551616:BASE_ROLLUP:0000000000000000000000000000000000000000000000000000000000000000",
         ] {
             assert!(JobId::parse(bad).is_err(), "{bad:?} accepted");
         }

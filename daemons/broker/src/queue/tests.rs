@@ -579,8 +579,8 @@ fn results_nobody_could_read_back_are_refused_at_report_time() {
         "DATA:application/octet-stream;base64,AAAA".to_string(),
         ProofUri::inline(b"").as_str().to_string(),
     ] {
-        let uri: ProofUri = serde_json::from_value(serde_json::Value::String(bad.clone()))
-            .expect("a URI");
+        let uri: ProofUri =
+            serde_json::from_value(serde_json::Value::String(bad.clone())).expect("a URI");
         let r = f.run(|q, txn| q.report_success(txn, &id, l.time, &uri));
         assert!(matches!(r, Err(BrokerError::InvalidJob(_))), "{bad}: {r:?}");
         assert_eq!(f.status(&id), ProvingJobStatus::InProgress, "{bad}");
