@@ -518,11 +518,12 @@ async fn bad_requests_get_json_rpc_errors_and_change_nothing() {
     let (status, text) = raw_post(addr, big.to_string().as_bytes());
     assert_eq!(status, 413, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], -32005, "{text}");
     assert!(
         v["error"]["message"]
             .as_str()
             .unwrap_or("")
-            .contains("too big"),
+            .contains("the request is over 4096 bytes"),
         "{text}"
     );
 
@@ -1088,4 +1089,82 @@ async fn with_a_token_the_broker_answers_only_those_who_send_it() {
     std::io::Read::read_to_string(&mut s, &mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(!broker.log().contains(secret), "the token reached the log");
+}
+
+/// A commit the disk refuses (here: the broker's files may not grow past
+/// 4 MiB, as on a small filesystem that fills up) fails only the request
+/// that needed the space: an agent holding a lease from before keeps it, its
+/// heartbeat and its result are accepted, and nothing of the refused
+/// request is kept.
+#[tokio::test]
+async fn a_full_disk_fails_only_the_request_that_needed_the_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = broker_args(&dir.path().join("data"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The signal a process gets at the limit is ignored (as systemd's
+    // LimitFSIZE= and a full disk give an error, not a signal); the limit
+    // itself comes from prlimit(1).
+    let cmd = command_via(
+        &[
+            "sh",
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=4194304 -- \"$@\"",
+            "sh",
+        ],
+        &args,
+    );
+    let broker = aztec_prover_common::child::ChildDaemon::spawn(
+        "broker",
+        cmd,
+        dir.path(),
+        &dir.path().join("broker.log"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let c = client(&broker);
+    c.enqueue_proving_job(job(1, JobType::BaseRollup, b"held"))
+        .await
+        .unwrap();
+    let held = c
+        .get_proving_job(all(), Some("agent-a".into()))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // 6 MiB of inputs do not fit under the limit: that request fails.
+    let big: Vec<u8> = (0..6u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let refused = c
+        .enqueue_proving_job(job(1, JobType::BaseRollup, &big))
+        .await
+        .expect_err("a commit past the file size limit must fail");
+    assert_eq!(code_of(refused), error_code::STORAGE);
+    let big_id = JobId::for_inputs(1, JobType::BaseRollup, &big);
+    assert_eq!(
+        c.get_proving_job_status(big_id).await.unwrap(),
+        ProvingJobStatus::NotFound
+    );
+
+    // The agent that had nothing to do with it carries on.
+    c.report_proving_job_progress(held.job.id.clone(), held.time)
+        .await
+        .expect("the held lease survives another client's failed commit");
+    c.report_proving_job_success(
+        held.job.id.clone(),
+        held.time,
+        ProofUri::inline(b"proof"),
+        None,
+    )
+    .await
+    .expect("the held lease's result is accepted");
+    assert!(matches!(
+        c.get_proving_job_status(held.job.id.clone()).await.unwrap(),
+        ProvingJobStatus::Fulfilled { .. }
+    ));
+    let totals = c.get_queue_stats().await.unwrap().totals();
+    assert_eq!((totals.queued, totals.fulfilled), (0, 1), "{totals:?}");
+    let log = std::fs::read_to_string(dir.path().join("broker.log")).unwrap();
+    assert!(log.contains("commit failed"), "{log}");
+    assert!(!log.contains("reloaded"), "{log}");
 }

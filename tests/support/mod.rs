@@ -38,7 +38,20 @@ pub fn bin() -> PathBuf {
 /// A command for the binary with a clean environment for config (no stray
 /// operator variables, no /etc file).
 pub fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(bin());
+    command_via(&[], args)
+}
+
+/// Like [`command`], run through `wrapper` (a program and its arguments that
+/// end by running the rest of the line, as `prlimit --fsize=N --` does).
+pub fn command_via(wrapper: &[&str], args: &[&str]) -> Command {
+    let mut c = match wrapper.split_first() {
+        None => Command::new(bin()),
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(bin());
+            c
+        }
+    };
     c.args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("PROVER_")

@@ -206,6 +206,31 @@ pub struct Queue {
     timeouts: u64,
     events: Vec<Event>,
     policy_changed: bool,
+    /// Each lease change since the last commit, with the lease it replaced
+    /// (for [`Queue::roll_back`]).
+    lease_undo: Vec<(JobId, Option<Lease>)>,
+    /// Ids taken from `completed_feed` since the last commit, in order.
+    feed_taken: Vec<JobId>,
+}
+
+/// Where the in-memory state stood before a request or a batch: a change
+/// the store did not keep (a failed commit, a request that failed half-way)
+/// is undone in memory by [`Queue::roll_back`], and nothing else moves.
+pub(crate) struct Checkpoint {
+    policy: Policy,
+    stats: BTreeMap<(Epoch, JobType), StateCounts>,
+    dirty_stats: BTreeSet<(Epoch, JobType)>,
+    queued_by_type: [u64; 7],
+    seq: u64,
+    newest_epoch: Option<Epoch>,
+    proven_epoch: Option<Epoch>,
+    last_stamp: u64,
+    timeouts: u64,
+    policy_changed: bool,
+    events: usize,
+    lease_undo: usize,
+    feed: usize,
+    feed_taken: usize,
 }
 
 /// Opens the broker's store in `dir`.
@@ -306,6 +331,8 @@ impl Queue {
             timeouts: 0,
             events: Vec::new(),
             policy_changed: false,
+            lease_undo: Vec::new(),
+            feed_taken: Vec::new(),
         };
         let mut txn = store.write()?;
         match txn.get(t.meta, b"schema")?.map(records::decode_u32) {
@@ -366,6 +393,74 @@ impl Queue {
         txn.commit()?;
         q.recount_queued();
         Ok((q, leased.len()))
+    }
+
+    /// Marks where the in-memory state stands now.
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            policy: self.policy.clone(),
+            stats: self.stats.clone(),
+            dirty_stats: self.dirty_stats.clone(),
+            queued_by_type: self.queued_by_type,
+            seq: self.seq,
+            newest_epoch: self.newest_epoch,
+            proven_epoch: self.proven_epoch,
+            last_stamp: self.last_stamp,
+            timeouts: self.timeouts,
+            policy_changed: self.policy_changed,
+            events: self.events.len(),
+            lease_undo: self.lease_undo.len(),
+            feed: self.completed_feed.len(),
+            feed_taken: self.feed_taken.len(),
+        }
+    }
+
+    /// Puts the in-memory state back where `c` marked it, for a store
+    /// transaction that was not kept. Leases granted before `c` stay as
+    /// they were.
+    pub(crate) fn roll_back(&mut self, c: Checkpoint) {
+        for (id, old) in self.lease_undo.drain(c.lease_undo..).rev() {
+            match old {
+                Some(lease) => self.leases.insert(id, lease),
+                None => self.leases.remove(&id),
+            };
+        }
+        // What was taken since `c`, then what is left, is the feed at `c`
+        // followed by what was added since.
+        let mut feed = self.feed_taken.split_off(c.feed_taken);
+        feed.append(&mut self.completed_feed);
+        feed.truncate(c.feed);
+        self.completed_feed = feed;
+        self.events.truncate(c.events);
+        self.policy = c.policy;
+        self.stats = c.stats;
+        self.dirty_stats = c.dirty_stats;
+        self.queued_by_type = c.queued_by_type;
+        self.seq = c.seq;
+        self.newest_epoch = c.newest_epoch;
+        self.proven_epoch = c.proven_epoch;
+        self.last_stamp = c.last_stamp;
+        self.timeouts = c.timeouts;
+        self.policy_changed = c.policy_changed;
+    }
+
+    /// The store kept everything: nothing before now can be rolled back.
+    pub(crate) fn settle(&mut self) {
+        self.lease_undo.clear();
+        self.feed_taken.clear();
+    }
+
+    fn set_lease(&mut self, id: &JobId, lease: Lease) {
+        let old = self.leases.insert(id.clone(), lease);
+        self.lease_undo.push((id.clone(), old));
+    }
+
+    fn drop_lease(&mut self, id: &JobId) -> Option<Lease> {
+        let old = self.leases.remove(id);
+        if old.is_some() {
+            self.lease_undo.push((id.clone(), old.clone()));
+        }
+        old
     }
 
     fn recount_queued(&mut self) {
@@ -634,8 +729,8 @@ impl Queue {
         txn.del(self.t.queue, &qkey)?;
         txn.put(self.t.leased, key, b"")?;
         // memory
-        self.leases.insert(
-            id.clone(),
+        self.set_lease(
+            &id,
             Lease {
                 started_at,
                 deadline_ms: now_ms + self.policy.job_timeout_ms,
@@ -757,7 +852,7 @@ impl Queue {
         if moves {
             self.proven_epoch = Some(rec.epoch);
         }
-        let agent = self.leases.remove(id).map(|l| l.agent).unwrap_or(agent);
+        let agent = self.drop_lease(id).map(|l| l.agent).unwrap_or(agent);
         self.bump(rec.epoch, ty, |c| {
             c.in_progress = c.in_progress.saturating_sub(1);
             c.fulfilled += 1;
@@ -819,7 +914,7 @@ impl Queue {
         txn.put(self.t.jobs, key, &rec.encode())?;
         txn.del(self.t.leased, key)?;
         // memory
-        self.leases.remove(id);
+        self.drop_lease(id);
         if requeue {
             self.bump(rec.epoch, ty, |c| {
                 c.in_progress = c.in_progress.saturating_sub(1);
@@ -856,10 +951,14 @@ impl Queue {
         now_ms: u64,
     ) -> Result<(), BrokerError> {
         let timeout = self.policy.job_timeout_ms;
-        if let Some(l) = self.leases.get_mut(id)
+        if let Some(l) = self.leases.get(id)
             && l.started_at == started_at
         {
-            l.deadline_ms = now_ms + timeout;
+            let renewed = Lease {
+                deadline_ms: now_ms + timeout,
+                ..l.clone()
+            };
+            self.set_lease(id, renewed);
             return Ok(());
         }
         // Not a live lease: say precisely why.
@@ -928,7 +1027,7 @@ impl Queue {
         };
         txn.put(self.t.jobs, key, &rec.encode())?;
         // memory
-        self.leases.remove(id);
+        self.drop_lease(id);
         self.bump(rec.epoch, ty, |c| {
             if was_queued {
                 c.queued = c.queued.saturating_sub(1);
@@ -1000,9 +1099,7 @@ impl Queue {
 
     /// Job ids settled since the last call, plus those of `ids` that are settled.
     pub fn completed(&mut self, r: &impl Reader, ids: &[JobId]) -> Result<Vec<JobId>, BrokerError> {
-        let mut out: BTreeSet<JobId> = std::mem::take(&mut self.completed_feed)
-            .into_iter()
-            .collect();
+        let mut out = BTreeSet::new();
         for id in ids {
             if let Some(rec) = read_record(r, &self.t, id)?
                 && matches!(
@@ -1013,6 +1110,9 @@ impl Queue {
                 out.insert(id.clone());
             }
         }
+        let feed = std::mem::take(&mut self.completed_feed);
+        out.extend(feed.iter().cloned());
+        self.feed_taken.extend(feed);
         Ok(out.into_iter().collect())
     }
 
@@ -1036,7 +1136,7 @@ impl Queue {
             .collect();
         for (id, agent) in &expired {
             let Some(rec) = read_record(txn, &self.t, id)? else {
-                self.leases.remove(id);
+                self.drop_lease(id);
                 continue;
             };
             let reason = format!(
@@ -1125,7 +1225,7 @@ impl Queue {
             self.queued_by_type[usize::from(ty.id())] =
                 self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
         }
-        self.leases.remove(id);
+        self.drop_lease(id);
         self.bump(rec.epoch, ty, |c| match rec.state {
             JobState::Queued => c.queued = c.queued.saturating_sub(1),
             JobState::InProgress { .. } => c.in_progress = c.in_progress.saturating_sub(1),

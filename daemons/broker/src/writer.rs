@@ -172,7 +172,7 @@ impl Broker {
         let thread_store = store.clone();
         let join = std::thread::Builder::new()
             .name("broker-writer".into())
-            .spawn(move || run(thread_store, t, q, rx, stats_tx, options))
+            .spawn(move || run(thread_store, q, rx, stats_tx, options))
             .map_err(|e| BrokerError::Corrupt(format!("cannot start writer thread: {e}")))?;
         Ok((
             Broker {
@@ -399,7 +399,6 @@ fn apply(q: &mut Queue, txn: &mut WriteTxn<'_>, op: Op, now: u64) -> Result<Repl
 
 fn run(
     store: Arc<Store>,
-    t: Tables,
     mut q: Queue,
     rx: Receiver<Command>,
     stats_tx: watch::Sender<Arc<QueueStats>>,
@@ -429,14 +428,13 @@ fn run(
         if batch.is_empty() && !tick_due {
             continue;
         }
-        process(&store, t, &mut q, batch, tick_due, &stats_tx, &options);
+        process(&store, &mut q, batch, tick_due, &stats_tx, &options);
     }
     tracing::debug!("broker writer stopped");
 }
 
 fn process(
     store: &Store,
-    t: Tables,
     q: &mut Queue,
     batch: Vec<Command>,
     tick_due: bool,
@@ -455,7 +453,9 @@ fn process(
     let now = now_ms();
     let mut poisoned = None;
     let mut results = Vec::with_capacity(batch.len());
+    let before = q.checkpoint();
     for cmd in batch {
+        let mark = q.checkpoint();
         let result = match txn.nested() {
             Err(e) => Err(BrokerError::Storage(e)),
             Ok(mut nested) => match apply(q, &mut nested, cmd.op, now) {
@@ -466,7 +466,12 @@ fn process(
                         Err(BrokerError::Storage(e))
                     }
                 },
-                Err(e) => Err(e),
+                Err(e) => {
+                    // The store forgets this request's writes; so does memory.
+                    drop(nested);
+                    q.roll_back(mark);
+                    Err(e)
+                }
             },
         };
         results.push((cmd.reply, result));
@@ -496,6 +501,7 @@ fn process(
     };
     match commit {
         Ok(()) => {
+            q.settle();
             for e in q.take_events() {
                 log_event(&e);
             }
@@ -507,23 +513,16 @@ fn process(
             }
         }
         Err(e) => {
+            // Nothing of this batch reached the store: undo it in memory
+            // too, and only it (leases granted before stay held).
+            q.roll_back(before);
+            q.settle();
             tracing::error!(
-                "broker store commit failed, {} requests refused: {e}",
+                "broker store commit failed, {} requests refused, nothing else changed: {e}",
                 results.len()
             );
-            q.take_events();
             for (reply, _) in results {
                 let _ = reply.send(Err(BrokerError::Storage(e.clone())));
-            }
-            // Memory may be ahead of the store: reload it from what is committed.
-            match Queue::recover(store, t, q.policy().clone()) {
-                Ok((fresh, requeued)) => {
-                    *q = fresh;
-                    tracing::warn!(
-                        "broker state reloaded from the store; {requeued} leased jobs back in the queue"
-                    );
-                }
-                Err(e) => tracing::error!("cannot reload broker state: {e}"),
             }
         }
     }

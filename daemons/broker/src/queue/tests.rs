@@ -588,3 +588,64 @@ fn results_nobody_could_read_back_are_refused_at_report_time() {
     f.run(|q, txn| q.report_success(txn, &id, l.time, &ProofUri::inline(b"proof")))
         .expect("a readable result");
 }
+
+/// A batch the store did not keep is undone in memory, and only it: a lease
+/// granted before stays held with its deadline, the completed feed keeps
+/// what nobody received, the counters are as the store has them.
+#[test]
+fn a_batch_the_store_did_not_keep_is_undone_in_memory_only() {
+    let mut f = fixture();
+    let held = f.enqueue(1, JobType::BaseRollup, b"held");
+    let done = f.enqueue(1, JobType::BaseRollup, b"done");
+    let other = f.enqueue(1, JobType::BaseRollup, b"other");
+    let l_held = f.lease(&[], 1_000).unwrap();
+    let l_done = f.lease(&[], 1_000).unwrap();
+    f.run(|q, txn| q.report_success(txn, &done, l_done.time, &ProofUri::inline(b"p")))
+        .unwrap();
+    f.q.settle();
+    let stats = f.q.stats();
+    // The batch: a heartbeat of the held lease, a new lease, the held job
+    // proven, the feed taken, the policy changed; then its transaction is
+    // dropped (a failed commit) and memory rolled back.
+    let before = f.q.checkpoint();
+    {
+        let mut txn = f.store.write().unwrap();
+        f.q.heartbeat(&txn, &held, l_held.time, 1_500).unwrap();
+        let any = ProvingJobFilter { allow_list: vec![] };
+        let l_other =
+            f.q.lease(&mut txn, &any, "agent-2", 1_500)
+                .unwrap()
+                .unwrap();
+        assert_eq!(l_other.job.id, other);
+        f.q.report_success(&mut txn, &held, l_held.time, &ProofUri::inline(b"q"))
+            .unwrap();
+        assert_eq!(
+            f.q.completed(&txn, &[]).unwrap(),
+            vec![done.clone(), held.clone()]
+        );
+        let mut p = f.q.policy().clone();
+        p.job_timeout_ms = 5;
+        f.q.set_policy(p);
+        f.q.flush_stats(&mut txn).unwrap();
+    }
+    f.q.roll_back(before);
+    f.q.settle();
+    assert_eq!(f.q.stats(), stats);
+    assert_eq!(f.q.policy().job_timeout_ms, policy().job_timeout_ms);
+    assert_eq!(f.q.lease_count(), 1);
+    assert_eq!(f.status(&held), ProvingJobStatus::InProgress);
+    assert_eq!(f.status(&other), ProvingJobStatus::InQueue);
+    // The held lease keeps its first deadline (the heartbeat was undone) and
+    // its holder can still heartbeat and report.
+    assert!(!f.run(|q, txn| q.expire_leases(txn, 1_999)).unwrap());
+    f.run(|q, txn| q.heartbeat(txn, &held, l_held.time, 1_999))
+        .unwrap();
+    f.run(|q, txn| q.report_success(txn, &held, l_held.time, &ProofUri::inline(b"q")))
+        .unwrap();
+    // The feed still holds `done`, which nobody received.
+    let r = f.store.read().unwrap();
+    assert_eq!(f.q.completed(&r, &[]).unwrap(), vec![done, held]);
+    // The next lease is `other`, as it would have been.
+    drop(r);
+    assert_eq!(f.lease(&[], 2_000).unwrap().job.id, other);
+}
