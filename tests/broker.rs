@@ -1168,3 +1168,112 @@ async fn a_full_disk_fails_only_the_request_that_needed_the_space() {
     assert!(log.contains("commit failed"), "{log}");
     assert!(!log.contains("reloaded"), "{log}");
 }
+
+/// Opens `n` connections from `source` that declare a 60 MB body and send
+/// one byte of it; returns the streams and how many were answered with 429
+/// at once.
+async fn slow_bodies(
+    addr: std::net::SocketAddr,
+    source: &str,
+    n: usize,
+) -> (Vec<tokio::net::TcpStream>, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut open = Vec::new();
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let mut s = socket.connect(addr).await.unwrap();
+        let _ = s
+            .write_all(b"POST / HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 60000000\r\n\r\n{")
+            .await;
+        open.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut refused = 0;
+    for s in &mut open {
+        let mut buf = [0u8; 64];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await
+            && buf[..n].starts_with(b"HTTP/1.1 429")
+        {
+            refused += 1;
+        }
+    }
+    (open, refused)
+}
+
+/// Slow bodies from one address take at most that address's share of the
+/// connections: the node and agents at other addresses are still served.
+/// Without the share (the control: a share as large as the total) the same
+/// load locks everyone out with 429.
+#[tokio::test]
+async fn slow_bodies_from_one_address_leave_room_for_everyone_else() {
+    for (per_peer, served) in [("16", true), ("48", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start_broker(
+            dir.path(),
+            &[
+                "--proverBroker.proverBrokerMaxConnections",
+                "48",
+                "--proverBroker.proverBrokerMaxConnectionsPerPeer",
+                per_peer,
+            ],
+        );
+        let addr = broker.addr.unwrap();
+        let (_held, refused) = slow_bodies(addr, "127.0.0.2", 48).await;
+        let answer = client(&broker).get_queue_stats().await;
+        if served {
+            assert_eq!(refused, 32, "per peer {per_peer}");
+            answer.expect("a client at another address is served");
+        } else {
+            assert_eq!(refused, 0, "per peer {per_peer}");
+            let e = answer.expect_err("the control: the total is taken");
+            assert!(e.to_string().contains("429"), "{e}");
+        }
+    }
+}
+
+/// Twelve clients reading a 40 MiB proof at once take no more memory than
+/// the answer budget (256 MiB by default) and a little more; they all get
+/// the whole proof. (Unbounded, the same reads took the broker to about
+/// 900 MiB.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_of_a_large_proof_stay_within_the_answer_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), &[]);
+    let c = client(&broker);
+    let big: Vec<u8> = (0..40u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    c.enqueue_proving_job(job(1, JobType::BaseRollup, &big))
+        .await
+        .unwrap();
+    let lease = c
+        .get_proving_job(all(), Some("reader".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let uri = lease.job.inputs_uri.clone();
+    assert!(uri.as_str().starts_with("blob:"), "{uri}");
+    // The peak from here on.
+    std::fs::write(format!("/proc/{}/clear_refs", broker.pid()), "5").unwrap();
+    let before = broker.peak_rss_bytes().unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..12 {
+        let reader = client(&broker);
+        let uri = uri.clone();
+        readers.push(tokio::spawn(
+            async move { reader.get_proof_data(uri).await },
+        ));
+    }
+    for r in readers {
+        let text = r.await.unwrap().expect("every reader gets the proof");
+        assert_eq!(from_base64(&text).unwrap().len(), big.len());
+    }
+    let grown = broker.peak_rss_bytes().unwrap().saturating_sub(before);
+    eprintln!("broker peak grew by {} MiB", grown >> 20);
+    assert!(
+        grown < 400 << 20,
+        "the broker's peak grew by {} MiB",
+        grown >> 20
+    );
+}

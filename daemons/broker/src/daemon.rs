@@ -125,7 +125,8 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     if let Some(conn) = &bus {
         spawn_change_signals(conn.clone(), broker.clone());
     }
-    let module = RpcAdapter::new(broker.clone()).into_rpc();
+    let module =
+        RpcAdapter::new(broker.clone(), (settings.answer_memory_mib as usize) << 20).into_rpc();
     let token = settings.auth_token.expose().trim().to_string();
     if token.is_empty() && !local.ip().is_loopback() {
         tracing::warn!(
@@ -135,9 +136,17 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let server = aztec_prover_common::rpc::serve(
         listener,
         module,
-        settings.max_body_bytes,
-        "aztec-prover broker: ok",
-        Some(&token),
+        aztec_prover_common::rpc::ServeOptions {
+            token: Some(token),
+            connections: aztec_prover_common::connections::Limits {
+                total: settings.max_connections,
+                per_peer: settings.max_connections_per_peer,
+            },
+            ..aztec_prover_common::rpc::ServeOptions::new(
+                settings.max_body_bytes,
+                "aztec-prover broker: ok",
+            )
+        },
     )
     .map_err(DaemonError::Rpc)?;
 

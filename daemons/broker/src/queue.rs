@@ -295,12 +295,23 @@ fn status_of_record(rec: &JobRecord) -> ProvingJobStatus {
 
 /// Reads a blob by URI.
 pub fn read_blob(r: &impl Reader, t: &Tables, uri: &ProofUri) -> Result<Vec<u8>, BrokerError> {
+    with_blob(r, t, uri, <[u8]>::to_vec)
+}
+
+/// Runs `f` on the bytes `uri` names (for a stored blob, the store's own
+/// pages: nothing is copied unless `f` copies).
+pub fn with_blob<T>(
+    r: &impl Reader,
+    t: &Tables,
+    uri: &ProofUri,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<T, BrokerError> {
     match uri.kind() {
         Ok(UriKind::Blob(digest)) => r
             .get(t.blobs, &digest)?
-            .map(<[u8]>::to_vec)
+            .map(f)
             .ok_or_else(|| BrokerError::BlobNotFound(uri.as_str().to_string())),
-        Ok(UriKind::Inline(bytes)) => Ok(bytes),
+        Ok(UriKind::Inline(bytes)) => Ok(f(&bytes)),
         Ok(UriKind::External) => Err(BrokerError::InvalidJob(format!(
             "{uri} is not stored by this broker; fetch it from its own store"
         ))),

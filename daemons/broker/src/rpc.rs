@@ -1,13 +1,14 @@
 //! The broker's JSON-RPC adapter: translates calls to [`Broker`] methods and
 //! errors to JSON-RPC error objects. No queue logic lives here.
 
+use aztec_prover_common::front_door::{ANSWER_WAIT, AnswerBudget, AnswerSlot};
 use aztec_prover_common::rpc::error;
 use aztec_prover_protocol::broker_api::error_code;
-use aztec_prover_protocol::uri::to_base64;
 use aztec_prover_protocol::{
     EnqueueRequest, GetProvingJobResponse, JobId, ProofUri, ProvingBrokerApiServer,
     ProvingJobFilter, ProvingJobStatus, QueueStats,
 };
+use jsonrpsee::Extensions;
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -17,13 +18,27 @@ use crate::writer::Broker;
 /// Serves the broker's API over a [`Broker`] handle.
 pub struct RpcAdapter {
     broker: Broker,
+    answers: AnswerBudget,
 }
 
 impl RpcAdapter {
-    /// Wraps a handle.
-    pub fn new(broker: Broker) -> RpcAdapter {
-        RpcAdapter { broker }
+    /// Wraps a handle; blobs read out at once take at most `answer_bytes`
+    /// of memory.
+    pub fn new(broker: Broker, answer_bytes: usize) -> RpcAdapter {
+        RpcAdapter {
+            broker,
+            answers: AnswerBudget::new(answer_bytes),
+        }
     }
+}
+
+/// Memory an answer of a blob of `len` bytes takes while it is made and
+/// sent: the base64 text and the JSON answer that holds it.
+fn answer_bytes(len: usize) -> usize {
+    len.div_ceil(3)
+        .saturating_mul(4)
+        .saturating_mul(2)
+        .saturating_add(1024)
 }
 
 /// The JSON-RPC error for a broker error.
@@ -125,11 +140,28 @@ impl ProvingBrokerApiServer for RpcAdapter {
         self.broker.heartbeat(id, started_at).await.map_err(to_rpc)
     }
 
-    async fn get_proof_data(&self, uri: ProofUri) -> RpcResult<String> {
-        self.broker
-            .blob(&uri)
-            .map(|b| to_base64(&b))
-            .map_err(to_rpc)
+    async fn get_proof_data(&self, ext: &Extensions, uri: ProofUri) -> RpcResult<String> {
+        let len = self.broker.blob_len(&uri).map_err(to_rpc)?;
+        let reservation = self
+            .answers
+            .reserve(answer_bytes(len), ANSWER_WAIT)
+            .await
+            .ok_or_else(|| {
+                error(
+                    error_code::UNAVAILABLE,
+                    format!(
+                        "too many proofs are being read out at once; no room for {len} bytes within {} s, try again",
+                        ANSWER_WAIT.as_secs()
+                    ),
+                )
+            })?;
+        let text = self.broker.blob_base64(&uri).map_err(to_rpc)?;
+        // The door holds the reservation until the answer is sent; a caller
+        // without a door (a test) drops it here.
+        if let Some(slot) = ext.get::<AnswerSlot>() {
+            slot.hold(reservation);
+        }
+        Ok(text)
     }
 
     async fn get_queue_stats(&self) -> RpcResult<QueueStats> {

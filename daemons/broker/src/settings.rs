@@ -37,6 +37,12 @@ settings! {
         auth_token: Secret = Secret::new(""), env ["PROVER_BROKER_AUTH_TOKEN"], flag "proverBroker.authToken", secret;
         /// Largest request body accepted, in bytes (inputs and proofs travel inside).
         max_body_bytes: u32 = 64 << 20, env ["PROVER_BROKER_MAX_BODY_BYTES"], flag "proverBroker.proverBrokerMaxBodyBytes";
+        /// Connections open at once, in all; past it, HTTP 429.
+        max_connections: usize = 4096, env ["PROVER_BROKER_MAX_CONNECTIONS"], flag "proverBroker.proverBrokerMaxConnections";
+        /// Connections one IP address may hold open at once; past it, HTTP 429.
+        max_connections_per_peer: usize = 256, env ["PROVER_BROKER_MAX_CONNECTIONS_PER_PEER"], flag "proverBroker.proverBrokerMaxConnectionsPerPeer";
+        /// Memory for proofs and inputs being read out (getProofData) at once, in MiB; readers past it wait.
+        answer_memory_mib: u32 = 256, env ["PROVER_BROKER_ANSWER_MEMORY_MIB"], flag "proverBroker.proverBrokerAnswerMemoryMib";
     }
 }
 
@@ -55,6 +61,21 @@ impl Validate for BrokerSettings {
         }
         if self.max_body_bytes < 1024 {
             return Err(("max_body_bytes", "must be at least 1024".into()));
+        }
+        if !(1..=65_536).contains(&self.max_connections) {
+            return Err(("max_connections", "must be between 1 and 65536".into()));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_peer) {
+            return Err((
+                "max_connections_per_peer",
+                format!(
+                    "must be between 1 and max_connections ({})",
+                    self.max_connections
+                ),
+            ));
+        }
+        if !(16..=1 << 20).contains(&self.answer_memory_mib) {
+            return Err(("answer_memory_mib", "must be between 16 and 1048576".into()));
         }
         if !(1024..=MAX_MAP_SIZE_KB).contains(&self.store_map_size_kb) {
             return Err((

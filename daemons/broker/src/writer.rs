@@ -328,6 +328,18 @@ impl Broker {
         queue::read_blob(&r, &self.t, uri)
     }
 
+    /// The size in bytes of a blob `uri` names, without copying it.
+    pub fn blob_len(&self, uri: &ProofUri) -> Result<usize, BrokerError> {
+        let r = self.store.read()?;
+        queue::with_blob(&r, &self.t, uri, |b| b.len())
+    }
+
+    /// A blob as base64, encoded straight from the store's pages.
+    pub fn blob_base64(&self, uri: &ProofUri) -> Result<String, BrokerError> {
+        let r = self.store.read()?;
+        queue::with_blob(&r, &self.t, uri, aztec_prover_protocol::uri::to_base64)
+    }
+
     /// The latest counters.
     pub fn stats(&self) -> Arc<QueueStats> {
         self.stats.borrow().clone()

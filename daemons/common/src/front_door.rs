@@ -12,7 +12,12 @@
 //! - every request id must be one JSON-RPC allows and the server can echo:
 //!   a string, null or a whole number from 0 to 2^64-1 (jsonrpsee answers
 //!   others, such as an object or `1e400`, with a bare `null`); others get
-//!   -32600.
+//!   -32600;
+//! - a method whose answer can be large (a proof) reserves memory for it in
+//!   an [`AnswerBudget`] and leaves the reservation in the request's
+//!   [`AnswerSlot`]; the door keeps it until the answer has been handed to
+//!   the connection, 1 MiB at a time, so answers being produced or sent
+//!   never take more than the budget.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +43,102 @@ pub const INVALID_REQUEST: i32 = -32600;
 
 /// Time every body has, on top of [`FrontDoor::per_mib`] per MiB it declares.
 const BASE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Memory for large answers being produced or sent, shared by the methods
+/// that make them.
+#[derive(Debug, Clone)]
+pub struct AnswerBudget {
+    kib: Arc<tokio::sync::Semaphore>,
+    total_kib: u32,
+}
+
+/// How long a request waits for room in the budget before it is refused.
+pub const ANSWER_WAIT: Duration = Duration::from_secs(60);
+
+impl AnswerBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> AnswerBudget {
+        let total_kib = u32::try_from(bytes / 1024).unwrap_or(u32::MAX).max(1);
+        AnswerBudget {
+            kib: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Waits, at most `wait`, for room for an answer that takes `bytes` of
+    /// memory (one larger than the whole budget waits for all of it).
+    pub async fn reserve(&self, bytes: usize, wait: Duration) -> Option<AnswerReservation> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        let permit = tokio::time::timeout(wait, self.kib.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()?;
+        Some(AnswerReservation { _permit: permit })
+    }
+
+    /// Room left now, in bytes.
+    pub fn available(&self) -> usize {
+        self.kib.available_permits() * 1024
+    }
+}
+
+/// Memory reserved in an [`AnswerBudget`]; given back when dropped.
+#[derive(Debug)]
+pub struct AnswerReservation {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Where a method leaves its [`AnswerReservation`] (found in the request's
+/// extensions) for the door to hold until the answer is sent.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerSlot(Arc<std::sync::Mutex<Option<AnswerReservation>>>);
+
+impl AnswerSlot {
+    /// Keeps `r` until this request's answer is sent.
+    pub fn hold(&self, r: AnswerReservation) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    }
+
+    fn take(&self) -> Option<AnswerReservation> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// An answer handed out 1 MiB at a time, keeping its reservation until the
+/// last piece is taken.
+struct HeldAnswer {
+    rest: Bytes,
+    trailer_done: bool,
+    _reservation: AnswerReservation,
+}
+
+impl http_body::Body for HeldAnswer {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        if self.rest.is_empty() {
+            self.trailer_done = true;
+            return Poll::Ready(None);
+        }
+        let n = self.rest.len().min(1 << 20);
+        let piece = self.rest.split_to(n);
+        Poll::Ready(Some(Ok(http_body::Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.trailer_done
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
 
 /// The layer.
 #[derive(Clone)]
@@ -226,8 +327,23 @@ where
             if let Err(why) = check_ids(&bytes) {
                 return Ok(answer(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
             }
-            let req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));
-            inner.call(req).await.map_err(Into::into)
+            let mut req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));
+            let slot = AnswerSlot::default();
+            req.extensions_mut().insert(slot.clone());
+            let response = inner.call(req).await.map_err(Into::into)?;
+            let Some(reservation) = slot.take() else {
+                return Ok(response);
+            };
+            // Collected whole (it is already in memory), then handed out in
+            // pieces while the reservation is held.
+            let (parts, body) = response.into_parts();
+            let whole = body.collect().await?.to_bytes();
+            let held = HeldAnswer {
+                rest: whole,
+                trailer_done: false,
+                _reservation: reservation,
+            };
+            Ok(HttpResponse::from_parts(parts, HttpBody::new(held)))
         })
     }
 }

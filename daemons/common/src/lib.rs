@@ -8,6 +8,7 @@
 
 pub mod child;
 pub mod config;
+pub mod connections;
 pub mod dbus;
 pub mod dirlock;
 pub mod front_door;

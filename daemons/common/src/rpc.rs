@@ -6,53 +6,147 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use jsonrpsee::Methods;
 use jsonrpsee::RpcModule;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
-use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    HttpRequest, Server, ServerConfig, ServerHandle, serve_with_graceful_shutdown, stop_channel,
+};
 use jsonrpsee::types::ErrorObjectOwned;
 
 /// The method `GET /` and `GET /health` are answered with.
 pub const HEALTH_METHOD: &str = "health";
 
-/// Starts serving `module` on `listener` behind the front door
-/// ([`crate::front_door`]): requests over `max_body_bytes` (sent with a
-/// length or in chunks) are answered with HTTP 413 and a JSON-RPC error,
-/// bodies must arrive in time, and with `token` every request but
-/// `GET /` needs `Authorization: Bearer <token>`. `health` is the text a
-/// `GET /` returns (as a JSON string).
+/// How a server admits connections and answers.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The largest request (and half the largest answer) in bytes.
+    pub max_body_bytes: u32,
+    /// The text `GET /` answers with (as a JSON string).
+    pub health: &'static str,
+    /// With a token, every request but `GET /` needs
+    /// `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Connections in all and per peer address.
+    pub connections: crate::connections::Limits,
+}
+
+impl ServeOptions {
+    /// Options with default connection limits and no token.
+    pub fn new(max_body_bytes: u32, health: &'static str) -> ServeOptions {
+        ServeOptions {
+            max_body_bytes,
+            health,
+            token: None,
+            connections: crate::connections::Limits::default(),
+        }
+    }
+}
+
+/// The peer address of a request, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Starts serving `module` on `listener` (call inside a Tokio runtime).
+///
+/// Each connection is admitted against the limits (per peer address and in
+/// all: past them HTTP 429 at once, see [`crate::connections`]), its writes
+/// may stall for at most [`crate::connections::WRITE_STALL_LIMIT`], and its
+/// requests pass the front door ([`crate::front_door`]): body size and
+/// deadline, the bearer token, request ids, and the answer budget a method
+/// may take through an [`crate::front_door::AnswerSlot`].
 pub fn serve<C: Send + Sync + 'static>(
     listener: TcpListener,
     mut module: RpcModule<C>,
-    max_body_bytes: u32,
-    health: &'static str,
-    token: Option<&str>,
+    options: ServeOptions,
 ) -> std::io::Result<ServerHandle> {
+    let health = options.health;
     module
         .register_method(HEALTH_METHOD, move |_, _, _| health)
         .map_err(std::io::Error::other)?;
     let proxy = ProxyGetRequestLayer::new([("/", HEALTH_METHOD), ("/health", HEALTH_METHOD)])
         .map_err(std::io::Error::other)?;
+    let max_body_bytes = options.max_body_bytes;
     let config = ServerConfig::builder()
         .max_request_body_size(max_body_bytes)
         .max_response_body_size(max_body_bytes.saturating_mul(2).max(max_body_bytes))
-        .max_connections(4096)
+        // Connections are counted by the accept loop below; this counts
+        // requests being answered, which cannot exceed it by much.
+        .max_connections(
+            u32::try_from(options.connections.total.saturating_mul(4)).unwrap_or(u32::MAX),
+        )
         .http_only()
         .build();
-    let server = Server::builder()
+    let builder = Server::builder()
         .set_config(config)
         .set_http_middleware(
             tower::ServiceBuilder::new()
                 .layer(crate::front_door::FrontDoor::new(
-                    token,
+                    options.token.as_deref(),
                     max_body_bytes as usize,
                     // A LAN link moves a MiB in far less than a second.
                     Duration::from_secs(1),
                 ))
                 .layer(proxy),
         )
-        .build_from_tcp(listener)?;
-    Ok(server.start(module))
+        .to_service_builder();
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let methods: Methods = module.into();
+    let (stop, handle) = stop_channel();
+    let peers = crate::connections::PeerTable::new(options.connections);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                () = stop.clone().shutdown() => break,
+            };
+            let (socket, remote) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait, do not spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let admitted = match peers.admit(remote.ip()) {
+                Ok(a) => a,
+                Err(why) => {
+                    tracing::debug!("connection from {remote} refused: {why:?}");
+                    tokio::spawn(crate::connections::refuse(socket, why));
+                    continue;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            let service = builder.clone().build(methods.clone(), stop.clone());
+            let per_request =
+                tower::service_fn(move |mut req: HttpRequest<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(remote));
+                    let mut service = service.clone();
+                    async move { tower::Service::call(&mut service, req).await }
+                });
+            let io =
+                crate::connections::StallLimit::new(socket, crate::connections::WRITE_STALL_LIMIT);
+            // Boxed so the connection's future has one named type (the
+            // compiler cannot prove the unboxed one Send for all lifetimes).
+            let connection: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<(), jsonrpsee::core::BoxError>> + Send>,
+            > = Box::pin(serve_with_graceful_shutdown(
+                io,
+                per_request,
+                stop.clone().shutdown(),
+            ));
+            tokio::spawn(async move {
+                let _admitted = admitted;
+                if let Err(e) = connection.await {
+                    tracing::debug!("connection from {remote} ended: {e}");
+                }
+            });
+        }
+    });
+    Ok(handle)
 }
 
 /// A client for a daemon at `url` (`http://host:port`).

@@ -80,5 +80,9 @@ pub fn serve(
         Ok(())
     })
     .map_err(reg)?;
-    aztec_prover_common::rpc::serve(listener, m, 16 << 20, "aztec-prover devnet node: ok", None)
+    aztec_prover_common::rpc::serve(
+        listener,
+        m,
+        aztec_prover_common::rpc::ServeOptions::new(16 << 20, "aztec-prover devnet node: ok"),
+    )
 }

@@ -97,9 +97,7 @@ fn serve_api(
             addr: local.to_string(),
             error: std::io::Error::other(e),
         })?,
-        1 << 20,
-        "aztec-prover node: ok",
-        None,
+        aztec_prover_common::rpc::ServeOptions::new(1 << 20, "aztec-prover node: ok"),
     )
     .map_err(listen_error(local.to_string()))?;
     tracing::info!(

@@ -218,8 +218,10 @@ pub trait ProvingBrokerApi {
     #[method(name = "reportProvingJobProgress")]
     async fn report_proving_job_progress(&self, id: JobId, started_at: u64) -> RpcResult<()>;
 
-    /// Reads a blob the broker stores, as base64.
-    #[method(name = "getProofData")]
+    /// Reads a blob the broker stores, as base64. (The server's
+    /// implementation also gets the request's extensions: it reserves the
+    /// answer's memory in the front door's budget.)
+    #[method(name = "getProofData", with_extensions)]
     async fn get_proof_data(&self, uri: ProofUri) -> RpcResult<String>;
 
     /// Queue depth per epoch and type, timeouts and settings.
