@@ -517,11 +517,13 @@ fn process(
             for e in q.take_events() {
                 log_event(&e);
             }
-            for (reply, r) in results {
-                let _ = reply.send(r);
-            }
+            // Counters first, so a client that hears back sees its change
+            // in getQueueStats.
             if stats_changed {
                 stats_tx.send_replace(Arc::new(q.stats()));
+            }
+            for (reply, r) in results {
+                let _ = reply.send(r);
             }
         }
         Err(e) => {
