@@ -1226,8 +1226,11 @@ async fn slow_bodies_from_one_address_leave_room_for_everyone_else() {
             answer.expect("a client at another address is served");
         } else {
             assert_eq!(refused, 0, "per peer {per_peer}");
+            // Refused with 429; the broker may close the connection before
+            // the client has written its request, which then fails to send.
             let e = answer.expect_err("the control: the total is taken");
-            assert!(e.to_string().contains("429"), "{e}");
+            let e = e.to_string();
+            assert!(e.contains("429") || e.contains("SendRequest"), "{e}");
         }
     }
 }

@@ -1154,6 +1154,115 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
     devnet.stop().await;
 }
 
+/// `ETHEREUM_HOSTS` lists two endpoints (two proxies to one anvil). The
+/// first goes away in the middle of an epoch, its connections cut: the node
+/// moves to the second and says so, its API shows the first failing, and the
+/// epoch is proven and submitted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = dir.path().join("sizes");
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        slot_duration: 3,
+        proof_window_slots: 20,
+        max_txs_per_block: 2,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let anvil: std::net::SocketAddr = devnet
+        .l1_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let mut first = support::TcpProxy::start(anvil);
+    let second = support::TcpProxy::start(anvil);
+    let broker = support::start_broker(dir.path(), &[]);
+    let broker_url = format!("http://{}", broker.addr.unwrap());
+    let key = devnet.provers[0].clone();
+    let api_port = support::free_port();
+    let mut c = node_command(
+        &devnet,
+        &key,
+        &broker_url,
+        &sizes,
+        &dir.path().join("node-data"),
+    );
+    c.env(
+        "ETHEREUM_HOSTS",
+        format!("http://{},http://{}", first.addr, second.addr),
+    )
+    .env("AZTEC_PORT", api_port.to_string());
+    let node = spawn_in(dir.path(), "node", c);
+    // The epoch's jobs wait in the broker (no agent yet) when the first
+    // endpoint goes away.
+    assert!(
+        support::eventually(Duration::from_secs(90), || node.log().contains("enqueued")),
+        "{}",
+        node.log_tail(30)
+    );
+    let epoch: u64 = node
+        .log()
+        .lines()
+        .find(|l| l.contains("enqueued"))
+        .and_then(|l| l.split("EPOCH=").nth(1))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no epoch in:\n{}", node.log_tail(30)));
+    assert!(!node.log().contains("L1: moved"), "{}", node.log_tail(30));
+    first.stop();
+    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let l1 = devnet.client(&key).await.unwrap();
+    assert!(
+        proven_past(&l1, 0).await > 0,
+        "the epoch was not proven:\n{}",
+        node.log_tail(30)
+    );
+    assert!(
+        support::eventually(Duration::from_secs(20), || node
+            .log()
+            .contains(&format!("epoch {epoch} proven on L1"))),
+        "{}",
+        node.log_tail(30)
+    );
+    let log = node.log();
+    let moved = format!("L1: moved from http://{} to http://{}", first.addr, second.addr);
+    assert!(log.contains(&moved), "{}", node.log_tail(40));
+    let accepted = format!("epoch {epoch} proof accepted on L1");
+    assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
+    // L1 verified the epoch once, and no submission of it reverted.
+    let verified = l1
+        .rollup()
+        .L2ProofVerified_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap();
+    let of_epoch = verified
+        .iter()
+        .filter(|(e, _)| e.epoch == alloy::primitives::U256::from(epoch))
+        .count();
+    assert_eq!(of_epoch, 1, "{verified:?}");
+    assert!(!log.contains("reverted"), "{}", node.log_tail(40));
+    // The API shows each endpoint's state.
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"proverNode_getStatus","params":[]}"#;
+    let (code, text) = support::raw_post(api, body.as_bytes());
+    assert_eq!(code, 200, "{text}");
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let endpoints = &status["result"]["l1Endpoints"];
+    assert_eq!(endpoints[0]["url"], format!("http://{}", first.addr), "{status}");
+    assert_eq!(endpoints[0]["state"], "failing", "{status}");
+    assert!(endpoints[0]["failed"].as_u64().unwrap() >= 1, "{status}");
+    assert_eq!(endpoints[1]["state"], "in-use", "{status}");
+    eprintln!(
+        "first L1 endpoint stopped mid-epoch: epoch {epoch} proven and submitted once through the second ({} requests answered there; the first failed {} times)",
+        endpoints[1]["answered"], endpoints[0]["failed"]
+    );
+    devnet.stop().await;
+}
+
 /// `aztec-prover node` as its own process proves the epochs claimed with its
 /// quotes through a broker and an agent (simulated proofs, mock verifier);
 /// killed with -9 in the middle of an epoch and started again, it

@@ -17,6 +17,7 @@ use alloy::sol_types::SolInterface;
 use alloy::transports::http::reqwest;
 use serde::{Deserialize, Serialize};
 
+use crate::failover::{Endpoints, Failover};
 use crate::bindings::{
     FeeToken, Groth16EpochVerifier, MockEpochVerifier, ProofCommitmentEscrow, Rollup,
 };
@@ -120,23 +121,38 @@ pub fn connect(
     key: Option<PrivateKeySigner>,
     timeout: Duration,
 ) -> Result<DynProvider, L1Error> {
-    let parsed: reqwest::Url = url
-        .parse()
-        .map_err(|e| L1Error::Other(format!("L1 RPC URL {url:?}: {e}")))?;
-    let http = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| L1Error::Other(format!("HTTP client: {e}")))?;
-    let local = parsed
-        .host_str()
-        .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "::1");
-    let client = RpcClient::new_http_with_client(http, parsed);
+    connect_all(&[url.to_string()], key, timeout).map(|(p, _)| p)
+}
+
+/// A provider over every endpoint in `urls` (failing over from one to the
+/// next, see [`crate::failover`]) with a request timeout per endpoint,
+/// signing with `key` if given; and the endpoints' health.
+pub fn connect_all(
+    urls: &[String],
+    key: Option<PrivateKeySigner>,
+    timeout: Duration,
+) -> Result<(DynProvider, Endpoints), L1Error> {
+    let parsed = urls
+        .iter()
+        .map(|url| {
+            url.trim()
+                .parse::<reqwest::Url>()
+                .map_err(|e| L1Error::Other(format!("L1 RPC URL {url:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let transport = Failover::new(&parsed, timeout).map_err(L1Error::Other)?;
+    let endpoints = transport.endpoints();
+    let local = parsed.iter().all(|u| {
+        u.host_str()
+            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]")
+    });
+    let client = RpcClient::new(transport, local);
     let client = if local {
         client.with_poll_interval(Duration::from_millis(100))
     } else {
         client
     };
-    Ok(match key {
+    let provider = match key {
         // The nonce comes from L1's pending count for every transaction (and
         // `L1::send` sends one at a time), so a send that failed half way,
         // or an L1 node restarted under us, never leaves a gap in nonces.
@@ -149,7 +165,8 @@ pub fn connect(
             .connect_client(client)
             .erased(),
         None => ProviderBuilder::new().connect_client(client).erased(),
-    })
+    };
+    Ok((provider, endpoints))
 }
 
 /// The rollup's fixed parameters.

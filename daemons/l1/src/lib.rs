@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod bindings;
 pub mod chain;
+pub mod failover;
 pub mod quote;
 pub mod remote;
 

@@ -18,6 +18,7 @@ use crate::settings::NodeSettings;
 use crate::status::StatusBoard;
 use crate::world_state::WorldState;
 use alloy::primitives::{Address, U256};
+use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use aztec_prover_common::dbus::DbusError;
 use aztec_prover_common::service::ServiceSettings;
@@ -153,17 +154,14 @@ pub fn prepare(
     Ok((signer, rollup, quotes, remote))
 }
 
+/// Reads the rollup's contracts through `provider` and checks the chain.
 async fn connect(
     s: &NodeSettings,
+    provider: &DynProvider,
     signer: &PrivateKeySigner,
     rollup: Address,
 ) -> Result<L1, L1Error> {
-    let url = s
-        .ethereum_hosts
-        .first()
-        .map(String::as_str)
-        .unwrap_or_default();
-    let provider = chain::connect(url, Some(signer.clone()), Duration::from_secs(10))?;
+    let provider = provider.clone();
     let r = aztec_prover_l1::bindings::Rollup::new(rollup, provider.clone());
     let escrow = r
         .escrow()
@@ -193,7 +191,7 @@ async fn connect(
     .await?;
     if l1.chain_id != s.l1_chain_id {
         return Err(L1Error::Other(format!(
-            "L1 at {url} is chain {}, L1_CHAIN_ID says {}",
+            "L1 is chain {}, L1_CHAIN_ID says {}",
             l1.chain_id, s.l1_chain_id
         )));
     }
@@ -275,10 +273,19 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         async move { healthy }
     });
 
+    // One client over every listed endpoint, for the life of the process:
+    // their health is kept across requests and shown in the status.
+    let (provider, endpoints) = chain::connect_all(
+        &s.ethereum_hosts,
+        Some(signer.clone()),
+        Duration::from_secs(10),
+    )
+    .map_err(|e| DaemonError::Config(format!("ETHEREUM_HOSTS: {e}")))?;
+    state.set_l1_endpoints(endpoints);
     // L1 may not be up yet: wait for it, never give up.
     let mut pause = Duration::from_millis(s.polling_interval_ms);
     let l1 = loop {
-        match connect(&s, &signer, rollup).await {
+        match connect(&s, &provider, &signer, rollup).await {
             Ok(l1) => break l1,
             Err(L1Error::Other(e)) => return Err(DaemonError::Config(e)),
             Err(e) => {

@@ -82,6 +82,27 @@ impl NodeBus {
         self.state.snapshot().bond.unwrap_or_default()
     }
 
+    /// Each L1 endpoint as listed in `ETHEREUM_HOSTS`: (URL without
+    /// credentials or path, `in-use` | `standby` | `failing`, requests
+    /// answered, requests failed, the last failure's reason or "").
+    #[zbus(property)]
+    fn l1_endpoints(&self) -> Vec<(String, String, u64, u64, String)> {
+        self.state
+            .snapshot()
+            .l1_endpoints
+            .into_iter()
+            .map(|e| {
+                (
+                    e.url,
+                    e.state.name().to_string(),
+                    e.answered,
+                    e.failed,
+                    e.last_error.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether quoting is paused.
     #[zbus(property)]
     fn paused(&self) -> bool {

@@ -9,7 +9,7 @@ use aztec_prover_common::settings;
 settings! {
     /// Settings of a prover node.
     pub struct NodeSettings {
-        /// L1 JSON-RPC URLs (comma separated; the first is used).
+        /// L1 JSON-RPC URLs, comma separated: the first that answers is used; a request that fails on one for a transport reason goes to the next.
         ethereum_hosts: Vec<String> = vec!["http://127.0.0.1:8545".to_string()], env ["ETHEREUM_HOSTS"], flag "l1RpcUrls";
         /// L1 chain id (checked against the node's answer).
         l1_chain_id: u64 = 31337, env ["L1_CHAIN_ID"], flag "l1ChainId";
@@ -56,12 +56,24 @@ settings! {
 
 impl Validate for NodeSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
-        match self.ethereum_hosts.first() {
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
-            _ => {
+        if self.ethereum_hosts.is_empty() {
+            return Err((
+                "ethereum_hosts",
+                "must list at least one http(s):// URL".into(),
+            ));
+        }
+        for (i, u) in self.ethereum_hosts.iter().enumerate() {
+            let u = u.trim();
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err((
                     "ethereum_hosts",
-                    "must list at least one http(s):// URL".into(),
+                    format!("entry {} is not an http(s):// URL", i + 1),
+                ));
+            }
+            if self.ethereum_hosts[..i].iter().any(|v| v.trim() == u) {
+                return Err((
+                    "ethereum_hosts",
+                    format!("entry {} repeats an earlier one", i + 1),
                 ));
             }
         }
@@ -126,5 +138,23 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(s.publisher_private_key.expose(), key);
         assert!(!config::show(&[&s], &prov).contains(&key[2..]));
+    }
+
+    #[test]
+    fn every_l1_endpoint_is_checked() {
+        let with = |hosts: &[&str]| NodeSettings {
+            ethereum_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..NodeSettings::default()
+        };
+        assert!(with(&["http://a:8545", "https://b/v2/key"]).check().is_ok());
+        for (hosts, why) in [
+            (&[][..], "at least one"),
+            (&["http://a:8545", "ws://b:8546"][..], "entry 2 is not"),
+            (&["http://a:8545", " http://a:8545"][..], "entry 2 repeats"),
+        ] {
+            let (key, e) = with(hosts).check().unwrap_err();
+            assert_eq!(key, "ethereum_hosts");
+            assert!(e.contains(why), "{hosts:?}: {e}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aztec_prover_l1::failover::{EndpointState, Endpoints};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -95,11 +96,14 @@ pub struct NodeStatus {
     pub paused: bool,
     /// The last block the world state kept on disk is at.
     pub world_state_block: Option<u64>,
+    /// Each L1 endpoint (`ETHEREUM_HOSTS`) and its state, as listed.
+    pub l1_endpoints: Vec<EndpointState>,
 }
 
 #[derive(Default)]
 struct Inner {
     status: NodeStatus,
+    endpoints: Option<Endpoints>,
     jobs: BTreeMap<u64, EpochJob>,
 }
 
@@ -149,6 +153,11 @@ impl StatusBoard {
         s.prover = prover;
         s.rollup = rollup;
         s.chain_id = chain_id;
+    }
+
+    /// The L1 endpoints whose state the snapshot shows.
+    pub fn set_l1_endpoints(&self, endpoints: Endpoints) {
+        self.lock().endpoints = Some(endpoints);
     }
 
     /// The epoch of the current slot.
@@ -225,7 +234,12 @@ impl StatusBoard {
 
     /// A snapshot of the node.
     pub fn snapshot(&self) -> NodeStatus {
-        let mut s = self.lock().status.clone();
+        let g = self.lock();
+        let mut s = g.status.clone();
+        if let Some(e) = &g.endpoints {
+            s.l1_endpoints = e.states();
+        }
+        drop(g);
         s.paused = self.is_paused();
         s
     }
