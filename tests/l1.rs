@@ -1172,11 +1172,13 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
     })
     .await
     .unwrap();
-    let anvil: std::net::SocketAddr = devnet
+    let port: u16 = devnet
         .l1_url()
-        .trim_start_matches("http://")
-        .parse()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap();
+    let anvil = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut first = support::TcpProxy::start(anvil);
     let second = support::TcpProxy::start(anvil);
     let broker = support::start_broker(dir.path(), &[]);
@@ -1195,6 +1197,8 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
         format!("http://{},http://{}", first.addr, second.addr),
     )
     .env("AZTEC_PORT", api_port.to_string());
+    let bus = support::PrivateBus::start();
+    c.args(["--dbus", &bus.address]);
     let node = spawn_in(dir.path(), "node", c);
     // The epoch's jobs wait in the broker (no agent yet) when the first
     // endpoint goes away.
@@ -1227,7 +1231,10 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
         node.log_tail(30)
     );
     let log = node.log();
-    let moved = format!("L1: moved from http://{} to http://{}", first.addr, second.addr);
+    let moved = format!(
+        "L1: moved from http://{} to http://{}",
+        first.addr, second.addr
+    );
     assert!(log.contains(&moved), "{}", node.log_tail(40));
     let accepted = format!("epoch {epoch} proof accepted on L1");
     assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
@@ -1252,10 +1259,28 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
     assert_eq!(code, 200, "{text}");
     let status: serde_json::Value = serde_json::from_str(&text).unwrap();
     let endpoints = &status["result"]["l1Endpoints"];
-    assert_eq!(endpoints[0]["url"], format!("http://{}", first.addr), "{status}");
+    assert_eq!(
+        endpoints[0]["url"],
+        format!("http://{}", first.addr),
+        "{status}"
+    );
     assert_eq!(endpoints[0]["state"], "failing", "{status}");
     assert!(endpoints[0]["failed"].as_u64().unwrap() >= 1, "{status}");
     assert_eq!(endpoints[1]["state"], "in-use", "{status}");
+    // So does the D-Bus object.
+    let (ok, out, err) = bus.busctl(&[
+        "get-property",
+        "org.aztec.ProverNode",
+        "/org/aztec/ProverNode",
+        "org.aztec.ProverNode1",
+        "L1Endpoints",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!("a(sstts) 2 \"http://{}\" \"failing\"", first.addr))
+            && out.contains(&format!("\"http://{}\" \"in-use\"", second.addr)),
+        "{out}"
+    );
     eprintln!(
         "first L1 endpoint stopped mid-epoch: epoch {epoch} proven and submitted once through the second ({} requests answered there; the first failed {} times)",
         endpoints[1]["answered"], endpoints[0]["failed"]

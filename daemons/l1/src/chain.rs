@@ -17,10 +17,10 @@ use alloy::sol_types::SolInterface;
 use alloy::transports::http::reqwest;
 use serde::{Deserialize, Serialize};
 
-use crate::failover::{Endpoints, Failover};
 use crate::bindings::{
     FeeToken, Groth16EpochVerifier, MockEpochVerifier, ProofCommitmentEscrow, Rollup,
 };
+use crate::failover::{Endpoints, Failover};
 
 /// Where the contracts are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -340,9 +340,14 @@ fn one_line(e: &TransportError) -> String {
 /// What nodes answer for a transaction they already hold.
 fn already_known(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["already known", "already imported", "known transaction", "alreadyknown"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "already known",
+        "already imported",
+        "known transaction",
+        "alreadyknown",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// A raw transaction sent again after a failure: if this endpoint already
@@ -526,7 +531,10 @@ mod tests {
         let s = health.states();
         assert_eq!(s[0].state, EndpointHealth::Failing);
         assert_eq!(s[0].failed, 1, "skipped after its failure: {s:?}");
-        assert!(s[0].last_error.as_deref().unwrap().contains("refused"), "{s:?}");
+        assert!(
+            s[0].last_error.as_deref().unwrap().contains("refused"),
+            "{s:?}"
+        );
         assert_eq!((s[1].state, s[1].answered), (EndpointHealth::InUse, 3));
         // Both down: one error naming both.
         let t = Failover::new(&[url(&dead), url(&dead)], Duration::from_secs(5)).unwrap();
