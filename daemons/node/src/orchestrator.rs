@@ -10,6 +10,9 @@
 //! not verify) is refused, logged with the agent that sent it, and handed
 //! back to the broker (`refuseProvingJobResult`), which queues the job
 //! again under the same id as a failed attempt, up to its retry limit.
+//! A broker that does not answer (down, restarting, out of reach) is waited
+//! for, with a growing pause, until the epoch's deadline; a broker that
+//! answers with an error ends the epoch naming the call.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,7 +25,7 @@ use aztec_zk::groth16::VerifyingKey;
 use aztec_zk::wire::{decode_result, encode_inputs, job_type};
 use aztec_zk::{CircuitId, Felt};
 
-use crate::broker::JobBroker;
+use crate::broker::{CallError, JobBroker};
 use crate::error::NodeError;
 
 /// One proven job of the tree.
@@ -74,10 +77,88 @@ pub enum Checking {
     Simulated,
 }
 
+/// The longest pause between calls to a broker that does not answer.
+pub const MAX_BROKER_PAUSE: Duration = Duration::from_secs(10);
+
+/// Waits for a broker that does not answer, within an epoch's time.
+struct Patience {
+    epoch: u64,
+    deadline: Instant,
+    pause: Duration,
+    /// Since when the broker has not answered (logged once per outage).
+    away_since: Option<Instant>,
+}
+
+impl Patience {
+    fn new(epoch: u64, deadline: Instant) -> Patience {
+        Patience {
+            epoch,
+            deadline,
+            pause: POLL,
+            away_since: None,
+        }
+    }
+
+    /// The broker answered.
+    fn answered(&mut self) {
+        if let Some(since) = self.away_since.take() {
+            tracing::info!(
+                EPOCH = self.epoch,
+                "broker: answering again after {:.1} s",
+                since.elapsed().as_secs_f64()
+            );
+        }
+        self.pause = POLL;
+    }
+
+    /// A call failed with `e`: waits and returns true when it is worth
+    /// trying again before the deadline, else false.
+    async fn wait(&mut self, what: &str, e: &CallError) -> bool {
+        if !matches!(e, CallError::Transient(_)) || Instant::now() + self.pause >= self.deadline {
+            return false;
+        }
+        if self.away_since.is_none() {
+            self.away_since = Some(Instant::now());
+            tracing::warn!(
+                EPOCH = self.epoch,
+                "broker: {what}: {e}; waiting for it (until the epoch's deadline)"
+            );
+        } else {
+            tracing::debug!(EPOCH = self.epoch, "broker: {what}: {e}");
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_BROKER_PAUSE);
+        true
+    }
+
+    /// Runs `call` until the broker answers, or the answer is an error, or
+    /// waiting longer would pass the deadline.
+    async fn call<T, F, Fut>(&mut self, id: &JobId, what: &str, mut call: F) -> Result<T, NodeError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        loop {
+            match call().await {
+                Ok(v) => {
+                    self.answered();
+                    return Ok(v);
+                }
+                Err(e) => {
+                    if !self.wait(&format!("{what} {id}"), &e).await {
+                        return Err(NodeError::broker(Some(id), format!("{what}: {e}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The bytes of a result: inline in its URI, or fetched from the broker.
 /// `Err` is a result that cannot be read, which is refused like a bad one.
 async fn fetch(
     broker: &impl JobBroker,
+    patience: &mut Patience,
     id: &JobId,
     uri: &ProofUri,
 ) -> Result<Result<Vec<u8>, String>, NodeError> {
@@ -85,10 +166,11 @@ async fn fetch(
         Err(e) => Err(format!("its URI {uri}: {e}")),
         Ok(UriKind::Inline(b)) => Ok(b),
         Ok(UriKind::Blob(_)) => {
-            let text = broker
-                .proof_data(uri.clone())
-                .await
-                .map_err(|e| NodeError::broker(Some(id), format!("fetching {uri}: {e}")))?;
+            let text = patience
+                .call(id, &format!("fetching {uri}"), || {
+                    broker.proof_data(uri.clone())
+                })
+                .await?;
             aztec_prover_protocol::uri::from_base64(&text)
                 .map_err(|e| format!("its proof data {uri}: {e}"))
         }
@@ -100,20 +182,22 @@ async fn fetch(
 /// left as it is and its status returned).
 async fn enqueue(
     broker: &impl JobBroker,
+    patience: &mut Patience,
     epoch: u64,
     id: &JobId,
     t: JobType,
     bytes: &[u8],
 ) -> Result<ProvingJobStatus, NodeError> {
-    broker
-        .enqueue(EnqueueRequest {
-            id: Some(id.clone()),
-            job_type: t,
-            epoch_number: epoch,
-            inputs_uri: ProofUri::inline(bytes),
+    patience
+        .call(id, "enqueueing", || {
+            broker.enqueue(EnqueueRequest {
+                id: Some(id.clone()),
+                job_type: t,
+                epoch_number: epoch,
+                inputs_uri: ProofUri::inline(bytes),
+            })
         })
         .await
-        .map_err(|e| NodeError::broker(Some(id), format!("enqueueing: {e}")))
 }
 
 /// Checks one result against its job: `Err` says why it is refused.
@@ -168,6 +252,8 @@ pub async fn prove_epoch(
     timeout: Duration,
     mut progress: impl FnMut(&Progress),
 ) -> Result<Vec<ProvenJob>, NodeError> {
+    let deadline = Instant::now() + timeout;
+    let mut patience = Patience::new(epoch, deadline);
     let mut ids = Vec::with_capacity(plan.jobs.len());
     let (mut proven_before, mut pending_before) = (0, 0);
     // Jobs with the same inputs (two blocks' identical parity jobs) are one
@@ -178,7 +264,7 @@ pub async fn prove_epoch(
         let t = job_type(j.circuit());
         let id = JobId::for_inputs(epoch, t, &bytes);
         if sent.insert(id.clone()) {
-            match enqueue(broker, epoch, &id, t, &bytes).await? {
+            match enqueue(broker, &mut patience, epoch, &id, t, &bytes).await? {
                 ProvingJobStatus::Fulfilled { .. } => proven_before += 1,
                 ProvingJobStatus::InProgress => pending_before += 1,
                 _ => {}
@@ -203,7 +289,6 @@ pub async fn prove_epoch(
         reattached: (proven_before, pending_before),
         ..Progress::default()
     };
-    let deadline = Instant::now() + timeout;
     while p.proven < p.total {
         if Instant::now() > deadline {
             return Err(NodeError::Timeout {
@@ -219,16 +304,24 @@ pub async fn prove_epoch(
             }
             let id = ids[i].clone();
             let status = match broker.status(id.clone()).await {
-                Ok(s) => s,
+                Ok(s) => {
+                    patience.answered();
+                    s
+                }
+                Err(e @ CallError::Transient(_)) => {
+                    // Asked again on the next round (the deadline above
+                    // bounds the wait); the other jobs' calls would fail alike.
+                    patience.wait(&format!("status of {id}"), &e).await;
+                    break;
+                }
                 Err(e) => {
-                    tracing::warn!("broker: status of {id}: {e}");
-                    continue;
+                    return Err(NodeError::broker(Some(&id), format!("its status: {e}")));
                 }
             };
             match status {
                 ProvingJobStatus::Fulfilled { value, agent } => {
                     let job = &plan.jobs[i];
-                    let checked = fetch(broker, &id, &value)
+                    let checked = fetch(broker, &mut patience, &id, &value)
                         .await?
                         .and_then(|bytes| check_result(&bytes, job, checking));
                     match checked {
@@ -245,15 +338,11 @@ pub async fn prove_epoch(
                                 AGENT = %agent,
                                 "refused the result of {id} from agent {agent}: {reason}; the broker queues it again"
                             );
-                            broker
-                                .refuse(id.clone(), value, reason.clone())
-                                .await
-                                .map_err(|e| {
-                                    NodeError::broker(
-                                        Some(&id),
-                                        format!("refusing its result: {e}"),
-                                    )
-                                })?;
+                            patience
+                                .call(&id, "refusing its result", || {
+                                    broker.refuse(id.clone(), value.clone(), reason.clone())
+                                })
+                                .await?;
                             p.refused.push(Refusal {
                                 job: id,
                                 agent,
@@ -330,6 +419,14 @@ mod tests {
         results: HashMap<JobId, ProofUri>,
         /// Jobs whose next result is for another circuit.
         forge: HashSet<JobId>,
+        /// Calls still to go unanswered (the broker is away).
+        away: usize,
+        /// Calls that went unanswered.
+        unanswered: usize,
+        /// Answer every enqueue with this error.
+        refuse_enqueues: Option<String>,
+        /// Go away for this many calls at the first status call.
+        away_at_first_status: usize,
         refused: Vec<(JobId, String)>,
     }
 
@@ -352,6 +449,17 @@ mod tests {
             self.held.lock().unwrap_or_else(|p| p.into_inner())
         }
 
+        /// Fails this call as a broker that is away would.
+        fn away(&self) -> Result<(), CallError> {
+            let mut h = self.held();
+            if h.away > 0 {
+                h.away -= 1;
+                h.unanswered += 1;
+                return Err(CallError::Transient("connection refused".into()));
+            }
+            Ok(())
+        }
+
         /// What an honest agent returns for `inputs` (simulated), or one
         /// for another circuit when forging.
         fn result(&self, inputs: &[u8], forged: bool) -> ProofUri {
@@ -372,9 +480,14 @@ mod tests {
     }
 
     impl JobBroker for Double {
-        async fn enqueue(&self, job: EnqueueRequest) -> Result<ProvingJobStatus, String> {
-            let id = job.id.ok_or("the node names its jobs")?;
+        async fn enqueue(&self, job: EnqueueRequest) -> Result<ProvingJobStatus, CallError> {
+            self.away()?;
+            let refused = |e: &str| CallError::Refused(e.to_string());
+            let id = job.id.ok_or_else(|| refused("the node names its jobs"))?;
             let mut h = self.held();
+            if let Some(e) = &h.refuse_enqueues {
+                return Err(refused(e));
+            }
             h.calls += 1;
             if let Some(value) = h.results.get(&id) {
                 return Ok(ProvingJobStatus::Fulfilled {
@@ -385,16 +498,21 @@ mod tests {
             if h.inputs.contains_key(&id) {
                 return Ok(ProvingJobStatus::InProgress);
             }
-            let bytes = match job.inputs_uri.kind().map_err(|e| e.to_string())? {
+            let bytes = match job.inputs_uri.kind().map_err(|e| refused(&e.to_string()))? {
                 UriKind::Inline(b) => b,
-                _ => return Err("inline inputs expected".into()),
+                _ => return Err(refused("inline inputs expected")),
             };
             h.order.push(id.clone());
             h.inputs.insert(id, bytes);
             Ok(ProvingJobStatus::InQueue)
         }
 
-        async fn status(&self, id: JobId) -> Result<ProvingJobStatus, String> {
+        async fn status(&self, id: JobId) -> Result<ProvingJobStatus, CallError> {
+            {
+                let mut h = self.held();
+                h.away += std::mem::take(&mut h.away_at_first_status);
+            }
+            self.away()?;
             let mut h = self.held();
             if !h.results.contains_key(&id) {
                 let Some(inputs) = h.inputs.get(&id).cloned() else {
@@ -414,8 +532,10 @@ mod tests {
             })
         }
 
-        async fn proof_data(&self, uri: ProofUri) -> Result<String, String> {
-            Err(format!("{uri}: results are inline here"))
+        async fn proof_data(&self, uri: ProofUri) -> Result<String, CallError> {
+            Err(CallError::Refused(format!(
+                "{uri}: results are inline here"
+            )))
         }
 
         async fn refuse(
@@ -423,7 +543,8 @@ mod tests {
             id: JobId,
             value: ProofUri,
             reason: String,
-        ) -> Result<ProvingJobStatus, String> {
+        ) -> Result<ProvingJobStatus, CallError> {
+            self.away()?;
             let mut h = self.held();
             if h.results.get(&id) == Some(&value) {
                 h.results.remove(&id);
@@ -586,5 +707,57 @@ mod tests {
             Err(NodeError::JobLost(id)) => assert_eq!(id, lost),
             other => panic!("expected the lost job, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_does_not_answer_is_waited_for_within_the_deadline() {
+        let plan = an_epoch();
+        // Away for three calls while the jobs are enqueued, and again while
+        // they are proven: the epoch is proven all the same.
+        let broker = Double::new(true);
+        broker.held().away = 3;
+        let (r, _) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        assert_eq!(r.expect("proven").len(), plan.jobs.len());
+        assert_eq!(broker.held().unanswered, 3);
+        assert_eq!(
+            broker.held().order,
+            distinct(ids(&plan)),
+            "each enqueued once"
+        );
+        let broker = Double::new(true);
+        broker.held().away_at_first_status = 3;
+        let (r, _) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        assert_eq!(r.expect("proven").len(), plan.jobs.len());
+        assert_eq!(broker.held().unanswered, 3);
+        // Away for good: the epoch ends at its deadline, naming the call.
+        let broker = Double::new(true);
+        broker.held().away = usize::MAX;
+        let (r, _) = prove(&broker, &plan, Duration::from_millis(700)).await;
+        match r {
+            Err(NodeError::Broker { message, .. }) => {
+                assert!(
+                    message.contains("enqueueing: connection refused"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected the broker's error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_answers_with_an_error_ends_the_epoch_at_once() {
+        let plan = an_epoch();
+        let broker = Double::new(true);
+        broker.held().refuse_enqueues = Some("epoch too far ahead".into());
+        let started = Instant::now();
+        let (r, _) = prove(&broker, &plan, Duration::from_secs(60)).await;
+        match r {
+            Err(NodeError::Broker { message, .. }) => {
+                assert!(message.contains("epoch too far ahead"), "{message}")
+            }
+            other => panic!("expected the broker's error, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+        assert_eq!(broker.held().calls, 0);
     }
 }
