@@ -139,7 +139,7 @@ impl Worker {
                                 JobFailure::Fatal(format!("inputs at {uri} are not base64: {e}"))
                             });
                         }
-                        Err(ClientError::Call(e)) => {
+                        Err(ClientError::Call(e)) if !says_later(e.code()) => {
                             return Err(JobFailure::Fatal(format!(
                                 "inputs at {uri}: {}",
                                 e.message()
@@ -171,7 +171,7 @@ impl Worker {
                 .await
             {
                 Ok(_) => return true,
-                Err(ClientError::Call(e)) => {
+                Err(ClientError::Call(e)) if !says_later(e.code()) => {
                     tracing::warn!(JOB_ID = %id, "the broker refused the error report: {}", e.message());
                     return false;
                 }
@@ -194,7 +194,7 @@ impl Worker {
                 .await
             {
                 Ok(_) => return true,
-                Err(ClientError::Call(e)) => {
+                Err(ClientError::Call(e)) if !says_later(e.code()) => {
                     tracing::warn!(JOB_ID = %id, "the broker refused the proof: {}", e.message());
                     return false;
                 }
@@ -336,5 +336,33 @@ fn pin_current_thread(cpus: &[u32]) {
     }
     if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
         tracing::debug!("cannot pin the proving thread: {e}");
+    }
+}
+
+/// Whether a broker's error answer means "try again later": it is
+/// shutting down or too busy to hand out an answer now (-32011), or could
+/// not store the change (-32010, a full disk; nothing was changed).
+fn says_later(code: i32) -> bool {
+    use aztec_prover_protocol::broker_api::error_code::{STORAGE, UNAVAILABLE};
+    code == STORAGE || code == UNAVAILABLE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aztec_prover_protocol::broker_api::error_code;
+
+    #[test]
+    fn a_busy_or_full_broker_is_asked_again_and_a_refusal_is_final() {
+        assert!(says_later(error_code::UNAVAILABLE));
+        assert!(says_later(error_code::STORAGE));
+        for code in [
+            error_code::STALE_LEASE,
+            error_code::BLOB_NOT_FOUND,
+            error_code::ALREADY_SETTLED,
+            -32602,
+        ] {
+            assert!(!says_later(code), "{code}");
+        }
     }
 }

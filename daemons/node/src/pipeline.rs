@@ -222,12 +222,21 @@ impl<B: JobBroker> Pipeline<B> {
         .await?;
         let deadline = Instant::now() + self.timeout;
         let gas = publisher::publish(&self.l1, &plan, e, first, last, &jobs, deadline).await?;
-        self.world.commit(&changes, last)?;
-        tracing::info!(
-            EPOCH = e,
-            "world state at block {last}, kept in {}",
-            self.world.dir().display()
-        );
+        // L1 took the proof: the epoch is done whatever happens to our copy
+        // of the state. One that cannot be written (a full disk) stays at
+        // its block and the next epoch re-executes the blocks after it.
+        match self.world.commit(&changes, last) {
+            Ok(()) => tracing::info!(
+                EPOCH = e,
+                "world state at block {last}, kept in {}",
+                self.world.dir().display()
+            ),
+            Err(err) => tracing::error!(
+                EPOCH = e,
+                "epoch {e} is proven on L1, but the world state could not be kept at block {last}: {err}; it stays at block {} and the next epoch re-executes the blocks after it",
+                self.world.block()
+            ),
+        }
         Ok(EpochReport {
             epoch: e,
             blocks: (first, last),
