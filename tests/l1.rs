@@ -1055,6 +1055,32 @@ async fn proven_past(l1: &L1, above: u64) -> u64 {
     proven
 }
 
+/// Waits until L1 has a proven block and `node` says `epoch` is proven;
+/// checks that its log says once that L1 accepted the epoch's proof.
+/// Returns the log.
+async fn proven_once(
+    l1: &L1,
+    node: &aztec_prover_common::child::ChildDaemon,
+    epoch: u64,
+) -> String {
+    assert!(
+        proven_past(l1, 0).await > 0,
+        "the epoch was not proven:\n{}",
+        node.log_tail(30)
+    );
+    assert!(
+        support::eventually(Duration::from_secs(20), || node
+            .log()
+            .contains(&format!("epoch {epoch} proven on L1"))),
+        "{}",
+        node.log_tail(30)
+    );
+    let log = node.log();
+    let accepted = format!("epoch {epoch} proof accepted on L1");
+    assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
+    log
+}
+
 /// Starts a daemon logging to `<dir>/<name>.log`; waits for READY=1.
 fn spawn_in(
     dir: &std::path::Path,
@@ -1069,6 +1095,24 @@ fn spawn_in(
         Duration::from_secs(60),
     )
     .unwrap()
+}
+
+/// What the node daemon's tests start from: a directory, the test sizes in
+/// `<dir>/sizes`, and a devnet with 3 s slots and a 20-slot proof window.
+async fn node_test_setup() -> (tempfile::TempDir, std::path::PathBuf, Devnet) {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = dir.path().join("sizes");
+    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        slot_duration: 3,
+        proof_window_slots: 20,
+        max_txs_per_block: 2,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    (dir, sizes, devnet)
 }
 
 /// L1 stopped in the proof window just as the epoch's proofs become ready,
@@ -1129,22 +1173,7 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     devnet.start_l1().unwrap();
-    let proven = proven_past(&l1, 0).await;
-    assert!(
-        proven > 0,
-        "the epoch was not proven:\n{}",
-        node.log_tail(30)
-    );
-    assert!(
-        support::eventually(Duration::from_secs(20), || node
-            .log()
-            .contains(&format!("epoch {epoch} proven on L1"))),
-        "{}",
-        node.log_tail(30)
-    );
-    let log = node.log();
-    let accepted = format!("epoch {epoch} proof accepted on L1");
-    assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
+    let log = proven_once(&l1, &node, epoch).await;
     assert!(!log.contains(&format!("epoch {epoch} not proven")), "{log}");
     eprintln!(
         "L1 restarted in the proof window: epoch {epoch} submitted once, after {} failed attempt(s)",
@@ -1160,18 +1189,7 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
 /// epoch is proven and submitted exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once() {
-    init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let sizes = dir.path().join("sizes");
-    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
-    let devnet = Devnet::start(DevnetOptions {
-        slot_duration: 3,
-        proof_window_slots: 20,
-        max_txs_per_block: 2,
-        ..fast()
-    })
-    .await
-    .unwrap();
+    let (dir, sizes, devnet) = node_test_setup().await;
     let port: u16 = devnet
         .l1_url()
         .rsplit(':')
@@ -1218,26 +1236,12 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
     first.stop();
     let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
     let l1 = devnet.client(&key).await.unwrap();
-    assert!(
-        proven_past(&l1, 0).await > 0,
-        "the epoch was not proven:\n{}",
-        node.log_tail(30)
-    );
-    assert!(
-        support::eventually(Duration::from_secs(20), || node
-            .log()
-            .contains(&format!("epoch {epoch} proven on L1"))),
-        "{}",
-        node.log_tail(30)
-    );
-    let log = node.log();
+    let log = proven_once(&l1, &node, epoch).await;
     let moved = format!(
         "L1: moved from http://{} to http://{}",
         first.addr, second.addr
     );
     assert!(log.contains(&moved), "{}", node.log_tail(40));
-    let accepted = format!("epoch {epoch} proof accepted on L1");
-    assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
     // L1 verified the epoch once, and no submission of it reverted.
     let verified = l1
         .rollup()
@@ -1297,18 +1301,7 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_epoch_and_a_restart()
  {
-    init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let sizes = dir.path().join("sizes");
-    aztec_zk::keys::write_params(&sizes, &aztec_zk::RollupParams::test()).unwrap();
-    let devnet = Devnet::start(DevnetOptions {
-        slot_duration: 3,
-        proof_window_slots: 20,
-        max_txs_per_block: 2,
-        ..fast()
-    })
-    .await
-    .unwrap();
+    let (dir, sizes, devnet) = node_test_setup().await;
     let broker = support::start_broker(dir.path(), &[]);
     let broker_url = format!("http://{}", broker.addr.unwrap());
     let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
