@@ -54,6 +54,11 @@ async fn completed_epoch(l1: &L1) -> aztec_prover_l1::chain::EpochToProve {
     panic!("no epoch completed within a minute");
 }
 
+/// Every position of an epoch's tree.
+fn all(jobs: &[aztec_prover_node::orchestrator::ProvenJob]) -> Vec<usize> {
+    (0..jobs.len()).collect()
+}
+
 fn reason(e: L1Error) -> String {
     match e {
         L1Error::Reverted { reason, .. } => reason,
@@ -675,8 +680,12 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
             reason(
                 l1.read(
                     "submitEpochRootProof",
-                    l1.rollup()
-                        .submitEpochRootProof(args, aztec_prover_node::publisher::to_sol(&jobs)),
+                    l1.rollup().submitEpochRootProof(
+                        args,
+                        U256::from(jobs.len()),
+                        aztec_prover_node::publisher::to_sol(&jobs, &all(&jobs)),
+                        Vec::new(),
+                    ),
                 )
                 .await
                 .unwrap_err(),
@@ -709,16 +718,153 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let r = refuse(jobs.clone(), wrong_fees).await;
     assert!(r.contains("FeesMismatch"), "{r}");
 
-    let before = l1.token_balance(key.address()).await.unwrap();
-    let deposit_before = l1.escrow_deposit(key.address()).await.unwrap();
-    let receipt = aztec_prover_node::publisher::submit(&l1, args, &jobs)
+    // The single transaction's gas, as L1 estimates it (not sent).
+    let single = l1
+        .rollup()
+        .submitEpochRootProof(
+            args.clone(),
+            U256::from(jobs.len()),
+            aztec_prover_node::publisher::to_sol(&jobs, &all(&jobs)),
+            Vec::new(),
+        )
+        .from(key.address())
+        .estimate_gas()
         .await
         .unwrap();
-    eprintln!(
-        "epoch {e}: {} proofs verified on L1 for {} gas ({} per proof)",
-        jobs.len(),
+
+    // Chunks: a budget that cuts this small epoch into at least three.
+    use aztec_prover_node::publisher::{Chunk, TxBudget, outputs_sol, to_sol};
+    let budget = TxBudget {
+        gas: (single / 3).max(900_000),
+        calldata_bytes: 120 << 10,
+    };
+    let n = jobs.len();
+    let size = U256::from(n);
+    let chunk_reason =
+        |from: alloy::primitives::Address,
+         epoch: u64,
+         size: U256,
+         proofs: Vec<aztec_prover_l1::bindings::Rollup::EpochProof>,
+         consumed: Vec<aztec_prover_l1::bindings::Rollup::VerifiedOutput>| {
+            let l1 = l1.clone();
+            async move {
+                let r = l1.rollup();
+                let call = r
+                    .submitEpochChunk(U256::from(epoch), size, proofs, consumed)
+                    .from(from);
+                reason(l1.read("submitEpochChunk", call).await.unwrap_err())
+            }
+        };
+    let all_positions: Vec<usize> = (0..n).collect();
+    let take = aztec_prover_node::publisher::next_run(&jobs, &all_positions, e, &budget);
+    assert!(
+        take < n / 2,
+        "the budget makes small chunks ({take} of {n})"
+    );
+    let first_chunk = Chunk::of(&jobs, &all_positions[..take]);
+    // Only the claimed prover sends chunks.
+    let other = devnet.provers[1].address();
+    let r = chunk_reason(other, e, size, to_sol(&jobs, &first_chunk.proofs), vec![]).await;
+    assert!(r.contains("NotClaimant"), "{r}");
+    // A chunk of another epoch.
+    let r = chunk_reason(
+        key.address(),
+        e + 1,
+        size,
+        to_sol(&jobs, &first_chunk.proofs),
+        vec![],
+    )
+    .await;
+    assert!(r.contains("NoClaim"), "{r}");
+    // A proof outside the epoch's tree (a tree declared smaller).
+    let r = chunk_reason(
+        key.address(),
+        e,
+        U256::from(1u64),
+        to_sol(&jobs, &first_chunk.proofs),
+        vec![],
+    )
+    .await;
+    assert!(r.contains("OutsideTree"), "{r}");
+    // The first chunk lands; sent again, it is refused.
+    let receipt = l1
+        .send(
+            "submitEpochChunk",
+            l1.rollup().submitEpochChunk(
+                U256::from(e),
+                size,
+                to_sol(&jobs, &first_chunk.proofs),
+                outputs_sol(&jobs, &first_chunk.consumed),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        receipt.gas_used <= budget.gas,
+        "{} > {}",
         receipt.gas_used,
-        receipt.gas_used / jobs.len() as u64
+        budget.gas
+    );
+    let r = chunk_reason(
+        key.address(),
+        e,
+        size,
+        to_sol(&jobs, &first_chunk.proofs),
+        vec![],
+    )
+    .await;
+    assert!(r.contains("AlreadyVerified"), "{r}");
+    let (declared, outstanding, verified) = l1.epoch_chunks(e).await.unwrap();
+    assert_eq!((declared, outstanding), (n, first_chunk.recorded));
+    assert_eq!(verified.iter().filter(|v| **v).count(), take);
+    // The rest in one root transaction that consumes a child no chunk
+    // verified, or a different one, is refused.
+    let rest: Vec<usize> = (take..n).collect();
+    let prover = key.address();
+    let root_reason = |consumed: Vec<aztec_prover_l1::bindings::Rollup::VerifiedOutput>| {
+        let l1 = l1.clone();
+        let args = args.clone();
+        let proofs = to_sol(&jobs, &rest);
+        async move {
+            let r = l1.rollup();
+            let call = r
+                .submitEpochRootProof(args, size, proofs, consumed)
+                .from(prover);
+            reason(l1.read("submitEpochRootProof", call).await.unwrap_err())
+        }
+    };
+    let recorded = Chunk::of(&jobs, &rest).consumed;
+    assert!(!recorded.is_empty());
+    let unverified: Vec<usize> = vec![take];
+    let r = root_reason(outputs_sol(&jobs, &unverified)).await;
+    assert!(r.contains("ChildNotVerified"), "{r}");
+    let mut different = outputs_sol(&jobs, &recorded);
+    different[0].publicInputs[0] += U256::from(1u64);
+    let r = root_reason(different).await;
+    assert!(r.contains("ChildOutputMismatch"), "{r}");
+
+    // The publisher finds the first chunk on L1 and sends only the rest,
+    // each transaction within the budget.
+    let before = l1.token_balance(key.address()).await.unwrap();
+    let deposit_before = l1.escrow_deposit(key.address()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let published =
+        aztec_prover_node::publisher::publish(&l1, &plan, e, first, last, &jobs, deadline, &budget)
+            .await
+            .unwrap();
+    assert!(published.txs >= 2, "{published:?}");
+    assert!(
+        published.max_gas <= budget.gas,
+        "{published:?} over {budget:?}"
+    );
+    let gas = receipt.gas_used + published.gas;
+    eprintln!(
+        "epoch {e}: {n} proofs; one transaction would take {single} gas ({} per proof); in {} chunks of at most {} gas: {gas} gas ({} per proof, {:+.1}%)",
+        single / n as u64,
+        published.txs + 1,
+        budget.gas,
+        gas / n as u64,
+        100.0 * (gas as f64 / single as f64 - 1.0)
     );
     let (_, proven) = l1.tips().await.unwrap();
     assert_eq!(proven, last);

@@ -19,6 +19,7 @@ const outDir = path.join(here, 'artifacts');
 const WANTED = ['FeeToken', 'ProofCommitmentEscrow', 'Rollup', 'Groth16EpochVerifier', 'MockEpochVerifier'];
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
+  viaIR: true,
   evmVersion: 'cancun',
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
 };

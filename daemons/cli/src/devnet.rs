@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub agents: u32,
     /// Where keys are kept (generated from a public seed when missing).
     pub keys_dir: PathBuf,
+    /// Most gas one L1 transaction of an epoch proof may use.
+    pub max_tx_gas: u64,
 }
 
 /// The seed the devnet's keys come from: public, so the keys are INSECURE.
@@ -240,7 +242,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         checking,
         config,
         window,
-    );
+    )
+    .with_budget(aztec_prover_node::publisher::TxBudget {
+        gas: opts.max_tx_gas,
+        ..Default::default()
+    });
     eprintln!(
         "slots of {} s, epochs of {} slots; proving {} epoch(s) with {}",
         config.slot_duration,
@@ -299,13 +305,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 }
                 refused += refused_here;
                 eprintln!(
-                    "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs verified in one batch, {} gas, {:.1} s",
+                    "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs verified in {} L1 transaction(s): {} gas ({} per proof, the most in one {}), {} calldata bytes (the most in one {}), {:.1} s",
                     rep.epoch,
                     rep.blocks.0,
                     rep.blocks.1,
                     rep.txs,
                     rep.proofs,
+                    rep.l1.txs,
                     rep.gas,
+                    rep.gas / rep.proofs.max(1) as u64,
+                    rep.l1.max_gas,
+                    rep.l1.calldata_bytes,
+                    rep.l1.max_calldata_bytes,
                     rep.took.as_secs_f64()
                 );
                 reports.push(rep);
@@ -334,6 +345,29 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         reports.iter().map(|r| r.proofs).sum::<usize>()
     );
     println!("  proven block number:      {proven}");
+    if !reports.is_empty() {
+        let proofs: usize = reports.iter().map(|r| r.proofs).sum();
+        let gas: u64 = reports.iter().map(|r| r.gas).sum();
+        println!(
+            "  L1 transactions:          {} ({} per epoch at most)",
+            reports.iter().map(|r| r.l1.txs).sum::<usize>(),
+            reports.iter().map(|r| r.l1.txs).max().unwrap_or(0)
+        );
+        println!(
+            "  L1 gas:                   {gas} ({} per proof; the most in one transaction {}, cap 16777216)",
+            gas / proofs.max(1) as u64,
+            reports.iter().map(|r| r.l1.max_gas).max().unwrap_or(0)
+        );
+        println!(
+            "  L1 calldata:              {} bytes (the most in one transaction {})",
+            reports.iter().map(|r| r.l1.calldata_bytes).sum::<usize>(),
+            reports
+                .iter()
+                .map(|r| r.l1.max_calldata_bytes)
+                .max()
+                .unwrap_or(0)
+        );
+    }
     if !reports.is_empty() {
         println!(
             "  time per epoch:           {:.1} s (claim to L1)",

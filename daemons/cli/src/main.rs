@@ -82,6 +82,7 @@ fn cli() -> Command {
         .arg(num_arg("anvil-port", "0", "anvil's port (0: any free one)"))
         .arg(num_arg("node-port", "0", "Port of the sequencer's JSON-RPC endpoint, txs and quotes (0: any free one)"))
         .arg(num_arg("max-txs-per-block", "2", "Txs per block at most"))
+        .arg(num_arg("max-tx-gas", "15000000", "Most gas one L1 transaction of an epoch proof may use (PROVER_PUBLISHER_MAX_TX_GAS): the proofs go in as many chunks as needed"))
         .arg(Arg::new("params").long("params").value_name("PRESET").default_value("test").help("Circuit sizes: test, devnet, production"))
         .arg(Arg::new("keys").long("keys").value_name("DIR").help("Key directory [default: ~/.cache/aztec-prover/devnet-keys-<params>]"))
         .arg(Arg::new("l1-only").long("l1-only").action(ArgAction::SetTrue).help("Run only L1 and the sequencer; print what an external node needs"));
@@ -437,6 +438,7 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
             real_proofs: m.get_one::<bool>("real-proofs").copied().unwrap_or(true),
             agents: u32::try_from(get("agents").max(1)).unwrap_or(1),
             keys_dir,
+            max_tx_gas: get("max-tx-gas"),
         };
         runtime()?.block_on(devnet::run(run))?;
         return Ok(());

@@ -42,15 +42,18 @@ pub fn find() -> Result<PathBuf, String> {
 }
 
 /// Starts anvil on `port` (0: any free port), mining a block every
-/// `block_time` seconds so that L1 time follows the clock. With `state`,
-/// the chain is loaded from and saved to that file, so a restart keeps it.
+/// `block_time` seconds so that L1 time follows the clock, with Ethereum's
+/// per-transaction gas cap (EIP-7825, 16,777,216 since Osaka) enforced. With
+/// `state`, the chain is loaded from and saved to that file, so a restart
+/// keeps it.
 pub fn spawn(port: u16, block_time: u64, state: Option<&Path>) -> Result<AnvilInstance, String> {
     let bin = find()?;
     let port = if port == 0 { free_port()? } else { port };
-    let mut a = Anvil::new()
-        .path(&bin)
-        .port(port)
-        .args(["--block-time", &block_time.to_string()]);
+    let mut a = Anvil::new().path(&bin).port(port).args([
+        "--block-time",
+        &block_time.to_string(),
+        "--enable-tx-gas-limit",
+    ]);
     if let Some(s) = state {
         a = a.arg("--state").arg(s);
     }

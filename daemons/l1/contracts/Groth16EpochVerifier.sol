@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {EpochProof} from "./IEpochVerifier.sol";
+import {EpochProof, VerifiedOutput} from "./IEpochVerifier.sol";
 import {EpochLinks} from "./EpochLinks.sol";
 
 /// @title Groth16EpochVerifier
@@ -37,8 +37,8 @@ contract Groth16EpochVerifier is EpochLinks {
     error KeysNotSealed();
     error MissingKey(uint8 circuit);
     error BadKey(uint8 circuit);
-    error WrongInputCount(uint256 index, uint256 got, uint256 expected);
-    error BadProofPoint(uint256 index);
+    error WrongInputCount(uint256 position, uint256 got, uint256 expected);
+    error BadProofPoint(uint256 position);
     error PrecompileFailed(uint256 precompile);
     error PairingCheckFailed();
 
@@ -86,9 +86,20 @@ contract Groth16EpochVerifier is EpochLinks {
         return true;
     }
 
-    function verifyEpoch(uint256[7] calldata rootChecks, EpochProof[] calldata proofs) external view {
+    function verifyChunk(
+        uint256 size,
+        bool isFinal,
+        uint256[7] calldata rootChecks,
+        EpochProof[] calldata proofs,
+        VerifiedOutput[] calldata consumed
+    ) external view returns (bool[] memory usedHere) {
         if (!keysSealed) revert KeysNotSealed();
-        _checkLinks(rootChecks, proofs);
+        usedHere = _checkChunk(size, isFinal, rootChecks, proofs, consumed);
+        _verifyProofs(proofs);
+    }
+
+    /// @dev Every proof of `proofs` in one pairing check.
+    function _verifyProofs(EpochProof[] calldata proofs) private view {
         uint256 n = proofs.length;
         uint256 seed = uint256(keccak256(msg.data));
 
@@ -102,7 +113,7 @@ contract Groth16EpochVerifier is EpochLinks {
             EpochProof calldata e = proofs[i];
             uint8 c = e.circuit;
             uint256 inputs = keys[c].ic.length / 2 - 1;
-            if (e.publicInputs.length != inputs) revert WrongInputCount(i, e.publicInputs.length, inputs);
+            if (e.publicInputs.length != inputs) revert WrongInputCount(e.position, e.publicInputs.length, inputs);
             uint256 r = uint256(keccak256(abi.encode(seed, i))) >> 128;
             if (r == 0) r = 1;
             if (scalars[c].length == 0) scalars[c] = new uint256[](inputs + 1);
@@ -112,7 +123,7 @@ contract Groth16EpochVerifier is EpochLinks {
                 s[j + 1] = addmod(s[j + 1], mulmod(r, e.publicInputs[j], R), R);
             }
             for (uint256 w = 0; w < 8; w++) {
-                if (e.proof[w] >= Q) revert BadProofPoint(i);
+                if (e.proof[w] >= Q) revert BadProofPoint(e.position);
             }
             (uint256 ax, uint256 ay) = _mul(e.proof[0], e.proof[1], r);
             (uint256 cx, uint256 cy) = _mul(e.proof[6], e.proof[7], r);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {EpochProof} from "./IEpochVerifier.sol";
+import {EpochProof, VerifiedOutput} from "./IEpochVerifier.sol";
 import {EpochLinks} from "./EpochLinks.sol";
 
 /// @title MockEpochVerifier
@@ -10,8 +10,14 @@ import {EpochLinks} from "./EpochLinks.sol";
 ///         points are not (simulation produces none). Never use it where a
 ///         proof must mean something.
 contract MockEpochVerifier is EpochLinks {
-    function verifyEpoch(uint256[7] calldata rootChecks, EpochProof[] calldata proofs) external pure {
-        _checkLinks(rootChecks, proofs);
+    function verifyChunk(
+        uint256 size,
+        bool isFinal,
+        uint256[7] calldata rootChecks,
+        EpochProof[] calldata proofs,
+        VerifiedOutput[] calldata consumed
+    ) external pure returns (bool[] memory) {
+        return _checkChunk(size, isFinal, rootChecks, proofs, consumed);
     }
 
     function realProofs() external pure returns (bool) {

@@ -2,7 +2,7 @@
 pragma solidity 0.8.37;
 
 import {IERC20} from "./IERC20.sol";
-import {EpochProof, IEpochVerifier} from "./IEpochVerifier.sol";
+import {EpochProof, VerifiedOutput, IEpochVerifier} from "./IEpochVerifier.sol";
 import {ProofCommitmentEscrow} from "./ProofCommitmentEscrow.sol";
 
 /// @notice A prover's binding offer to prove an epoch (seed 004), signed with EIP-712.
@@ -103,6 +103,21 @@ contract Rollup {
     mapping(uint256 => BlockLog) private blocks;
     EpochProofClaim private claim;
 
+    /// @notice Largest proof tree an epoch may declare.
+    uint256 public constant MAX_TREE_SIZE = 1 << 16;
+    /// Counts claims: a claim's chunks are kept under its id, so the next
+    /// claim (after a completion or a prune) starts with none.
+    uint256 private claimId;
+    /// Proofs in the claimed epoch's tree, as its first chunk declared (0: none yet).
+    uint256 private chunkTreeSize;
+    /// Outputs recorded by chunks and not consumed yet.
+    uint256 private outstandingOutputs;
+    /// Per claim and position: keccak256(abi.encode(circuit, publicInputs))
+    /// of a verified proof no parent has consumed yet (deleted when consumed).
+    mapping(uint256 => mapping(uint256 => bytes32)) private outputs;
+    /// Per claim: a bit per verified position, 256 positions per word.
+    mapping(uint256 => mapping(uint256 => uint256)) private verifiedBits;
+
     event L2BlockProposed(
         uint256 indexed blockNumber,
         uint256 indexed slot,
@@ -122,6 +137,7 @@ contract Rollup {
         uint256 slot
     );
     event L2ProofVerified(uint256 indexed epoch, uint256 lastBlock, address indexed prover, uint256 proverFee);
+    event EpochChunkVerified(uint256 indexed epoch, uint256 proofs, uint256 recorded, uint256 consumed);
     event PrunedPending(
         uint256 indexed epoch, uint256 provenBlockNumber, uint256 pendingBefore, address slashedProver, uint256 slashed
     );
@@ -150,6 +166,13 @@ contract Rollup {
     error ProofWindowOver(uint256 epoch, uint256 deadlineSlot);
     error NothingToPrune();
     error TransferFailed();
+    error NotClaimant(address caller, address prover);
+    error TreeTooLarge(uint256 size);
+    error TreeSizeMismatch(uint256 given, uint256 declared);
+    error AlreadyVerified(uint256 position);
+    error ChildNotVerified(uint256 position);
+    error ChildOutputMismatch(uint256 position);
+    error UnconsumedOutputs(uint256 count);
 
     constructor(
         IERC20 feeToken_,
@@ -326,6 +349,9 @@ contract Rollup {
         if (signer == address(0) || signer != q.prover) revert InvalidSignature(signer, q.prover);
 
         escrow.stakeBond(q.prover, q.bondAmount);
+        claimId += 1;
+        chunkTreeSize = 0;
+        outstandingOutputs = 0;
         claim = EpochProofClaim({
             epochToProve: epoch,
             basisPointFee: q.basisPointFee,
@@ -344,13 +370,115 @@ contract Rollup {
 
     // ---------------------------------------------------------- the proof
 
-    /// @notice Proves the claimed epoch: the proofs' root must state this
-    ///         chain's epoch, archives, blocks and fees and the claimant as
-    ///         prover id. Advances the proven chain, pays the prover its share
-    ///         of the epoch's fees (the rest to the proposer who claimed) and
-    ///         returns the bond.
-    function submitEpochRootProof(EpochProofArgs calldata args, EpochProof[] calldata proofs) external {
+    /// @notice Verifies a chunk of the claimed epoch's proof tree ahead of its
+    ///         root (see IEpochVerifier.verifyChunk): its proofs must verify
+    ///         and link to their children, which are proofs of this chunk or
+    ///         outputs recorded by earlier chunks (restated in `consumed`, each
+    ///         checked against its record and then deleted). The outputs no
+    ///         proof of the chunk consumed are recorded for later chunks.
+    ///         Only the claimed prover may send chunks: a verified chunk is a
+    ///         fact, but positions are first come, first served, so anyone
+    ///         else could block them. A position is verified once.
+    function submitEpochChunk(
+        uint256 epoch,
+        uint256 size,
+        EpochProof[] calldata proofs,
+        VerifiedOutput[] calldata consumed
+    ) external {
         EpochProofClaim memory c = claim;
+        if (c.bondProvider == address(0) || c.epochToProve != epoch) revert NoClaim(epoch);
+        if (msg.sender != c.bondProvider) revert NotClaimant(msg.sender, c.bondProvider);
+        if (getCurrentSlot() >= getProofDeadlineSlot(epoch)) {
+            revert ProofWindowOver(epoch, getProofDeadlineSlot(epoch));
+        }
+        _declareSize(size);
+        _checkNew(proofs);
+        _consume(consumed);
+        uint256[7] memory none;
+        bool[] memory usedHere = verifier.verifyChunk(size, false, none, proofs, consumed);
+        uint256 id = claimId;
+        uint256 recorded = 0;
+        for (uint256 i = 0; i < proofs.length; i++) {
+            if (usedHere[i]) continue;
+            EpochProof calldata e = proofs[i];
+            outputs[id][e.position] = keccak256(abi.encode(e.circuit, e.publicInputs));
+            recorded++;
+        }
+        outstandingOutputs += recorded;
+        emit EpochChunkVerified(epoch, proofs.length, recorded, consumed.length);
+    }
+
+    /// @notice The chunks of `epoch`'s claim verified so far: the tree size
+    ///         the first declared, the outputs not consumed yet, and a bit
+    ///         per verified position (256 per word). All zero and empty for an
+    ///         epoch that is not the claimed one, or has no chunk.
+    function getEpochChunks(uint256 epoch)
+        external
+        view
+        returns (uint256 size, uint256 outstanding, uint256[] memory verified)
+    {
+        if (claim.bondProvider == address(0) || claim.epochToProve != epoch || chunkTreeSize == 0) {
+            return (0, 0, new uint256[](0));
+        }
+        size = chunkTreeSize;
+        outstanding = outstandingOutputs;
+        verified = new uint256[]((size + 255) / 256);
+        for (uint256 w = 0; w < verified.length; w++) {
+            verified[w] = verifiedBits[claimId][w];
+        }
+    }
+
+    /// @notice Proves the claimed epoch: the last chunk of its proof tree (or
+    ///         all of it), ending in the root, whose public inputs must state
+    ///         this chain's epoch, archives, blocks and fees and the claimant
+    ///         as prover id; every output earlier chunks recorded must be
+    ///         consumed here. Advances the proven chain, pays the prover its
+    ///         share of the epoch's fees (the rest to the proposer who
+    ///         claimed), returns the bond and releases the chunks' storage.
+    function submitEpochRootProof(
+        EpochProofArgs calldata args,
+        uint256 size,
+        EpochProof[] calldata proofs,
+        VerifiedOutput[] calldata consumed
+    ) external {
+        EpochProofClaim memory c = claim;
+        uint256 fees = _checkRootArgs(args, c);
+        _declareSize(size);
+        _checkNew(proofs);
+        _consume(consumed);
+        if (outstandingOutputs != 0) revert UnconsumedOutputs(outstandingOutputs);
+        verifier.verifyChunk(
+            size,
+            true,
+            [
+                args.epoch,
+                uint256(uint160(c.bondProvider)),
+                uint256(args.startArchive),
+                uint256(args.endArchive),
+                args.firstBlock,
+                args.lastBlock,
+                fees
+            ],
+            proofs,
+            consumed
+        );
+        uint256 id = claimId;
+        for (uint256 w = 0; w <= (size - 1) / 256; w++) {
+            delete verifiedBits[id][w];
+        }
+        chunkTreeSize = 0;
+
+        provenBlockNumber = args.lastBlock;
+        delete claim;
+        uint256 proverFee = fees * c.basisPointFee / 10_000;
+        escrow.unstakeBond(c.bondProvider, c.bondAmount);
+        if (proverFee > 0 && !feeToken.transfer(c.bondProvider, proverFee)) revert TransferFailed();
+        if (fees > proverFee && !feeToken.transfer(c.proposerClaimant, fees - proverFee)) revert TransferFailed();
+        emit L2ProofVerified(args.epoch, args.lastBlock, c.bondProvider, proverFee);
+    }
+
+    /// @dev The root's claims about the chain against the chain; returns the epoch's fees.
+    function _checkRootArgs(EpochProofArgs calldata args, EpochProofClaim memory c) private view returns (uint256) {
         if (c.bondProvider == address(0) || c.epochToProve != args.epoch) revert NoClaim(args.epoch);
         uint256 slot = getCurrentSlot();
         if (slot >= getProofDeadlineSlot(args.epoch)) revert ProofWindowOver(args.epoch, getProofDeadlineSlot(args.epoch));
@@ -368,27 +496,40 @@ contract Rollup {
         }
         uint256 fees = blocks[args.lastBlock].cumulativeFees - blocks[args.firstBlock - 1].cumulativeFees;
         if (args.totalFees != fees) revert FeesMismatch(args.totalFees, fees);
+        return fees;
+    }
 
-        verifier.verifyEpoch(
-            [
-                args.epoch,
-                uint256(uint160(c.bondProvider)),
-                uint256(args.startArchive),
-                uint256(args.endArchive),
-                args.firstBlock,
-                args.lastBlock,
-                fees
-            ],
-            proofs
-        );
+    /// @dev The tree size of the claim: set by its first chunk, the same after.
+    function _declareSize(uint256 size) private {
+        if (size == 0 || size > MAX_TREE_SIZE) revert TreeTooLarge(size);
+        uint256 declared = chunkTreeSize;
+        if (declared == 0) chunkTreeSize = size;
+        else if (size != declared) revert TreeSizeMismatch(size, declared);
+    }
 
-        provenBlockNumber = args.lastBlock;
-        delete claim;
-        uint256 proverFee = fees * c.basisPointFee / 10_000;
-        escrow.unstakeBond(c.bondProvider, c.bondAmount);
-        if (proverFee > 0 && !feeToken.transfer(c.bondProvider, proverFee)) revert TransferFailed();
-        if (fees > proverFee && !feeToken.transfer(c.proposerClaimant, fees - proverFee)) revert TransferFailed();
-        emit L2ProofVerified(args.epoch, args.lastBlock, c.bondProvider, proverFee);
+    /// @dev Marks the chunk's positions verified; refuses one verified before.
+    function _checkNew(EpochProof[] calldata proofs) private {
+        uint256 id = claimId;
+        for (uint256 i = 0; i < proofs.length; i++) {
+            uint256 pos = proofs[i].position;
+            uint256 bit = 1 << (pos % 256);
+            uint256 word = verifiedBits[id][pos / 256];
+            if (word & bit != 0) revert AlreadyVerified(pos);
+            verifiedBits[id][pos / 256] = word | bit;
+        }
+    }
+
+    /// @dev Checks each consumed output against its record and deletes it.
+    function _consume(VerifiedOutput[] calldata consumed) private {
+        uint256 id = claimId;
+        for (uint256 j = 0; j < consumed.length; j++) {
+            VerifiedOutput calldata v = consumed[j];
+            bytes32 stored = outputs[id][v.position];
+            if (stored == bytes32(0)) revert ChildNotVerified(v.position);
+            if (stored != keccak256(abi.encode(v.circuit, v.publicInputs))) revert ChildOutputMismatch(v.position);
+            delete outputs[id][v.position];
+        }
+        outstandingOutputs -= consumed.length;
     }
 
     // ---------------------------------------------------------- pruning

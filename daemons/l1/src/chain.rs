@@ -36,6 +36,9 @@ pub struct Deployment {
     pub verifier: Address,
 }
 
+/// Ethereum's per-transaction gas cap since Osaka (EIP-7825).
+pub const TX_GAS_CAP: u64 = 16_777_216;
+
 /// What went wrong on L1.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum L1Error {
@@ -338,7 +341,15 @@ impl L1 {
         // Estimation runs the call (a revert is refused here, with its
         // reason); the margin covers state that moves before inclusion.
         let estimate = call.estimate_gas().await.map_err(|e| classify(what, e))?;
-        let call = call.gas(estimate + estimate / 4 + 20_000);
+        if estimate > TX_GAS_CAP {
+            return Err(L1Error::Reverted {
+                what: what.to_string(),
+                reason: format!(
+                    "it needs {estimate} gas, over the per-transaction cap of {TX_GAS_CAP} (EIP-7825)"
+                ),
+            });
+        }
+        let call = call.gas((estimate + estimate / 4 + 20_000).min(TX_GAS_CAP));
         let replay = call.clone();
         let pending = call.send().await.map_err(|e| classify(what, e))?;
         let hash = *pending.tx_hash();
@@ -534,6 +545,24 @@ impl L1 {
             self.rollup().claimEpochProofRight(quote.to_sol()),
         )
         .await
+    }
+
+    /// The chunks of `epoch`'s claim verified so far: the tree size they
+    /// declared (0: none yet), the outputs not consumed yet, and whether
+    /// each position is verified.
+    pub async fn epoch_chunks(&self, epoch: u64) -> Result<(usize, usize, Vec<bool>), L1Error> {
+        let r = self
+            .read(
+                "getEpochChunks",
+                self.rollup().getEpochChunks(U256::from(epoch)),
+            )
+            .await?;
+        let size = usize::try_from(r.size).unwrap_or(usize::MAX);
+        let outstanding = usize::try_from(r.outstanding).unwrap_or(usize::MAX);
+        let verified = (0..size)
+            .map(|p| r.verified.get(p / 256).is_some_and(|w| w.bit(p % 256)))
+            .collect();
+        Ok((size, outstanding, verified))
     }
 
     /// Prunes the pending chain if its first epoch is past its proof window.

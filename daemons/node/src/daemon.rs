@@ -339,7 +339,11 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         setup.checking,
         rc,
         Duration::from_millis(s.epoch_proving_timeout_ms),
-    );
+    )
+    .with_budget(crate::publisher::TxBudget {
+        gas: s.publisher_max_tx_gas,
+        calldata_bytes: s.publisher_max_tx_bytes,
+    });
     let node = engine::start(m, pipeline, state.clone(), ProgressLog::Lines);
     probe.set(node.probe());
     let mut events = node.subscribe();

@@ -35,8 +35,10 @@ pub struct EpochReport {
     pub txs: usize,
     /// Proofs verified on L1 in one batch.
     pub proofs: usize,
-    /// Gas of the submission.
+    /// Gas of the submission (all its transactions).
     pub gas: u64,
+    /// The submission's transactions, gas and calldata.
+    pub l1: crate::publisher::Publication,
     /// Wall time from claim to L1 acceptance.
     pub took: Duration,
 }
@@ -57,6 +59,7 @@ pub struct Pipeline<B: JobBroker = HttpClient> {
     pub timeout: Duration,
     archiver: Archiver,
     world: WorldState,
+    budget: crate::publisher::TxBudget,
 }
 
 /// Re-executes block `b` on a fork of the kept world state and keeps it.
@@ -110,7 +113,14 @@ impl<B: JobBroker> Pipeline<B> {
             timeout,
             archiver: Archiver::default(),
             world,
+            budget: crate::publisher::TxBudget::default(),
         }
+    }
+
+    /// What each L1 transaction of an epoch may use.
+    pub fn with_budget(mut self, budget: crate::publisher::TxBudget) -> Pipeline<B> {
+        self.budget = budget;
+        self
     }
 
     /// Reads L1's new proposals, waiting for an L1 that cannot be reached
@@ -221,7 +231,17 @@ impl<B: JobBroker> Pipeline<B> {
         )
         .await?;
         let deadline = Instant::now() + self.timeout;
-        let gas = publisher::publish(&self.l1, &plan, e, first, last, &jobs, deadline).await?;
+        let l1 = publisher::publish(
+            &self.l1,
+            &plan,
+            e,
+            first,
+            last,
+            &jobs,
+            deadline,
+            &self.budget,
+        )
+        .await?;
         // L1 took the proof: the epoch is done whatever happens to our copy
         // of the state. One that cannot be written (a full disk) stays at
         // its block and the next epoch re-executes the blocks after it.
@@ -242,7 +262,8 @@ impl<B: JobBroker> Pipeline<B> {
             blocks: (first, last),
             txs,
             proofs: jobs.len(),
-            gas,
+            gas: l1.gas,
+            l1,
             took: started.elapsed(),
         })
     }

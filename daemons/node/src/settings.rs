@@ -45,6 +45,10 @@ settings! {
         data_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/node"), env ["DATA_DIRECTORY"], flag "dataDirectory";
         /// Longest time an epoch's jobs may take in the broker (ms).
         epoch_proving_timeout_ms: u64 = 3_600_000, env ["PROVER_EPOCH_PROVING_TIMEOUT_MS"], flag "proverNode.epochProvingTimeoutMs";
+        /// Most gas one L1 transaction of an epoch proof may use: the proofs go in as many chunks as needed (Ethereum's cap is 16777216, EIP-7825).
+        publisher_max_tx_gas: u64 = 15_000_000, env ["PROVER_PUBLISHER_MAX_TX_GAS"], flag "proverPublisher.maxTxGas";
+        /// Most calldata one L1 transaction of an epoch proof may carry, in bytes (pools refuse transactions over 128 KiB).
+        publisher_max_tx_bytes: usize = 122_880, env ["PROVER_PUBLISHER_MAX_TX_BYTES"], flag "proverPublisher.maxTxBytes";
         /// Port of the node's JSON-RPC API (proverNode_getStatus, proverNode_getJobs); unset: none, unless systemd passes a socket.
         rpc_port: Option<u16> = None, env ["AZTEC_PORT"], flag "port";
         /// Address the JSON-RPC API binds to when it binds itself.
@@ -76,6 +80,21 @@ impl Validate for NodeSettings {
                     format!("entry {} repeats an earlier one", i + 1),
                 ));
             }
+        }
+        if !(1_000_000..=aztec_prover_l1::chain::TX_GAS_CAP).contains(&self.publisher_max_tx_gas) {
+            return Err((
+                "publisher_max_tx_gas",
+                format!(
+                    "must be from 1000000 to {} (EIP-7825's cap)",
+                    aztec_prover_l1::chain::TX_GAS_CAP
+                ),
+            ));
+        }
+        if !(16_384..=131_072).contains(&self.publisher_max_tx_bytes) {
+            return Err((
+                "publisher_max_tx_bytes",
+                "must be from 16384 to 131072 (128 KiB)".into(),
+            ));
         }
         if self.polling_interval_ms == 0 {
             return Err(("polling_interval_ms", "must be at least 1".into()));
