@@ -1582,6 +1582,87 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     devnet.stop().await;
 }
 
+/// With a gas budget that cuts each epoch into several L1 transactions
+/// (EIP-7825's cap on in anvil), the node sends chunks as their proofs come
+/// in; killed (-9) after its first chunk landed and started again, it asks
+/// L1 what is verified and sends only the rest: the epoch is accepted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_between_chunks_sends_only_the_missing_ones() {
+    let (dir, sizes, devnet) = node_test_setup().await;
+    let broker = support::start_broker(dir.path(), &[]);
+    let broker_url = format!("http://{}", broker.addr.unwrap());
+    let key = devnet.provers[0].clone();
+    let start_node = |name: &str| {
+        let mut c = node_command(
+            &devnet,
+            &key,
+            &broker_url,
+            &sizes,
+            &dir.path().join("node-data"),
+        );
+        c.env("PROVER_PUBLISHER_MAX_TX_GAS", "1000000");
+        spawn_in(dir.path(), name, c)
+    };
+    let mut first = start_node("node1");
+    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    assert!(
+        support::eventually(Duration::from_secs(120), || first
+            .log()
+            .contains("verified on L1 while the rest is proven")),
+        "{}",
+        first.log_tail(30)
+    );
+    first.kill9().unwrap();
+    let killed_log = first.log();
+    let epoch: u64 = killed_log
+        .lines()
+        .find(|l| l.contains("verified on L1 while the rest is proven"))
+        .and_then(|l| l.split("epoch ").nth(1))
+        .and_then(|r| r.split(':').next()?.trim().parse().ok())
+        .unwrap();
+    assert!(
+        !killed_log.contains(&format!("epoch {epoch} proof accepted")),
+        "the root landed before the kill:\n{killed_log}"
+    );
+    let node = start_node("node2");
+    let l1 = devnet.client(&key).await.unwrap();
+    let log = proven_once(&l1, &node, epoch).await;
+    assert!(
+        log.contains("verified on L1 already; sending the other"),
+        "{}",
+        node.log_tail(40)
+    );
+    assert!(!log.contains("AlreadyVerified"), "{}", node.log_tail(40));
+    let of_epoch = l1
+        .rollup()
+        .L2ProofVerified_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(ev, _)| ev.epoch == U256::from(epoch))
+        .count();
+    assert_eq!(of_epoch, 1);
+    let chunks = l1
+        .rollup()
+        .EpochChunkVerified_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap();
+    let of_epoch: Vec<_> = chunks
+        .iter()
+        .filter(|(ev, _)| ev.epoch == U256::from(epoch))
+        .collect();
+    eprintln!(
+        "epoch {epoch}: {} chunk transactions before the root, the node killed after the first",
+        of_epoch.len()
+    );
+    assert!(of_epoch.len() >= 2, "{chunks:?}");
+    devnet.stop().await;
+}
+
 /// A second node on a data directory in use refuses to start, naming the
 /// directory and the first node's pid, before it opens the world state.
 #[test]

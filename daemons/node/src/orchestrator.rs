@@ -250,7 +250,21 @@ pub async fn prove_epoch(
     plan: &EpochPlan,
     checking: &Checking,
     timeout: Duration,
+    progress: impl FnMut(&Progress),
+) -> Result<Vec<ProvenJob>, NodeError> {
+    prove_epoch_with(broker, epoch, plan, checking, timeout, progress, |_, _| {}).await
+}
+
+/// [`prove_epoch`], also handing each job to `proven` (its position in the
+/// plan, and the checked proof) as soon as it is checked.
+pub async fn prove_epoch_with(
+    broker: &impl JobBroker,
+    epoch: u64,
+    plan: &EpochPlan,
+    checking: &Checking,
+    timeout: Duration,
     mut progress: impl FnMut(&Progress),
+    mut proven: impl FnMut(usize, &ProvenJob),
 ) -> Result<Vec<ProvenJob>, NodeError> {
     let deadline = Instant::now() + timeout;
     let mut patience = Patience::new(epoch, deadline);
@@ -325,8 +339,9 @@ pub async fn prove_epoch(
                         .await?
                         .and_then(|bytes| check_result(&bytes, job, checking));
                     match checked {
-                        Ok(proven) => {
-                            results[i] = Some(proven);
+                        Ok(checked_job) => {
+                            proven(i, &checked_job);
+                            results[i] = Some(checked_job);
                             p.proven += 1;
                         }
                         Err(reason) => {

@@ -221,17 +221,24 @@ impl<B: JobBroker> Pipeline<B> {
             "epoch {e}: blocks {first}..={last}, {txs} txs, {} jobs",
             plan.jobs.len()
         );
-        let jobs = orchestrator::prove_epoch(
+        // Chunks of the tree go to L1 while the rest is proven.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let proving = orchestrator::prove_epoch_with(
             &self.broker,
             e,
             &plan,
             &self.checking,
             self.timeout,
             progress,
-        )
-        .await?;
+            move |i, j| {
+                let _ = tx.send((i, j.clone()));
+            },
+        );
+        let early = publisher::publish_early(&self.l1, &plan, e, rx, &self.budget);
+        let (jobs, early) = tokio::join!(proving, early);
+        let jobs = jobs?;
         let deadline = Instant::now() + self.timeout;
-        let l1 = publisher::publish(
+        let rest = publisher::publish(
             &self.l1,
             &plan,
             e,
@@ -242,6 +249,7 @@ impl<B: JobBroker> Pipeline<B> {
             &self.budget,
         )
         .await?;
+        let l1 = early.and(rest);
         // L1 took the proof: the epoch is done whatever happens to our copy
         // of the state. One that cannot be written (a full disk) stays at
         // its block and the next epoch re-executes the blocks after it.

@@ -67,6 +67,16 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// This and `other`, one after the other.
+    pub fn and(mut self, other: Publication) -> Publication {
+        self.txs += other.txs;
+        self.gas += other.gas;
+        self.max_gas = self.max_gas.max(other.max_gas);
+        self.calldata_bytes += other.calldata_bytes;
+        self.max_calldata_bytes = self.max_calldata_bytes.max(other.max_calldata_bytes);
+        self
+    }
+
     fn add(&mut self, gas: u64, bytes: usize) {
         self.txs += 1;
         self.gas += gas;
@@ -475,6 +485,115 @@ async fn publish_once(
     Ok(())
 }
 
+/// Sends chunks while the epoch is still being proven: each time the
+/// proofs at the next positions are all in and make a chunk as long as the
+/// budget allows, it goes to L1. Proofs arrive on `proven` (position and
+/// proof) until the sender is dropped; the root and whatever did not make a
+/// full chunk are left to [`publish`], which finds on L1 what these sent.
+/// Best effort: an error stops it (logged) and leaves the rest to `publish`.
+pub async fn publish_early(
+    l1: &L1,
+    plan: &EpochPlan,
+    e: u64,
+    mut proven: tokio::sync::mpsc::UnboundedReceiver<(usize, ProvenJob)>,
+    budget: &TxBudget,
+) -> Publication {
+    let mut done = Publication::default();
+    let n = plan.jobs.len();
+    let verified = match l1.epoch_chunks(e).await {
+        Ok((size, _, v)) if size == 0 || size == n => v,
+        Ok((size, _, _)) => {
+            tracing::warn!(
+                EPOCH = e,
+                "epoch {e}: L1 holds chunks of a tree of {size} proofs, ours has {n}: nothing sent early"
+            );
+            return done;
+        }
+        Err(err) => {
+            tracing::warn!(EPOCH = e, "epoch {e}: no chunks sent early: {err}");
+            return done;
+        }
+    };
+    // The tree as planned; each job's outputs replace the plan's as they come.
+    let mut jobs: Vec<ProvenJob> = plan
+        .jobs
+        .iter()
+        .map(|j| ProvenJob {
+            circuit: j.circuit(),
+            children: j.children.clone(),
+            public_inputs: Vec::new(),
+            proof: [[0; 32]; 8],
+        })
+        .collect();
+    let mut ready = vec![false; n];
+    let next_unverified = (0..n).find(|p| !verified.get(*p).copied().unwrap_or(false));
+    let mut next = next_unverified.unwrap_or(n);
+    // Only a chunk's epoch is read: the root is never sent early.
+    let root = Rollup::EpochProofArgs {
+        epoch: U256::from(e),
+        firstBlock: U256::ZERO,
+        lastBlock: U256::ZERO,
+        startArchive: Default::default(),
+        endArchive: Default::default(),
+        totalFees: U256::ZERO,
+    };
+    while let Some((i, job)) = proven.recv().await {
+        if i >= n {
+            continue;
+        }
+        jobs[i] = job;
+        ready[i] = true;
+        loop {
+            // The proofs ready from `next` on, short of the root.
+            let prefix = (next..n - 1).take_while(|p| ready[*p]).count();
+            if prefix == 0 {
+                break;
+            }
+            let remaining: Vec<usize> = (next..next + prefix).collect();
+            let take = next_run(&jobs, &remaining, e, budget);
+            if take == prefix {
+                // Room for more: wait for the next proof.
+                break;
+            }
+            let chunk = Chunk::of(&jobs, &remaining[..take]);
+            if !chunk.consumed.iter().all(|c| ready[*c]) {
+                // Outputs verified before a restart: restated once their
+                // proofs come back from the broker.
+                break;
+            }
+            match send_chunk(l1, &jobs, &chunk, &root, budget).await {
+                Ok(Sent::Landed(receipt, bytes)) => {
+                    done.add(receipt.gas_used, bytes);
+                    tracing::info!(
+                        EPOCH = e,
+                        "epoch {e}: chunk of {} proofs (positions {}..={}) verified on L1 while the rest is proven, in block {}: {} gas, {bytes} bytes",
+                        chunk.proofs.len(),
+                        chunk.proofs[0],
+                        chunk.proofs[chunk.proofs.len() - 1],
+                        receipt.block_number.unwrap_or(0),
+                        receipt.gas_used
+                    );
+                    next += take;
+                }
+                Ok(Sent::Over(_)) => {
+                    tracing::debug!(
+                        "epoch {e}: an early chunk is over the budget; left to the end"
+                    );
+                    return done;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        EPOCH = e,
+                        "epoch {e}: sending a chunk early: {err}; the rest goes when the epoch is proven"
+                    );
+                    return done;
+                }
+            }
+        }
+    }
+    done
+}
+
 /// Whether block `last` of epoch `e` is proven on L1 already (an earlier
 /// submission landed).
 async fn landed(l1: &L1, e: u64, last: u64) -> bool {
@@ -486,4 +605,74 @@ async fn landed(l1: &L1, e: u64, last: u64) -> bool {
         );
     }
     proven
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aztec_zk::{CircuitId, Felt};
+
+    fn job(circuit: CircuitId, children: &[usize], inputs: u64) -> ProvenJob {
+        ProvenJob {
+            circuit,
+            children: children.to_vec(),
+            public_inputs: (1..=inputs).map(Felt::from_u64).collect(),
+            proof: [[7; 32]; 8],
+        }
+    }
+
+    /// Two base rollups merged, a parity, and a root over both.
+    fn tree() -> Vec<ProvenJob> {
+        vec![
+            job(CircuitId::BaseRollup, &[], 4),
+            job(CircuitId::BaseRollup, &[], 4),
+            job(CircuitId::MergeRollup, &[0, 1], 9),
+            job(CircuitId::BaseParity, &[], 2),
+            job(CircuitId::RootRollup, &[2, 3], 16),
+        ]
+    }
+
+    #[test]
+    fn a_chunk_consumes_the_children_before_it_and_records_what_it_leaves() {
+        let jobs = tree();
+        let first = Chunk::of(&jobs, &[0, 1]);
+        assert_eq!((first.consumed.clone(), first.recorded), (vec![], 2));
+        assert!(!first.is_final(&jobs));
+        let last = Chunk::of(&jobs, &[2, 3, 4]);
+        assert_eq!(last.consumed, vec![0, 1]);
+        assert_eq!(last.recorded, 1, "only the root, which nothing consumes");
+        assert!(last.is_final(&jobs));
+        let whole = Chunk::of(&jobs, &[0, 1, 2, 3, 4]);
+        assert_eq!((whole.consumed.len(), whole.recorded), (0, 1));
+    }
+
+    #[test]
+    fn runs_are_as_long_as_the_budget_lets_them_be() {
+        let jobs = tree();
+        let all: Vec<usize> = (0..jobs.len()).collect();
+        let roomy = TxBudget::default();
+        assert_eq!(next_run(&jobs, &all, 3, &roomy), jobs.len());
+        // A budget that holds one proof of a kind at a time.
+        let one = model_gas(
+            &jobs,
+            &Chunk::of(&jobs, &[0]),
+            &Chunk::of(&jobs, &[0]).calldata(&jobs, 3),
+        );
+        let tight = TxBudget {
+            gas: one + 1,
+            ..roomy
+        };
+        assert_eq!(next_run(&jobs, &all, 3, &tight), 1);
+        // Never less than one, even when one is over.
+        let none = TxBudget { gas: 1, ..roomy };
+        assert_eq!(next_run(&jobs, &all, 3, &none), 1);
+        // The model grows with the chunk, and calldata counts.
+        let two = Chunk::of(&jobs, &[0, 1]);
+        assert!(model_gas(&jobs, &two, &two.calldata(&jobs, 3)) > one);
+        let small_calldata = TxBudget {
+            calldata_bytes: Chunk::of(&jobs, &[0, 1]).calldata(&jobs, 3).len() + 6 * 32,
+            ..roomy
+        };
+        assert_eq!(next_run(&jobs, &all, 3, &small_calldata), 2);
+    }
 }
