@@ -1663,6 +1663,63 @@ async fn a_node_killed_between_chunks_sends_only_the_missing_ones() {
     devnet.stop().await;
 }
 
+/// With `PROVER_NODE_PROVE_AHEAD`, the node enqueues each block's jobs as
+/// soon as the block is on L1. Another prover quotes cheaper and wins the
+/// claim: the node submits nothing for that epoch, and reports the work it
+/// proved ahead as dropped (log and `proverNode_getStatus`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_proven_ahead_for_an_epoch_another_prover_wins_is_dropped_and_counted() {
+    let (dir, sizes, devnet) = node_test_setup().await;
+    let broker = support::start_broker(dir.path(), &[]);
+    let broker_url = format!("http://{}", broker.addr.unwrap());
+    let key = devnet.provers[0].clone();
+    let api_port = support::free_port();
+    let mut c = node_command(
+        &devnet,
+        &key,
+        &broker_url,
+        &sizes,
+        &dir.path().join("node-data"),
+    );
+    c.env("PROVER_NODE_PROVE_AHEAD", "true")
+        .env("AZTEC_PORT", api_port.to_string());
+    let node = spawn_in(dir.path(), "node", c);
+    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    // The other prover asks 10 bps to our node's 100: its quotes win.
+    let other = until_our_claim(&devnet, &devnet.provers[1], 10, 60).await;
+    let epoch = other.epoch;
+    let dropped = format!("epoch {epoch} went to another prover");
+    assert!(
+        support::eventually(Duration::from_secs(30), || node.log().contains(&dropped)),
+        "{}",
+        node.log_tail(30)
+    );
+    let log = node.log();
+    assert!(
+        log.contains(&format!("epoch {epoch}: proving ahead of the claim")),
+        "{}",
+        node.log_tail(30)
+    );
+    assert!(
+        !log.contains(&format!("epoch {epoch} is claimed with our quote")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&format!("epoch {epoch} proof accepted")),
+        "{log}"
+    );
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"proverNode_getStatus","params":[]}"#;
+    let (code, text) = support::raw_post(api, body.as_bytes());
+    assert_eq!(code, 200, "{text}");
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let n = status["result"]["jobsDroppedAhead"].as_u64().unwrap_or(0);
+    assert!(n > 0, "{status}");
+    eprintln!("epoch {epoch} went to another prover: {n} jobs proven ahead dropped");
+    other.stop().await;
+    devnet.stop().await;
+}
+
 /// A second node on a data directory in use refuses to start, naming the
 /// directory and the first node's pid, before it opens the world state.
 #[test]

@@ -82,6 +82,7 @@ fn cli() -> Command {
         .arg(num_arg("anvil-port", "0", "anvil's port (0: any free one)"))
         .arg(num_arg("node-port", "0", "Port of the sequencer's JSON-RPC endpoint, txs and quotes (0: any free one)"))
         .arg(num_arg("max-txs-per-block", "2", "Txs per block at most"))
+        .arg(Arg::new("prove-ahead").long("prove-ahead").value_name("BOOL").default_value("true").value_parser(["true", "false"]).help("Prove each block as soon as it is on L1, before the epoch is claimed (PROVER_NODE_PROVE_AHEAD)"))
         .arg(num_arg("max-tx-gas", "15000000", "Most gas one L1 transaction of an epoch proof may use (PROVER_PUBLISHER_MAX_TX_GAS): the proofs go in as many chunks as needed"))
         .arg(Arg::new("params").long("params").value_name("PRESET").default_value("test").help("Circuit sizes: test, devnet, production"))
         .arg(Arg::new("keys").long("keys").value_name("DIR").help("Key directory [default: ~/.cache/aztec-prover/devnet-keys-<params>]"))
@@ -439,6 +440,9 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
             agents: u32::try_from(get("agents").max(1)).unwrap_or(1),
             keys_dir,
             max_tx_gas: get("max-tx-gas"),
+            prove_ahead: m
+                .get_one::<String>("prove-ahead")
+                .is_none_or(|v| v != "false"),
         };
         runtime()?.block_on(devnet::run(run))?;
         return Ok(());

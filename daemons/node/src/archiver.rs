@@ -42,6 +42,11 @@ impl Archiver {
         Ok(())
     }
 
+    /// The newest block read.
+    pub fn last(&self) -> Option<&ProposedBlock> {
+        self.blocks.values().next_back()
+    }
+
     /// Block `n`, if read.
     pub fn block(&self, n: u64) -> Option<&ProposedBlock> {
         self.blocks.get(&n)

@@ -344,7 +344,10 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         gas: s.publisher_max_tx_gas,
         calldata_bytes: s.publisher_max_tx_bytes,
     });
-    let node = engine::start(m, pipeline, state.clone(), ProgressLog::Lines);
+    let ahead = s
+        .prove_ahead
+        .then(|| Duration::from_millis(s.polling_interval_ms));
+    let node = engine::start_with(m, pipeline, state.clone(), ProgressLog::Lines, ahead);
     probe.set(node.probe());
     let mut events = node.subscribe();
     status(&state, "watching L1");

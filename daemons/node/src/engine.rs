@@ -225,6 +225,26 @@ pub fn start<B: JobBroker + 'static>(
     status: StatusBoard,
     log: ProgressLog,
 ) -> NodeHandle {
+    start_with(monitor, pipeline, status, log, None)
+}
+
+/// What the prover task does next.
+enum Work {
+    /// Prove this claimed epoch (first and last block).
+    Prove(u64, u64, u64),
+    /// This epoch went to another prover.
+    NotOurs(u64),
+}
+
+/// [`start`], proving the running epoch's blocks ahead of its claim every
+/// `ahead_every` ([`Pipeline::prove_ahead`]) when given.
+pub fn start_with<B: JobBroker + 'static>(
+    monitor: Monitor,
+    pipeline: Pipeline<B>,
+    status: StatusBoard,
+    log: ProgressLog,
+    ahead_every: Option<Duration>,
+) -> NodeHandle {
     let (events, _) = broadcast::channel(1024);
     let (stop, stop_rx) = watch::channel(false);
     let liveness = Arc::new(Liveness::default());
@@ -243,7 +263,7 @@ pub fn start<B: JobBroker + 'static>(
 
     // Claims go to the prover through a queue of their own: the monitor's
     // events are a broadcast, and one slow epoch must not lose a claim.
-    let (claims, mut claimed) = mpsc::unbounded_channel::<(u64, u64, u64)>();
+    let (claims, mut claimed) = mpsc::unbounded_channel::<Work>();
     let (tx, st) = (events.clone(), status.clone());
     let guard = Running::new(&running);
     let forwarder = tokio::spawn(async move {
@@ -259,7 +279,10 @@ pub fn start<B: JobBroker + 'static>(
                     } = &e
                     {
                         st.claimed(*epoch, *first_block, *last_block);
-                        let _ = claims.send((*epoch, *first_block, *last_block));
+                        let _ = claims.send(Work::Prove(*epoch, *first_block, *last_block));
+                    }
+                    if let NodeEvent::ClaimedByOther { epoch, .. } = &e {
+                        let _ = claims.send(Work::NotOurs(*epoch));
                     }
                     let _ = tx.send(EngineEvent::Monitor(e));
                 }
@@ -277,9 +300,28 @@ pub fn start<B: JobBroker + 'static>(
         let _running = guard;
         let mut pipeline = pipeline;
         st.set_status("watching L1");
-        while let Some((epoch, first, last)) = claimed.recv().await {
-            prove_one(&mut pipeline, &st, &tx, log, epoch, first, last).await;
-            st.set_status("watching L1");
+        loop {
+            // Between claims, the blocks of the running epoch are proven
+            // ahead when the node is set to.
+            let tick = tokio::time::sleep(ahead_every.unwrap_or(Duration::MAX));
+            tokio::select! {
+                work = claimed.recv() => match work {
+                    Some(Work::Prove(epoch, first, last)) => {
+                        prove_one(&mut pipeline, &st, &tx, log, epoch, first, last).await;
+                        st.set_status("watching L1");
+                    }
+                    Some(Work::NotOurs(epoch)) => {
+                        pipeline.ahead.not_ours(epoch);
+                    }
+                    None => break,
+                },
+                _ = tick, if ahead_every.is_some() => {
+                    if let Err(e) = pipeline.prove_ahead().await {
+                        tracing::warn!("proving ahead: {e}");
+                    }
+                }
+            }
+            st.set_dropped_ahead(pipeline.ahead.dropped());
         }
     });
 

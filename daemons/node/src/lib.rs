@@ -7,6 +7,7 @@
 //! through the broker ([`orchestrator`]) and published ([`pipeline`]).
 #![forbid(unsafe_code)]
 
+pub mod ahead;
 pub mod api;
 pub mod archiver;
 

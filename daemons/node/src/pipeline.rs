@@ -41,6 +41,8 @@ pub struct EpochReport {
     pub l1: crate::publisher::Publication,
     /// Wall time from claim to L1 acceptance.
     pub took: Duration,
+    /// Jobs of the epoch enqueued ahead of its claim.
+    pub ahead: usize,
 }
 
 /// The node's proving side.
@@ -60,6 +62,8 @@ pub struct Pipeline<B: JobBroker = HttpClient> {
     archiver: Archiver,
     world: WorldState,
     budget: crate::publisher::TxBudget,
+    /// Work enqueued before its epoch was claimed.
+    pub ahead: crate::ahead::Ahead,
 }
 
 /// Re-executes block `b` on a fork of the kept world state and keeps it.
@@ -114,6 +118,7 @@ impl<B: JobBroker> Pipeline<B> {
             archiver: Archiver::default(),
             world,
             budget: crate::publisher::TxBudget::default(),
+            ahead: crate::ahead::Ahead::default(),
         }
     }
 
@@ -203,6 +208,13 @@ impl<B: JobBroker> Pipeline<B> {
         progress: impl FnMut(&Progress),
     ) -> Result<EpochReport, NodeError> {
         let started = Instant::now();
+        let ahead = self.ahead.claimed(e);
+        if ahead > 0 {
+            tracing::info!(
+                EPOCH = e,
+                "epoch {e}: {ahead} jobs were enqueued ahead of the claim"
+            );
+        }
         self.sync_archiver(e, started + self.timeout).await?;
         self.check_world(first)?;
         self.catch_up(first).await?;
@@ -273,10 +285,42 @@ impl<B: JobBroker> Pipeline<B> {
             gas: l1.gas,
             l1,
             took: started.elapsed(),
+            ahead,
         })
     }
 
     /// Block `n` as L1 proposed it.
+    /// Reads L1's new proposals (once; an L1 that cannot be reached is an error).
+    pub(crate) async fn sync_blocks(&mut self) -> Result<(), NodeError> {
+        self.archiver
+            .sync(&self.l1)
+            .await
+            .map_err(|e| NodeError::l1("reading the rollup's blocks", e))
+    }
+
+    /// The newest block read from L1.
+    pub(crate) fn newest_block(&self) -> Option<ProposedBlock> {
+        self.archiver.last().cloned()
+    }
+
+    /// Block `n`, if read.
+    pub(crate) fn known_block(&self, n: u64) -> Option<&ProposedBlock> {
+        self.archiver.block(n)
+    }
+
+    /// Block `n`, which must have been read.
+    pub(crate) fn proposed(&self, n: u64) -> Result<ProposedBlock, NodeError> {
+        self.block(n)
+    }
+
+    /// The kept world state, from one snapshot.
+    pub(crate) fn world_snapshot(
+        &self,
+    ) -> Result<aztec_prover_rollup::world::World<crate::world_state::Snapshot<'_>>, NodeError>
+    {
+        Ok(self.world.snapshot()?)
+    }
+
     fn block(&self, n: u64) -> Result<ProposedBlock, NodeError> {
         self.archiver
             .block(n)

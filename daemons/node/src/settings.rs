@@ -45,6 +45,8 @@ settings! {
         data_directory: PathBuf = PathBuf::from("/var/lib/aztec-prover/node"), env ["DATA_DIRECTORY"], flag "dataDirectory";
         /// Longest time an epoch's jobs may take in the broker (ms).
         epoch_proving_timeout_ms: u64 = 3_600_000, env ["PROVER_EPOCH_PROVING_TIMEOUT_MS"], flag "proverNode.epochProvingTimeoutMs";
+        /// Prove each block's jobs as soon as the block is on L1, before the epoch is claimed (work for epochs that go to another prover is dropped, and counted).
+        prove_ahead: bool = false, env ["PROVER_NODE_PROVE_AHEAD"], flag "proverNode.proveAhead";
         /// Most gas one L1 transaction of an epoch proof may use: the proofs go in as many chunks as needed (Ethereum's cap is 16777216, EIP-7825).
         publisher_max_tx_gas: u64 = 15_000_000, env ["PROVER_PUBLISHER_MAX_TX_GAS"], flag "proverPublisher.maxTxGas";
         /// Most calldata one L1 transaction of an epoch proof may carry, in bytes (pools refuse transactions over 128 KiB).

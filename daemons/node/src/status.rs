@@ -98,6 +98,9 @@ pub struct NodeStatus {
     pub world_state_block: Option<u64>,
     /// Each L1 endpoint (`ETHEREUM_HOSTS`) and its state, as listed.
     pub l1_endpoints: Vec<EndpointState>,
+    /// Jobs proven ahead of a claim that did not come (the epoch went to
+    /// another prover, or to nobody), since the node started.
+    pub jobs_dropped_ahead: usize,
 }
 
 #[derive(Default)]
@@ -158,6 +161,11 @@ impl StatusBoard {
     /// The L1 endpoints whose state the snapshot shows.
     pub fn set_l1_endpoints(&self, endpoints: Endpoints) {
         self.lock().endpoints = Some(endpoints);
+    }
+
+    /// Jobs proven ahead and dropped so far.
+    pub fn set_dropped_ahead(&self, jobs: usize) {
+        self.lock().status.jobs_dropped_ahead = jobs;
     }
 
     /// The epoch of the current slot.
