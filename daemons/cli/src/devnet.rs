@@ -390,16 +390,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         );
     }
-    if total > Duration::ZERO {
-        let busy: u64 = agents.iter().map(|a| busy_ms(&a.log())).sum();
-        let capacity = total.as_millis() as f64 * agents.len().max(1) as f64;
-        println!(
-            "  agents busy:              {:.0}% of the proving time ({} agent(s), {:.1} s proving)",
-            100.0 * busy as f64 / capacity,
-            agents.len(),
-            busy as f64 / 1000.0
-        );
-    }
+    let busy: u64 = agents.iter().map(|a| busy_ms(&a.log())).sum();
+    let capacity = started.elapsed().as_millis().max(1) as f64 * agents.len().max(1) as f64;
+    println!(
+        "  agents busy:              {:.1} s proving, {:.0}% of the wall time ({} agent(s))",
+        busy as f64 / 1000.0,
+        100.0 * busy as f64 / capacity,
+        agents.len()
+    );
     println!("  results refused:          {refused} (each proven again)");
     println!(
         "  wall time:                {:.1} s",
