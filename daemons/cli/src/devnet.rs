@@ -41,7 +41,8 @@ pub struct RunOptions {
 /// The seed the devnet's keys come from: public, so the keys are INSECURE.
 const DEVNET_SEED: &str = "aztec-prover devnet";
 
-fn ensure_keys(dir: &std::path::Path, params: &RollupParams) -> anyhow::Result<()> {
+/// The devnet's keys in `dir`, generated from its public seed when missing.
+pub(crate) fn ensure_keys(dir: &std::path::Path, params: &RollupParams) -> anyhow::Result<()> {
     let have = CircuitId::ALL
         .iter()
         .all(|c| aztec_zk::keys::load_verifying_key(dir, *c, params).is_ok());

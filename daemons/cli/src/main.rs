@@ -183,6 +183,17 @@ fn cli() -> Command {
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object per line")),
     );
     let bench = bench.subcommand(
+        Command::new("epoch")
+            .about("One epoch of full blocks end to end on a local anvil with the EIP-7825 gas cap: real proofs, chunked submission; against the single transaction it would need")
+            .arg(Arg::new("params").long("params").value_name("PRESET").default_value("production").help("Circuit sizes: test, devnet, production"))
+            .arg(num_arg("blocks", "32", "Full blocks in the epoch"))
+            .arg(num_arg("agents", "1", "Proofs made at once"))
+            .arg(num_arg("max-tx-gas", "15000000", "Most gas per L1 transaction (PROVER_PUBLISHER_MAX_TX_GAS)"))
+            .arg(num_arg("slot-seconds", "4", "Seconds per L2 slot (each block is built in one)"))
+            .arg(Arg::new("keys").long("keys").value_name("DIR").help("Key directory [default: ~/.cache/aztec-prover/devnet-keys-<params>]"))
+            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object")),
+    );
+    let bench = bench.subcommand(
         Command::new("world-state")
             .about("Re-execute blocks against the node's world state in LMDB and in memory, in the same run; time a restart")
             .arg(num_arg("blocks", "100", "Full blocks of synthetic txs to re-execute"))
@@ -423,14 +434,7 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
     };
     let keys_dir = match m.get_one::<String>("keys") {
         Some(k) => std::path::PathBuf::from(k),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
-            })
-            .unwrap_or_else(std::env::temp_dir)
-            .join("aztec-prover")
-            .join(format!("devnet-keys-{params_name}")),
+        None => devnet_keys_dir(&params_name),
     };
     if !m.get_flag("l1-only") {
         let run = devnet::RunOptions {
@@ -659,6 +663,44 @@ fn threads_arg(m: &ArgMatches) -> usize {
         })
 }
 
+/// Where the devnet keeps the keys of `params` unless told.
+fn devnet_keys_dir(params: &str) -> std::path::PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("aztec-prover")
+        .join(format!("devnet-keys-{params}"))
+}
+
+fn bench_epoch(m: &ArgMatches) -> Result<(), Failure> {
+    let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
+    let params = m
+        .get_one::<String>("params")
+        .cloned()
+        .unwrap_or_else(|| "production".into());
+    let keys_dir = match m.get_one::<String>("keys") {
+        Some(k) => std::path::PathBuf::from(k),
+        None => devnet_keys_dir(&params),
+    };
+    let service = ServiceSettings::default();
+    logging::init(&service, "aztec-prover-bench");
+    let opts = bench::epoch::EpochBenchOptions {
+        params,
+        blocks: get("blocks"),
+        agents: usize::try_from(get("agents").max(1)).unwrap_or(1),
+        keys_dir,
+        budget: aztec_prover_node::publisher::TxBudget {
+            gas: get("max-tx-gas"),
+            ..Default::default()
+        },
+        slot_seconds: get("slot-seconds"),
+        json: m.get_flag("json"),
+    };
+    runtime()?.block_on(bench::epoch::run(opts))?;
+    Ok(())
+}
+
 fn bench_world_state(m: &ArgMatches) -> Result<(), Failure> {
     let (params_name, params) = params_arg(m)?;
     let opts = bench::world_state::WorldStateBenchOptions {
@@ -787,6 +829,7 @@ fn main() -> ExitCode {
             Some(("broker", m)) => bench_broker(m),
             Some(("kernels", m)) => bench_kernels(m),
             Some(("prove", m)) => bench_prove(m),
+            Some(("epoch", m)) => bench_epoch(m),
             Some(("world-state", m)) => bench_world_state(m),
             _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
         },

@@ -48,6 +48,8 @@ pub struct DevnetOptions {
     pub prover_funds: U256,
     /// Txs per block at most.
     pub max_txs_per_block: usize,
+    /// Every block full (as many txs as `max_txs_per_block` and the sizes allow).
+    pub full_blocks: bool,
     /// Whether the sequencer claims quotes.
     pub claim_quotes: bool,
     /// Seed of the synthetic traffic.
@@ -70,6 +72,7 @@ impl Default for DevnetOptions {
             keys_dir: None,
             prover_funds: U256::from(10u64).pow(U256::from(24u64)),
             max_txs_per_block: usize::MAX,
+            full_blocks: false,
             claim_quotes: true,
             seed: 1,
             l1_state: None,
@@ -216,6 +219,7 @@ impl Devnet {
         let cfg = SequencerConfig {
             params: opts.params.clone(),
             max_txs_per_block: opts.max_txs_per_block,
+            full_blocks: opts.full_blocks,
             seed: opts.seed,
             claim_quotes: opts.claim_quotes,
         };

@@ -100,6 +100,8 @@ pub struct SequencerConfig {
     pub params: RollupParams,
     /// Txs per block: at least one, at most the block's capacity.
     pub max_txs_per_block: usize,
+    /// Every block as full as `max_txs_per_block` allows (else a random count).
+    pub full_blocks: bool,
     /// Seed of the synthetic traffic.
     pub seed: u64,
     /// Whether to claim quotes (a test may want to claim itself).
@@ -199,7 +201,11 @@ impl Sequencer {
             .txs_per_block()
             .min(self.cfg.max_txs_per_block)
             .max(1);
-        let n = self.rng.gen_range(1..=capacity);
+        let n = if self.cfg.full_blocks {
+            capacity
+        } else {
+            self.rng.gen_range(1..=capacity)
+        };
         let mut txs = Vec::with_capacity(n);
         for _ in 0..n {
             let tx = synthetic_tx(&next, &mut self.rng)

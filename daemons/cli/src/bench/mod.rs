@@ -5,4 +5,5 @@
 //! to a GPU machine can run them without the CLI.
 
 pub mod broker;
+pub mod epoch;
 pub mod world_state;
