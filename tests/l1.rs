@@ -539,6 +539,46 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
         .unwrap();
     assert_eq!(staked, U256::from(600u64));
 
+    // The first proof of its tree goes to L1 as a chunk (simulated: the
+    // devnet runs the mock verifier); L1 keeps its output.
+    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
+    let params = aztec_zk::RollupParams::test();
+    let plan = aztec_prover_node::epoch::plan_from_genesis(
+        &l1,
+        &remote,
+        &params,
+        epoch,
+        (first_block, last_block),
+        key.address(),
+    )
+    .await
+    .unwrap();
+    let jobs: Vec<aztec_prover_node::orchestrator::ProvenJob> = plan
+        .jobs
+        .iter()
+        .map(|j| aztec_prover_node::orchestrator::ProvenJob {
+            circuit: j.circuit(),
+            children: j.children.clone(),
+            public_inputs: aztec_zk::synth::simulate(&params, &j.inputs).unwrap(),
+            proof: [[0; 32]; 8],
+        })
+        .collect();
+    assert!(jobs[0].children.is_empty());
+    l1.send(
+        "submitEpochChunk",
+        l1.rollup().submitEpochChunk(
+            U256::from(epoch),
+            U256::from(jobs.len()),
+            aztec_prover_node::publisher::to_sol(&jobs, &[0]),
+            Vec::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    let (size, outstanding, verified) = l1.epoch_chunks(epoch).await.unwrap();
+    assert_eq!((size, outstanding), (jobs.len(), 1));
+    assert!(verified[0]);
+
     // Nobody proves it: past the window the next proposal prunes, slashing the bond.
     let deadline = (epoch + 1) * cfg.epoch_duration + cfg.proof_window_slots;
     let mut pruned = Vec::new();
@@ -579,6 +619,9 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
         U256::ZERO
     );
     assert!(l1.proof_claim().await.unwrap().is_none());
+    // Pruning cleared the epoch's chunks.
+    let (size, outstanding, verified) = l1.epoch_chunks(epoch).await.unwrap();
+    assert_eq!((size, outstanding, verified.len()), (0, 0, 0));
     claimed.stop().await;
     devnet.stop().await;
 }
@@ -611,36 +654,16 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let key = devnet.provers[0].clone();
     let bps = 2_500u32;
     let claimed = until_our_claim(&devnet, &key, bps, 400).await;
-    let (cfg, e) = (claimed.cfg, claimed.epoch);
+    let e = claimed.epoch;
     let (first, last) = (claimed.first_block, claimed.last_block);
     claimed.stop().await;
 
-    // The tx provider and re-execution: the world at the epoch's start, then its job tree.
+    // The epoch's job tree, re-executed from genesis.
     let l1 = devnet.client(&key).await.unwrap();
-    let latest = l1.l1_block_number().await.unwrap();
-    let mut blocks = std::collections::BTreeMap::new();
-    for b in l1.proposed_blocks(0, latest).await.unwrap() {
-        blocks.insert(b.number, b);
-    }
     let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
-    let mut world = aztec_prover_rollup::world::World::genesis(params.clone());
-    for n in 1..first {
-        let b = &blocks[&n];
-        let spec = aztec_prover_node::txs::block_spec(&remote, b)
-            .await
-            .unwrap();
-        epoch::replay(&mut world, cfg.epoch_of(b.slot), &spec, b).unwrap();
-    }
-    let ours: Vec<_> = (first..=last).map(|n| &blocks[&n]).collect();
-    let mut specs = Vec::new();
-    for b in &ours {
-        specs.push(
-            aztec_prover_node::txs::block_spec(&remote, b)
-                .await
-                .unwrap(),
-        );
-    }
-    let plan = epoch::plan(&mut world, e, key.address(), &specs, &ours).unwrap();
+    let plan = epoch::plan_from_genesis(&l1, &remote, &params, e, (first, last), key.address())
+        .await
+        .unwrap();
 
     // Every job proven on the CPU backend.
     let keys_dir = keys.path().to_path_buf();

@@ -61,3 +61,50 @@ pub fn plan<S: TreeStore>(
     check_archive(&plan, last)?;
     Ok(plan)
 }
+
+/// The job tree of epoch `e` (blocks `first..=last`) for `prover`, from
+/// genesis: every earlier block read from L1 and re-executed in memory.
+/// For benchmarks and tests; the node keeps its world state instead.
+pub async fn plan_from_genesis(
+    l1: &aztec_prover_l1::L1,
+    remote: &aztec_prover_l1::remote::RemoteNode,
+    params: &aztec_zk::RollupParams,
+    e: u64,
+    (first, last): (u64, u64),
+    prover: Address,
+) -> Result<EpochPlan, NodeError> {
+    let l1_err = |what: &str, err| NodeError::l1(what, err);
+    let cfg = l1
+        .config()
+        .await
+        .map_err(|err| l1_err("reading the rollup's timing", err))?;
+    let latest = l1
+        .l1_block_number()
+        .await
+        .map_err(|err| l1_err("reading L1's block number", err))?;
+    let mut blocks = std::collections::BTreeMap::new();
+    for b in l1
+        .proposed_blocks(0, latest)
+        .await
+        .map_err(|err| l1_err("reading the rollup's blocks", err))?
+    {
+        blocks.insert(b.number, b);
+    }
+    let block = |n: u64| {
+        blocks
+            .get(&n)
+            .ok_or_else(|| NodeError::Chain(format!("block {n} is not on L1")))
+    };
+    let mut world = World::genesis(params.clone());
+    for n in 1..first {
+        let b = block(n)?;
+        let spec = crate::txs::block_spec(remote, b).await?;
+        replay(&mut world, cfg.epoch_of(b.slot), &spec, b)?;
+    }
+    let ours: Vec<&ProposedBlock> = (first..=last).map(block).collect::<Result<_, _>>()?;
+    let mut specs = Vec::with_capacity(ours.len());
+    for b in &ours {
+        specs.push(crate::txs::block_spec(remote, b).await?);
+    }
+    plan(&mut world, e, prover, &specs, &ours)
+}

@@ -20,8 +20,7 @@ use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_node::orchestrator::ProvenJob;
 use aztec_prover_node::publisher::{self, Publication, TxBudget};
 use aztec_prover_node::quotes::QuoteProvider;
-use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent, epoch, txs};
-use aztec_prover_rollup::world::World;
+use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent, epoch};
 use aztec_zk::RollupParams;
 
 /// What to run.
@@ -132,31 +131,14 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
     let l1 = devnet.client(&key).await?;
     let before_chunks = l1.l1_block_number().await?;
 
-    // The epoch's job tree, from the chain on L1.
-    let latest = l1.l1_block_number().await?;
-    let mut blocks = std::collections::BTreeMap::new();
-    for b in l1.proposed_blocks(0, latest).await? {
-        blocks.insert(b.number, b);
-    }
+    // The epoch's job tree, re-executed from genesis.
     let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(30))
         .map_err(|e| anyhow::anyhow!(e))?;
-    let cfg = l1.config().await?;
-    let mut world = World::genesis(params.clone());
-    for k in 1..first {
-        let b = &blocks[&k];
-        let spec = txs::block_spec(&remote, b).await?;
-        epoch::replay(&mut world, cfg.epoch_of(b.slot), &spec, b)?;
-    }
-    let ours: Vec<_> = (first..=last).map(|k| &blocks[&k]).collect();
-    let mut specs = Vec::new();
-    for b in &ours {
-        specs.push(txs::block_spec(&remote, b).await?);
-    }
-    let plan = epoch::plan(&mut world, e, key.address(), &specs, &ours)?;
+    let plan =
+        epoch::plan_from_genesis(&l1, &remote, &params, e, (first, last), key.address()).await?;
     let total = plan.jobs.len();
     eprintln!(
-        "epoch {e}: blocks {first}..={last}, {} txs, {total} proofs; proving with {} agent(s)",
-        specs.iter().map(|s| s.txs.len()).sum::<usize>(),
+        "epoch {e}: blocks {first}..={last}, {total} proofs; proving with {} agent(s)",
         o.agents
     );
 
