@@ -303,8 +303,8 @@ pub async fn submit(
 
 /// What became of a chunk.
 enum Sent {
-    /// On L1: its receipt and calldata size.
-    Landed(TransactionReceipt, usize),
+    /// On L1: the gas it used, the L1 block it landed in, its calldata size.
+    Landed { gas: u64, block: u64, bytes: usize },
     /// Not sent: L1's estimate (or the calldata) is over the budget, by this
     /// factor (above 1).
     Over(f64),
@@ -361,7 +361,11 @@ where
         return Ok(Sent::Over(estimate as f64 / budget.gas as f64));
     }
     let receipt = l1.send(what, call).await?;
-    Ok(Sent::Landed(receipt, bytes))
+    Ok(Sent::Landed {
+        gas: receipt.gas_used,
+        block: receipt.block_number.unwrap_or(0),
+        bytes,
+    })
 }
 
 /// Publishes the epoch proof in chunks within `budget`; returns what it
@@ -440,10 +444,10 @@ async fn publish_once(
     let root = root_args(plan, e, first, last, fees);
     while !remaining.is_empty() {
         let mut take = next_run(jobs, &remaining, e, budget);
-        let (chunk, receipt, bytes) = loop {
+        let (chunk, gas, block, bytes) = loop {
             let chunk = Chunk::of(jobs, &remaining[..take]);
             let over = match send_chunk(l1, jobs, &chunk, &root, budget).await? {
-                Sent::Landed(receipt, bytes) => break (chunk, receipt, bytes),
+                Sent::Landed { gas, block, bytes } => break (chunk, gas, block, bytes),
                 Sent::Over(by) => by,
             };
             if take == 1 {
@@ -456,12 +460,11 @@ async fn publish_once(
             let shorter = (take as f64 / (over * 1.02)).floor() as usize;
             take = shorter.clamp(1, take - 1);
         };
-        done.add(receipt.gas_used, bytes);
+        done.add(gas, bytes);
         remaining.drain(..take);
         if chunk.is_final(jobs) {
             tracing::info!(
-                "epoch {e} proof accepted on L1 in block {} ({} proofs in {} transaction(s), {} gas, the most {} gas and {} bytes in one)",
-                receipt.block_number.unwrap_or(0),
+                "epoch {e} proof accepted on L1 in block {block} ({} proofs in {} transaction(s), {} gas, the most {} gas and {} bytes in one)",
                 jobs.len(),
                 done.txs,
                 done.gas,
@@ -471,12 +474,10 @@ async fn publish_once(
         } else {
             tracing::info!(
                 EPOCH = e,
-                "epoch {e}: chunk of {} proofs (positions {}..={}) verified on L1 in block {}: {} gas, {bytes} bytes, {} outputs kept for later, {} consumed",
+                "epoch {e}: chunk of {} proofs (positions {}..={}) verified on L1 in block {block}: {gas} gas, {bytes} bytes, {} outputs kept for later, {} consumed",
                 chunk.proofs.len(),
                 chunk.proofs[0],
                 chunk.proofs[chunk.proofs.len() - 1],
-                receipt.block_number.unwrap_or(0),
-                receipt.gas_used,
                 chunk.recorded,
                 chunk.consumed.len()
             );
@@ -562,16 +563,14 @@ pub async fn publish_early(
                 break;
             }
             match send_chunk(l1, &jobs, &chunk, &root, budget).await {
-                Ok(Sent::Landed(receipt, bytes)) => {
-                    done.add(receipt.gas_used, bytes);
+                Ok(Sent::Landed { gas, block, bytes }) => {
+                    done.add(gas, bytes);
                     tracing::info!(
                         EPOCH = e,
-                        "epoch {e}: chunk of {} proofs (positions {}..={}) verified on L1 while the rest is proven, in block {}: {} gas, {bytes} bytes",
+                        "epoch {e}: chunk of {} proofs (positions {}..={}) verified on L1 while the rest is proven, in block {block}: {gas} gas, {bytes} bytes",
                         chunk.proofs.len(),
                         chunk.proofs[0],
-                        chunk.proofs[chunk.proofs.len() - 1],
-                        receipt.block_number.unwrap_or(0),
-                        receipt.gas_used
+                        chunk.proofs[chunk.proofs.len() - 1]
                     );
                     next += take;
                 }

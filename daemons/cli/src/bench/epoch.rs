@@ -163,11 +163,13 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
                     return Ok(());
                 };
                 let c = j.circuit();
-                if !keys.contains_key(&c) {
-                    let k = aztec_zk::keys::load_prover_key(&dir, c, &p)?.1;
-                    keys.insert(c, k);
-                }
-                let out = aztec_zk::groth16::prove(&be, &keys[&c], &j.inputs, &mut rng)?;
+                let key = match keys.entry(c) {
+                    std::collections::hash_map::Entry::Occupied(k) => k.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(aztec_zk::keys::load_prover_key(&dir, c, &p)?.1)
+                    }
+                };
+                let out = aztec_zk::groth16::prove(&be, key, &j.inputs, &mut rng)?;
                 let proven = ProvenJob {
                     circuit: c,
                     children: j.children.clone(),
