@@ -50,6 +50,9 @@ pub struct DevnetOptions {
     pub max_txs_per_block: usize,
     /// Every block full (as many txs as `max_txs_per_block` and the sizes allow).
     pub full_blocks: bool,
+    /// The slot L1's clock is moved to before the first block (0: none),
+    /// so that the first epoch holds only its last slots' blocks.
+    pub first_slot: u64,
     /// Whether the sequencer claims quotes.
     pub claim_quotes: bool,
     /// Seed of the synthetic traffic.
@@ -73,6 +76,7 @@ impl Default for DevnetOptions {
             prover_funds: U256::from(10u64).pow(U256::from(24u64)),
             max_txs_per_block: usize::MAX,
             full_blocks: false,
+            first_slot: 0,
             claim_quotes: true,
             seed: 1,
             l1_state: None,
@@ -182,6 +186,20 @@ impl Devnet {
         for p in &provers {
             l1.send("mint(prover)", token.mint(p.address(), opts.prover_funds))
                 .await?;
+        }
+        if opts.first_slot > 0 {
+            use alloy::providers::ext::AnvilApi;
+            let p = l1.provider();
+            let err = |e: alloy::transports::TransportError| {
+                DevnetError::Anvil(format!(
+                    "moving L1's clock to slot {}: {e}",
+                    opts.first_slot
+                ))
+            };
+            p.anvil_increase_time(opts.first_slot * opts.slot_duration)
+                .await
+                .map_err(err)?;
+            p.evm_mine(None).await.map_err(err)?;
         }
         tracing::info!(
             "devnet L1 at {}: rollup {}, escrow {}, fee token {}, verifier {} ({})",

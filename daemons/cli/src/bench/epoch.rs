@@ -41,13 +41,15 @@ pub struct EpochBenchOptions {
     pub json: bool,
 }
 
-/// Waits for our quote to be claimed for an epoch of exactly `blocks`
-/// blocks; returns (epoch, first block, last block).
-async fn claimed_epoch(
+/// Our prover's monitor, quoting for every epoch; its events, and the
+/// switch that stops it.
+async fn start_monitor(
     devnet: &Devnet,
-    blocks: u64,
-    timeout: Duration,
-) -> anyhow::Result<(u64, u64, u64)> {
+) -> anyhow::Result<(
+    tokio::sync::broadcast::Receiver<NodeEvent>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
     let key = devnet.provers[0].clone();
     let l1 = devnet.client(&key).await?;
     let m = Monitor::new(
@@ -66,15 +68,22 @@ async fn claimed_epoch(
         },
     )
     .await?;
-    let mut events = m.subscribe();
+    let events = m.subscribe();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(aztec_prover_node::monitor::run(
         m,
         stop_rx,
         Default::default(),
     ));
-    let deadline = tokio::time::Instant::now() + timeout;
-    let found = loop {
+    Ok((events, stop, task))
+}
+
+/// The next epoch claimed with our quote: (epoch, first block, last block).
+async fn next_claim(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<(u64, u64, u64)> {
+    loop {
         let ev = tokio::time::timeout_at(deadline, events.recv())
             .await
             .context("no epoch of the wanted size was claimed in time")?;
@@ -84,20 +93,67 @@ async fn claimed_epoch(
                 first_block,
                 last_block,
                 ..
-            }) => {
-                let n = last_block + 1 - first_block;
-                if n == blocks {
-                    break (epoch, first_block, last_block);
-                }
-                eprintln!("epoch {epoch} has {n} blocks, not {blocks}: waiting for the next");
-            }
+            }) => return Ok((epoch, first_block, last_block)),
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(e) => anyhow::bail!("the monitor stopped: {e}"),
         }
-    };
-    let _ = stop.send(true);
-    let _ = task.await;
-    Ok(found)
+    }
+}
+
+/// Proves every job of `plan` with `agents` threads, in plan order, handing
+/// each proof to `proven` as it is made.
+fn prove_all(
+    plan: &aztec_prover_rollup::plan::EpochPlan,
+    keys_dir: &std::path::Path,
+    params: &RollupParams,
+    agents: usize,
+    proven: tokio::sync::mpsc::UnboundedSender<(usize, ProvenJob)>,
+) -> Vec<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let jobs = Arc::new(plan.jobs.clone());
+    (0..agents.max(1))
+        .map(|w| {
+            let (tx, next, jobs) = (proven.clone(), next.clone(), jobs.clone());
+            let (dir, p) = (keys_dir.to_path_buf(), params.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                use rand::SeedableRng;
+                let be = aztec_backend_abi::Backend::load("cpu")?;
+                let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+                let mut keys = std::collections::HashMap::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(j) = jobs.get(i) else {
+                        return Ok(());
+                    };
+                    let c = j.circuit();
+                    let key = match keys.entry(c) {
+                        std::collections::hash_map::Entry::Occupied(k) => k.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(aztec_zk::keys::load_prover_key(&dir, c, &p)?.1)
+                        }
+                    };
+                    let out = aztec_zk::groth16::prove(&be, key, &j.inputs, &mut rng)?;
+                    let proven = ProvenJob {
+                        circuit: c,
+                        children: j.children.clone(),
+                        public_inputs: out.public_inputs,
+                        proof: aztec_zk::groth16::evm::proof_words(&out.proof),
+                    };
+                    if tx.send((i, proven)).is_err() {
+                        return Ok(());
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn join(workers: Vec<std::thread::JoinHandle<anyhow::Result<()>>>) -> anyhow::Result<()> {
+    for w in workers {
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a proving thread panicked"))??;
+    }
+    Ok(())
 }
 
 /// Runs the benchmark.
@@ -116,6 +172,7 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
         // Time to prove, on a small machine too.
         proof_window_slots: (4 * 3600 / slot).max(8),
         full_blocks: true,
+        first_slot: n - 1,
         ..DevnetOptions::default()
     })
     .await?;
@@ -125,15 +182,44 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
         params.txs_per_block(),
         slot
     );
-    let (e, first, last) =
-        claimed_epoch(&devnet, n, Duration::from_secs(slot * (3 * n + 8) + 120)).await?;
+    let (mut events, stop_monitor, monitor) = start_monitor(&devnet).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(slot * (3 * n + 8) + 600);
     let key = devnet.provers[0].clone();
     let l1 = devnet.client(&key).await?;
+    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // The first epoch holds the last slot's block only: proven (not
+    // measured) so that the next, whole epoch can be claimed.
+    let (e, first, last) = loop {
+        let (e, first, last) = next_claim(&mut events, deadline).await?;
+        if last + 1 - first == n {
+            break (e, first, last);
+        }
+        eprintln!(
+            "epoch {e} has {} block(s), not {n}: proving it first (not measured)",
+            last + 1 - first
+        );
+        let plan = epoch::plan_from_genesis(&l1, &remote, &params, e, (first, last), key.address())
+            .await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let workers = prove_all(&plan, &o.keys_dir, &params, o.agents, tx);
+        let mut all: Vec<Option<ProvenJob>> = vec![None; plan.jobs.len()];
+        while let Some((i, j)) = rx.recv().await {
+            all[i] = Some(j);
+        }
+        join(workers)?;
+        let jobs: Vec<ProvenJob> = all
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(|| anyhow::anyhow!("a job was not proven"))?;
+        let until = Instant::now() + Duration::from_secs(600);
+        publisher::publish(&l1, &plan, e, first, last, &jobs, until, &o.budget).await?;
+    };
+    let _ = stop_monitor.send(true);
+    let _ = monitor.await;
     let before_chunks = l1.l1_block_number().await?;
 
     // The epoch's job tree, re-executed from genesis.
-    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!(e))?;
     let plan =
         epoch::plan_from_genesis(&l1, &remote, &params, e, (first, last), key.address()).await?;
     let total = plan.jobs.len();
@@ -142,47 +228,11 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
         o.agents
     );
 
-    // Every job proven for real, in plan order, by `agents` threads; each
-    // proof goes to the publisher as it is made.
+    // Every job proven for real, in plan order; each proof goes to the
+    // publisher as it is made.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ProvenJob)>();
-    let next = Arc::new(AtomicUsize::new(0));
-    let jobs = Arc::new(plan.jobs.clone());
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..o.agents.max(1) {
-        let (tx, next, jobs) = (tx.clone(), next.clone(), jobs.clone());
-        let (dir, p) = (o.keys_dir.clone(), params.clone());
-        workers.push(std::thread::spawn(move || -> anyhow::Result<()> {
-            use rand::SeedableRng;
-            let be = aztec_backend_abi::Backend::load("cpu")?;
-            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
-            let mut keys = std::collections::HashMap::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(j) = jobs.get(i) else {
-                    return Ok(());
-                };
-                let c = j.circuit();
-                let key = match keys.entry(c) {
-                    std::collections::hash_map::Entry::Occupied(k) => k.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(aztec_zk::keys::load_prover_key(&dir, c, &p)?.1)
-                    }
-                };
-                let out = aztec_zk::groth16::prove(&be, key, &j.inputs, &mut rng)?;
-                let proven = ProvenJob {
-                    circuit: c,
-                    children: j.children.clone(),
-                    public_inputs: out.public_inputs,
-                    proof: aztec_zk::groth16::evm::proof_words(&out.proof),
-                };
-                if tx.send((i, proven)).is_err() {
-                    return Ok(());
-                }
-            }
-        }));
-    }
-    drop(tx);
+    let workers = prove_all(&plan, &o.keys_dir, &params, o.agents, tx);
     // Collect the proofs while the early chunks go out.
     let (fwd, early_rx) = tokio::sync::mpsc::unbounded_channel();
     let collect = async move {
@@ -206,10 +256,7 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
     };
     let early = publisher::publish_early(&l1, &plan, e, early_rx, &o.budget);
     let ((all, last_proof), early) = tokio::join!(collect, early);
-    for w in workers {
-        w.join()
-            .map_err(|_| anyhow::anyhow!("a proving thread panicked"))??;
-    }
+    join(workers)?;
     let proving = last_proof - started;
     let jobs: Vec<ProvenJob> = all
         .into_iter()
