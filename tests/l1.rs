@@ -871,10 +871,19 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
     let before = l1.token_balance(key.address()).await.unwrap();
     let deposit_before = l1.escrow_deposit(key.address()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let published =
-        aztec_prover_node::publisher::publish(&l1, &plan, e, first, last, &jobs, deadline, &budget)
-            .await
-            .unwrap();
+    let published = aztec_prover_node::publisher::publish(
+        &l1,
+        &plan,
+        e,
+        first,
+        last,
+        &jobs,
+        deadline,
+        &budget,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(published.txs >= 2, "{published:?}");
     assert!(
         published.max_gas <= budget.gas,

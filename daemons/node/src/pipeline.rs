@@ -250,7 +250,7 @@ impl<B: JobBroker> Pipeline<B> {
         let (jobs, early) = tokio::join!(proving, early);
         let jobs = jobs?;
         let deadline = Instant::now() + self.timeout;
-        let rest = publisher::publish(
+        let l1 = publisher::publish(
             &self.l1,
             &plan,
             e,
@@ -259,9 +259,9 @@ impl<B: JobBroker> Pipeline<B> {
             &jobs,
             deadline,
             &self.budget,
+            early,
         )
         .await?;
-        let l1 = early.and(rest);
         // L1 took the proof: the epoch is done whatever happens to our copy
         // of the state. One that cannot be written (a full disk) stays at
         // its block and the next epoch re-executes the blocks after it.

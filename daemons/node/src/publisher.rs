@@ -369,7 +369,7 @@ where
 }
 
 /// Publishes the epoch proof in chunks within `budget`; returns what it
-/// took (nothing when an earlier attempt is found to have landed). While
+/// took, counting `already` (the chunks [`publish_early`] sent). While
 /// L1 cannot be reached it tries again, with a growing pause, until
 /// `deadline`; each attempt starts from what L1 has verified already. A
 /// revert (the proof window closed, a bad proof) ends it.
@@ -383,9 +383,10 @@ pub async fn publish(
     jobs: &[ProvenJob],
     deadline: Instant,
     budget: &TxBudget,
+    already: Publication,
 ) -> Result<Publication, NodeError> {
     let mut pause = Duration::from_secs(1);
-    let mut done = Publication::default();
+    let mut done = already;
     for attempt in 1u32.. {
         if attempt > 1 && landed(l1, e, last).await {
             return Ok(done);

@@ -213,7 +213,18 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
             .collect::<Option<_>>()
             .ok_or_else(|| anyhow::anyhow!("a job was not proven"))?;
         let until = Instant::now() + Duration::from_secs(600);
-        publisher::publish(&l1, &plan, e, first, last, &jobs, until, &o.budget).await?;
+        publisher::publish(
+            &l1,
+            &plan,
+            e,
+            first,
+            last,
+            &jobs,
+            until,
+            &o.budget,
+            Publication::default(),
+        )
+        .await?;
     };
     let _ = stop_monitor.send(true);
     let _ = monitor.await;
@@ -263,9 +274,11 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
         .collect::<Option<_>>()
         .ok_or_else(|| anyhow::anyhow!("a job was not proven"))?;
     let deadline = Instant::now() + Duration::from_secs(600);
-    let rest = publisher::publish(&l1, &plan, e, first, last, &jobs, deadline, &o.budget).await?;
+    let publication = publisher::publish(
+        &l1, &plan, e, first, last, &jobs, deadline, &o.budget, early,
+    )
+    .await?;
     let to_l1 = last_proof.elapsed();
-    let publication = early.and(rest);
 
     // The reference: one transaction, estimated before the first chunk.
     let fees = l1.fees_between(first, last).await?;
