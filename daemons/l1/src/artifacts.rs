@@ -27,7 +27,7 @@ pub const ALL: [(&str, &str); 5] = [
 ];
 
 /// The compiler settings `compile.js` hashes with the sources; keep the two equal.
-const SETTINGS_JSON: &str = r#"{"optimizer":{"enabled":true,"runs":200},"evmVersion":"cancun","outputSelection":{"*":{"*":["abi","evm.bytecode.object","evm.deployedBytecode.object"]}}}"#;
+const SETTINGS_JSON: &str = r#"{"optimizer":{"enabled":true,"runs":200},"viaIR":true,"evmVersion":"cancun","outputSelection":{"*":{"*":["abi","evm.bytecode.object","evm.deployedBytecode.object"]}}}"#;
 
 /// The digest `compile.js` records: sha256 over every `.sol` file's name
 /// and bytes (sorted by name) and the compiler settings.
