@@ -146,6 +146,7 @@ pub struct FrontDoor {
     expected: Option<Arc<[u8]>>,
     max_body: usize,
     per_mib: Duration,
+    metrics: Option<(crate::metrics::Metrics, crate::rpc_metrics::RpcMetrics)>,
 }
 
 impl FrontDoor {
@@ -158,6 +159,24 @@ impl FrontDoor {
                 .map(|t| Arc::from(format!("Bearer {t}").into_bytes())),
             max_body,
             per_mib,
+            metrics: None,
+        }
+    }
+
+    /// Answers `GET /metrics` with `metrics` as Prometheus text, and counts
+    /// the requests the door refuses in `counts`.
+    pub fn with_metrics(
+        mut self,
+        metrics: crate::metrics::Metrics,
+        counts: crate::rpc_metrics::RpcMetrics,
+    ) -> FrontDoor {
+        self.metrics = Some((metrics, counts));
+        self
+    }
+
+    fn refused(&self, reason: &'static str) {
+        if let Some((_, counts)) = &self.metrics {
+            counts.refused(reason);
         }
     }
 
@@ -292,15 +311,28 @@ where
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             if !door.authorized(&parts) {
+                door.refused("unauthorized");
                 return Ok(answer(
                     StatusCode::UNAUTHORIZED,
                     UNAUTHORIZED,
                     "this server needs a bearer token (Authorization: Bearer ...)",
                 ));
             }
+            if parts.method == Method::GET
+                && parts.uri.path() == "/metrics"
+                && let Some((metrics, _)) = &door.metrics
+            {
+                let mut r = HttpResponse::new(HttpBody::from(metrics.render()));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(crate::metrics::PROMETHEUS_CONTENT_TYPE),
+                );
+                return Ok(r);
+            }
             let limited = http_body_util::Limited::new(body, door.max_body);
             let bytes = match tokio::time::timeout(door.deadline(&parts), limited.collect()).await {
                 Err(_) => {
+                    door.refused("too_slow");
                     return Ok(answer(
                         StatusCode::REQUEST_TIMEOUT,
                         TOO_SLOW,
@@ -308,7 +340,9 @@ where
                     ));
                 }
                 Ok(Err(e)) => {
-                    return Ok(if e.is::<http_body_util::LengthLimitError>() {
+                    let too_large = e.is::<http_body_util::LengthLimitError>();
+                    door.refused(if too_large { "too_large" } else { "broken_body" });
+                    return Ok(if too_large {
                         answer(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             TOO_LARGE,
@@ -325,6 +359,7 @@ where
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
             if let Err(why) = check_ids(&bytes) {
+                door.refused("invalid_id");
                 return Ok(answer(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
             }
             let mut req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));

@@ -13,7 +13,9 @@ pub mod dbus;
 pub mod dirlock;
 pub mod front_door;
 pub mod logging;
+pub mod metrics;
 pub mod rpc;
+pub mod rpc_metrics;
 pub mod service;
 pub mod systemd;
 

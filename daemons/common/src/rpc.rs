@@ -30,6 +30,9 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// Connections in all and per peer address.
     pub connections: crate::connections::Limits,
+    /// Where the server's own counts go, and what `GET /metrics` shows
+    /// (with a token, `GET /metrics` needs it too).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl ServeOptions {
@@ -40,6 +43,7 @@ impl ServeOptions {
             health,
             token: None,
             connections: crate::connections::Limits::default(),
+            metrics: crate::metrics::Metrics::off(),
         }
     }
 }
@@ -62,6 +66,10 @@ pub fn serve<C: Send + Sync + 'static>(
     options: ServeOptions,
 ) -> std::io::Result<ServerHandle> {
     let health = options.health;
+    let counts = crate::rpc_metrics::RpcMetrics::new(
+        &options.metrics,
+        module.method_names().map(str::to_string),
+    );
     module
         .register_method(HEALTH_METHOD, move |_, _, _| health)
         .map_err(std::io::Error::other)?;
@@ -78,8 +86,12 @@ pub fn serve<C: Send + Sync + 'static>(
         )
         .http_only()
         .build();
+    let rpc_counts = counts.clone();
     let builder = Server::builder()
         .set_config(config)
+        .set_rpc_middleware(jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer_fn(
+            move |s| crate::rpc_metrics::Counted::new(s, rpc_counts.clone()),
+        ))
         .set_http_middleware(
             tower::ServiceBuilder::new()
                 .layer(crate::front_door::FrontDoor::new(
@@ -87,7 +99,8 @@ pub fn serve<C: Send + Sync + 'static>(
                     max_body_bytes as usize,
                     // A LAN link moves a MiB in far less than a second.
                     Duration::from_secs(1),
-                ))
+                )
+                .with_metrics(options.metrics.clone(), counts.clone()))
                 .layer(proxy),
         )
         .to_service_builder();
@@ -115,6 +128,7 @@ pub fn serve<C: Send + Sync + 'static>(
                 Ok(a) => a,
                 Err(why) => {
                     tracing::debug!("connection from {remote} refused: {why:?}");
+                    counts.refused("too_many_connections");
                     tokio::spawn(crate::connections::refuse(socket, why));
                     continue;
                 }
