@@ -64,6 +64,18 @@ settings! {
         wgpu_max_binding: String = String::new(), env ["AZTEC_PROVER_WGPU_MAX_BINDING"], flag "backendOptions.wgpuMaxBinding";
         /// GPU backend: per-dispatch times on stderr, 0 or 1 (empty: off).
         wgpu_trace: String = String::new(), env ["AZTEC_PROVER_WGPU_TRACE"], flag "backendOptions.wgpuTrace";
+        /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
+        otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
+        /// Headers sent with each push, key=value,key=value (a collector's API key, say).
+        otlp_metrics_headers: Secret = Secret::new(""), env ["OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"], flag "telemetry.otlpMetricsHeaders", secret;
+        /// Time between pushes (ms).
+        metrics_export_interval_ms: u64 = 60_000, env ["OTEL_METRIC_EXPORT_INTERVAL"], flag "telemetry.exportIntervalMs";
+        /// How long one push may take (ms).
+        metrics_export_timeout_ms: u64 = 10_000, env ["OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], flag "telemetry.exportTimeoutMs";
+        /// Base port of the agent's GET /metrics: instance N listens on base + N, so template instances do not collide (0: no endpoint).
+        metrics_port: u16 = 9460, env ["PROVER_AGENT_METRICS_PORT"], flag "proverAgent.metricsPort";
+        /// Address the metrics endpoint listens on.
+        metrics_host: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), env ["PROVER_AGENT_METRICS_HOST"], flag "proverAgent.metricsHost";
     }
 }
 
@@ -92,6 +104,7 @@ impl AgentSettings {
 
 impl Validate for AgentSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
+        self.metrics_config().check()?;
         if !(self.broker_url.starts_with("http://") || self.broker_url.starts_with("https://")) {
             return Err(("broker_url", "must be an http:// or https:// URL".into()));
         }
@@ -155,4 +168,18 @@ pub fn parse_job_types(names: &[String]) -> Result<Vec<JobType>, String> {
                 .map_err(|_| format!("unknown job type {s:?}"))
         })
         .collect()
+}
+
+impl AgentSettings {
+    /// How this daemon exports its metrics.
+    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
+        aztec_prover_common::metrics::MetricsConfig::new(
+            "aztec-prover-agent",
+            Some(self.instance),
+            &self.otlp_metrics_endpoint,
+            self.otlp_metrics_headers.expose(),
+            self.metrics_export_interval_ms,
+            self.metrics_export_timeout_ms,
+        )
+    }
 }

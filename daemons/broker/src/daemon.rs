@@ -16,7 +16,7 @@ use crate::dbus::{BUS_NAME, BrokerBus, OBJECT_PATH, spawn_change_signals};
 use crate::queue::BrokerError;
 use crate::rpc::RpcAdapter;
 use crate::settings::BrokerSettings;
-use crate::writer::{Broker, PolicyChange};
+use crate::writer::{Broker, PolicyChange, WriterOptions};
 
 /// Why the broker could not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,9 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The metrics exporters could not start.
+    #[error("cannot start metrics: {0}")]
+    Metrics(String),
 }
 
 /// Re-reads the configuration (file, environment, original flags) on SIGHUP.
@@ -96,17 +99,31 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     // recover (and so requeue) the first one's leases.
     let _lock = aztec_prover_common::dirlock::DirLock::acquire(&dir, "broker")
         .map_err(DaemonError::Locked)?;
+    let metrics = aztec_prover_common::metrics::Metrics::start(&settings.metrics_config())
+        .map_err(DaemonError::Metrics)?;
     let (broker, recovery, writer) = Broker::start(
         &dir,
         settings.map_size_bytes(),
         settings.policy(),
-        settings.writer_options(),
+        WriterOptions {
+            metrics: metrics.clone(),
+            ..settings.writer_options()
+        },
     )
     .map_err(|error| DaemonError::Store {
         dir: dir.display().to_string(),
         error,
     })?;
 
+    {
+        let b = broker.clone();
+        crate::metrics::register_gauges(
+            &metrics,
+            broker.watch_stats(),
+            settings.map_size_bytes() as u64,
+            move || b.disk_bytes().ok(),
+        );
+    }
     let addr = SocketAddr::new(settings.listen_address, settings.port);
     let (listener, origin) = systemd::tcp_listener(settings.listen_address, settings.port)
         .map_err(|error| DaemonError::Listen { addr, error })?;
@@ -138,6 +155,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         module,
         aztec_prover_common::rpc::ServeOptions {
             token: Some(token),
+            metrics: metrics.clone(),
             connections: aztec_prover_common::connections::Limits {
                 total: settings.max_connections,
                 per_peer: settings.max_connections_per_peer,

@@ -4,12 +4,14 @@
 //! Where a job goes: it enters through `enqueueProvingJob` ([`rpc`]), waits
 //! in the store ([`queue`], on LMDB via the group-commit [`writer`]), is
 //! leased by `getProvingJob`, and comes back with `reportProvingJobSuccess`.
-//! [`dbus`] lets operators watch and tune it; [`daemon`] runs it under systemd.
+//! [`dbus`] lets operators watch and tune it, [`metrics`] shows it to
+//! Prometheus and OpenTelemetry; [`daemon`] runs it under systemd.
 
 #![forbid(unsafe_code)]
 
 pub mod daemon;
 pub mod dbus;
+pub mod metrics;
 pub mod queue;
 mod records;
 pub mod rpc;

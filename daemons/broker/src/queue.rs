@@ -162,6 +162,8 @@ struct Lease {
 pub(crate) enum Event {
     /// A new job entered the queue.
     Enqueued { id: JobId },
+    /// A job the broker already had was enqueued again.
+    Cached { id: JobId },
     /// A job was leased.
     Leased { id: JobId, agent: String },
     /// A job was proven.
@@ -610,6 +612,7 @@ impl Queue {
             )));
         }
         if let Some(rec) = read_record(txn, &self.t, &id)? {
+            self.events.push(Event::Cached { id });
             return Ok(status_of_record(&rec));
         }
         if let Some(proven) = self.proven_epoch

@@ -43,11 +43,20 @@ settings! {
         max_connections_per_peer: usize = 256, env ["PROVER_BROKER_MAX_CONNECTIONS_PER_PEER"], flag "proverBroker.proverBrokerMaxConnectionsPerPeer";
         /// Memory for proofs and inputs being read out (getProofData) at once, in MiB; readers past it wait.
         answer_memory_mib: u32 = 256, env ["PROVER_BROKER_ANSWER_MEMORY_MIB"], flag "proverBroker.proverBrokerAnswerMemoryMib";
+        /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
+        otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
+        /// Headers sent with each push, key=value,key=value (a collector's API key, say).
+        otlp_metrics_headers: Secret = Secret::new(""), env ["OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"], flag "telemetry.otlpMetricsHeaders", secret;
+        /// Time between pushes (ms).
+        metrics_export_interval_ms: u64 = 60_000, env ["OTEL_METRIC_EXPORT_INTERVAL"], flag "telemetry.exportIntervalMs";
+        /// How long one push may take (ms).
+        metrics_export_timeout_ms: u64 = 10_000, env ["OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], flag "telemetry.exportTimeoutMs";
     }
 }
 
 impl Validate for BrokerSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
+        self.metrics_config().check()?;
         Policy::check_job_timeout_ms(self.job_timeout_ms).map_err(|e| ("job_timeout_ms", e))?;
         Policy::check_max_retries(self.job_max_retries).map_err(|e| ("job_max_retries", e))?;
         Policy::check_epoch_span(self.max_epochs_to_keep_results_for)
@@ -110,6 +119,7 @@ impl BrokerSettings {
             batch_size: self.batch_size,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             cleanup_budget: 10_000,
+            metrics: aztec_prover_common::metrics::Metrics::off(),
         }
     }
 
@@ -180,5 +190,19 @@ mod tests {
         assert_eq!(bad.check().map_err(|(k, _)| k), Err("store_map_size_kb"));
         bad.store_map_size_kb = MAX_MAP_SIZE_KB;
         assert_eq!(bad.check(), Ok(()));
+    }
+}
+
+impl BrokerSettings {
+    /// How this daemon exports its metrics.
+    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
+        aztec_prover_common::metrics::MetricsConfig::new(
+            "aztec-prover-broker",
+            None,
+            &self.otlp_metrics_endpoint,
+            self.otlp_metrics_headers.expose(),
+            self.metrics_export_interval_ms,
+            self.metrics_export_timeout_ms,
+        )
     }
 }

@@ -128,6 +128,8 @@ pub struct WriterOptions {
     pub poll_interval: Duration,
     /// Most jobs deleted per retention pass (bounds the pause).
     pub cleanup_budget: usize,
+    /// Where job counts and times go.
+    pub metrics: aztec_prover_common::metrics::Metrics,
 }
 
 impl Default for WriterOptions {
@@ -136,6 +138,7 @@ impl Default for WriterOptions {
             batch_size: 256,
             poll_interval: Duration::from_millis(1000),
             cleanup_budget: 10_000,
+            metrics: aztec_prover_common::metrics::Metrics::off(),
         }
     }
 }
@@ -417,6 +420,7 @@ fn run(
     options: WriterOptions,
 ) {
     let mut next_tick = Instant::now() + options.poll_interval;
+    let mut job_metrics = crate::metrics::JobMetrics::new(&options.metrics);
     let mut shutdown = false;
     while !shutdown {
         let wait = next_tick.saturating_duration_since(Instant::now());
@@ -440,7 +444,15 @@ fn run(
         if batch.is_empty() && !tick_due {
             continue;
         }
-        process(&store, &mut q, batch, tick_due, &stats_tx, &options);
+        process(
+            &store,
+            &mut q,
+            batch,
+            tick_due,
+            &stats_tx,
+            &options,
+            &mut job_metrics,
+        );
     }
     tracing::debug!("broker writer stopped");
 }
@@ -452,6 +464,7 @@ fn process(
     tick_due: bool,
     stats_tx: &watch::Sender<Arc<QueueStats>>,
     options: &WriterOptions,
+    job_metrics: &mut crate::metrics::JobMetrics,
 ) {
     let mut txn = match store.write() {
         Ok(txn) => txn,
@@ -514,8 +527,10 @@ fn process(
     match commit {
         Ok(()) => {
             q.settle();
+            let now = Instant::now();
             for e in q.take_events() {
                 log_event(&e);
+                job_metrics.observe(&e, now);
             }
             // Counters first, so a client that hears back sees its change
             // in getQueueStats.
@@ -547,6 +562,9 @@ fn log_event(e: &Event) {
     match e {
         Event::Enqueued { id } => {
             tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job enqueued")
+        }
+        Event::Cached { id } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job enqueued again (known)")
         }
         Event::Leased { id, agent } => {
             tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent, "job leased")

@@ -195,6 +195,47 @@ pub fn check_endpoint(url: &str) -> Result<(), String> {
     }
 }
 
+impl MetricsConfig {
+    /// A daemon's metrics settings (`OTEL_*`), as read by its settings.
+    pub fn new(
+        service: &str,
+        instance: Option<u32>,
+        otlp_endpoint: &str,
+        otlp_headers: &str,
+        export_interval_ms: u64,
+        export_timeout_ms: u64,
+    ) -> MetricsConfig {
+        MetricsConfig {
+            service: service.to_string(),
+            instance,
+            otlp_endpoint: otlp_endpoint.trim().to_string(),
+            otlp_headers: otlp_headers.to_string(),
+            export_interval: Duration::from_millis(export_interval_ms),
+            export_timeout: Duration::from_millis(export_timeout_ms),
+        }
+    }
+
+    /// Checks the settings a daemon reads for this, naming the bad key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        check_endpoint(&self.otlp_endpoint).map_err(|e| ("otlp_metrics_endpoint", e))?;
+        parse_headers(&self.otlp_headers).map_err(|e| ("otlp_metrics_headers", e))?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&self.export_interval) {
+            return Err((
+                "metrics_export_interval_ms",
+                "must be from 1000 to 3600000".into(),
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.export_timeout)
+        {
+            return Err((
+                "metrics_export_timeout_ms",
+                "must be from 100 to 600000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Metrics {
     /// Starts the meter provider: always readable as Prometheus text, and
     /// pushed over OTLP when `config.otlp_endpoint` is set.

@@ -57,11 +57,20 @@ settings! {
         rpc_listen_address: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), env ["PROVER_NODE_LISTEN_ADDRESS"], flag "proverNode.listenAddress";
         /// Gossip quotes over P2P (not available yet: use the coordination URL).
         p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
+        /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
+        otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
+        /// Headers sent with each push, key=value,key=value (a collector's API key, say).
+        otlp_metrics_headers: Secret = Secret::new(""), env ["OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"], flag "telemetry.otlpMetricsHeaders", secret;
+        /// Time between pushes (ms).
+        metrics_export_interval_ms: u64 = 60_000, env ["OTEL_METRIC_EXPORT_INTERVAL"], flag "telemetry.exportIntervalMs";
+        /// How long one push may take (ms).
+        metrics_export_timeout_ms: u64 = 10_000, env ["OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], flag "telemetry.exportTimeoutMs";
     }
 }
 
 impl Validate for NodeSettings {
     fn check(&self) -> Result<(), (&'static str, String)> {
+        self.metrics_config().check()?;
         if self.ethereum_hosts.is_empty() {
             return Err((
                 "ethereum_hosts",
@@ -177,5 +186,19 @@ mod tests {
             assert_eq!(key, "ethereum_hosts");
             assert!(e.contains(why), "{hosts:?}: {e}");
         }
+    }
+}
+
+impl NodeSettings {
+    /// How this daemon exports its metrics.
+    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
+        aztec_prover_common::metrics::MetricsConfig::new(
+            "aztec-prover-node",
+            None,
+            &self.otlp_metrics_endpoint,
+            self.otlp_metrics_headers.expose(),
+            self.metrics_export_interval_ms,
+            self.metrics_export_timeout_ms,
+        )
     }
 }
