@@ -14,6 +14,7 @@ use aztec_zk::Felt;
 
 use crate::control::{BackendSlot, Control};
 use crate::dbus::{AgentBus, OBJECT_PATH, bus_name, spawn_signals};
+use crate::metrics::AgentMetrics;
 use crate::numa::{Affinity, Topology, place};
 use crate::prover::ProverCore;
 use crate::settings::{AgentSettings, parse_job_types};
@@ -194,6 +195,10 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         heartbeat: Duration::from_millis(s.heartbeat_interval_ms),
         stop_timeout: Duration::from_millis(s.stop_timeout_ms),
     };
+    let metrics = aztec_prover_common::metrics::Metrics::start(&s.metrics_config())
+        .map_err(DaemonError::Config)?;
+    let agent_metrics = AgentMetrics::new(&metrics, &control);
+    let metrics_server = serve_metrics(s, &metrics);
     let mut workers = Vec::with_capacity(agents);
     for index in 0..agents {
         let w = Worker {
@@ -205,6 +210,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
             url: s.broker_url.clone(),
             placement: placement.clone(),
             timings,
+            metrics: agent_metrics.clone(),
         };
         workers.push(tokio::spawn(w.run()));
     }
@@ -254,10 +260,62 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         t.abort();
     }
     drop(bus);
+    if let Some(server) = metrics_server {
+        let _ = server.stop();
+    }
     tracing::info!(
         "agent stopped: {} proven, {} failed",
         control.completed(),
         control.failed()
     );
     Ok(())
+}
+
+/// Serves `GET /metrics` on the metrics port plus the instance number
+/// (none when the port is 0). A port that cannot be bound is logged and
+/// the agent proves on without it: metrics must not cost proofs.
+fn serve_metrics(
+    s: &AgentSettings,
+    metrics: &aztec_prover_common::metrics::Metrics,
+) -> Option<jsonrpsee::server::ServerHandle> {
+    if s.metrics_port == 0 {
+        return None;
+    }
+    let port = u32::from(s.metrics_port) + s.instance;
+    let Ok(port) = u16::try_from(port) else {
+        tracing::error!(
+            "metrics_port {} + instance {} is past 65535: no metrics endpoint",
+            s.metrics_port,
+            s.instance
+        );
+        return None;
+    };
+    let addr = std::net::SocketAddr::new(s.metrics_host, port);
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(
+                "cannot serve metrics on {addr}: {e}; proving goes on without the endpoint (PROVER_AGENT_METRICS_PORT sets the base port, 0 turns it off)"
+            );
+            return None;
+        }
+    };
+    let served = aztec_prover_common::rpc::serve(
+        listener,
+        jsonrpsee::RpcModule::new(()),
+        aztec_prover_common::rpc::ServeOptions {
+            metrics: metrics.clone(),
+            ..aztec_prover_common::rpc::ServeOptions::new(1 << 16, "aztec-prover agent: ok")
+        },
+    );
+    match served {
+        Ok(h) => {
+            tracing::info!("metrics on http://{addr}/metrics");
+            Some(h)
+        }
+        Err(e) => {
+            tracing::error!("cannot serve metrics on {addr}: {e}");
+            None
+        }
+    }
 }

@@ -14,6 +14,7 @@
 pub mod control;
 pub mod daemon;
 pub mod dbus;
+pub mod metrics;
 pub mod numa;
 pub mod prover;
 pub mod settings;

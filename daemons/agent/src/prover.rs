@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aztec_backend_abi::Backend;
+
+use crate::metrics::Phases;
 use aztec_prover_protocol::JobType;
 use aztec_zk::circuits::Inputs;
 use aztec_zk::groth16::{ProveError, ProverKey, prove};
@@ -104,13 +106,14 @@ impl ProverCore {
         Ok(key)
     }
 
-    /// Proves (or simulates) a job; returns the encoded result.
+    /// Proves (or simulates) a job; returns the encoded result, and for a
+    /// real proof where its time went.
     pub fn prove_job(
         &self,
         backend: &Backend,
         job_type: JobType,
         inputs: &[u8],
-    ) -> Result<Vec<u8>, JobFailure> {
+    ) -> Result<(Vec<u8>, Option<Phases>), JobFailure> {
         let inputs = decode_inputs(inputs).map_err(JobFailure::Fatal)?;
         let circuit = aztec_zk::wire::circuit(job_type);
         if inputs.circuit() != circuit {
@@ -132,6 +135,7 @@ impl ProverCore {
         inputs
             .check_shape(&self.params)
             .map_err(|e| JobFailure::Fatal(e.to_string()))?;
+        let mut phases = None;
         let result = if self.real {
             let key = self.key(circuit)?;
             let out =
@@ -158,6 +162,10 @@ impl ProverCore {
                     )));
                 }
             }
+            phases = Some(Phases {
+                qap: out.timings.qap,
+                msm: out.timings.msm,
+            });
             ProofResult::real(circuit, out.public_inputs, &out.proof)
         } else {
             let public_inputs = simulate(&self.params, &inputs).map_err(|e| match e {
@@ -171,6 +179,6 @@ impl ProverCore {
                 simulated: true,
             }
         };
-        Ok(encode_result(&result))
+        Ok((encode_result(&result), phases))
     }
 }

@@ -12,6 +12,7 @@ use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::HttpClient;
 
 use crate::control::{Control, Event};
+use crate::metrics::{AgentMetrics, Outcome, Phases};
 use crate::numa::Placement;
 use crate::prover::{JobFailure, ProverCore};
 
@@ -42,6 +43,8 @@ pub struct Worker {
     pub placement: Arc<Placement>,
     /// Timings.
     pub timings: LoopTimings,
+    /// Where job counts and times go.
+    pub metrics: AgentMetrics,
 }
 
 struct Backoff(Duration);
@@ -77,6 +80,7 @@ impl Worker {
     pub async fn run(self) {
         let mut backoff = Backoff::new();
         let mut was_down = false;
+        let mut idle_since = Instant::now();
         while !self.control.stopping() {
             if self.control.paused() {
                 self.pause_for(Duration::from_millis(self.control.poll_interval_ms()))
@@ -110,7 +114,9 @@ impl Worker {
                 Ok(Some(resp)) => {
                     self.back_up(&mut was_down);
                     backoff.reset();
+                    self.metrics.idle(idle_since.elapsed());
                     self.handle(resp).await;
+                    idle_since = Instant::now();
                 }
             }
         }
@@ -227,27 +233,39 @@ impl Worker {
             Err(f) => Err(f),
             Ok(bytes) => self.prove(&id, started_at, jt, bytes).await,
         };
-        let ms = t0.elapsed().as_millis() as u64;
-        let ok = match outcome {
-            Ok(Some(result)) => {
-                let ok = self.report_success(&id, started_at, &result).await;
-                if ok {
+        let took = t0.elapsed();
+        let ms = took.as_millis() as u64;
+        let mut phases = None;
+        let counted = match outcome {
+            Ok(Some((result, p))) => {
+                phases = p;
+                if self.report_success(&id, started_at, &result).await {
                     tracing::info!(EPOCH = epoch, JOB_ID = %id, JOB_TYPE = jt.name(), "proved {jt} job {} in {ms} ms", id.short());
+                    Outcome::Proven
+                } else {
+                    Outcome::NotTaken
                 }
-                ok
             }
-            Ok(None) => false,
+            Ok(None) => Outcome::Dropped,
             Err(JobFailure::Fatal(reason)) => {
                 tracing::error!(EPOCH = epoch, JOB_ID = %id, JOB_TYPE = jt.name(), "{jt} job {} cannot be proven: {reason}", id.short());
                 self.report_error(&id, started_at, reason, false).await;
-                false
+                Outcome::Fatal
             }
             Err(JobFailure::Retryable(reason)) => {
                 tracing::warn!(EPOCH = epoch, JOB_ID = %id, JOB_TYPE = jt.name(), "{jt} job {} failed, handing it back: {reason}", id.short());
                 self.report_error(&id, started_at, reason, true).await;
-                false
+                Outcome::Retryable
             }
         };
+        self.metrics.job(
+            jt,
+            &self.control.backend().backend.info().name,
+            counted,
+            took,
+            phases,
+        );
+        let ok = counted == Outcome::Proven;
         self.control.count(ok);
         self.control.set_current(self.index, None);
         let _ = self.control.events.send(Event::Finished {
@@ -266,7 +284,7 @@ impl Worker {
         started_at: u64,
         jt: aztec_prover_protocol::JobType,
         bytes: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, JobFailure> {
+    ) -> Result<Option<(Vec<u8>, Option<Phases>)>, JobFailure> {
         // The kernels run on the backend's pool, sized from Threads before each job.
         if let Err(e) = self.control.configure_backend(&self.placement) {
             return Err(JobFailure::Retryable(format!(

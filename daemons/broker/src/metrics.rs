@@ -249,11 +249,17 @@ mod tests {
         m.observe(&Event::Cached { id: a.clone() }, t0);
         m.observe(&Event::Enqueued { id: b.clone() }, t0);
         m.observe(
-            &Event::Leased { id: a.clone(), agent: agent.clone() },
+            &Event::Leased {
+                id: a.clone(),
+                agent: agent.clone(),
+            },
             t0 + Duration::from_millis(30),
         );
         m.observe(
-            &Event::Fulfilled { id: a.clone(), agent: agent.clone() },
+            &Event::Fulfilled {
+                id: a.clone(),
+                agent: agent.clone(),
+            },
             t0 + Duration::from_millis(530),
         );
         assert_eq!(m.followed(), 1);
@@ -276,6 +282,9 @@ mod tests {
                 .unwrap_or(-1.0)
         };
         assert_eq!(sum("aztec_proving_queue_job_wait_milliseconds_sum"), 30.0);
-        assert_eq!(sum("aztec_proving_queue_job_duration_milliseconds_sum"), 500.0);
+        assert_eq!(
+            sum("aztec_proving_queue_job_duration_milliseconds_sum"),
+            500.0
+        );
     }
 }

@@ -341,7 +341,11 @@ where
                 }
                 Ok(Err(e)) => {
                     let too_large = e.is::<http_body_util::LengthLimitError>();
-                    door.refused(if too_large { "too_large" } else { "broken_body" });
+                    door.refused(if too_large {
+                        "too_large"
+                    } else {
+                        "broken_body"
+                    });
                     return Ok(if too_large {
                         answer(
                             StatusCode::PAYLOAD_TOO_LARGE,

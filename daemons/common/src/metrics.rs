@@ -31,8 +31,25 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 
 /// Histogram buckets for times in milliseconds, 1 ms to 30 min.
 pub const MS_BUCKETS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0,
-    20_000.0, 60_000.0, 120_000.0, 300_000.0, 600_000.0, 1_800_000.0,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+    200.0,
+    500.0,
+    1_000.0,
+    2_000.0,
+    5_000.0,
+    10_000.0,
+    20_000.0,
+    60_000.0,
+    120_000.0,
+    300_000.0,
+    600_000.0,
+    1_800_000.0,
 ];
 
 /// The content type of [`Metrics::render`]'s text.
@@ -225,8 +242,7 @@ impl MetricsConfig {
                 "must be from 1000 to 3600000".into(),
             ));
         }
-        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.export_timeout)
-        {
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.export_timeout) {
             return Err((
                 "metrics_export_timeout_ms",
                 "must be from 100 to 600000".into(),
@@ -241,8 +257,8 @@ impl Metrics {
     /// pushed over OTLP when `config.otlp_endpoint` is set.
     pub fn start(config: &MetricsConfig) -> Result<Metrics, String> {
         check_endpoint(&config.otlp_endpoint)?;
-        let headers = parse_headers(&config.otlp_headers)
-            .map_err(|e| format!("OTLP headers: {e}"))?;
+        let headers =
+            parse_headers(&config.otlp_headers).map_err(|e| format!("OTLP headers: {e}"))?;
         let mut resource = Resource::builder();
         if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
             resource = resource.with_service_name(config.service.clone());
@@ -383,7 +399,10 @@ mod tests {
         assert!(check_endpoint("").is_ok());
         assert!(check_endpoint("http://c:4318/v1/metrics").is_ok());
         assert!(check_endpoint("c:4318").is_err());
-        assert_eq!(shown("https://u:p@c.example:4318/v1/metrics?k=1"), "https://c.example:4318");
+        assert_eq!(
+            shown("https://u:p@c.example:4318/v1/metrics?k=1"),
+            "https://c.example:4318"
+        );
     }
 
     #[test]
@@ -412,8 +431,14 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("aztec_proving_queue_job_wait_milliseconds_bucket"), "{text}");
-        assert!(text.contains("service_name=\"aztec-prover-test\""), "{text}");
+        assert!(
+            text.contains("aztec_proving_queue_job_wait_milliseconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains("service_name=\"aztec-prover-test\""),
+            "{text}"
+        );
         assert!(Metrics::off().render().is_empty());
     }
 }

@@ -89,18 +89,21 @@ pub fn serve<C: Send + Sync + 'static>(
     let rpc_counts = counts.clone();
     let builder = Server::builder()
         .set_config(config)
-        .set_rpc_middleware(jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer_fn(
-            move |s| crate::rpc_metrics::Counted::new(s, rpc_counts.clone()),
-        ))
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer_fn(move |s| crate::rpc_metrics::Counted::new(s, rpc_counts.clone())),
+        )
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(crate::front_door::FrontDoor::new(
-                    options.token.as_deref(),
-                    max_body_bytes as usize,
-                    // A LAN link moves a MiB in far less than a second.
-                    Duration::from_secs(1),
+                .layer(
+                    crate::front_door::FrontDoor::new(
+                        options.token.as_deref(),
+                        max_body_bytes as usize,
+                        // A LAN link moves a MiB in far less than a second.
+                        Duration::from_secs(1),
+                    )
+                    .with_metrics(options.metrics.clone(), counts.clone()),
                 )
-                .with_metrics(options.metrics.clone(), counts.clone()))
                 .layer(proxy),
         )
         .to_service_builder();

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use jsonrpsee::server::middleware::rpc::{Batch, Notification, Request, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
+use jsonrpsee::server::middleware::rpc::{Batch, Notification, Request, RpcServiceT};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
@@ -46,17 +46,16 @@ impl RpcMetrics {
                     "Requests refused, by method (other: unknown or unread) and reason",
                 )
                 .build(),
-            known: Arc::new(
-                methods
-                    .into_iter()
-                    .chain(["batch".to_string()])
-                    .collect(),
-            ),
+            known: Arc::new(methods.into_iter().chain(["batch".to_string()]).collect()),
         }
     }
 
     fn method<'a>(&self, name: &'a str) -> &'a str {
-        if self.known.contains(name) { name } else { "other" }
+        if self.known.contains(name) {
+            name
+        } else {
+            "other"
+        }
     }
 
     /// Counts a request refused before any method saw it (`reason`: for
@@ -65,7 +64,10 @@ impl RpcMetrics {
     pub fn refused(&self, reason: &'static str) {
         self.rejected.add(
             1,
-            &[KeyValue::new("method", "other"), KeyValue::new("reason", reason)],
+            &[
+                KeyValue::new("method", "other"),
+                KeyValue::new("reason", reason),
+            ],
         );
     }
 
@@ -84,7 +86,10 @@ impl RpcMetrics {
         if error {
             self.rejected.add(
                 1,
-                &[KeyValue::new("method", method), KeyValue::new("reason", "error_answer")],
+                &[
+                    KeyValue::new("method", method),
+                    KeyValue::new("reason", "error_answer"),
+                ],
             );
         }
     }

@@ -67,6 +67,7 @@ pub struct Launch {
 fn serve_api(
     s: &NodeSettings,
     state: &StatusBoard,
+    metrics: &aztec_prover_common::metrics::Metrics,
 ) -> Result<Option<jsonrpsee::server::ServerHandle>, DaemonError> {
     let listen_error = |addr: String| move |error| DaemonError::Listen { addr, error };
     let (listener, origin) = match s.rpc_port {
@@ -98,7 +99,10 @@ fn serve_api(
             addr: local.to_string(),
             error: std::io::Error::other(e),
         })?,
-        aztec_prover_common::rpc::ServeOptions::new(1 << 20, "aztec-prover node: ok"),
+        aztec_prover_common::rpc::ServeOptions {
+            metrics: metrics.clone(),
+            ..aztec_prover_common::rpc::ServeOptions::new(1 << 20, "aztec-prover node: ok")
+        },
     )
     .map_err(listen_error(local.to_string()))?;
     tracing::info!(
@@ -260,7 +264,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     .await
     .map_err(|e| DaemonError::Dbus(Box::new(e)))?;
     // The API serves once D-Bus is up, just before READY (as the broker).
-    let api = serve_api(&s, &state)?;
+    let metrics = aztec_prover_common::metrics::Metrics::start(&s.metrics_config())
+        .map_err(DaemonError::Config)?;
+    let api = serve_api(&s, &state, &metrics)?;
     // The node is ready once its configuration and keys are good: waiting for
     // an L1 that is down is its normal work, shown in STATUS, not a failed
     // start (boot would otherwise hang on a remote L1 node). The watchdog
@@ -349,6 +355,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         .then(|| Duration::from_millis(s.polling_interval_ms));
     let node = engine::start_with(m, pipeline, state.clone(), ProgressLog::Lines, ahead);
     probe.set(node.probe());
+    let recorder = crate::metrics::NodeMetrics::new(&metrics, &state).spawn(node.subscribe());
     let mut events = node.subscribe();
     status(&state, "watching L1");
     loop {
@@ -366,6 +373,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     }
     systemd::notify_stopping("stopping");
     node.stop().await;
+    recorder.abort();
     if let Some(api) = api {
         let _ = api.stop();
     }

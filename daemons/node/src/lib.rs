@@ -18,6 +18,7 @@ pub mod dbus;
 pub mod engine;
 pub mod epoch;
 pub mod error;
+pub mod metrics;
 pub mod monitor;
 pub mod orchestrator;
 pub mod pipeline;
