@@ -15,7 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # The .deb test (tests/deb.rs) builds the packages the Debian way, runs
 # lintian, and boots a Debian 12 container with systemd-nspawn.
 APT_PACKAGES=(build-essential pkg-config ca-certificates curl git dbus systemd mesa-vulkan-drivers libvulkan1
-  debhelper dpkg-dev fakeroot lintian debootstrap systemd-container zstd)
+  debhelper dpkg-dev fakeroot lintian debootstrap systemd-container zstd
+  prometheus)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
