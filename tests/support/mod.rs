@@ -63,6 +63,9 @@ pub fn command_via(wrapper: &[&str], args: &[&str]) -> Command {
         }
     }
     c.env("LOG_TARGET", "stderr");
+    // Agents started side by side in tests would share the default metrics
+    // port; a test that reads an agent's metrics sets its own.
+    c.env("PROVER_AGENT_METRICS_PORT", "0");
     c
 }
 

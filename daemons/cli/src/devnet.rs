@@ -172,7 +172,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             .context("the broker did not say where it listens")?
     );
     let mut agents = Vec::new();
+    let mut metrics_urls = vec![("broker".to_string(), format!("{broker_url}/metrics"))];
     for i in 1..=opts.agents {
+        // Each agent serves GET /metrics on base + instance: a base that
+        // puts it on a port free now.
+        let port = free_port()?;
+        metrics_urls.push((
+            format!("agent{i}"),
+            format!("http://127.0.0.1:{port}/metrics"),
+        ));
         let mut cmd = std::process::Command::new(&exe);
         cmd.args([
             "agent",
@@ -185,6 +193,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         ])
         .env("PROVER_BROKER_HOST", &broker_url)
         .env("PROVER_AGENT_CPU_AFFINITY", "off")
+        .env(
+            "PROVER_AGENT_METRICS_PORT",
+            (u32::from(port) - i).to_string(),
+        )
+        .env("PROVER_AGENT_METRICS_HOST", "127.0.0.1")
         .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
         .env("PROVER_AGENT_HEARTBEAT_INTERVAL_MS", "2000")
         .env("PROVER_REAL_PROOFS", opts.real_proofs.to_string())
@@ -267,14 +280,33 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     );
     let opts_prove_ahead = opts.prove_ahead;
     let ahead = opts.prove_ahead.then(|| Duration::from_millis(500));
-    let node = engine::start_with(
-        monitor,
-        pipeline,
-        StatusBoard::new(),
-        ProgressLog::Quiet,
-        ahead,
-    );
+    let status = StatusBoard::new();
+    let node = engine::start_with(monitor, pipeline, status.clone(), ProgressLog::Quiet, ahead);
     let mut events = node.subscribe();
+    // The node's metrics and API, as the node daemon serves them.
+    let node_metrics = aztec_prover_common::metrics::Metrics::start(
+        &aztec_prover_common::metrics::MetricsConfig {
+            service: "aztec-prover-node".into(),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let recorder = aztec_prover_node::metrics::NodeMetrics::new(&node_metrics, &status)
+        .spawn(node.subscribe());
+    let api_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let api_addr = api_listener.local_addr()?;
+    let node_api = aztec_prover_common::rpc::serve(
+        api_listener,
+        aztec_prover_node::api::module(status.clone()).map_err(|e| anyhow::anyhow!(e))?,
+        aztec_prover_common::rpc::ServeOptions {
+            metrics: node_metrics.clone(),
+            ..aztec_prover_common::rpc::ServeOptions::new(1 << 20, "aztec-prover node: ok")
+        },
+    )?;
+    metrics_urls.push(("node".to_string(), format!("http://{api_addr}/metrics")));
+    for (who, url) in &metrics_urls {
+        eprintln!("metrics: {who} at {url}");
+    }
 
     let mut signals = aztec_prover_common::systemd::Signals::install()?;
     let mut reports = Vec::new();
@@ -348,6 +380,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         }
     }
     node.stop().await;
+    recorder.abort();
+    let _ = node_api.stop();
     let (_, proven) = l1.tips().await.unwrap_or((0, 0));
     let total: Duration = reports.iter().map(|r| r.took).sum();
     println!("summary:");
@@ -428,4 +462,11 @@ mod tests {
                    proved garbage in lots ms\n";
         assert_eq!(busy_ms(log), 1500);
     }
+}
+
+/// A TCP port free on loopback now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
