@@ -221,7 +221,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     );
 
     // The node.
-    let l1 = devnet.client(&prover).await?;
+    let (l1, l1_endpoints) = devnet.watched_client(&prover).await?;
     let remote =
         aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, Duration::from_secs(10))
             .map_err(|e| anyhow::anyhow!(e))?;
@@ -281,6 +281,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let opts_prove_ahead = opts.prove_ahead;
     let ahead = opts.prove_ahead.then(|| Duration::from_millis(500));
     let status = StatusBoard::new();
+    status.set_l1_endpoints(l1_endpoints);
     let node = engine::start_with(monitor, pipeline, status.clone(), ProgressLog::Quiet, ahead);
     let mut events = node.subscribe();
     // The node's metrics and API, as the node daemon serves them.

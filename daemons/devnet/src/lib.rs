@@ -272,6 +272,17 @@ impl Devnet {
         L1::new(p, self.deployment, key.address()).await
     }
 
+    /// An L1 client signing as `key`, as the node daemon makes it: over the
+    /// failover transport, whose endpoint health it returns too.
+    pub async fn watched_client(
+        &self,
+        key: &PrivateKeySigner,
+    ) -> Result<(L1, aztec_prover_l1::failover::Endpoints), L1Error> {
+        let (p, endpoints) =
+            chain::connect_all(&[self.l1_url()], Some(key.clone()), Duration::from_secs(10))?;
+        Ok((L1::new(p, self.deployment, key.address()).await?, endpoints))
+    }
+
     /// The proposer's address.
     pub fn proposer_address(&self) -> Address {
         self.proposer.address()
