@@ -64,6 +64,8 @@ settings! {
         wgpu_max_binding: String = String::new(), env ["AZTEC_PROVER_WGPU_MAX_BINDING"], flag "backendOptions.wgpuMaxBinding";
         /// GPU backend: per-dispatch times on stderr, 0 or 1 (empty: off).
         wgpu_trace: String = String::new(), env ["AZTEC_PROVER_WGPU_TRACE"], flag "backendOptions.wgpuTrace";
+        /// Metrics at all (false: no GET /metrics, no push, nothing recorded; for measuring their cost).
+        metrics_enabled: bool = true, env ["PROVER_METRICS_ENABLED"], flag "telemetry.enabled";
         /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
         otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
         /// Headers sent with each push, key=value,key=value (a collector's API key, say).
@@ -181,5 +183,6 @@ impl AgentSettings {
             self.metrics_export_interval_ms,
             self.metrics_export_timeout_ms,
         )
+        .enabled(self.metrics_enabled)
     }
 }

@@ -43,6 +43,8 @@ settings! {
         max_connections_per_peer: usize = 256, env ["PROVER_BROKER_MAX_CONNECTIONS_PER_PEER"], flag "proverBroker.proverBrokerMaxConnectionsPerPeer";
         /// Memory for proofs and inputs being read out (getProofData) at once, in MiB; readers past it wait.
         answer_memory_mib: u32 = 256, env ["PROVER_BROKER_ANSWER_MEMORY_MIB"], flag "proverBroker.proverBrokerAnswerMemoryMib";
+        /// Metrics at all (false: no GET /metrics, no push, nothing recorded; for measuring their cost).
+        metrics_enabled: bool = true, env ["PROVER_METRICS_ENABLED"], flag "telemetry.enabled";
         /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
         otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
         /// Headers sent with each push, key=value,key=value (a collector's API key, say).
@@ -204,5 +206,6 @@ impl BrokerSettings {
             self.metrics_export_interval_ms,
             self.metrics_export_timeout_ms,
         )
+        .enabled(self.metrics_enabled)
     }
 }

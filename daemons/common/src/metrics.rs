@@ -72,6 +72,8 @@ pub struct MetricsConfig {
     pub export_interval: Duration,
     /// How long one push may take before it is given up.
     pub export_timeout: Duration,
+    /// False: [`Metrics::start`] gives [`Metrics::off`].
+    pub disabled: bool,
 }
 
 /// The process's metrics: a meter for instruments, and their current values
@@ -229,7 +231,14 @@ impl MetricsConfig {
             otlp_headers: otlp_headers.to_string(),
             export_interval: Duration::from_millis(export_interval_ms),
             export_timeout: Duration::from_millis(export_timeout_ms),
+            disabled: false,
         }
+    }
+
+    /// Metrics on, or off altogether.
+    pub fn enabled(mut self, on: bool) -> MetricsConfig {
+        self.disabled = !on;
+        self
     }
 
     /// Checks the settings a daemon reads for this, naming the bad key.
@@ -257,6 +266,9 @@ impl Metrics {
     /// pushed over OTLP when `config.otlp_endpoint` is set.
     pub fn start(config: &MetricsConfig) -> Result<Metrics, String> {
         check_endpoint(&config.otlp_endpoint)?;
+        if config.disabled {
+            return Ok(Metrics::off());
+        }
         let headers =
             parse_headers(&config.otlp_headers).map_err(|e| format!("OTLP headers: {e}"))?;
         let mut resource = Resource::builder();

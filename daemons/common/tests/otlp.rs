@@ -79,6 +79,7 @@ fn config(url: &str) -> MetricsConfig {
         otlp_headers: "x-api-key=s3cret".into(),
         export_interval: Duration::from_millis(300),
         export_timeout: Duration::from_secs(2),
+        disabled: false,
     }
 }
 

@@ -57,6 +57,8 @@ settings! {
         rpc_listen_address: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), env ["PROVER_NODE_LISTEN_ADDRESS"], flag "proverNode.listenAddress";
         /// Gossip quotes over P2P (not available yet: use the coordination URL).
         p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
+        /// Metrics at all (false: no GET /metrics, no push, nothing recorded; for measuring their cost).
+        metrics_enabled: bool = true, env ["PROVER_METRICS_ENABLED"], flag "telemetry.enabled";
         /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
         otlp_metrics_endpoint: String = String::new(), env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], flag "telemetry.otlpMetricsEndpoint";
         /// Headers sent with each push, key=value,key=value (a collector's API key, say).
@@ -200,5 +202,6 @@ impl NodeSettings {
             self.metrics_export_interval_ms,
             self.metrics_export_timeout_ms,
         )
+        .enabled(self.metrics_enabled)
     }
 }

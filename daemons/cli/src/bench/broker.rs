@@ -50,6 +50,7 @@ fn start_broker(
     dir: &std::path::Path,
     name: &str,
     batch: usize,
+    metrics: bool,
 ) -> BenchResult<ChildDaemon> {
     let data = dir.join(name);
     let mut cmd = Command::new(&o.binary);
@@ -60,6 +61,7 @@ fn start_broker(
         .arg(&data)
         .args(["--proverBroker.proverBrokerJobTimeoutMs", "600000"])
         .args(["--proverBroker.proverBrokerBatchSize", &batch.to_string()])
+        .env("PROVER_METRICS_ENABLED", metrics.to_string())
         .args([
             "--proverBroker.proverBrokerMaxEpochsToKeepResultsFor",
             "1000000",
@@ -133,15 +135,40 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
+/// `GET /metrics` once, as Prometheus does; the bytes of the answer.
+async fn scrape(addr: std::net::SocketAddr) -> std::io::Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await?;
+    Ok(out.len())
+}
+
 async fn throughput(
     o: &BenchOptions,
     dir: &std::path::Path,
     name: &str,
     batch: usize,
     jobs: u64,
+    metrics: bool,
 ) -> BenchResult<Throughput> {
-    let broker = start_broker(o, dir, name, batch)?;
+    let broker = start_broker(o, dir, name, batch, metrics)?;
     let c = client(&broker)?;
+    // With metrics on, scraped every second as a Prometheus server would.
+    let scraper = metrics.then(|| {
+        let addr = broker.addr;
+        tokio::spawn(async move {
+            let Some(addr) = addr else { return };
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = scrape(addr).await {
+                    eprintln!("scraping {addr}/metrics failed: {e}");
+                }
+            }
+        })
+    });
     let done = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let producer = {
@@ -198,6 +225,9 @@ async fn throughput(
         all.extend(t.await??);
     }
     let seconds = t0.elapsed().as_secs_f64();
+    if let Some(s) = scraper {
+        s.abort();
+    }
     let stats = c.get_queue_stats().await?;
     let fulfilled = stats.totals().fulfilled;
     if fulfilled != jobs {
@@ -241,9 +271,10 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
         );
     }
 
-    let ours = throughput(&o, &dir, "group-commit", 256, o.jobs).await?;
+    let unmetered = throughput(&o, &dir, "metrics-off", 256, o.jobs, false).await?;
+    let ours = throughput(&o, &dir, "group-commit", 256, o.jobs, true).await?;
     let ref_jobs = (o.jobs / 10).max(1000).min(o.jobs.max(1));
-    let reference = throughput(&o, &dir, "commit-per-request", 1, ref_jobs).await?;
+    let reference = throughput(&o, &dir, "commit-per-request", 1, ref_jobs, true).await?;
     let ours_rate = ours.jobs as f64 / ours.seconds;
     let ref_rate = reference.jobs as f64 / reference.seconds;
     print(
@@ -257,6 +288,20 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
         ),
         serde_json::json!({"figure":"throughput","jobs":ours.jobs,"consumers":o.consumers,"jobs_per_s":ours_rate,
             "reference_jobs_per_s":ref_rate,"ratio":ours_rate/ref_rate}),
+    );
+    let off_rate = unmetered.jobs as f64 / unmetered.seconds;
+    print(
+        format!(
+            "metrics:         {ours_rate:>9.0} jobs/s on (scraped each second) against {off_rate:.0} off: \
+             cost {:+.1}%; broker CPU {:.1} s on, {:.1} s off",
+            (off_rate / ours_rate - 1.0) * 100.0,
+            ours.broker_cpu.0 + ours.broker_cpu.1,
+            unmetered.broker_cpu.0 + unmetered.broker_cpu.1
+        ),
+        serde_json::json!({"figure":"metrics_cost","jobs_per_s_on":ours_rate,"jobs_per_s_off":off_rate,
+            "cost_percent":(off_rate / ours_rate - 1.0) * 100.0,
+            "broker_cpu_s_on":ours.broker_cpu.0 + ours.broker_cpu.1,
+            "broker_cpu_s_off":unmetered.broker_cpu.0 + unmetered.broker_cpu.1}),
     );
     print(
         format!(
@@ -280,7 +325,7 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
     );
 
     if o.queued > 0 {
-        let mut broker = start_broker(&o, &dir, "million", 256)?;
+        let mut broker = start_broker(&o, &dir, "million", 256, true)?;
         let c = client(&broker)?;
         let secs = enqueue_all(&c, 7, o.queued, 32).await?;
         let rss_full = broker.rss_bytes().unwrap_or(0);
@@ -288,7 +333,7 @@ pub async fn run(o: BenchOptions) -> BenchResult<()> {
         let peak_full = broker.peak_rss_bytes().unwrap_or(0);
         broker.terminate(Duration::from_secs(60))?;
         let t0 = Instant::now();
-        let broker = start_broker(&o, &dir, "million", 256)?;
+        let broker = start_broker(&o, &dir, "million", 256, true)?;
         let startup = t0.elapsed().as_secs_f64();
         let rss_after = broker.rss_bytes().unwrap_or(0);
         let (anon_after, _) = broker.rss_split_bytes().unwrap_or_default();
