@@ -65,6 +65,12 @@ check "8080 answers JSON-RPC" bash -c '[[ "$0" == *jsonrpc* ]]' "$resp"
 check "broker service active" bash -c 'for i in $(seq 50); do systemctl is-active -q aztec-prover-broker.service && exit 0; sleep 0.2; done; systemctl status --no-pager aztec-prover-broker.service; false'
 check "broker got its socket from systemd" bash -c 'journalctl -u aztec-prover-broker.service -o cat | grep -qi "socket from systemd"'
 
+echo "== metrics"
+check "the broker serves Prometheus metrics on 8080" bash -c 'curl -s -m 10 http://127.0.0.1:8080/metrics | grep -q "^aztec_proving_queue_size{"'
+check "agent 2 serves its metrics on 9462 (base 9460 + instance)" bash -c 'curl -s -m 10 http://127.0.0.1:9462/metrics | grep -q "^aztec_prover_agent_threads"'
+check "the node serves its metrics on its API socket" bash -c 'curl -s -m 10 http://127.0.0.1:8081/metrics | grep -q "^aztec_prover_rpc_requests_total"'
+check "the dashboard, the alert rules and metrics.md are installed" test -f /usr/share/aztec-prover/grafana-dashboard.json -a -f /usr/share/aztec-prover/prometheus-alerts.yml -a -f /usr/share/doc/aztec-prover/metrics.md
+
 echo "== journal"
 journalctl -u aztec-prover-agent@2 --no-pager -o cat | head -5
 check "journalctl -u aztec-prover-agent@2 shows its start" bash -c 'journalctl -u aztec-prover-agent@2 -o cat | grep -qi "agent"'
