@@ -124,7 +124,7 @@ fn prometheus_scrapes_every_daemon_of_a_devnet_and_the_shipped_queries_hold() {
     .spawn()
     .unwrap();
     let stderr = support::collect(devnet.stderr.take().unwrap());
-    let _devnet_guard = scopeguard(devnet.id());
+    let _devnet = Stopped(devnet);
     let text = || stderr.lock().unwrap().clone();
     // "metrics: broker at http://127.0.0.1:PORT/metrics", one per daemon.
     let targets = |t: &str| -> Vec<(String, String)> {
@@ -287,21 +287,23 @@ fn prometheus_scrapes_every_daemon_of_a_devnet_and_the_shipped_queries_hold() {
     );
 }
 
-/// Kills the devnet (and so its daemons) when the test ends, pass or fail.
-fn scopeguard(pid: u32) -> impl Drop {
-    struct Guard(u32);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0 as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0 as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+/// Stops the devnet (SIGTERM: it stops its daemons and anvil) when the test
+/// ends, pass or fail; kills it if it does not end within 20 s.
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    Guard(pid)
 }

@@ -131,6 +131,21 @@ impl BrokerSettings {
     }
 }
 
+impl BrokerSettings {
+    /// How this daemon exports its metrics.
+    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
+        aztec_prover_common::metrics::MetricsConfig::new(
+            "aztec-prover-broker",
+            None,
+            &self.otlp_metrics_endpoint,
+            self.otlp_metrics_headers.expose(),
+            self.metrics_export_interval_ms,
+            self.metrics_export_timeout_ms,
+        )
+        .enabled(self.metrics_enabled)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aztec_prover_common::config::Settings;
@@ -192,20 +207,5 @@ mod tests {
         assert_eq!(bad.check().map_err(|(k, _)| k), Err("store_map_size_kb"));
         bad.store_map_size_kb = MAX_MAP_SIZE_KB;
         assert_eq!(bad.check(), Ok(()));
-    }
-}
-
-impl BrokerSettings {
-    /// How this daemon exports its metrics.
-    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
-        aztec_prover_common::metrics::MetricsConfig::new(
-            "aztec-prover-broker",
-            None,
-            &self.otlp_metrics_endpoint,
-            self.otlp_metrics_headers.expose(),
-            self.metrics_export_interval_ms,
-            self.metrics_export_timeout_ms,
-        )
-        .enabled(self.metrics_enabled)
     }
 }

@@ -451,6 +451,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
 }
 
+/// A TCP port free on loopback now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 #[cfg(test)]
 mod tests {
     use super::busy_ms;
@@ -463,11 +470,4 @@ mod tests {
                    proved garbage in lots ms\n";
         assert_eq!(busy_ms(log), 1500);
     }
-}
-
-/// A TCP port free on loopback now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

@@ -1,6 +1,9 @@
 //! OTLP push against a receiver that decodes what arrives with the official
 //! OpenTelemetry protobuf definitions (the opentelemetry-proto crate).
 
+// A test's helpers panic to fail the test, as the tests themselves may.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use aztec_prover_common::metrics::{Metrics, MetricsConfig};

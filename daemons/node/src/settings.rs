@@ -136,6 +136,21 @@ impl Validate for NodeSettings {
     }
 }
 
+impl NodeSettings {
+    /// How this daemon exports its metrics.
+    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
+        aztec_prover_common::metrics::MetricsConfig::new(
+            "aztec-prover-node",
+            None,
+            &self.otlp_metrics_endpoint,
+            self.otlp_metrics_headers.expose(),
+            self.metrics_export_interval_ms,
+            self.metrics_export_timeout_ms,
+        )
+        .enabled(self.metrics_enabled)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,20 +203,5 @@ mod tests {
             assert_eq!(key, "ethereum_hosts");
             assert!(e.contains(why), "{hosts:?}: {e}");
         }
-    }
-}
-
-impl NodeSettings {
-    /// How this daemon exports its metrics.
-    pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
-        aztec_prover_common::metrics::MetricsConfig::new(
-            "aztec-prover-node",
-            None,
-            &self.otlp_metrics_endpoint,
-            self.otlp_metrics_headers.expose(),
-            self.metrics_export_interval_ms,
-            self.metrics_export_timeout_ms,
-        )
-        .enabled(self.metrics_enabled)
     }
 }
