@@ -21,6 +21,7 @@ VERSION=$(dpkg-parsechangelog -l debian/changelog -S Version)
 SRC=$OUT/src/aztec-prover-$VERSION
 rm -rf "$OUT" && mkdir -p "$SRC"
 cp -a debian systemd etc "$SRC/"
+mkdir -p "$SRC/packaging" && cp -a packaging/monitoring "$SRC/packaging/"
 ( cd "$SRC" && AZTEC_PROVER_BIN_DIR=$BIN_DIR dpkg-buildpackage -b -us -uc -d >"$OUT/build.log" 2>&1 ) \
   || { tail -30 "$OUT/build.log"; exit 1; }
 mkdir -p "$OUT/repo"

@@ -86,20 +86,6 @@ fn bar(total: usize) -> ProgressBar {
     pb
 }
 
-/// Milliseconds an agent spent proving, from its "proved ... in N ms" lines
-/// (the structured fields may follow the message).
-fn busy_ms(log: &str) -> u64 {
-    log.lines()
-        .filter(|l| l.contains(" proved "))
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            w.windows(3)
-                .find(|x| x[0] == "in" && x[2] == "ms")
-                .and_then(|x| x[1].parse::<u64>().ok())
-        })
-        .sum()
-}
-
 fn describe(p: &Progress) -> String {
     p.per_circuit
         .iter()
@@ -311,10 +297,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
     let mut signals = aztec_prover_common::systemd::Signals::install()?;
     let mut reports = Vec::new();
-    let mut refused = 0usize;
     let mut failure = None;
     let mut pb: Option<ProgressBar> = None;
-    let mut refused_here = 0;
     while opts.epochs == 0 || (reports.len() as u64) < opts.epochs {
         let ev = tokio::select! {
             r = signals.next() => if r == aztec_prover_common::systemd::Request::Stop { break } else { continue },
@@ -335,10 +319,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 eprintln!(
                     "epoch {epoch}: claimed with our quote; proving blocks {first_block}..={last_block}"
                 );
-                refused_here = 0;
             }
             Ok(EngineEvent::Progress { progress: p, .. }) => {
-                refused_here = p.refused.len();
                 let b = pb.get_or_insert_with(|| bar(p.total));
                 b.set_position(p.proven as u64);
                 b.set_message(describe(&p));
@@ -347,7 +329,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 if let Some(b) = pb.take() {
                     b.finish_and_clear();
                 }
-                refused += refused_here;
                 eprintln!(
                     "epoch {}: PROVEN on L1 — blocks {}..={}, {} txs, {} proofs ({} enqueued ahead of the claim) verified in {} L1 transaction(s): {} gas ({} per proof, the most in one {}), {} calldata bytes (the most in one {}), {:.1} s from claim to L1",
                     rep.epoch,
@@ -370,7 +351,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 if let Some(b) = pb.take() {
                     b.finish_and_clear();
                 }
-                refused += refused_here;
                 eprintln!("epoch {epoch}: FAILED: {error}");
                 failure = Some(error);
                 break;
@@ -380,29 +360,46 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             Err(_) => break,
         }
     }
+    // The summary reads the daemons' own counters, as Prometheus would; the
+    // recorder takes the engine's last events first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let node_text = node_metrics.render();
+    let mut agents_text = String::new();
+    for (who, url) in &metrics_urls {
+        let addr = url
+            .strip_prefix("http://")
+            .and_then(|r| r.strip_suffix("/metrics"))
+            .and_then(|a| a.parse().ok());
+        if let (true, Some(addr)) = (who.starts_with("agent"), addr) {
+            match crate::scrape::scrape(addr).await {
+                Ok(t) => agents_text.push_str(&t),
+                Err(e) => eprintln!("cannot read {who}'s metrics at {url}: {e}"),
+            }
+        }
+    }
     node.stop().await;
     recorder.abort();
     let _ = node_api.stop();
     let (_, proven) = l1.tips().await.unwrap_or((0, 0));
-    let total: Duration = reports.iter().map(|r| r.took).sum();
-    println!("summary:");
-    println!("  epochs proven:            {}", reports.len());
-    println!(
-        "  proofs verified on L1:    {}",
-        reports.iter().map(|r| r.proofs).sum::<usize>()
-    );
+    let node_m = |name: &str, label: Option<&str>| crate::scrape::sum(&node_text, name, label);
+    let epochs = node_m("aztec_prover_node_epochs_total", Some("outcome=\"proven\""));
+    let proofs = node_m("aztec_prover_node_l1_proofs_total", None);
+    let gas = node_m("aztec_prover_node_l1_gas_total", None);
+    let txs = node_m("aztec_prover_node_l1_transactions_total", None);
+    let refused = node_m("aztec_prover_node_refused_results_total", None);
+    let to_l1_ms = node_m("aztec_prover_node_job_duration_milliseconds_sum", None);
+    println!("summary (from the daemons' /metrics):");
+    println!("  epochs proven:            {epochs}");
+    println!("  proofs verified on L1:    {proofs}");
     println!("  proven block number:      {proven}");
-    if !reports.is_empty() {
-        let proofs: usize = reports.iter().map(|r| r.proofs).sum();
-        let gas: u64 = reports.iter().map(|r| r.gas).sum();
+    if epochs > 0.0 {
         println!(
-            "  L1 transactions:          {} ({} per epoch at most)",
-            reports.iter().map(|r| r.l1.txs).sum::<usize>(),
+            "  L1 transactions:          {txs} ({} per epoch at most)",
             reports.iter().map(|r| r.l1.txs).max().unwrap_or(0)
         );
         println!(
-            "  L1 gas:                   {gas} ({} per proof; the most in one transaction {}, cap 16777216)",
-            gas / proofs.max(1) as u64,
+            "  L1 gas:                   {gas} ({:.0} per proof; the most in one transaction {}, cap 16777216)",
+            gas / proofs.max(1.0),
             reports.iter().map(|r| r.l1.max_gas).max().unwrap_or(0)
         );
         println!(
@@ -414,11 +411,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 .max()
                 .unwrap_or(0)
         );
-    }
-    if !reports.is_empty() {
         println!(
             "  time per epoch:           {:.1} s (claim to L1; {})",
-            total.as_secs_f64() / reports.len() as f64,
+            to_l1_ms / 1000.0 / epochs,
             if opts_prove_ahead {
                 "blocks proven ahead of the claim; --prove-ahead false to compare"
             } else {
@@ -426,12 +421,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         );
     }
-    let busy: u64 = agents.iter().map(|a| busy_ms(&a.log())).sum();
+    let busy_ms = crate::scrape::sum(
+        &agents_text,
+        "aztec_prover_agent_proof_duration_milliseconds_sum",
+        None,
+    );
     let capacity = started.elapsed().as_millis().max(1) as f64 * agents.len().max(1) as f64;
     println!(
         "  agents busy:              {:.1} s proving, {:.0}% of the wall time ({} agent(s))",
-        busy as f64 / 1000.0,
-        100.0 * busy as f64 / capacity,
+        busy_ms / 1000.0,
+        100.0 * busy_ms / capacity,
         agents.len()
     );
     println!("  results refused:          {refused} (each proven again)");
@@ -456,18 +455,4 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::busy_ms;
-
-    #[test]
-    fn busy_time_is_summed_from_the_agents_proved_lines() {
-        let log = "2026-11-23T06:49:49Z  INFO proved base-rollup job 3:BASE_ROLLUP:ab12 in 1200 ms EPOCH=3 JOB_ID=3:BASE_ROLLUP:ab12\n\
-                   2026-11-23T06:49:50Z  INFO broker at http://x reached\n\
-                   2026-11-23T06:49:51Z  INFO proved merge-rollup job 3:MERGE_ROLLUP:cd34 in 300 ms\n\
-                   proved garbage in lots ms\n";
-        assert_eq!(busy_ms(log), 1500);
-    }
 }

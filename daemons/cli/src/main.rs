@@ -18,6 +18,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 mod bench;
 mod devnet;
 mod flags;
+mod scrape;
 
 /// Exit code for configuration and usage errors (before any state is touched).
 const EXIT_CONFIG: u8 = 2;

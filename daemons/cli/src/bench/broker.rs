@@ -135,17 +135,6 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
-/// `GET /metrics` once, as Prometheus does; the bytes of the answer.
-async fn scrape(addr: std::net::SocketAddr) -> std::io::Result<usize> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    Ok(out.len())
-}
-
 async fn throughput(
     o: &BenchOptions,
     dir: &std::path::Path,
@@ -163,7 +152,7 @@ async fn throughput(
             let Some(addr) = addr else { return };
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Err(e) = scrape(addr).await {
+                if let Err(e) = crate::scrape::scrape(addr).await {
                     eprintln!("scraping {addr}/metrics failed: {e}");
                 }
             }
