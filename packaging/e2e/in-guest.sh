@@ -69,7 +69,7 @@ echo "== metrics"
 check "the broker serves Prometheus metrics on 8080" bash -c 'curl -s -m 10 http://127.0.0.1:8080/metrics | grep -q "^aztec_proving_queue_size{"'
 check "agent 2 serves its metrics on 9462 (base 9460 + instance)" bash -c 'curl -s -m 10 http://127.0.0.1:9462/metrics | grep -q "^aztec_prover_agent_threads"'
 check "the node serves its metrics on its API socket" bash -c 'curl -s -m 10 http://127.0.0.1:8081/metrics | grep -q "^aztec_prover_rpc_requests_total"'
-check "the dashboard, the alert rules and metrics.md are installed" test -f /usr/share/aztec-prover/grafana-dashboard.json -a -f /usr/share/aztec-prover/prometheus-alerts.yml -a -f /usr/share/doc/aztec-prover/metrics.md
+check "the dashboard, the alert rules and metrics.md (compressed, as dh_compress leaves it) are installed" test -f /usr/share/aztec-prover/grafana-dashboard.json -a -f /usr/share/aztec-prover/prometheus-alerts.yml -a -f /usr/share/doc/aztec-prover/metrics.md.gz
 
 echo "== journal"
 journalctl -u aztec-prover-agent@2 --no-pager -o cat | head -5
