@@ -53,12 +53,22 @@ mod tests {
             aztec_prover_node_epochs_total{outcome=\"failed\",otel_scope_name=\"a\"} 1\n\
             aztec_prover_node_epochs_total_other 7\n\
             aztec_prover_node_l1_gas_total 12.5\n";
-        assert_eq!(super::sum(text, "aztec_prover_node_epochs_total", None), 3.0);
         assert_eq!(
-            super::sum(text, "aztec_prover_node_epochs_total", Some("outcome=\"proven\"")),
+            super::sum(text, "aztec_prover_node_epochs_total", None),
+            3.0
+        );
+        assert_eq!(
+            super::sum(
+                text,
+                "aztec_prover_node_epochs_total",
+                Some("outcome=\"proven\"")
+            ),
             2.0
         );
-        assert_eq!(super::sum(text, "aztec_prover_node_l1_gas_total", None), 12.5);
+        assert_eq!(
+            super::sum(text, "aztec_prover_node_l1_gas_total", None),
+            12.5
+        );
         assert_eq!(super::sum(text, "missing", None), 0.0);
     }
 }
