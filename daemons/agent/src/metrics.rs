@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aztec_prover_common::metrics::{MS_BUCKETS, Metrics};
+use aztec_prover_common::metrics::Metrics;
 use aztec_prover_protocol::JobType;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
@@ -68,13 +68,7 @@ impl AgentMetrics {
     /// Instruments on `metrics`; the gauges read `control`.
     pub fn new(metrics: &Metrics, control: &Arc<Control>) -> AgentMetrics {
         let m = metrics.meter();
-        let hist = |name: &'static str, what: &'static str| {
-            m.f64_histogram(name)
-                .with_unit("ms")
-                .with_description(what)
-                .with_boundaries(MS_BUCKETS.to_vec())
-                .build()
-        };
+        let hist = |name, what| metrics.ms_histogram(name, what);
         let c = control.clone();
         m.u64_observable_gauge("aztec_prover.agent.threads")
             .with_description("Proving threads per agent")

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aztec_prover_common::metrics::{MS_BUCKETS, Metrics};
+use aztec_prover_common::metrics::Metrics;
 use aztec_prover_protocol::{JobId, JobType, QueueStats};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, UpDownCounter};
@@ -54,13 +54,7 @@ impl JobMetrics {
         let counter = |name: &'static str, what: &'static str| {
             m.i64_up_down_counter(name).with_description(what).build()
         };
-        let ms = |name: &'static str, what: &'static str| {
-            m.f64_histogram(name)
-                .with_unit("ms")
-                .with_description(what)
-                .with_boundaries(MS_BUCKETS.to_vec())
-                .build()
-        };
+        let ms = |name, what| metrics.ms_histogram(name, what);
         JobMetrics {
             enqueued: counter(
                 "aztec.proving_queue.enqueued_jobs_count",

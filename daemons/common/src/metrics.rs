@@ -355,6 +355,20 @@ impl Metrics {
         }
     }
 
+    /// A histogram of times in milliseconds over [`MS_BUCKETS`].
+    pub fn ms_histogram(
+        &self,
+        name: &'static str,
+        what: &'static str,
+    ) -> opentelemetry::metrics::Histogram<f64> {
+        self.meter()
+            .f64_histogram(name)
+            .with_unit("ms")
+            .with_description(what)
+            .with_boundaries(MS_BUCKETS.to_vec())
+            .build()
+    }
+
     /// The meter to make instruments with.
     pub fn meter(&self) -> Meter {
         use opentelemetry::metrics::MeterProvider;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aztec_prover_common::metrics::{MS_BUCKETS, Metrics};
+use aztec_prover_common::metrics::Metrics;
 use aztec_prover_l1::failover::EndpointHealth;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram};
@@ -70,13 +70,7 @@ impl NodeMetrics {
             .with_description("Jobs proven ahead for epochs another prover (or nobody) claimed")
             .with_callback(move |o| o.observe(s.snapshot().jobs_dropped_ahead as u64, &[]))
             .build();
-        let hist = |name: &'static str, what: &'static str| {
-            m.f64_histogram(name)
-                .with_unit("ms")
-                .with_description(what)
-                .with_boundaries(MS_BUCKETS.to_vec())
-                .build()
-        };
+        let hist = |name, what| metrics.ms_histogram(name, what);
         NodeMetrics {
             execution: hist(
                 "aztec.prover_node.execution.duration",
