@@ -1,0 +1,373 @@
+//! The swarm: TCP with Noise and Yamux; Kademlia to discover peers from the
+//! boot nodes; identify to learn their addresses; gossipsub on one topic,
+//! where every message is checked by the caller's validator before it is
+//! relayed (a rejected one counts against the peer that sent it).
+//!
+//! [`Peers::start`] runs the swarm on a task of its own and returns a handle:
+//! publish, read the peers and counters, receive accepted messages.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity};
+use libp2p::identity::Keypair;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, identify, kad, noise, tcp, yamux};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// What the caller's validator says of a gossiped message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Good: deliver and relay.
+    Accept,
+    /// Invalid: drop, and count it against the peer that sent it.
+    Reject,
+    /// Not wanted now (a duplicate, a stale one): drop without penalty.
+    Ignore,
+}
+
+/// Checks a message's bytes before it is delivered or relayed.
+pub type Validator = Arc<dyn Fn(&PeerId, &[u8]) -> Verdict + Send + Sync>;
+
+/// How a node joins the network.
+#[derive(Debug, Clone)]
+pub struct PeersConfig {
+    /// Where to listen (`/ip4/0.0.0.0/tcp/40400`).
+    pub listen: Multiaddr,
+    /// Boot nodes: multiaddrs ending in `/p2p/<peer id>`.
+    pub boot_nodes: Vec<Multiaddr>,
+    /// The gossip topic (versioned, with the rollup and chain in it).
+    pub topic: String,
+    /// Most bytes in one gossiped message.
+    pub max_message_bytes: usize,
+    /// Peers to keep connected at most.
+    pub max_peers: u32,
+    /// Gossipsub's heartbeat (mesh upkeep).
+    pub heartbeat: Duration,
+}
+
+/// What the swarm tells its owner.
+#[derive(Debug, Clone)]
+pub enum PeersEvent {
+    /// A gossiped message the validator accepted.
+    Gossip {
+        /// The peer that sent it to us (not necessarily its author).
+        from: PeerId,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// A peer connected.
+    Connected(PeerId),
+    /// A peer disconnected.
+    Disconnected(PeerId),
+}
+
+/// Counters and peers, for the operator's view.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeersStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Where it listens.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Gossip messages accepted from peers.
+    pub gossip_in: u64,
+    /// Gossip messages published by this node.
+    pub gossip_out: u64,
+    /// Gossip messages rejected by the validator.
+    pub gossip_rejected: u64,
+}
+
+/// Why the swarm could not start or a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeersError {
+    /// The swarm could not be built or could not listen.
+    #[error("P2P: {0}")]
+    Start(String),
+    /// The swarm's task has stopped.
+    #[error("P2P: the network task has stopped")]
+    Stopped,
+    /// Gossipsub refused to publish (no peers on the topic, too large, ...).
+    #[error("P2P: cannot publish: {0}")]
+    Publish(String),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    identify: identify::Behaviour,
+}
+
+enum Command {
+    Publish(Vec<u8>, oneshot::Sender<Result<(), PeersError>>),
+    Status(oneshot::Sender<PeersStatus>),
+}
+
+/// A running swarm. Cheap to clone; the swarm stops when the last handle
+/// is dropped.
+#[derive(Clone)]
+pub struct Peers {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<PeersEvent>,
+    peer_id: PeerId,
+}
+
+/// The protocol names, ours rather than the public networks'.
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/aztec-prover/kad/1.0.0");
+const IDENTIFY_PROTOCOL: &str = "/aztec-prover/id/1.0.0";
+
+impl Peers {
+    /// Starts listening, dials the boot nodes and joins the topic.
+    pub async fn start(
+        key: Keypair,
+        config: PeersConfig,
+        validator: Validator,
+    ) -> Result<Peers, PeersError> {
+        let peer_id = key.public().to_peer_id();
+        let max_peers = config.max_peers.max(1);
+        let start = |e: &dyn std::fmt::Display| PeersError::Start(e.to_string());
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(config.heartbeat)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(config.max_message_bytes)
+            .build()
+            .map_err(|e| start(&e))?;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| start(&e))?
+            .with_behaviour(|key| {
+                let id = key.public().to_peer_id();
+                let gossipsub = gossipsub::Behaviour::new(
+                    MessageAuthenticity::Signed(key.clone()),
+                    gossip_config,
+                )?;
+                let mut kad = kad::Behaviour::with_config(
+                    id,
+                    kad::store::MemoryStore::new(id),
+                    kad::Config::new(KAD_PROTOCOL),
+                );
+                // Answer other nodes' lookups, also on private addresses.
+                kad.set_mode(Some(kad::Mode::Server));
+                let identify = identify::Behaviour::new(identify::Config::new(
+                    IDENTIFY_PROTOCOL.to_string(),
+                    key.public(),
+                ));
+                // The peer cap holds for every dial, Kademlia's own
+                // lookups included, and for peers that dial us.
+                let limits = libp2p::connection_limits::Behaviour::new(
+                    libp2p::connection_limits::ConnectionLimits::default()
+                        .with_max_established(Some(max_peers))
+                        .with_max_established_per_peer(Some(1)),
+                );
+                Ok(Behaviour {
+                    limits,
+                    gossipsub,
+                    kad,
+                    identify,
+                })
+            })
+            .map_err(|e| start(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        let topic = IdentTopic::new(config.topic.clone());
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| start(&e))?;
+        swarm
+            .listen_on(config.listen.clone())
+            .map_err(|e| start(&e))?;
+        for addr in &config.boot_nodes {
+            let Some(libp2p::multiaddr::Protocol::P2p(boot)) = addr.iter().last() else {
+                return Err(PeersError::Start(format!(
+                    "boot node {addr} does not end in /p2p/<peer id>"
+                )));
+            };
+            swarm.behaviour_mut().kad.add_address(&boot, addr.clone());
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!("P2P: cannot dial boot node {addr}: {e}");
+            }
+        }
+        let (commands, mut rx) = mpsc::channel::<Command>(64);
+        let (events, _) = broadcast::channel(1024);
+        let out = events.clone();
+        let status = Arc::new(Mutex::new(PeersStatus {
+            peer_id: peer_id.to_string(),
+            ..PeersStatus::default()
+        }));
+        let has_boot = !config.boot_nodes.is_empty();
+        tokio::spawn(async move {
+            let mut discover = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    cmd = rx.recv() => match cmd {
+                        None => return,
+                        Some(Command::Publish(data, reply)) => {
+                            let r = swarm
+                                .behaviour_mut()
+                                .gossipsub
+                                .publish(topic.clone(), data)
+                                .map(|_| ())
+                                .map_err(|e| PeersError::Publish(e.to_string()));
+                            if r.is_ok() {
+                                lock(&status).gossip_out += 1;
+                            }
+                            let _ = reply.send(r);
+                        }
+                        Some(Command::Status(reply)) => {
+                            let mut s = lock(&status).clone();
+                            s.peers = swarm.connected_peers().map(|p| p.to_string()).collect();
+                            s.listen_addrs = swarm.listeners().map(|a| a.to_string()).collect();
+                            let _ = reply.send(s);
+                        }
+                    },
+                    _ = discover.tick() => {
+                        if has_boot && (swarm.connected_peers().count() as u32) < config.max_peers {
+                            let _ = swarm.behaviour_mut().kad.bootstrap();
+                        }
+                    }
+                    event = swarm.select_next_some() => {
+                        handle(&mut swarm, event, &validator, &status, &out, config.max_peers);
+                    }
+                }
+            }
+        });
+        Ok(Peers {
+            commands,
+            events,
+            peer_id,
+        })
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Accepted messages and peer changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<PeersEvent> {
+        self.events.subscribe()
+    }
+
+    /// Gossips `data` on the topic.
+    pub async fn publish(&self, data: Vec<u8>) -> Result<(), PeersError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Publish(data, tx))
+            .await
+            .map_err(|_| PeersError::Stopped)?;
+        rx.await.map_err(|_| PeersError::Stopped)?
+    }
+
+    /// Peers, addresses and counters now.
+    pub async fn status(&self) -> Result<PeersStatus, PeersError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Status(tx))
+            .await
+            .map_err(|_| PeersError::Stopped)?;
+        rx.await.map_err(|_| PeersError::Stopped)
+    }
+}
+
+fn lock(s: &Mutex<PeersStatus>) -> std::sync::MutexGuard<'_, PeersStatus> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn handle(
+    swarm: &mut libp2p::Swarm<Behaviour>,
+    event: SwarmEvent<BehaviourEvent>,
+    validator: &Validator,
+    status: &Mutex<PeersStatus>,
+    out: &broadcast::Sender<PeersEvent>,
+    max_peers: u32,
+) {
+    match event {
+        SwarmEvent::NewListenAddr { address, .. } => {
+            tracing::info!("P2P: listening on {address}/p2p/{}", swarm.local_peer_id());
+        }
+        SwarmEvent::ConnectionEstablished {
+            peer_id,
+            num_established,
+            ..
+        } if num_established.get() == 1 => {
+            tracing::debug!("P2P: connected to {peer_id}");
+            let _ = out.send(PeersEvent::Connected(peer_id));
+        }
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => {
+            tracing::debug!("P2P: disconnected from {peer_id}");
+            let _ = out.send(PeersEvent::Disconnected(peer_id));
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+            peer_id,
+            info,
+            ..
+        })) => {
+            for addr in info.listen_addrs {
+                swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+            peer,
+            addresses,
+            ..
+        })) => {
+            let connected = swarm.connected_peers().count() as u32;
+            if connected < max_peers && !swarm.is_connected(&peer) && peer != *swarm.local_peer_id()
+            {
+                let _ = swarm.dial(
+                    libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                        .addresses(addresses.into_vec())
+                        .build(),
+                );
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        })) => {
+            let verdict = validator(&propagation_source, &message.data);
+            let acceptance = match verdict {
+                Verdict::Accept => MessageAcceptance::Accept,
+                Verdict::Reject => MessageAcceptance::Reject,
+                Verdict::Ignore => MessageAcceptance::Ignore,
+            };
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&message_id, &propagation_source, acceptance);
+            match verdict {
+                Verdict::Accept => {
+                    lock(status).gossip_in += 1;
+                    let _ = out.send(PeersEvent::Gossip {
+                        from: propagation_source,
+                        data: message.data,
+                    });
+                }
+                Verdict::Reject => {
+                    lock(status).gossip_rejected += 1;
+                    tracing::debug!("P2P: rejected a message from {propagation_source}");
+                }
+                Verdict::Ignore => {}
+            }
+        }
+        _ => {}
+    }
+}
