@@ -242,6 +242,19 @@ fn cli() -> Command {
         .subcommand(keys)
         .subcommand(status)
         .subcommand(
+            Command::new("p2p")
+                .about("Peer-to-peer tools")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("bootnode")
+                        .about("Run a P2P boot node: it helps prover nodes and sequencers find each other (Kademlia) and relays no gossip")
+                        .arg(Arg::new("p2pIp").long("p2p.p2pIp").env("P2P_IP").value_name("IP").default_value("0.0.0.0").value_parser(clap::value_parser!(std::net::IpAddr)).help("Address to listen on"))
+                        .arg(Arg::new("p2pPort").long("p2p.p2pPort").env("P2P_PORT").value_name("PORT").default_value("40400").value_parser(clap::value_parser!(u16)).help("TCP port to listen on"))
+                        .arg(Arg::new("maxPeers").long("p2p.maxPeers").env("P2P_MAX_PEERS").value_name("N").default_value("100").value_parser(clap::value_parser!(u32).range(1..=10000)).help("Peers kept connected at most"))
+                        .arg(Arg::new("dataDirectory").long("dataDirectory").env("DATA_DIRECTORY").value_name("DIR").default_value("/var/lib/aztec-prover/bootnode").help("Where the node's identity key is kept (p2p-identity.key, made on first start)")),
+                ),
+        )
+        .subcommand(
             Command::new("manpage")
                 .about("Print the man page (roff) of aztec-prover and its subcommands")
                 .hide(true),
@@ -256,6 +269,63 @@ fn cli() -> Command {
                         .help("bash, zsh, fish, elvish or powershell"),
                 ),
         )
+}
+
+/// Runs a boot node until SIGTERM: discovery only (no gossip topic).
+fn run_bootnode(m: &ArgMatches) -> Result<(), Failure> {
+    let service = ServiceSettings::default();
+    logging::init(&service, "aztec-prover-bootnode");
+    let ip = *m
+        .get_one::<std::net::IpAddr>("p2pIp")
+        .ok_or_else(|| config_failure(anyhow::anyhow!("--p2p.p2pIp")))?;
+    let port = *m
+        .get_one::<u16>("p2pPort")
+        .ok_or_else(|| config_failure(anyhow::anyhow!("--p2p.p2pPort")))?;
+    let max_peers = *m
+        .get_one::<u32>("maxPeers")
+        .ok_or_else(|| config_failure(anyhow::anyhow!("--p2p.maxPeers")))?;
+    let dir = std::path::PathBuf::from(
+        m.get_one::<String>("dataDirectory")
+            .ok_or_else(|| config_failure(anyhow::anyhow!("--dataDirectory")))?,
+    );
+    let (key, made) = aztec_prover_p2p::identity::load_or_create(&dir).map_err(config_failure)?;
+    let listen: aztec_prover_p2p::Multiaddr = format!(
+        "/{}/{ip}/tcp/{port}",
+        if ip.is_ipv4() { "ip4" } else { "ip6" }
+    )
+    .parse()
+    .map_err(config_failure)?;
+    runtime()?.block_on(async move {
+        let mut signals = aztec_prover_common::systemd::Signals::install()?;
+        let peers = aztec_prover_p2p::Peers::start(
+            key,
+            aztec_prover_p2p::PeersConfig {
+                listen,
+                boot_nodes: vec![],
+                topic: None,
+                max_message_bytes: 64 << 10,
+                max_peers,
+                heartbeat: std::time::Duration::from_secs(1),
+            },
+            std::sync::Arc::new(|_, _| aztec_prover_p2p::Verdict::Ignore),
+        )
+        .await?;
+        let id = peers.peer_id();
+        tracing::info!(
+            "boot node {id} ({} identity in {}); others dial /ip4/<this host>/tcp/{port}/p2p/{id}",
+            if made { "new" } else { "kept" },
+            dir.display()
+        );
+        aztec_prover_common::systemd::notify_ready();
+        loop {
+            if signals.next().await == aztec_prover_common::systemd::Request::Stop {
+                break;
+            }
+        }
+        tracing::info!("boot node stopped");
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
 }
 
 /// The man page: the top command's page, then one section per subcommand.
@@ -839,6 +909,10 @@ fn main() -> ExitCode {
             _ => Err(config_failure(anyhow::anyhow!("unknown keys command"))),
         },
         Some(("status", m)) => status(m),
+        Some(("p2p", m)) => match m.subcommand() {
+            Some(("bootnode", m)) => run_bootnode(m),
+            _ => Err(config_failure(anyhow::anyhow!("unknown p2p command"))),
+        },
         Some(("manpage", _)) => manpage(),
         Some(("completions", m)) => {
             let shell = m

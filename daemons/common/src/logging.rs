@@ -73,6 +73,11 @@ fn filter_for(level: LogLevel) -> Targets {
         .with_target("aztec_prover_store", ours)
         .with_target("aztec_prover_l1", ours)
         .with_target("aztec_zk", ours)
+        .with_target("aztec_prover_p2p", ours)
+        // Kademlia warns when a node with no known peers yet (a boot node,
+        // a node whose boot nodes are down) has nothing to look up; our
+        // own P2P lines say what matters.
+        .with_target("libp2p_kad", theirs.min(LevelFilter::ERROR))
         // arkworks opens a span per constraint namespace: formatting them
         // makes synthesis orders of magnitude slower and says nothing useful.
         .with_target("r1cs", LevelFilter::OFF)

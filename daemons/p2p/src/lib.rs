@@ -12,4 +12,5 @@
 pub mod identity;
 pub mod peers;
 
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 pub use peers::{Peers, PeersConfig, PeersError, PeersEvent, PeersStatus, Validator, Verdict};

@@ -37,8 +37,9 @@ pub struct PeersConfig {
     pub listen: Multiaddr,
     /// Boot nodes: multiaddrs ending in `/p2p/<peer id>`.
     pub boot_nodes: Vec<Multiaddr>,
-    /// The gossip topic (versioned, with the rollup and chain in it).
-    pub topic: String,
+    /// The gossip topic (versioned, with the rollup and chain in it); none
+    /// for a boot node, which only helps others find each other.
+    pub topic: Option<String>,
     /// Most bytes in one gossiped message.
     pub max_message_bytes: usize,
     /// Peers to keep connected at most.
@@ -152,11 +153,12 @@ impl Peers {
                     MessageAuthenticity::Signed(key.clone()),
                     gossip_config,
                 )?;
-                let mut kad = kad::Behaviour::with_config(
-                    id,
-                    kad::store::MemoryStore::new(id),
-                    kad::Config::new(KAD_PROTOCOL),
-                );
+                // Lookups run from our own timer, only where there are boot
+                // nodes to start from.
+                let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+                kad_config.set_periodic_bootstrap_interval(None);
+                let mut kad =
+                    kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad_config);
                 // Answer other nodes' lookups, also on private addresses.
                 kad.set_mode(Some(kad::Mode::Server));
                 let identify = identify::Behaviour::new(identify::Config::new(
@@ -180,12 +182,14 @@ impl Peers {
             .map_err(|e| start(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
             .build();
-        let topic = IdentTopic::new(config.topic.clone());
-        swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&topic)
-            .map_err(|e| start(&e))?;
+        let topic = config.topic.clone().map(IdentTopic::new);
+        if let Some(topic) = &topic {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(topic)
+                .map_err(|e| start(&e))?;
+        }
         swarm
             .listen_on(config.listen.clone())
             .map_err(|e| start(&e))?;
@@ -215,12 +219,15 @@ impl Peers {
                     cmd = rx.recv() => match cmd {
                         None => return,
                         Some(Command::Publish(data, reply)) => {
-                            let r = swarm
-                                .behaviour_mut()
-                                .gossipsub
-                                .publish(topic.clone(), data)
-                                .map(|_| ())
-                                .map_err(|e| PeersError::Publish(e.to_string()));
+                            let r = match &topic {
+                                None => Err(PeersError::Publish("a boot node has no topic".into())),
+                                Some(t) => swarm
+                                    .behaviour_mut()
+                                    .gossipsub
+                                    .publish(t.clone(), data)
+                                    .map(|_| ())
+                                    .map_err(|e| PeersError::Publish(e.to_string())),
+                            };
                             if r.is_ok() {
                                 lock(&status).gossip_out += 1;
                             }

@@ -16,7 +16,7 @@ fn config(boot: Vec<Multiaddr>) -> PeersConfig {
     PeersConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
         boot_nodes: boot,
-        topic: "/aztec-prover/quotes/1/31337/0xtest".into(),
+        topic: Some("/aztec-prover/quotes/1/31337/0xtest".into()),
         max_message_bytes: 4096,
         // Each node keeps one peer: the two nodes meet only through the boot node.
         max_peers: 1,
@@ -138,4 +138,67 @@ async fn gossip_is_relayed_through_the_boot_node_and_rejected_messages_stop_ther
     let a_status = a.status().await.unwrap();
     assert_eq!(a_status.gossip_out, 3);
     assert_eq!(b.status().await.unwrap().gossip_in, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_each_other_through_a_discovery_only_boot_node() {
+    let mut boot_cfg = config(vec![]);
+    boot_cfg.topic = None;
+    boot_cfg.max_peers = 50;
+    let boot = Peers::start(Keypair::generate_ed25519(), boot_cfg, validator())
+        .await
+        .unwrap();
+    assert!(
+        boot.publish(b"ok".to_vec()).await.is_err(),
+        "a boot node has no topic"
+    );
+    assert!(
+        until(Duration::from_secs(5), || async {
+            !boot.status().await.unwrap().listen_addrs.is_empty()
+        })
+        .await
+    );
+    let listen: Multiaddr = boot.status().await.unwrap().listen_addrs[0]
+        .parse()
+        .unwrap();
+    let boot_addr = listen.with(libp2p::multiaddr::Protocol::P2p(boot.peer_id()));
+    let mut cfg = config(vec![boot_addr]);
+    cfg.max_peers = 10;
+    let a = Peers::start(Keypair::generate_ed25519(), cfg.clone(), validator())
+        .await
+        .unwrap();
+    let b = Peers::start(Keypair::generate_ed25519(), cfg, validator())
+        .await
+        .unwrap();
+    let mut b_events = b.subscribe();
+    // A learns of B from the boot node (Kademlia) and dials it.
+    let b_id = b.peer_id().to_string();
+    assert!(
+        until(Duration::from_secs(60), || async {
+            a.status().await.unwrap().peers.contains(&b_id)
+        })
+        .await,
+        "A never found B: {:?}",
+        a.status().await.unwrap()
+    );
+    assert!(
+        until(Duration::from_secs(20), || async {
+            a.publish(b"ok-direct".to_vec()).await.is_ok()
+        })
+        .await
+    );
+    let from = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(PeersEvent::Gossip { from, .. }) = b_events.recv().await {
+                return from;
+            }
+        }
+    })
+    .await
+    .expect("B did not get A's message");
+    assert_eq!(
+        from,
+        a.peer_id(),
+        "straight from A, not through the boot node"
+    );
 }
