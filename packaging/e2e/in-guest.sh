@@ -71,6 +71,14 @@ check "agent 2 serves its metrics on 9462 (base 9460 + instance)" bash -c 'curl 
 check "the node serves its metrics on its API socket" bash -c 'curl -s -m 10 http://127.0.0.1:8081/metrics | grep -q "^aztec_prover_rpc_requests_total"'
 check "the dashboard, the alert rules and metrics.md (compressed, as dh_compress leaves it) are installed" test -f /usr/share/aztec-prover/grafana-dashboard.json -a -f /usr/share/aztec-prover/prometheus-alerts.yml -a -f /usr/share/doc/aztec-prover/metrics.md.gz
 
+echo "== P2P boot node"
+check "the boot node is installed but not enabled" bash -c '! systemctl is-enabled -q aztec-prover-bootnode'
+check "systemctl start aztec-prover-bootnode" systemctl start aztec-prover-bootnode
+systemctl is-active -q aztec-prover-bootnode || journalctl -u aztec-prover-bootnode -n 30 --no-pager -o short-monotonic
+check "the boot node is active and says whom to dial" bash -c 'systemctl is-active -q aztec-prover-bootnode && journalctl -u aztec-prover-bootnode -o cat | grep -q "others dial /ip4/<this host>/tcp/40400/p2p/"'
+check "its key is in its StateDirectory, private, as its user" bash -c 'test "$(stat -c %a:%U /var/lib/aztec-prover/bootnode/p2p-identity.key)" = 600:aztec-prover'
+check "systemctl stop aztec-prover-bootnode" systemctl stop aztec-prover-bootnode
+
 echo "== journal"
 journalctl -u aztec-prover-agent@2 --no-pager -o cat | head -5
 check "journalctl -u aztec-prover-agent@2 shows its start" bash -c 'journalctl -u aztec-prover-agent@2 -o cat | grep -qi "agent"'

@@ -317,6 +317,14 @@ fn run_bootnode(m: &ArgMatches) -> Result<(), Failure> {
             dir.display()
         );
         aztec_prover_common::systemd::notify_ready();
+        {
+            // Healthy while the swarm's task answers.
+            let p = peers.clone();
+            aztec_prover_common::systemd::spawn_watchdog(move || {
+                let p = p.clone();
+                async move { p.status().await.is_ok() }
+            });
+        }
         loop {
             if signals.next().await == aztec_prover_common::systemd::Request::Stop {
                 break;

@@ -190,9 +190,11 @@ impl Peers {
                 .subscribe(topic)
                 .map_err(|e| start(&e))?;
         }
+        // The transport's error may say nothing in its text (an I/O error
+        // inside): show its whole form.
         swarm
             .listen_on(config.listen.clone())
-            .map_err(|e| start(&e))?;
+            .map_err(|e| PeersError::Start(format!("cannot listen on {}: {e:?}", config.listen)))?;
         for addr in &config.boot_nodes {
             let Some(libp2p::multiaddr::Protocol::P2p(boot)) = addr.iter().last() else {
                 return Err(PeersError::Start(format!(
