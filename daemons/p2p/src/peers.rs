@@ -74,6 +74,9 @@ pub struct PeersStatus {
     pub listen_addrs: Vec<String>,
     /// Connected peers.
     pub peers: Vec<String>,
+    /// The peers this node exchanges the topic's messages with in full (its
+    /// gossipsub mesh); others hear of them by announcement only.
+    pub mesh_peers: Vec<String>,
     /// Gossip messages accepted from peers.
     pub gossip_in: u64,
     /// Gossip messages published by this node.
@@ -214,8 +217,19 @@ impl Peers {
             ..PeersStatus::default()
         }));
         let has_boot = !config.boot_nodes.is_empty();
+        let boot_ids: Vec<PeerId> = config
+            .boot_nodes
+            .iter()
+            .filter_map(|a| match a.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
         tokio::spawn(async move {
-            let mut discover = tokio::time::interval(Duration::from_secs(30));
+            // Look for peers every 30 s while under the cap, and every 5 s
+            // while only boot nodes are known (a network just forming).
+            let mut discover = tokio::time::interval(Duration::from_secs(5));
+            let mut last_lookup: Option<tokio::time::Instant> = None;
             loop {
                 tokio::select! {
                     cmd = rx.recv() => match cmd {
@@ -239,15 +253,34 @@ impl Peers {
                             let mut s = lock(&status).clone();
                             s.peers = swarm.connected_peers().map(|p| p.to_string()).collect();
                             s.listen_addrs = swarm.listeners().map(|a| a.to_string()).collect();
+                            if let Some(t) = &topic {
+                                s.mesh_peers = swarm
+                                    .behaviour()
+                                    .gossipsub
+                                    .mesh_peers(&t.hash())
+                                    .map(|p| p.to_string())
+                                    .collect();
+                            }
                             let _ = reply.send(s);
                         }
                     },
                     _ = discover.tick() => {
-                        if has_boot && (swarm.connected_peers().count() as u32) < config.max_peers {
+                        let connected = swarm.connected_peers().count();
+                        let others = swarm.connected_peers().filter(|p| !boot_ids.contains(p)).count();
+                        let due = last_lookup.is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
+                        if has_boot && (connected as u32) < config.max_peers && (others == 0 || due) {
                             let _ = swarm.behaviour_mut().kad.bootstrap();
+                            last_lookup = Some(tokio::time::Instant::now());
                         }
                     }
                     event = swarm.select_next_some() => {
+                        // A boot node just reached: look for peers through
+                        // it now rather than at the next tick.
+                        if let SwarmEvent::ConnectionEstablished { peer_id, .. } = &event
+                            && boot_ids.contains(peer_id)
+                        {
+                            let _ = swarm.behaviour_mut().kad.bootstrap();
+                        }
                         handle(&mut swarm, event, &validator, &status, &out, config.max_peers);
                     }
                 }

@@ -75,15 +75,24 @@ async fn gossip_is_relayed_through_the_boot_node_and_rejected_messages_stop_ther
     let a = start(vec![boot_addr.clone()]).await;
     let b = start(vec![boot_addr]).await;
     let mut b_events = b.subscribe();
-    // The mesh forms within a few heartbeats; until then publishing finds
-    // no peers on the topic.
+    // The mesh forms within a few heartbeats of each connection: the boot
+    // node relays in full only to the peers of its mesh, so wait for both
+    // before publishing (on a loaded machine B may join well after A).
+    let (a_id, b_id) = (a.peer_id().to_string(), b.peer_id().to_string());
+    let boot_id = boot.peer_id().to_string();
     assert!(
-        until(Duration::from_secs(20), || async {
-            a.publish(b"ok-1".to_vec()).await.is_ok()
+        until(Duration::from_secs(60), || async {
+            let mesh = boot.status().await.unwrap().mesh_peers;
+            mesh.contains(&a_id)
+                && mesh.contains(&b_id)
+                && a.status().await.unwrap().mesh_peers.contains(&boot_id)
+                && b.status().await.unwrap().mesh_peers.contains(&boot_id)
         })
         .await,
-        "node A never found a peer on the topic"
+        "the mesh never formed: boot {:?}",
+        boot.status().await.unwrap()
     );
+    a.publish(b"ok-1".to_vec()).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Ok(PeersEvent::Gossip { from, data }) = b_events.recv().await {
