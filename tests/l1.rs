@@ -294,7 +294,9 @@ async fn monitor(devnet: &Devnet, key: &PrivateKeySigner, quotes: QuoteProvider)
         MonitorConfig {
             signer: key.clone(),
             quotes,
-            coordination: RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap(),
+            coordination: RemoteNode::new(&devnet.node_url, Duration::from_secs(5))
+                .unwrap()
+                .into(),
             minimum_escrow: U256::from(1_000u64),
             target_escrow: U256::from(2_000u64),
             polling_interval: Duration::from_millis(200),
@@ -545,7 +547,10 @@ async fn a_claim_is_seen_within_a_slot_and_an_unproven_epoch_is_pruned_and_its_b
 
     // The first proof of its tree goes to L1 as a chunk (simulated: the
     // devnet runs the mock verifier); L1 keeps its output.
-    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
+    let remote: aztec_prover_node::txs::TxSource =
+        RemoteNode::new(&devnet.node_url, Duration::from_secs(5))
+            .unwrap()
+            .into();
     let params = aztec_zk::RollupParams::test();
     let plan = aztec_prover_node::epoch::plan_from_genesis(
         &l1,
@@ -664,7 +669,10 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
 
     // The epoch's job tree, re-executed from genesis.
     let l1 = devnet.client(&key).await.unwrap();
-    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(5)).unwrap();
+    let remote: aztec_prover_node::txs::TxSource =
+        RemoteNode::new(&devnet.node_url, Duration::from_secs(5))
+            .unwrap()
+            .into();
     let plan = epoch::plan_from_genesis(&l1, &remote, &params, e, (first, last), key.address())
         .await
         .unwrap();
@@ -925,7 +933,7 @@ async fn an_epoch_proven_for_real_is_verified_on_l1_in_one_batch_and_pays_the_pr
 
 /// The node's settings that cannot work are refused before it starts.
 #[test]
-fn the_node_refuses_p2p_and_missing_settings_with_clear_errors() {
+fn the_node_refuses_bad_p2p_and_missing_settings_with_clear_errors() {
     let base = [
         (
             "PROVER_PUBLISHER_PRIVATE_KEY",
@@ -953,10 +961,21 @@ fn the_node_refuses_p2p_and_missing_settings_with_clear_errors() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (code, err) = run("", &[("P2P_ENABLED", "true")]);
+    for (boot, why) in [
+        ("/ip4/10.0.0.5/tcp/40400", "does not end in /p2p/"),
+        ("10.0.0.5:40400", "is not a multiaddr"),
+    ] {
+        let (code, err) = run("", &[("P2P_ENABLED", "true"), ("BOOT_NODE_URL", boot)]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(why) && (err.contains("BOOT_NODE_URL") || err.contains("boot_node_url")),
+            "{err}"
+        );
+    }
+    let (code, err) = run("", &[("P2P_ENABLED", "true"), ("P2P_MAX_PEERS", "0")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("P2P gossip") && err.contains("PROVER_COORDINATION_NODE_URL"),
+        err.contains("P2P_MAX_PEERS") || err.contains("p2p_max_peers"),
         "{err}"
     );
     let (code, err) = run("PROVER_PUBLISHER_PRIVATE_KEY", &[]);
@@ -1182,47 +1201,6 @@ fn the_devnet_proves_two_epochs_with_real_proofs_though_an_agent_dies_mid_job() 
     assert!(proven >= 2, "{stdout}");
 }
 
-/// `aztec-prover node` proving with simulated proofs for `key` on the
-/// devnet through the broker at `broker_url`, keeping its state in `data`.
-fn node_command(
-    devnet: &Devnet,
-    key: &PrivateKeySigner,
-    broker_url: &str,
-    sizes: &std::path::Path,
-    data: &std::path::Path,
-) -> std::process::Command {
-    let mut c = support::command(&["node", "--config", "/dev/null", "--dbus", "none"]);
-    c.env("ETHEREUM_HOSTS", devnet.l1_url())
-        .env(
-            "PROVER_PUBLISHER_PRIVATE_KEY",
-            format!("0x{}", alloy::hex::encode(key.to_bytes())),
-        )
-        .env(
-            "ROLLUP_CONTRACT_ADDRESS",
-            format!("{}", devnet.deployment.rollup),
-        )
-        .env("PROVER_COORDINATION_NODE_URL", &devnet.node_url)
-        .env("PROVER_BROKER_HOST", broker_url)
-        .env("PROVER_REAL_PROOFS", "false")
-        .env("PROVER_KEYS_DIRECTORY", sizes)
-        .env("DATA_DIRECTORY", data)
-        .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "100")
-        .env("QUOTE_PROVIDER_BOND_AMOUNT", "50")
-        .env("PROVER_NODE_POLLING_INTERVAL_MS", "300");
-    c
-}
-
-/// An agent simulating proofs for the broker at `broker_url`.
-fn agent_command(broker_url: &str, sizes: &std::path::Path) -> std::process::Command {
-    let mut c = support::command(&["agent", "--config", "/dev/null", "--dbus", "none"]);
-    c.env("PROVER_BROKER_HOST", broker_url)
-        .env("PROVER_AGENT_CPU_AFFINITY", "off")
-        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
-        .env("PROVER_REAL_PROOFS", "false")
-        .env("PROVER_KEYS_DIRECTORY", sizes);
-    c
-}
-
 /// Polls L1 for a minute at most until its proven block is past `above`
 /// (an L1 that does not answer counts as not yet); returns it.
 async fn proven_past(l1: &L1, above: u64) -> u64 {
@@ -1261,22 +1239,6 @@ async fn proven_once(
     let accepted = format!("epoch {epoch} proof accepted on L1");
     assert_eq!(log.matches(&accepted).count(), 1, "{}", node.log_tail(40));
     log
-}
-
-/// Starts a daemon logging to `<dir>/<name>.log`; waits for READY=1.
-fn spawn_in(
-    dir: &std::path::Path,
-    name: &str,
-    c: std::process::Command,
-) -> aztec_prover_common::child::ChildDaemon {
-    aztec_prover_common::child::ChildDaemon::spawn(
-        name,
-        c,
-        dir,
-        &dir.join(format!("{name}.log")),
-        Duration::from_secs(60),
-    )
-    .unwrap()
 }
 
 /// What the node daemon's tests start from: a directory, the test sizes in
@@ -1318,10 +1280,10 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
     let broker = support::start_broker(dir.path(), &[]);
     let broker_url = format!("http://{}", broker.addr.unwrap());
     let key = devnet.provers[0].clone();
-    let node = spawn_in(
+    let node = support::spawn_in(
         dir.path(),
         "node",
-        node_command(
+        support::node_command(
             &devnet,
             &key,
             &broker_url,
@@ -1339,7 +1301,11 @@ async fn an_l1_restart_in_the_proof_window_is_waited_out_and_the_epoch_submitted
     assert_eq!(l1.tips().await.unwrap().1, 0, "nothing is proven yet");
     devnet.stop_l1().unwrap();
     // An agent proves the epoch while L1 is away: the node cannot publish.
-    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let _agent = support::spawn_in(
+        dir.path(),
+        "agent",
+        support::agent_command(&broker_url, &sizes),
+    );
     assert!(
         support::eventually(Duration::from_secs(60), || node
             .log()
@@ -1385,7 +1351,7 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
     let broker_url = format!("http://{}", broker.addr.unwrap());
     let key = devnet.provers[0].clone();
     let api_port = support::free_port();
-    let mut c = node_command(
+    let mut c = support::node_command(
         &devnet,
         &key,
         &broker_url,
@@ -1399,7 +1365,7 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
     .env("AZTEC_PORT", api_port.to_string());
     let bus = support::PrivateBus::start();
     c.args(["--dbus", &bus.address]);
-    let node = spawn_in(dir.path(), "node", c);
+    let node = support::spawn_in(dir.path(), "node", c);
     // The epoch's jobs wait in the broker (no agent yet) when the first
     // endpoint goes away.
     assert!(
@@ -1416,7 +1382,11 @@ async fn the_node_fails_over_to_the_next_l1_endpoint_mid_epoch_and_submits_once(
         .unwrap_or_else(|| panic!("no epoch in:\n{}", node.log_tail(30)));
     assert!(!node.log().contains("L1: moved"), "{}", node.log_tail(30));
     first.stop();
-    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let _agent = support::spawn_in(
+        dir.path(),
+        "agent",
+        support::agent_command(&broker_url, &sizes),
+    );
     let l1 = devnet.client(&key).await.unwrap();
     let log = proven_once(&l1, &node, epoch).await;
     let moved = format!(
@@ -1486,11 +1456,15 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     let (dir, sizes, devnet) = node_test_setup().await;
     let broker = support::start_broker(dir.path(), &[]);
     let broker_url = format!("http://{}", broker.addr.unwrap());
-    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let _agent = support::spawn_in(
+        dir.path(),
+        "agent",
+        support::agent_command(&broker_url, &sizes),
+    );
     let key = devnet.provers[0].clone();
     let api_port = support::free_port();
     let start_node = |name: &str| {
-        let mut c = node_command(
+        let mut c = support::node_command(
             &devnet,
             &key,
             &broker_url,
@@ -1498,7 +1472,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
             &dir.path().join("node-data"),
         );
         c.env("AZTEC_PORT", api_port.to_string());
-        spawn_in(dir.path(), name, c)
+        support::spawn_in(dir.path(), name, c)
     };
     let l1 = devnet.client(&key).await.unwrap();
     // Killed (-9) in the middle of its first epoch, the node is started
@@ -1629,7 +1603,7 @@ async fn a_node_killed_between_chunks_sends_only_the_missing_ones() {
     let broker_url = format!("http://{}", broker.addr.unwrap());
     let key = devnet.provers[0].clone();
     let start_node = |name: &str| {
-        let mut c = node_command(
+        let mut c = support::node_command(
             &devnet,
             &key,
             &broker_url,
@@ -1637,10 +1611,14 @@ async fn a_node_killed_between_chunks_sends_only_the_missing_ones() {
             &dir.path().join("node-data"),
         );
         c.env("PROVER_PUBLISHER_MAX_TX_GAS", "1000000");
-        spawn_in(dir.path(), name, c)
+        support::spawn_in(dir.path(), name, c)
     };
     let mut first = start_node("node1");
-    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let _agent = support::spawn_in(
+        dir.path(),
+        "agent",
+        support::agent_command(&broker_url, &sizes),
+    );
     assert!(
         support::eventually(Duration::from_secs(120), || first
             .log()
@@ -1710,7 +1688,7 @@ async fn work_proven_ahead_for_an_epoch_another_prover_wins_is_dropped_and_count
     let broker_url = format!("http://{}", broker.addr.unwrap());
     let key = devnet.provers[0].clone();
     let api_port = support::free_port();
-    let mut c = node_command(
+    let mut c = support::node_command(
         &devnet,
         &key,
         &broker_url,
@@ -1719,8 +1697,12 @@ async fn work_proven_ahead_for_an_epoch_another_prover_wins_is_dropped_and_count
     );
     c.env("PROVER_NODE_PROVE_AHEAD", "true")
         .env("AZTEC_PORT", api_port.to_string());
-    let node = spawn_in(dir.path(), "node", c);
-    let _agent = spawn_in(dir.path(), "agent", agent_command(&broker_url, &sizes));
+    let node = support::spawn_in(dir.path(), "node", c);
+    let _agent = support::spawn_in(
+        dir.path(),
+        "agent",
+        support::agent_command(&broker_url, &sizes),
+    );
     // The other prover asks 10 bps to our node's 100: its quotes win.
     let other = until_our_claim(&devnet, &devnet.provers[1], 10, 60).await;
     let epoch = other.epoch;
@@ -1785,7 +1767,7 @@ fn a_second_node_on_the_same_directory_refuses() {
         c
     };
     // The first one is READY (waiting for an L1 that is not there).
-    let first = spawn_in(dir.path(), "node1", node());
+    let first = support::spawn_in(dir.path(), "node1", node());
     let out = node().output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -76,10 +76,15 @@ async fn a_boot_node_keeps_its_peer_id_and_introduces_nodes_to_each_other() {
         heartbeat: Duration::from_millis(200),
     };
     let accept: aztec_prover_p2p::Validator = Arc::new(|_, _| Verdict::Accept);
-    let a = Peers::start(Keypair::generate_ed25519(), config.clone(), accept.clone())
-        .await
-        .unwrap();
-    let b = Peers::start(Keypair::generate_ed25519(), config, accept)
+    let a = Peers::start(
+        Keypair::generate_ed25519(),
+        config.clone(),
+        accept.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    let b = Peers::start(Keypair::generate_ed25519(), config, accept, None)
         .await
         .unwrap();
     let mut events = b.subscribe();

@@ -330,3 +330,60 @@ impl Drop for TcpProxy {
         self.stop();
     }
 }
+
+/// `aztec-prover node` proving with simulated proofs for `key` on the
+/// devnet through the broker at `broker_url`, keeping its state in `data`.
+pub fn node_command(
+    devnet: &aztec_prover_devnet::Devnet,
+    key: &alloy::signers::local::PrivateKeySigner,
+    broker_url: &str,
+    sizes: &std::path::Path,
+    data: &std::path::Path,
+) -> std::process::Command {
+    let mut c = command(&["node", "--config", "/dev/null", "--dbus", "none"]);
+    c.env("ETHEREUM_HOSTS", devnet.l1_url())
+        .env(
+            "PROVER_PUBLISHER_PRIVATE_KEY",
+            format!("0x{}", alloy::hex::encode(key.to_bytes())),
+        )
+        .env(
+            "ROLLUP_CONTRACT_ADDRESS",
+            format!("{}", devnet.deployment.rollup),
+        )
+        .env("PROVER_COORDINATION_NODE_URL", &devnet.node_url)
+        .env("PROVER_BROKER_HOST", broker_url)
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", sizes)
+        .env("DATA_DIRECTORY", data)
+        .env("QUOTE_PROVIDER_BASIS_POINT_FEE", "100")
+        .env("QUOTE_PROVIDER_BOND_AMOUNT", "50")
+        .env("PROVER_NODE_POLLING_INTERVAL_MS", "300");
+    c
+}
+
+/// An agent simulating proofs for the broker at `broker_url`.
+pub fn agent_command(broker_url: &str, sizes: &std::path::Path) -> std::process::Command {
+    let mut c = command(&["agent", "--config", "/dev/null", "--dbus", "none"]);
+    c.env("PROVER_BROKER_HOST", broker_url)
+        .env("PROVER_AGENT_CPU_AFFINITY", "off")
+        .env("PROVER_AGENT_POLL_INTERVAL_MS", "100")
+        .env("PROVER_REAL_PROOFS", "false")
+        .env("PROVER_KEYS_DIRECTORY", sizes);
+    c
+}
+
+/// Starts a daemon logging to `<dir>/<name>.log`; waits for READY=1.
+pub fn spawn_in(
+    dir: &std::path::Path,
+    name: &str,
+    c: std::process::Command,
+) -> aztec_prover_common::child::ChildDaemon {
+    aztec_prover_common::child::ChildDaemon::spawn(
+        name,
+        c,
+        dir,
+        &dir.join(format!("{name}.log")),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}

@@ -20,7 +20,7 @@ use aztec_prover_node::{Monitor, MonitorConfig, NodeEvent};
 use aztec_zk::{CircuitId, RollupParams};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// What the run does.
+/// What the run does (`devnet.p2p`: the node on the P2P network).
 pub struct RunOptions {
     /// The devnet's shape.
     pub devnet: DevnetOptions,
@@ -211,6 +211,48 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let remote =
         aztec_prover_l1::remote::RemoteNode::new(&devnet.node_url, Duration::from_secs(10))
             .map_err(|e| anyhow::anyhow!(e))?;
+    // With --p2p the node joins through the devnet's boot node, gossips its
+    // quotes and fetches txs from peers only (no HTTP), as a node with
+    // P2P_ENABLED=true and no AZTEC_NODE_URL does.
+    let p2p = match &devnet.boot_node {
+        None => None,
+        Some(boot) => {
+            let p = aztec_prover_node::p2p::start(
+                &aztec_prover_node::p2p::P2pOptions {
+                    data_dir: work.path().join("node"),
+                    ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                    port: 0,
+                    boot_nodes: vec![
+                        aztec_prover_node::p2p::boot_node(boot).map_err(|e| anyhow::anyhow!(e))?,
+                    ],
+                    max_peers: 100,
+                },
+                devnet.chain_id(),
+                devnet.deployment.rollup,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+            eprintln!(
+                "P2P: boot node {boot}; the node is {}: quotes by gossip, txs from peers",
+                p.peers.peer_id()
+            );
+            Some(p)
+        }
+    };
+    let (outbox, txs): (
+        aztec_prover_node::quotes::QuoteOutbox,
+        aztec_prover_node::txs::TxSource,
+    ) = match &p2p {
+        Some(p) => (
+            aztec_prover_node::quotes::QuoteOutbox::Gossip(p.peers.clone()),
+            aztec_prover_node::txs::TxSource {
+                peers: Some(p.peers.clone()),
+                http: None,
+                cache: p.txs.clone(),
+            },
+        ),
+        None => (remote.clone().into(), remote.into()),
+    };
     let monitor = Monitor::new(
         l1.clone(),
         MonitorConfig {
@@ -219,7 +261,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 basis_point_fee: Some(1_000),
                 bond_amount: Some(U256::from(1_000u64)),
             },
-            coordination: remote.clone(),
+            coordination: outbox,
             minimum_escrow: U256::from(1_000u64),
             target_escrow: U256::from(10_000u64),
             polling_interval: Duration::from_millis(500),
@@ -238,7 +280,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     )?;
     let pipeline = Pipeline::new(
         l1.clone(),
-        remote,
+        txs,
         broker_client,
         world,
         checking,
@@ -268,6 +310,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let ahead = opts.prove_ahead.then(|| Duration::from_millis(500));
     let status = StatusBoard::new();
     status.set_l1_endpoints(l1_endpoints);
+    let follower = p2p.as_ref().map(|p| {
+        p.follow(
+            l1.clone(),
+            config,
+            status.clone(),
+            Duration::from_millis(500),
+        )
+    });
     let node = engine::start_with(monitor, pipeline, status.clone(), ProgressLog::Quiet, ahead);
     let mut events = node.subscribe();
     // The node's metrics and API, as the node daemon serves them.
@@ -379,6 +429,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     node.stop().await;
     recorder.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     let _ = node_api.stop();
     let (_, proven) = l1.tips().await.unwrap_or((0, 0));
     let node_m = |name: &str, label: Option<&str>| crate::scrape::sum(&node_text, name, label);
@@ -434,6 +487,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         agents.len()
     );
     println!("  results refused:          {refused} (each proven again)");
+    if let Some(p) = &p2p {
+        let seq = devnet.shared.stats();
+        let s = p.peers.status().await.unwrap_or_default();
+        println!(
+            "  P2P:                      {} peer(s); {} quote(s) gossiped, {} reached the sequencer by gossip; {} rejected; {} tx request(s) answered",
+            s.peers.len(),
+            s.gossip_out,
+            seq.quotes_gossiped,
+            s.gossip_rejected,
+            s.requests_served
+        );
+    }
     println!(
         "  wall time:                {:.1} s",
         started.elapsed().as_secs_f64()

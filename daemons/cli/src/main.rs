@@ -87,7 +87,8 @@ fn cli() -> Command {
         .arg(num_arg("max-tx-gas", "15000000", "Most gas one L1 transaction of an epoch proof may use (PROVER_PUBLISHER_MAX_TX_GAS): the proofs go in as many chunks as needed"))
         .arg(Arg::new("params").long("params").value_name("PRESET").default_value("test").help("Circuit sizes: test, devnet, production"))
         .arg(Arg::new("keys").long("keys").value_name("DIR").help("Key directory [default: ~/.cache/aztec-prover/devnet-keys-<params>]"))
-        .arg(Arg::new("l1-only").long("l1-only").action(ArgAction::SetTrue).help("Run only L1 and the sequencer; print what an external node needs"));
+        .arg(Arg::new("l1-only").long("l1-only").action(ArgAction::SetTrue).help("Run only L1 and the sequencer; print what an external node needs"))
+        .arg(Arg::new("p2p").long("p2p").action(ArgAction::SetTrue).help("P2P as with P2P_ENABLED=true: a boot node; the sequencer and the node peers; quotes gossiped, txs fetched from peers"));
     let agent = flags::with_settings(
         Command::new("agent")
             .about("Run prover agents: take jobs from the broker, prove them on a backend, return the proofs")
@@ -308,6 +309,7 @@ fn run_bootnode(m: &ArgMatches) -> Result<(), Failure> {
                 heartbeat: std::time::Duration::from_secs(1),
             },
             std::sync::Arc::new(|_, _| aztec_prover_p2p::Verdict::Ignore),
+            None,
         )
         .await?;
         let id = peers.peer_id();
@@ -509,6 +511,7 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
         claim_duration_slots: get("claim-slots").max(1),
         proof_window_slots: get("proof-window-slots").max(get("claim-slots").max(1)),
         max_txs_per_block: usize::try_from(get("max-txs-per-block").max(1)).unwrap_or(1),
+        p2p: m.get_flag("p2p"),
         ..DevnetOptions::default()
     };
     let keys_dir = match m.get_one::<String>("keys") {
@@ -537,7 +540,17 @@ fn run_devnet(m: &ArgMatches) -> Result<(), Failure> {
         println!("  ETHEREUM_HOSTS={}", devnet.l1_url());
         println!("  L1_CHAIN_ID={}", devnet.chain_id());
         println!("  ROLLUP_CONTRACT_ADDRESS={}", devnet.deployment.rollup);
-        println!("  PROVER_COORDINATION_NODE_URL={}", devnet.node_url);
+        match &devnet.boot_node {
+            Some(boot) => {
+                println!("  P2P_ENABLED=true");
+                println!("  BOOT_NODE_URL={boot}");
+                println!(
+                    "  AZTEC_NODE_URL={}   # optional: txs come from peers",
+                    devnet.node_url
+                );
+            }
+            None => println!("  PROVER_COORDINATION_NODE_URL={}", devnet.node_url),
+        }
         println!(
             "  PROVER_PUBLISHER_PRIVATE_KEY=0x{}   # anvil account 1: a public test key",
             alloy::hex::encode(prover.to_bytes())
@@ -602,7 +615,23 @@ fn config_show(m: &ArgMatches) -> Result<(), Failure> {
     match m.subcommand() {
         Some(("node", sub)) => {
             let (mut service, mut node) = node_groups();
-            print_config("node", sub, &mut [&mut service, &mut node])
+            print_config("node", sub, &mut [&mut service, &mut node])?;
+            if node.p2p_enabled {
+                let dir = &node.data_directory;
+                match aztec_prover_p2p::identity::load(dir) {
+                    Ok(Some(key)) => println!(
+                        "# P2P peer id: {} (key in {})",
+                        aztec_prover_p2p::identity::peer_id(&key),
+                        dir.join(aztec_prover_p2p::identity::KEY_FILE).display()
+                    ),
+                    Ok(None) => println!(
+                        "# P2P peer id: none yet (made at the node's first start in {})",
+                        dir.display()
+                    ),
+                    Err(e) => println!("# P2P peer id: unreadable: {e}"),
+                }
+            }
+            Ok(())
         }
         Some(("agent", sub)) => {
             let (mut service, mut agent) = agent_groups();

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anvil;
+pub mod p2p;
 pub mod sequencer;
 pub mod server;
 
@@ -60,6 +61,9 @@ pub struct DevnetOptions {
     /// A file anvil keeps its chain in, so that L1 can be stopped and
     /// started again with its chain ([`Devnet::stop_l1`]); `None`: memory only.
     pub l1_state: Option<PathBuf>,
+    /// Run a boot node, and put the sequencer on the P2P network: it takes
+    /// gossiped quotes and answers peers' requests for txs.
+    pub p2p: bool,
 }
 
 impl Default for DevnetOptions {
@@ -80,6 +84,7 @@ impl Default for DevnetOptions {
             claim_quotes: true,
             seed: 1,
             l1_state: None,
+            p2p: false,
         }
     }
 }
@@ -98,6 +103,10 @@ pub struct Devnet {
     pub provers: Vec<PrivateKeySigner>,
     /// What the sequencer did.
     pub shared: Arc<Shared>,
+    /// The boot node's multiaddr, for `BOOT_NODE_URL` (with `p2p`).
+    pub boot_node: Option<String>,
+    /// The boot node and the sequencer on the P2P network (with `p2p`).
+    pub p2p: Option<p2p::DevnetPeers>,
     stop: watch::Sender<bool>,
     server: ServerHandle,
     sequencer: tokio::task::JoinHandle<()>,
@@ -115,6 +124,9 @@ pub enum DevnetError {
     /// Keys could not be read.
     #[error("verifying keys: {0}")]
     Keys(String),
+    /// The boot node or the sequencer's swarm could not start.
+    #[error("P2P: {0}")]
+    P2p(String),
     /// The endpoint could not listen.
     #[error("listening on {addr}: {error}")]
     Listen {
@@ -234,12 +246,22 @@ impl Devnet {
         let server = server::serve(listener, shared.clone(), l1.chain_id, deployment.rollup)
             .map_err(|error| DevnetError::Listen { addr: local, error })?;
         let (stop, stop_rx) = watch::channel(false);
+        let p2p = if opts.p2p {
+            Some(
+                p2p::DevnetPeers::start(l1.chain_id, deployment.rollup, shared.clone())
+                    .await
+                    .map_err(DevnetError::P2p)?,
+            )
+        } else {
+            None
+        };
         let cfg = SequencerConfig {
             params: opts.params.clone(),
             max_txs_per_block: opts.max_txs_per_block,
             full_blocks: opts.full_blocks,
             seed: opts.seed,
             claim_quotes: opts.claim_quotes,
+            quote_book: p2p.as_ref().map(|p| p.book.clone()),
         };
         let sequencer = tokio::spawn(sequencer::run(l1, cfg, shared.clone(), stop_rx));
         Ok(Devnet {
@@ -250,6 +272,8 @@ impl Devnet {
             proposer,
             provers,
             shared,
+            boot_node: p2p.as_ref().map(|p| p.boot_addr.to_string()),
+            p2p,
             stop,
             server,
             sequencer,

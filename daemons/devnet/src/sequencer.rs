@@ -35,8 +35,10 @@ pub struct Stats {
     pub blocks_proposed: u64,
     /// Txs proposed.
     pub txs_proposed: u64,
-    /// Quotes received.
+    /// Quotes received (over HTTP and by gossip).
     pub quotes_received: u64,
+    /// Of those, by gossip.
+    pub quotes_gossiped: u64,
     /// Claims made.
     pub claims: u64,
     /// Prunes seen.
@@ -60,6 +62,12 @@ impl Shared {
         v.retain(|o| o.quote.prover != q.quote.prover);
         v.push(q);
         self.stats_mut(|s| s.quotes_received += 1);
+    }
+
+    /// Keeps a quote that came by gossip (already checked by the quote book).
+    pub fn add_gossiped_quote(&self, q: SignedEpochProofQuote) {
+        self.stats_mut(|s| s.quotes_gossiped += 1);
+        self.add_quote(q);
     }
 
     /// The quotes held for `epoch`.
@@ -106,6 +114,9 @@ pub struct SequencerConfig {
     pub seed: u64,
     /// Whether to claim quotes (a test may want to claim itself).
     pub claim_quotes: bool,
+    /// The rules gossiped quotes are checked by, whose view of L1 the
+    /// sequencer refreshes every step (with P2P).
+    pub quote_book: Option<Arc<aztec_prover_l1::quote_book::QuoteBook>>,
 }
 
 /// Runs until `stop` turns true.
@@ -181,6 +192,9 @@ impl Sequencer {
         let slot = self.config.slot_at(self.l1.l1_timestamp().await? + 1);
         if self.last_slot.is_none_or(|s| slot > s) {
             self.propose(slot).await?;
+        }
+        if let Some(book) = &self.cfg.quote_book {
+            book.refresh(&self.l1, &self.config).await?;
         }
         if self.cfg.claim_quotes {
             self.claim(slot).await?;

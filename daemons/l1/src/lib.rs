@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod chain;
 pub mod failover;
 pub mod quote;
+pub mod quote_book;
 pub mod remote;
 
 pub use chain::{Deployment, L1, L1Error};

@@ -18,9 +18,9 @@ use aztec_zk::CircuitId;
 use aztec_zk::wire::{encode_inputs, job_type};
 
 use crate::broker::JobBroker;
+use crate::epoch;
 use crate::error::NodeError;
 use crate::pipeline::Pipeline;
-use crate::{epoch, txs};
 
 /// Work enqueued before its epoch was claimed.
 #[derive(Debug, Default)]
@@ -109,7 +109,7 @@ impl<B: JobBroker> Pipeline<B> {
         for n in kept + 1..=tip.number {
             if !self.ahead.specs.contains_key(&n) {
                 let b = self.proposed(n)?;
-                let spec = txs::block_spec(&self.remote, &b).await?;
+                let spec = self.txs.block_spec(&b).await?;
                 self.ahead.specs.insert(n, spec);
             }
         }

@@ -122,7 +122,7 @@ fn status(state: &StatusBoard, text: &str) {
 /// Checks the settings that only make sense together and builds the pieces.
 pub fn prepare(
     s: &NodeSettings,
-) -> Result<(PrivateKeySigner, Address, QuoteProvider, RemoteNode), DaemonError> {
+) -> Result<(PrivateKeySigner, Address, QuoteProvider, Option<RemoteNode>), DaemonError> {
     let key_text = s.publisher_private_key.expose().trim();
     if key_text.is_empty() {
         return Err(DaemonError::Config(
@@ -138,14 +138,26 @@ pub fn prepare(
             s.rollup_address
         ))
     })?;
-    if s.coordination_node_url.trim().is_empty() {
+    // With P2P on, quotes are gossiped: the coordination URL is the
+    // guide's fallback "only used if P2P_ENABLED is false".
+    let remote = if s.p2p_enabled {
+        if !s.coordination_node_url.trim().is_empty() {
+            tracing::info!(
+                "P2P is on: quotes are gossiped, not sent to PROVER_COORDINATION_NODE_URL"
+            );
+        }
+        None
+    } else if s.coordination_node_url.trim().is_empty() {
         return Err(DaemonError::Config(
-            "no way to send quotes: set PROVER_COORDINATION_NODE_URL (P2P gossip is not available in this version)"
+            "no way to send quotes: set P2P_ENABLED=true (with BOOT_NODE_URL) or PROVER_COORDINATION_NODE_URL"
                 .into(),
         ));
-    }
-    let remote = RemoteNode::new(s.coordination_node_url.trim(), Duration::from_secs(10))
-        .map_err(DaemonError::Config)?;
+    } else {
+        Some(
+            RemoteNode::new(s.coordination_node_url.trim(), Duration::from_secs(10))
+                .map_err(DaemonError::Config)?,
+        )
+    };
     let quotes = if s.quote_provider_url.trim().is_empty() {
         QuoteProvider::Fixed {
             basis_point_fee: s.quote_basis_point_fee,
@@ -208,7 +220,7 @@ struct ProvingSetup {
     _lock: aztec_prover_common::dirlock::DirLock,
     world: WorldState,
     checking: Checking,
-    remote: RemoteNode,
+    remote: Option<RemoteNode>,
     broker: jsonrpsee::http_client::HttpClient,
 }
 
@@ -222,7 +234,17 @@ fn proving_setup(s: &NodeSettings) -> Result<ProvingSetup, DaemonError> {
     } else {
         s.tx_provider_url.trim()
     };
-    let remote = RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?;
+    let remote = if tx_url.is_empty() {
+        if !s.p2p_enabled {
+            return Err(DaemonError::Config(
+                "no way to fetch txs: set AZTEC_NODE_URL (or PROVER_COORDINATION_NODE_URL), or P2P_ENABLED=true"
+                    .into(),
+            ));
+        }
+        None
+    } else {
+        Some(RemoteNode::new(tx_url, Duration::from_secs(30)).map_err(DaemonError::Config)?)
+    };
     let broker = aztec_prover_common::rpc::client_with_token(
         &s.broker_url,
         Duration::from_secs(30),
@@ -252,6 +274,14 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let s = launch.node;
     let (signer, rollup, quotes, remote) = prepare(&s)?;
     let setup = proving_setup(&s)?;
+    let p2p = match s.p2p_options().map_err(DaemonError::Config)? {
+        None => None,
+        Some(opts) => Some(
+            crate::p2p::start(&opts, s.l1_chain_id, rollup)
+                .await
+                .map_err(DaemonError::Config)?,
+        ),
+    };
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let state = StatusBoard::new();
     let _bus = aztec_prover_common::dbus::serve(
@@ -308,7 +338,15 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     let cfg = MonitorConfig {
         signer,
         quotes,
-        coordination: remote,
+        coordination: match (&p2p, remote) {
+            (Some(p), _) => crate::quotes::QuoteOutbox::Gossip(p.peers.clone()),
+            (None, Some(r)) => r.into(),
+            (None, None) => {
+                return Err(DaemonError::Config(
+                    "no way to send quotes: P2P is off and there is no coordination node".into(),
+                ));
+            }
+        },
         minimum_escrow: U256::from(s.minimum_escrow_amount),
         target_escrow: U256::from(s.target_escrow_amount),
         polling_interval: Duration::from_millis(s.polling_interval_ms),
@@ -337,9 +375,22 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc.claim_duration_slots,
         rc.proof_window_slots
     );
+    let follower = p2p.as_ref().map(|p| {
+        p.follow(
+            l1.clone(),
+            rc,
+            state.clone(),
+            Duration::from_millis(s.polling_interval_ms),
+        )
+    });
+    let txs = crate::txs::TxSource {
+        peers: p2p.as_ref().map(|p| p.peers.clone()),
+        http: setup.remote,
+        cache: p2p.as_ref().map(|p| p.txs.clone()).unwrap_or_default(),
+    };
     let pipeline = Pipeline::new(
         l1.clone(),
-        setup.remote,
+        txs,
         setup.broker,
         setup.world,
         setup.checking,
@@ -374,6 +425,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     systemd::notify_stopping("stopping");
     node.stop().await;
     recorder.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     if let Some(api) = api {
         let _ = api.stop();
     }

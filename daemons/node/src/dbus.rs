@@ -103,6 +103,47 @@ impl NodeBus {
             .collect()
     }
 
+    /// This node's P2P peer id ("" when P2P is off).
+    #[zbus(property)]
+    fn peer_id(&self) -> String {
+        self.state
+            .snapshot()
+            .p2p
+            .map(|p| p.peer_id)
+            .unwrap_or_default()
+    }
+
+    /// Connected peers' ids.
+    #[zbus(property)]
+    fn peers(&self) -> Vec<String> {
+        self.state
+            .snapshot()
+            .p2p
+            .map(|p| p.peers)
+            .unwrap_or_default()
+    }
+
+    /// Gossip messages (in, out, rejected) since the node started.
+    #[zbus(property)]
+    fn gossip_messages(&self) -> (u64, u64, u64) {
+        self.state
+            .snapshot()
+            .p2p
+            .map(|p| (p.gossip_in, p.gossip_out, p.gossip_rejected))
+            .unwrap_or_default()
+    }
+
+    /// Scores of the peers that have one other than zero (invalid messages
+    /// and wrong answers take points off; at -50 a peer is disconnected).
+    #[zbus(property)]
+    fn peer_scores(&self) -> std::collections::HashMap<String, f64> {
+        self.state
+            .snapshot()
+            .p2p
+            .map(|p| p.scores.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether quoting is paused.
     #[zbus(property)]
     fn paused(&self) -> bool {

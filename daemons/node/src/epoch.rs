@@ -67,7 +67,7 @@ pub fn plan<S: TreeStore>(
 /// For benchmarks and tests; the node keeps its world state instead.
 pub async fn plan_from_genesis(
     l1: &aztec_prover_l1::L1,
-    remote: &aztec_prover_l1::remote::RemoteNode,
+    txs: &crate::txs::TxSource,
     params: &aztec_zk::RollupParams,
     e: u64,
     (first, last): (u64, u64),
@@ -98,13 +98,13 @@ pub async fn plan_from_genesis(
     let mut world = World::genesis(params.clone());
     for n in 1..first {
         let b = block(n)?;
-        let spec = crate::txs::block_spec(remote, b).await?;
+        let spec = txs.block_spec(b).await?;
         replay(&mut world, cfg.epoch_of(b.slot), &spec, b)?;
     }
     let ours: Vec<&ProposedBlock> = (first..=last).map(block).collect::<Result<_, _>>()?;
     let mut specs = Vec::with_capacity(ours.len());
     for b in &ours {
-        specs.push(crate::txs::block_spec(remote, b).await?);
+        specs.push(txs.block_spec(b).await?);
     }
     plan(&mut world, e, prover, &specs, &ours)
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod metrics;
 pub mod monitor;
 pub mod orchestrator;
+pub mod p2p;
 pub mod pipeline;
 pub mod publisher;
 pub mod quotes;

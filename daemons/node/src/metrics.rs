@@ -70,6 +70,41 @@ impl NodeMetrics {
             .with_description("Jobs proven ahead for epochs another prover (or nobody) claimed")
             .with_callback(move |o| o.observe(s.snapshot().jobs_dropped_ahead as u64, &[]))
             .build();
+        let s = status.clone();
+        m.u64_observable_gauge("aztec_prover.node.p2p.peers")
+            .with_description("Connected P2P peers")
+            .with_callback(move |o| {
+                if let Some(p) = s.snapshot().p2p {
+                    o.observe(p.peers.len() as u64, &[]);
+                }
+            })
+            .build();
+        let s = status.clone();
+        m.u64_observable_counter("aztec_prover.node.p2p.gossip_messages")
+            .with_description(
+                "Gossiped quotes, by direction: in (accepted), out (published), rejected",
+            )
+            .with_callback(move |o| {
+                if let Some(p) = s.snapshot().p2p {
+                    for (d, n) in [
+                        ("in", p.gossip_in),
+                        ("out", p.gossip_out),
+                        ("rejected", p.gossip_rejected),
+                    ] {
+                        o.observe(n, &[KeyValue::new("direction", d)]);
+                    }
+                }
+            })
+            .build();
+        let s = status.clone();
+        m.u64_observable_counter("aztec_prover.node.p2p.peers_banned")
+            .with_description("Peers disconnected and banned for their score")
+            .with_callback(move |o| {
+                if let Some(p) = s.snapshot().p2p {
+                    o.observe(p.peers_banned, &[]);
+                }
+            })
+            .build();
         let hist = |name, what| metrics.ms_histogram(name, what);
         NodeMetrics {
             execution: hist(

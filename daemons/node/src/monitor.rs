@@ -1,7 +1,7 @@
 //! The epoch monitor (seed 004): once per poll it reads L1; when the last
 //! completed epoch is unproven and unclaimed it makes sure the bond is in
 //! the escrow, gets terms from the quote provider, signs a quote and sends
-//! it to the coordination node; when a claim names this prover it starts
+//! it out (gossip, or the coordination node over HTTP); when a claim names this prover it starts
 //! the epoch's proving job (announced as [`NodeEvent::ClaimIsOurs`]).
 
 use std::collections::BTreeSet;
@@ -11,13 +11,12 @@ use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use aztec_prover_l1::chain::RollupConfig;
 use aztec_prover_l1::quote::EpochProofQuote;
-use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_l1::{L1, L1Error};
 use tokio::sync::{broadcast, watch};
 
 use crate::archiver::Archiver;
 use crate::bond::ensure_bond_reporting;
-use crate::quotes::{EpochSummary, QuoteProvider, Terms};
+use crate::quotes::{EpochSummary, QuoteOutbox, QuoteProvider, Terms};
 use crate::status::StatusBoard;
 
 /// What the monitor needs besides L1.
@@ -28,7 +27,7 @@ pub struct MonitorConfig {
     /// Fee and bond.
     pub quotes: QuoteProvider,
     /// Where quotes go.
-    pub coordination: RemoteNode,
+    pub coordination: QuoteOutbox,
     /// `PROVER_MINIMUM_ESCROW_AMOUNT`.
     pub minimum_escrow: U256,
     /// `PROVER_TARGET_ESCROW_AMOUNT`.
@@ -247,7 +246,7 @@ impl Monitor {
             .map_err(L1Error::Other)?;
         self.cfg
             .coordination
-            .add_quote(&signed)
+            .send(&signed)
             .await
             .map_err(|message| L1Error::Rpc {
                 what: "sending the quote".into(),

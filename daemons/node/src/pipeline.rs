@@ -1,5 +1,5 @@
 //! The proving job of a claimed epoch, end to end: blocks and messages from
-//! L1, txs from the remote node ([`crate::txs`]), re-execution against the
+//! L1, txs from peers or the remote node ([`crate::txs`]), re-execution against the
 //! world state (kept in LMDB, [`crate::world_state`]; [`crate::epoch`]), the
 //! job tree proven through the broker ([`crate::orchestrator`]), and the
 //! epoch proof published to L1 ([`crate::publisher`]). The epoch is planned on a fork of
@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use aztec_prover_l1::chain::{ProposedBlock, RollupConfig};
-use aztec_prover_l1::remote::RemoteNode;
 use aztec_prover_l1::{L1, felt_word};
 use aztec_prover_rollup::plan::{BlockSpec, EpochPlan};
 use aztec_prover_rollup::world::store::Changes;
@@ -22,7 +21,7 @@ use crate::error::NodeError;
 use crate::orchestrator::{self, Checking, Progress};
 use crate::retry::wait_for_l1;
 use crate::world_state::WorldState;
-use crate::{epoch, publisher, txs};
+use crate::{epoch, publisher};
 
 /// What proving an epoch took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +49,7 @@ pub struct Pipeline<B: JobBroker = HttpClient> {
     /// L1, as the publisher.
     pub l1: L1,
     /// Tx objects.
-    pub remote: RemoteNode,
+    pub txs: crate::txs::TxSource,
     /// The broker.
     pub broker: B,
     /// How results are checked.
@@ -101,7 +100,7 @@ impl<B: JobBroker> Pipeline<B> {
     /// A pipeline over the world state kept in `world`.
     pub fn new(
         l1: L1,
-        remote: RemoteNode,
+        txs: impl Into<crate::txs::TxSource>,
         broker: B,
         world: WorldState,
         checking: Checking,
@@ -110,7 +109,7 @@ impl<B: JobBroker> Pipeline<B> {
     ) -> Pipeline<B> {
         Pipeline {
             l1,
-            remote,
+            txs: txs.into(),
             broker,
             checking,
             config,
@@ -188,7 +187,7 @@ impl<B: JobBroker> Pipeline<B> {
         while self.world.block() + 1 < first {
             let n = self.world.block() + 1;
             let b = self.block(n)?;
-            let spec = txs::block_spec(&self.remote, &b).await?;
+            let spec = self.txs.block_spec(&b).await?;
             keep_block(&mut self.world, self.config.epoch_of(b.slot), &spec, &b)?;
             if n.is_multiple_of(100) {
                 tracing::info!("world state: re-executed up to block {n} of {}", first - 1);
@@ -223,7 +222,7 @@ impl<B: JobBroker> Pipeline<B> {
             .collect::<Result<_, _>>()?;
         let mut specs = Vec::with_capacity(ours.len());
         for b in &ours {
-            specs.push(txs::block_spec(&self.remote, b).await?);
+            specs.push(self.txs.block_spec(b).await?);
         }
         let txs = specs.iter().map(|s| s.txs.len()).sum();
         let refs: Vec<&ProposedBlock> = ours.iter().collect();

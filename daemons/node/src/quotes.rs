@@ -3,12 +3,16 @@
 //! of an operator's HTTP service (`QUOTE_PROVIDER_URL`, seed 004): a POST
 //! of `{epochNumber, fromBlock, endBlock, txCount, totalFees}` answered by
 //! `{basisPointFee, bondAmount, validUntilSlot?}`. Without both a fee and a
-//! bond there is no quote.
+//! bond there is no quote. A signed quote goes out through the
+//! [`QuoteOutbox`]: gossip when P2P is on, else the coordination node.
 
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::transports::http::reqwest;
+use aztec_prover_l1::quote::SignedEpochProofQuote;
+use aztec_prover_l1::remote::RemoteNode;
+use aztec_prover_p2p::Peers;
 use serde::{Deserialize, Serialize};
 
 /// What the provider is told about the epoch.
@@ -148,6 +152,34 @@ impl QuoteProvider {
                         .and_then(|v| u64::try_from(v).ok()),
                 })
             }
+        }
+    }
+}
+
+/// Where signed quotes go.
+#[derive(Clone)]
+pub enum QuoteOutbox {
+    /// `node_addEpochProofQuote` on the coordination node
+    /// (`PROVER_COORDINATION_NODE_URL`, used when P2P is off).
+    Http(RemoteNode),
+    /// Published on the quotes topic (`P2P_ENABLED`).
+    Gossip(Peers),
+}
+
+impl From<RemoteNode> for QuoteOutbox {
+    fn from(r: RemoteNode) -> QuoteOutbox {
+        QuoteOutbox::Http(r)
+    }
+}
+
+impl QuoteOutbox {
+    /// Sends `q`: an error when nobody could be given it (no peer on the
+    /// topic yet, the coordination node down); the monitor tries again at
+    /// its next poll.
+    pub async fn send(&self, q: &SignedEpochProofQuote) -> Result<(), String> {
+        match self {
+            QuoteOutbox::Http(r) => r.add_quote(q).await,
+            QuoteOutbox::Gossip(p) => p.publish(q.to_bytes()).await.map_err(|e| e.to_string()),
         }
     }
 }

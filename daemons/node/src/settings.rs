@@ -29,13 +29,13 @@ settings! {
         minimum_escrow_amount: u128 = 1_000, env ["PROVER_MINIMUM_ESCROW_AMOUNT"], flag "proverNode.minimumEscrowAmount";
         /// ...to this.
         target_escrow_amount: u128 = 2_000, env ["PROVER_TARGET_ESCROW_AMOUNT"], flag "proverNode.targetEscrowAmount";
-        /// Node that takes quotes over HTTP (JSON-RPC `node_addEpochProofQuote`).
+        /// Node that takes quotes over HTTP (JSON-RPC `node_addEpochProofQuote`); used only when P2P_ENABLED is false.
         coordination_node_url: String = String::new(), env ["PROVER_COORDINATION_NODE_URL"], flag "proverNode.coordinationNodeUrl";
         /// The prover broker that proving jobs go to.
         broker_url: String = "http://127.0.0.1:8080".to_string(), env ["PROVER_BROKER_HOST"], flag "proverNode.proverBrokerUrl";
         /// Bearer token the broker asks for (empty: none).
         broker_auth_token: Secret = Secret::new(""), env ["PROVER_BROKER_AUTH_TOKEN"], flag "proverNode.brokerAuthToken", secret;
-        /// Node that serves tx objects by hash (empty: the coordination node).
+        /// Node that serves tx objects by hash over HTTP (empty: the coordination node; with P2P on, peers are asked first and this is the fallback).
         tx_provider_url: String = String::new(), env ["AZTEC_NODE_URL"], flag "proverNode.txProviderUrl";
         /// Real proofs (false: agents simulate; only for a rollup with the mock verifier).
         real_proofs: bool = true, env ["PROVER_REAL_PROOFS"], flag "proverNode.realProofs";
@@ -55,8 +55,16 @@ settings! {
         rpc_port: Option<u16> = None, env ["AZTEC_PORT"], flag "port";
         /// Address the JSON-RPC API binds to when it binds itself.
         rpc_listen_address: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), env ["PROVER_NODE_LISTEN_ADDRESS"], flag "proverNode.listenAddress";
-        /// Gossip quotes over P2P (not available yet: use the coordination URL).
+        /// Join the P2P network: find peers, gossip quotes to proposers and fetch txs from peers (PROVER_COORDINATION_NODE_URL is then not used for quotes).
         p2p_enabled: bool = false, env ["P2P_ENABLED"], flag "p2p.enabled";
+        /// Address the P2P listener binds to.
+        p2p_ip: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED), env ["P2P_IP"], flag "p2p.p2pIp";
+        /// TCP port of the P2P listener (open it in the firewall).
+        p2p_port: u16 = 40400, env ["P2P_PORT"], flag "p2p.p2pPort";
+        /// Boot nodes to dial, comma separated multiaddrs ending in /p2p/<peer id> (as `aztec-prover p2p bootnode` logs).
+        boot_node_url: Vec<String> = Vec::new(), env ["BOOT_NODE_URL"], flag "p2p.bootstrapNodes";
+        /// Peers to keep connected at most.
+        p2p_max_peers: u32 = 100, env ["P2P_MAX_PEERS"], flag "p2p.maxPeers";
         /// Metrics at all (false: no GET /metrics, no push, nothing recorded; for measuring their cost).
         metrics_enabled: bool = true, env ["PROVER_METRICS_ENABLED"], flag "telemetry.enabled";
         /// OpenTelemetry collector to push metrics to over OTLP/HTTP (protobuf), such as http://collector:4318/v1/metrics (empty: none; GET /metrics is always served).
@@ -118,13 +126,12 @@ impl Validate for NodeSettings {
                 "must be at least PROVER_MINIMUM_ESCROW_AMOUNT".into(),
             ));
         }
-        if self.p2p_enabled {
-            return Err((
-                "p2p_enabled",
-                "P2P gossip of quotes is not available in this version; set P2P_ENABLED=false \
-                 and send quotes over HTTP with PROVER_COORDINATION_NODE_URL"
-                    .into(),
-            ));
+        if self.p2p_max_peers == 0 {
+            return Err(("p2p_max_peers", "must be at least 1".into()));
+        }
+        for (i, b) in self.boot_node_url.iter().enumerate() {
+            crate::p2p::boot_node(b)
+                .map_err(|e| ("boot_node_url", format!("entry {}: {e}", i + 1)))?;
         }
         if matches!(self.quote_basis_point_fee, Some(b) if b > 10_000) {
             return Err((
@@ -137,6 +144,24 @@ impl Validate for NodeSettings {
 }
 
 impl NodeSettings {
+    /// Where and how the node joins the P2P network (`None`: P2P is off).
+    pub fn p2p_options(&self) -> Result<Option<crate::p2p::P2pOptions>, String> {
+        if !self.p2p_enabled {
+            return Ok(None);
+        }
+        Ok(Some(crate::p2p::P2pOptions {
+            data_dir: self.data_directory.clone(),
+            ip: self.p2p_ip,
+            port: self.p2p_port,
+            boot_nodes: self
+                .boot_node_url
+                .iter()
+                .map(|b| crate::p2p::boot_node(b))
+                .collect::<Result<_, _>>()?,
+            max_peers: self.p2p_max_peers,
+        }))
+    }
+
     /// How this daemon exports its metrics.
     pub fn metrics_config(&self) -> aztec_prover_common::metrics::MetricsConfig {
         aztec_prover_common::metrics::MetricsConfig::new(

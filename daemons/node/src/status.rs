@@ -101,6 +101,9 @@ pub struct NodeStatus {
     /// Jobs proven ahead of a claim that did not come (the epoch went to
     /// another prover, or to nobody), since the node started.
     pub jobs_dropped_ahead: usize,
+    /// The node on the P2P network (`P2P_ENABLED`): its peer id, peers,
+    /// gossip counters and peer scores; absent when P2P is off.
+    pub p2p: Option<aztec_prover_p2p::PeersStatus>,
 }
 
 #[derive(Default)]
@@ -161,6 +164,11 @@ impl StatusBoard {
     /// The L1 endpoints whose state the snapshot shows.
     pub fn set_l1_endpoints(&self, endpoints: Endpoints) {
         self.lock().endpoints = Some(endpoints);
+    }
+
+    /// The P2P network's state now.
+    pub fn set_p2p(&self, p2p: aztec_prover_p2p::PeersStatus) {
+        self.lock().status.p2p = Some(p2p);
     }
 
     /// Jobs proven ahead and dropped so far.

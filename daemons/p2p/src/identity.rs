@@ -40,9 +40,8 @@ pub enum IdentityError {
     },
 }
 
-/// The key in `dir`, made (and written, mode 0600) when there is none.
-/// Returns it and whether it was made now.
-pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
+/// The key kept in `dir`, if there is one (nothing is written).
+pub fn load(dir: &Path) -> Result<Option<Keypair>, IdentityError> {
     let path = dir.join(KEY_FILE);
     let io = |error| IdentityError::Io {
         path: path.clone(),
@@ -59,9 +58,24 @@ pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
                     path: path.clone(),
                     why: e.to_string(),
                 })?;
-            Ok((key, false))
+            Ok(Some(key))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The key in `dir`, made (and written, mode 0600) when there is none.
+/// Returns it and whether it was made now.
+pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
+    let path = dir.join(KEY_FILE);
+    let io = |error| IdentityError::Io {
+        path: path.clone(),
+        error,
+    };
+    match load(dir)? {
+        Some(key) => Ok((key, false)),
+        None => {
             std::fs::create_dir_all(dir).map_err(io)?;
             let key = Keypair::generate_ed25519();
             let bytes = key
@@ -82,7 +96,6 @@ pub fn load_or_create(dir: &Path) -> Result<(Keypair, bool), IdentityError> {
             std::fs::rename(&tmp, &path).map_err(io)?;
             Ok((key, true))
         }
-        Err(e) => Err(io(e)),
     }
 }
 

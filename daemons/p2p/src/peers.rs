@@ -1,20 +1,31 @@
 //! The swarm: TCP with Noise and Yamux; Kademlia to discover peers from the
 //! boot nodes; identify to learn their addresses; gossipsub on one topic,
 //! where every message is checked by the caller's validator before it is
-//! relayed (a rejected one counts against the peer that sent it).
+//! relayed (a rejected one counts against the peer that sent it, see
+//! [`crate::score`]); and a request-response protocol that asks a peer for
+//! an object by its key (a tx by its hash), answered by the caller's
+//! [`Provider`].
 //!
 //! [`Peers::start`] runs the swarm on a task of its own and returns a handle:
-//! publish, read the peers and counters, receive accepted messages.
+//! publish, ask a peer, penalise one, read the peers and counters, receive
+//! accepted messages.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity};
 use libp2p::identity::Keypair;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, identify, kad, noise, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, allow_block_list, identify, kad, noise, tcp, yamux,
+};
+use sha2::Digest;
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::score::{self, Scores};
 
 /// What the caller's validator says of a gossiped message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +40,16 @@ pub enum Verdict {
 
 /// Checks a message's bytes before it is delivered or relayed.
 pub type Validator = Arc<dyn Fn(&PeerId, &[u8]) -> Verdict + Send + Sync>;
+
+/// Answers a peer's request for the object with this key (`None`: not here).
+pub type Provider = Arc<dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Longest key a peer may ask for.
+const MAX_KEY_BYTES: u64 = 64;
+/// Longest answer taken from a peer.
+const MAX_ANSWER_BYTES: u64 = 1 << 20;
+/// How long a peer has to answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a node joins the network.
 #[derive(Debug, Clone)]
@@ -65,7 +86,7 @@ pub enum PeersEvent {
 }
 
 /// Counters and peers, for the operator's view.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeersStatus {
     /// This node's peer id.
@@ -83,6 +104,12 @@ pub struct PeersStatus {
     pub gossip_out: u64,
     /// Gossip messages rejected by the validator.
     pub gossip_rejected: u64,
+    /// Requests answered for peers (with the object or with "not here").
+    pub requests_served: u64,
+    /// Peers disconnected and banned for their score.
+    pub peers_banned: u64,
+    /// Scores of the peers that have one other than zero (see `score`).
+    pub scores: BTreeMap<String, f64>,
 }
 
 /// Why the swarm could not start or a call failed.
@@ -97,19 +124,33 @@ pub enum PeersError {
     /// Gossipsub refused to publish (no peers on the topic, too large, ...).
     #[error("P2P: cannot publish: {0}")]
     Publish(String),
+    /// A request to a peer failed (not connected, timed out, refused).
+    #[error("P2P: asking {peer}: {why}")]
+    Request {
+        /// The peer asked.
+        peer: PeerId,
+        /// Why there is no answer.
+        why: String,
+    },
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: libp2p::connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
+    objects: request_response::cbor::Behaviour<Vec<u8>, Option<Vec<u8>>>,
 }
+
+type Answer = oneshot::Sender<Result<Option<Vec<u8>>, PeersError>>;
 
 enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<(), PeersError>>),
     Status(oneshot::Sender<PeersStatus>),
+    Request(PeerId, Vec<u8>, Answer),
+    Penalize(PeerId, f64, String),
 }
 
 /// A running swarm. Cheap to clone; the swarm stops when the last handle
@@ -124,13 +165,22 @@ pub struct Peers {
 /// The protocol names, ours rather than the public networks'.
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/aztec-prover/kad/1.0.0");
 const IDENTIFY_PROTOCOL: &str = "/aztec-prover/id/1.0.0";
+const OBJECTS_PROTOCOL: StreamProtocol = StreamProtocol::new("/aztec-prover/tx-by-hash/1.0.0");
+
+/// A message's id is the hash of its bytes: the same quote sent by two
+/// peers is one message, delivered and checked once.
+fn content_id(m: &gossipsub::Message) -> gossipsub::MessageId {
+    gossipsub::MessageId::from(sha2::Sha256::digest(&m.data).to_vec())
+}
 
 impl Peers {
-    /// Starts listening, dials the boot nodes and joins the topic.
+    /// Starts listening, dials the boot nodes and joins the topic; peers'
+    /// requests are answered by `provider` (none: "not here" to all).
     pub async fn start(
         key: Keypair,
         config: PeersConfig,
         validator: Validator,
+        provider: Option<Provider>,
     ) -> Result<Peers, PeersError> {
         let peer_id = key.public().to_peer_id();
         let max_peers = config.max_peers.max(1);
@@ -140,6 +190,7 @@ impl Peers {
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .max_transmit_size(config.max_message_bytes)
+            .message_id_fn(content_id)
             .build()
             .map_err(|e| start(&e))?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -175,11 +226,20 @@ impl Peers {
                         .with_max_established(Some(max_peers))
                         .with_max_established_per_peer(Some(1)),
                 );
+                let objects = request_response::cbor::Behaviour::with_codec(
+                    request_response::cbor::codec::Codec::default()
+                        .set_request_size_maximum(MAX_KEY_BYTES + 16)
+                        .set_response_size_maximum(MAX_ANSWER_BYTES),
+                    [(OBJECTS_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+                );
                 Ok(Behaviour {
+                    blocked: allow_block_list::Behaviour::default(),
                     limits,
                     gossipsub,
                     kad,
                     identify,
+                    objects,
                 })
             })
             .map_err(|e| start(&e))?
@@ -225,11 +285,21 @@ impl Peers {
                 _ => None,
             })
             .collect();
+        let mut net = Net {
+            validator,
+            provider,
+            status,
+            out,
+            max_peers: config.max_peers,
+            scores: Scores::default(),
+            pending: HashMap::new(),
+        };
         tokio::spawn(async move {
             // Look for peers every 30 s while under the cap, and every 5 s
             // while only boot nodes are known (a network just forming).
             let mut discover = tokio::time::interval(Duration::from_secs(5));
             let mut last_lookup: Option<tokio::time::Instant> = None;
+            let mut decay = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tokio::select! {
                     cmd = rx.recv() => match cmd {
@@ -245,12 +315,23 @@ impl Peers {
                                     .map_err(|e| PeersError::Publish(e.to_string())),
                             };
                             if r.is_ok() {
-                                lock(&status).gossip_out += 1;
+                                lock(&net.status).gossip_out += 1;
                             }
                             let _ = reply.send(r);
                         }
+                        Some(Command::Request(peer, key, reply)) => {
+                            if swarm.is_connected(&peer) {
+                                let id = swarm.behaviour_mut().objects.send_request(&peer, key);
+                                net.pending.insert(id, reply);
+                            } else {
+                                let _ = reply.send(Err(PeersError::Request { peer, why: "not connected".into() }));
+                            }
+                        }
+                        Some(Command::Penalize(peer, points, why)) => {
+                            net.penalize(&mut swarm, peer, points, &why);
+                        }
                         Some(Command::Status(reply)) => {
-                            let mut s = lock(&status).clone();
+                            let mut s = lock(&net.status).clone();
                             s.peers = swarm.connected_peers().map(|p| p.to_string()).collect();
                             s.listen_addrs = swarm.listeners().map(|a| a.to_string()).collect();
                             if let Some(t) = &topic {
@@ -261,6 +342,11 @@ impl Peers {
                                     .map(|p| p.to_string())
                                     .collect();
                             }
+                            s.scores = net
+                                .scores
+                                .all()
+                                .map(|(p, v)| (p.to_string(), (v * 10.0).round() / 10.0))
+                                .collect();
                             let _ = reply.send(s);
                         }
                     },
@@ -273,6 +359,12 @@ impl Peers {
                             last_lookup = Some(tokio::time::Instant::now());
                         }
                     }
+                    _ = decay.tick() => {
+                        for peer in net.scores.decay(Instant::now()) {
+                            swarm.behaviour_mut().blocked.unblock_peer(peer);
+                            tracing::info!("P2P: the ban on {peer} is over");
+                        }
+                    }
                     event = swarm.select_next_some() => {
                         // A boot node just reached: look for peers through
                         // it now rather than at the next tick.
@@ -281,7 +373,7 @@ impl Peers {
                         {
                             let _ = swarm.behaviour_mut().kad.bootstrap();
                         }
-                        handle(&mut swarm, event, &validator, &status, &out, config.max_peers);
+                        net.handle(&mut swarm, event);
                     }
                 }
             }
@@ -313,6 +405,25 @@ impl Peers {
         rx.await.map_err(|_| PeersError::Stopped)?
     }
 
+    /// Asks `peer` for the object with `key`: `None` when it does not have it.
+    pub async fn request(&self, peer: PeerId, key: Vec<u8>) -> Result<Option<Vec<u8>>, PeersError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Request(peer, key, tx))
+            .await
+            .map_err(|_| PeersError::Stopped)?;
+        rx.await.map_err(|_| PeersError::Stopped)?
+    }
+
+    /// Takes `points` off `peer`'s score for `why` (an answer that was not
+    /// what was asked for); at the threshold it is disconnected and banned.
+    pub async fn penalize(&self, peer: PeerId, points: f64, why: &str) -> Result<(), PeersError> {
+        self.commands
+            .send(Command::Penalize(peer, -points.abs(), why.to_string()))
+            .await
+            .map_err(|_| PeersError::Stopped)
+    }
+
     /// Peers, addresses and counters now.
     pub async fn status(&self) -> Result<PeersStatus, PeersError> {
         let (tx, rx) = oneshot::channel();
@@ -328,88 +439,180 @@ fn lock(s: &Mutex<PeersStatus>) -> std::sync::MutexGuard<'_, PeersStatus> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn handle(
-    swarm: &mut libp2p::Swarm<Behaviour>,
-    event: SwarmEvent<BehaviourEvent>,
-    validator: &Validator,
-    status: &Mutex<PeersStatus>,
-    out: &broadcast::Sender<PeersEvent>,
+/// The swarm task's own state.
+struct Net {
+    validator: Validator,
+    provider: Option<Provider>,
+    status: Arc<Mutex<PeersStatus>>,
+    out: broadcast::Sender<PeersEvent>,
     max_peers: u32,
-) {
-    match event {
-        SwarmEvent::NewListenAddr { address, .. } => {
-            tracing::info!("P2P: listening on {address}/p2p/{}", swarm.local_peer_id());
+    scores: Scores,
+    pending: HashMap<OutboundRequestId, Answer>,
+}
+
+impl Net {
+    fn penalize(
+        &mut self,
+        swarm: &mut libp2p::Swarm<Behaviour>,
+        peer: PeerId,
+        points: f64,
+        why: &str,
+    ) {
+        tracing::debug!("P2P: {peer} scores {points} for {why}");
+        if self.scores.add(peer, points, Instant::now()) {
+            tracing::warn!(
+                "P2P: disconnecting {peer} and refusing it for {} s: its score fell to {:.0} ({why})",
+                score::BAN.as_secs(),
+                self.scores.get(&peer)
+            );
+            swarm.behaviour_mut().blocked.block_peer(peer);
+            lock(&self.status).peers_banned += 1;
         }
-        SwarmEvent::ConnectionEstablished {
-            peer_id,
-            num_established,
-            ..
-        } if num_established.get() == 1 => {
-            tracing::debug!("P2P: connected to {peer_id}");
-            let _ = out.send(PeersEvent::Connected(peer_id));
-        }
-        SwarmEvent::ConnectionClosed {
-            peer_id,
-            num_established: 0,
-            ..
-        } => {
-            tracing::debug!("P2P: disconnected from {peer_id}");
-            let _ = out.send(PeersEvent::Disconnected(peer_id));
-        }
-        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-            peer_id,
-            info,
-            ..
-        })) => {
-            for addr in info.listen_addrs {
-                swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+    }
+
+    fn handle(&mut self, swarm: &mut libp2p::Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("P2P: listening on {address}/p2p/{}", swarm.local_peer_id());
             }
-        }
-        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
-            peer,
-            addresses,
-            ..
-        })) => {
-            let connected = swarm.connected_peers().count() as u32;
-            if connected < max_peers && !swarm.is_connected(&peer) && peer != *swarm.local_peer_id()
-            {
-                let _ = swarm.dial(
-                    libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                        .addresses(addresses.into_vec())
-                        .build(),
-                );
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                tracing::debug!("P2P: connected to {peer_id}");
+                let _ = self.out.send(PeersEvent::Connected(peer_id));
             }
-        }
-        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-            propagation_source,
-            message_id,
-            message,
-        })) => {
-            let verdict = validator(&propagation_source, &message.data);
-            let acceptance = match verdict {
-                Verdict::Accept => MessageAcceptance::Accept,
-                Verdict::Reject => MessageAcceptance::Reject,
-                Verdict::Ignore => MessageAcceptance::Ignore,
-            };
-            swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(&message_id, &propagation_source, acceptance);
-            match verdict {
-                Verdict::Accept => {
-                    lock(status).gossip_in += 1;
-                    let _ = out.send(PeersEvent::Gossip {
-                        from: propagation_source,
-                        data: message.data,
-                    });
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                tracing::debug!("P2P: disconnected from {peer_id}");
+                let _ = self.out.send(PeersEvent::Disconnected(peer_id));
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
-                Verdict::Reject => {
-                    lock(status).gossip_rejected += 1;
-                    tracing::debug!("P2P: rejected a message from {propagation_source}");
-                }
-                Verdict::Ignore => {}
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                ..
+            })) => {
+                let connected = swarm.connected_peers().count() as u32;
+                if connected < self.max_peers
+                    && !swarm.is_connected(&peer)
+                    && peer != *swarm.local_peer_id()
+                    && !self.scores.is_banned(&peer, Instant::now())
+                {
+                    let _ = swarm.dial(
+                        libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                            .addresses(addresses.into_vec())
+                            .build(),
+                    );
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.gossip(swarm, propagation_source, message_id, message.data),
+            SwarmEvent::Behaviour(BehaviourEvent::Objects(e)) => self.objects(swarm, e),
+            _ => {}
         }
-        _ => {}
+    }
+
+    fn gossip(
+        &mut self,
+        swarm: &mut libp2p::Swarm<Behaviour>,
+        from: PeerId,
+        id: gossipsub::MessageId,
+        data: Vec<u8>,
+    ) {
+        let verdict = (self.validator)(&from, &data);
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Reject => MessageAcceptance::Reject,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+        };
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &from, acceptance);
+        match verdict {
+            Verdict::Accept => {
+                lock(&self.status).gossip_in += 1;
+                let _ = self.out.send(PeersEvent::Gossip { from, data });
+            }
+            Verdict::Reject => {
+                lock(&self.status).gossip_rejected += 1;
+                self.penalize(swarm, from, score::REJECTED_MESSAGE, "an invalid message");
+            }
+            Verdict::Ignore => {}
+        }
+    }
+
+    fn objects(
+        &mut self,
+        swarm: &mut libp2p::Swarm<Behaviour>,
+        event: request_response::Event<Vec<u8>, Option<Vec<u8>>>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let answer = if request.len() as u64 > MAX_KEY_BYTES {
+                    None
+                } else {
+                    self.provider.as_ref().and_then(|p| p(&request))
+                };
+                lock(&self.status).requests_served += 1;
+                if swarm
+                    .behaviour_mut()
+                    .objects
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    tracing::debug!("P2P: {peer} went away before its answer");
+                }
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(PeersError::Request {
+                        peer,
+                        why: error.to_string(),
+                    }));
+                }
+            }
+            _ => {}
+        }
     }
 }

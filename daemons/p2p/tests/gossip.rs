@@ -35,7 +35,7 @@ fn validator() -> aztec_prover_p2p::Validator {
 }
 
 async fn start(boot: Vec<Multiaddr>) -> Peers {
-    Peers::start(Keypair::generate_ed25519(), config(boot), validator())
+    Peers::start(Keypair::generate_ed25519(), config(boot), validator(), None)
         .await
         .unwrap()
 }
@@ -58,7 +58,7 @@ async fn until<F: std::future::Future<Output = bool>>(
 async fn gossip_is_relayed_through_the_boot_node_and_rejected_messages_stop_there() {
     let mut boot_cfg = config(vec![]);
     boot_cfg.max_peers = 50;
-    let boot = Peers::start(Keypair::generate_ed25519(), boot_cfg, validator())
+    let boot = Peers::start(Keypair::generate_ed25519(), boot_cfg, validator(), None)
         .await
         .unwrap();
     assert!(
@@ -154,7 +154,7 @@ async fn nodes_find_each_other_through_a_discovery_only_boot_node() {
     let mut boot_cfg = config(vec![]);
     boot_cfg.topic = None;
     boot_cfg.max_peers = 50;
-    let boot = Peers::start(Keypair::generate_ed25519(), boot_cfg, validator())
+    let boot = Peers::start(Keypair::generate_ed25519(), boot_cfg, validator(), None)
         .await
         .unwrap();
     assert!(
@@ -173,10 +173,10 @@ async fn nodes_find_each_other_through_a_discovery_only_boot_node() {
     let boot_addr = listen.with(libp2p::multiaddr::Protocol::P2p(boot.peer_id()));
     let mut cfg = config(vec![boot_addr]);
     cfg.max_peers = 10;
-    let a = Peers::start(Keypair::generate_ed25519(), cfg.clone(), validator())
+    let a = Peers::start(Keypair::generate_ed25519(), cfg.clone(), validator(), None)
         .await
         .unwrap();
-    let b = Peers::start(Keypair::generate_ed25519(), cfg, validator())
+    let b = Peers::start(Keypair::generate_ed25519(), cfg, validator(), None)
         .await
         .unwrap();
     let mut b_events = b.subscribe();

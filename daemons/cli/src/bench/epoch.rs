@@ -61,7 +61,8 @@ async fn start_monitor(
                 bond_amount: Some(U256::from(1_000u64)),
             },
             coordination: RemoteNode::new(&devnet.node_url, Duration::from_secs(10))
-                .map_err(|e| anyhow::anyhow!(e))?,
+                .map_err(|e| anyhow::anyhow!(e))?
+                .into(),
             minimum_escrow: U256::from(1_000u64),
             target_escrow: U256::from(10_000u64),
             polling_interval: Duration::from_millis(500),
@@ -186,8 +187,10 @@ pub async fn run(o: EpochBenchOptions) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(slot * (3 * n + 8) + 600);
     let key = devnet.provers[0].clone();
     let l1 = devnet.client(&key).await?;
-    let remote = RemoteNode::new(&devnet.node_url, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let remote: aztec_prover_node::txs::TxSource =
+        RemoteNode::new(&devnet.node_url, Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!(e))?
+            .into();
     // The first epoch holds the last slot's block only: proven (not
     // measured) so that the next, whole epoch can be claimed.
     let (e, first, last) = loop {
