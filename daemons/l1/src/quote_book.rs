@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolValue;
@@ -67,13 +68,29 @@ impl SignedEpochProofQuote {
     }
 }
 
-/// What the rules need to know of L1, refreshed by the book's owner.
+/// What the rules need to know of L1, refreshed by the book's owner. Its
+/// clock runs on between refreshes: a quote sent the moment an epoch ends
+/// is judged by the time it arrives, not by the last refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
-    /// The current slot.
-    pub slot: u64,
-    /// The epoch that can be claimed now, with its blocks, if any.
-    pub claimable: Option<EpochToProve>,
+    /// The rollup's timing.
+    pub config: RollupConfig,
+    /// L1's time (its latest block's timestamp) at the refresh.
+    pub l1_time: u64,
+    /// When the refresh was made.
+    pub at: Instant,
+    /// The epoch waiting for a proof and its blocks so far, if any.
+    pub to_prove: Option<EpochToProve>,
+    /// The epoch the current claim is for, if any.
+    pub claimed: Option<u64>,
+}
+
+impl View {
+    /// L1's slot now, by the view's clock.
+    pub fn slot_now(&self) -> u64 {
+        self.config
+            .slot_at(self.l1_time.saturating_add(self.at.elapsed().as_secs()))
+    }
 }
 
 /// What the rules say of a message.
@@ -116,31 +133,30 @@ impl QuoteBook {
         topic(self.chain_id, self.rollup)
     }
 
-    /// Sets the view of L1; quotes of epochs before the claimable one are forgotten.
+    /// Sets the view of L1; quotes of epochs before the one to prove are forgotten.
     pub fn set_view(&self, view: View) {
-        if let Some(c) = view.claimable {
+        if let Some(e) = view.to_prove {
             self.live
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .retain(|(epoch, _), _| *epoch >= c.epoch);
+                .retain(|(epoch, _), _| *epoch >= e.epoch);
         }
         *self.view.lock().unwrap_or_else(PoisonError::into_inner) = Some(view);
     }
 
-    /// Reads the view from L1: the current slot and the epoch that can be
-    /// claimed (completed, within its claim phase, not claimed yet).
+    /// Reads the view from L1: its time, the epoch to prove and the claim.
     pub async fn refresh(&self, l1: &L1, config: &RollupConfig) -> Result<View, L1Error> {
-        let slot = l1.current_slot().await?;
-        let mut claimable = l1
-            .epoch_to_prove()
-            .await?
-            .filter(|e| e.epoch < config.epoch_of(slot) && slot <= config.last_claim_slot(e.epoch));
-        if let Some(e) = claimable
-            && l1.proof_claim().await?.is_some_and(|c| c.epoch == e.epoch)
-        {
-            claimable = None;
-        }
-        let view = View { slot, claimable };
+        let at = Instant::now();
+        let l1_time = l1.l1_timestamp().await?;
+        let to_prove = l1.epoch_to_prove().await?;
+        let claimed = l1.proof_claim().await?.map(|c| c.epoch);
+        let view = View {
+            config: *config,
+            l1_time,
+            at,
+            to_prove,
+            claimed,
+        };
         self.set_view(view);
         Ok(view)
     }
@@ -184,28 +200,37 @@ impl QuoteBook {
         let Some(view) = *self.view.lock().unwrap_or_else(PoisonError::into_inner) else {
             return Check::Ignore("no view of L1 yet".into());
         };
+        let slot = view.slot_now();
         // A quote that expired this slot may have been valid when it was
         // sent; one older than that was not.
-        if t.valid_until_slot.saturating_add(1) < view.slot {
+        if t.valid_until_slot.saturating_add(1) < slot {
             return Check::Reject(format!(
-                "expired at slot {} (now {})",
-                t.valid_until_slot, view.slot
+                "expired at slot {} (now {slot})",
+                t.valid_until_slot
             ));
         }
-        if t.valid_until_slot < view.slot {
+        if t.valid_until_slot < slot {
             return Check::Ignore(format!("expired at slot {}", t.valid_until_slot));
         }
-        match view.claimable {
-            Some(e)
-                if e.epoch == t.epoch_number
-                    && e.first_block == t.epoch_init_block
-                    && e.last_block == t.epoch_final_block => {}
-            _ => {
-                return Check::Ignore(format!(
-                    "epoch {} (blocks {}..={}) cannot be claimed now",
-                    t.epoch_number, t.epoch_init_block, t.epoch_final_block
-                ));
-            }
+        // The epoch to prove, over, in its claim phase, not claimed. Peers
+        // read L1 at different moments: the epoch may end in the slot the
+        // view has not reached yet, and its last block may be one proposed
+        // since the refresh (never one before).
+        let c = &view.config;
+        let claimable = view.to_prove.is_some_and(|e| {
+            e.epoch == t.epoch_number
+                && e.epoch < c.epoch_of(slot + 1)
+                && slot <= c.last_claim_slot(e.epoch)
+                && view.claimed != Some(e.epoch)
+                && e.first_block == t.epoch_init_block
+                && (e.last_block..=e.last_block.saturating_add(c.epoch_duration))
+                    .contains(&t.epoch_final_block)
+        });
+        if !claimable {
+            return Check::Ignore(format!(
+                "epoch {} (blocks {}..={}) cannot be claimed now",
+                t.epoch_number, t.epoch_init_block, t.epoch_final_block
+            ));
         }
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (t.epoch_number, t.prover);
@@ -248,13 +273,25 @@ mod tests {
     fn book() -> (QuoteBook, Address) {
         let rollup = Address::repeat_byte(7);
         let b = QuoteBook::new(CHAIN, rollup);
+        // Slots of 12 s, epochs of 4 slots: slot 20 is the first of epoch 5,
+        // when epoch 4 can be claimed (until slot 21).
+        let config = RollupConfig {
+            genesis_time: 1_000,
+            slot_duration: 12,
+            epoch_duration: 4,
+            claim_duration_slots: 2,
+            proof_window_slots: 8,
+        };
         b.set_view(View {
-            slot: 20,
-            claimable: Some(EpochToProve {
+            config,
+            l1_time: 1_000 + 20 * 12,
+            at: Instant::now(),
+            to_prove: Some(EpochToProve {
                 epoch: 4,
                 first_block: 9,
                 last_block: 12,
             }),
+            claimed: None,
         });
         (b, rollup)
     }
@@ -331,10 +368,17 @@ mod tests {
         ));
         let mut later = quote(&other, rollup, 150);
         later.epoch_number = 5;
-        assert!(matches!(
-            book.check(&later.sign(&other, CHAIN).unwrap().to_bytes()),
-            Check::Ignore(_)
-        ));
-        assert_eq!(book.quotes(4).len(), 1);
+        let later = later.sign(&other, CHAIN).unwrap();
+        assert!(matches!(book.check(&later.to_bytes()), Check::Ignore(_)));
+        // A last block the view has not seen yet is fine; an earlier one is not.
+        let mut ahead = quote(&other, rollup, 150);
+        ahead.epoch_final_block = 13;
+        let ahead = ahead.sign(&other, CHAIN).unwrap();
+        assert_eq!(book.check(&ahead.to_bytes()), Check::Accept(ahead));
+        let mut behind = quote(&key, rollup, 150);
+        behind.epoch_final_block = 11;
+        let behind = behind.sign(&key, CHAIN).unwrap();
+        assert!(matches!(book.check(&behind.to_bytes()), Check::Ignore(_)));
+        assert_eq!(book.quotes(4).len(), 2);
     }
 }

@@ -110,6 +110,11 @@ pub struct PeersStatus {
     pub peers_banned: u64,
     /// Scores of the peers that have one other than zero (see `score`).
     pub scores: BTreeMap<String, f64>,
+    /// Bytes received from peers, all protocols, on the wire (after
+    /// Noise and Yamux), since the node started.
+    pub bytes_in: u64,
+    /// Bytes sent to peers, likewise.
+    pub bytes_out: u64,
 }
 
 /// Why the swarm could not start or a call failed.
@@ -193,6 +198,8 @@ impl Peers {
             .message_id_fn(content_id)
             .build()
             .map_err(|e| start(&e))?;
+        // Bytes on the wire, per direction, for the operator's view.
+        let mut registry = libp2p::metrics::Registry::default();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -201,6 +208,7 @@ impl Peers {
                 yamux::Config::default,
             )
             .map_err(|e| start(&e))?
+            .with_bandwidth_metrics(&mut registry)
             .with_behaviour(|key| {
                 let id = key.public().to_peer_id();
                 let gossipsub = gossipsub::Behaviour::new(
@@ -347,6 +355,7 @@ impl Peers {
                                 .all()
                                 .map(|(p, v)| (p.to_string(), (v * 10.0).round() / 10.0))
                                 .collect();
+                            (s.bytes_in, s.bytes_out) = wire_bytes(&registry);
                             let _ = reply.send(s);
                         }
                     },
@@ -433,6 +442,31 @@ impl Peers {
             .map_err(|_| PeersError::Stopped)?;
         rx.await.map_err(|_| PeersError::Stopped)
     }
+}
+
+/// Bytes in and out, summed over protocols, from the bandwidth counters.
+fn wire_bytes(registry: &libp2p::metrics::Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        return (0, 0);
+    }
+    let (mut inbound, mut outbound) = (0u64, 0u64);
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("libp2p_bandwidth_bytes_total{"))
+    {
+        let n = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        if line.contains("direction=\"Inbound\"") {
+            inbound += n;
+        } else if line.contains("direction=\"Outbound\"") {
+            outbound += n;
+        }
+    }
+    (inbound, outbound)
 }
 
 fn lock(s: &Mutex<PeersStatus>) -> std::sync::MutexGuard<'_, PeersStatus> {
