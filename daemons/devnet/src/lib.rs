@@ -56,6 +56,9 @@ pub struct DevnetOptions {
     pub first_slot: u64,
     /// Whether the sequencer claims quotes.
     pub claim_quotes: bool,
+    /// Slots of its claim phase the sequencer lets pass, collecting quotes,
+    /// before it claims the best (0: as soon as it has one).
+    pub claim_delay_slots: u64,
     /// Seed of the synthetic traffic.
     pub seed: u64,
     /// A file anvil keeps its chain in, so that L1 can be stopped and
@@ -82,6 +85,7 @@ impl Default for DevnetOptions {
             full_blocks: false,
             first_slot: 0,
             claim_quotes: true,
+            claim_delay_slots: 0,
             seed: 1,
             l1_state: None,
             p2p: false,
@@ -261,6 +265,7 @@ impl Devnet {
             full_blocks: opts.full_blocks,
             seed: opts.seed,
             claim_quotes: opts.claim_quotes,
+            claim_delay_slots: opts.claim_delay_slots,
             quote_book: p2p.as_ref().map(|p| p.book.clone()),
         };
         let sequencer = tokio::spawn(sequencer::run(l1, cfg, shared.clone(), stop_rx));

@@ -114,6 +114,8 @@ pub struct SequencerConfig {
     pub seed: u64,
     /// Whether to claim quotes (a test may want to claim itself).
     pub claim_quotes: bool,
+    /// Slots of the claim phase to let pass, collecting quotes, before claiming.
+    pub claim_delay_slots: u64,
     /// The rules gossiped quotes are checked by, whose view of L1 the
     /// sequencer refreshes every step (with P2P).
     pub quote_book: Option<Arc<aztec_prover_l1::quote_book::QuoteBook>>,
@@ -302,6 +304,10 @@ impl Sequencer {
         };
         let last_claim_slot = self.config.last_claim_slot(e.epoch);
         if e.epoch >= self.config.epoch_of(slot) || slot > last_claim_slot {
+            return Ok(());
+        }
+        let first_claim_slot = (e.epoch + 1) * self.config.epoch_duration;
+        if slot < first_claim_slot + self.cfg.claim_delay_slots && slot < last_claim_slot {
             return Ok(());
         }
         if self

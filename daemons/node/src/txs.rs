@@ -96,7 +96,7 @@ enum PeerMiss {
 impl TxSource {
     /// Asks `peer` for `hash`; a body of another hash (or not a tx) costs
     /// the peer points.
-    async fn from_peer(&self, peers: &Peers, peer: PeerId, hash: B256) -> Result<Tx, PeerMiss> {
+    async fn ask_peer(&self, peers: &Peers, peer: PeerId, hash: B256) -> Result<Tx, PeerMiss> {
         match peers.request(peer, hash.to_vec()).await {
             Ok(Some(body)) => {
                 let tx = serde_json::from_slice::<Tx>(&body).ok();
@@ -125,7 +125,7 @@ impl TxSource {
     }
 
     /// One round over the peers, best scored first.
-    async fn from_peers(&self, peers: &Peers, hash: B256, why: &mut Vec<String>) -> Option<Tx> {
+    async fn ask_peers(&self, peers: &Peers, hash: B256, why: &mut Vec<String>) -> Option<Tx> {
         let status = peers.status().await.ok()?;
         let mut ids: Vec<(f64, PeerId)> = status
             .peers
@@ -138,7 +138,7 @@ impl TxSource {
             why.push("no peers connected".into());
         }
         for (_, peer) in ids {
-            match self.from_peer(peers, peer, hash).await {
+            match self.ask_peer(peers, peer, hash).await {
                 Ok(tx) => return Some(tx),
                 Err(PeerMiss::NotThere) => {}
                 Err(PeerMiss::Failed(e)) => why.push(e),
@@ -156,7 +156,7 @@ impl TxSource {
         let mut why = Vec::new();
         for i in 0..attempts.max(1) {
             if let Some(peers) = &self.peers
-                && let Some(tx) = self.from_peers(peers, hash, &mut why).await
+                && let Some(tx) = self.ask_peers(peers, hash, &mut why).await
             {
                 self.cache.insert(tx.clone());
                 return Ok(tx);
