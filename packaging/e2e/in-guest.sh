@@ -77,6 +77,23 @@ check "systemctl start aztec-prover-bootnode" systemctl start aztec-prover-bootn
 systemctl is-active -q aztec-prover-bootnode || journalctl -u aztec-prover-bootnode -n 30 --no-pager -o short-monotonic
 check "the boot node is active and says whom to dial" bash -c 'systemctl is-active -q aztec-prover-bootnode && journalctl -u aztec-prover-bootnode -o cat | grep -q "others dial /ip4/<this host>/tcp/40400/p2p/"'
 check "its key is in its StateDirectory, private, as its user" bash -c 'test "$(stat -c %a:%U /var/lib/aztec-prover/bootnode/p2p-identity.key)" = 600:aztec-prover'
+check "P2P off: the node made no P2P key and listens on no P2P port" bash -c '! test -e /var/lib/aztec-prover/node/p2p-identity.key && ! (exec 3<>/dev/tcp/127.0.0.1/40401) 2>/dev/null'
+boot_id=$(journalctl -u aztec-prover-bootnode -o cat | sed -n 's/.*boot node \([^ ]*\) .*/\1/p' | head -1)
+cat >> /etc/aztec-prover/node.env <<ENV
+P2P_ENABLED=true
+P2P_PORT=40401
+BOOT_NODE_URL=/ip4/127.0.0.1/tcp/40400/p2p/$boot_id
+ENV
+check "P2P on: systemctl restart aztec-prover-node" systemctl restart aztec-prover-node
+check "the node is active with P2P on" bash -c 'sleep 2; systemctl is-active -q aztec-prover-node'
+systemctl is-active -q aztec-prover-node || journalctl -u aztec-prover-node -n 30 --no-pager -o short-monotonic
+check "its P2P key is in its StateDirectory, private, as its user" bash -c 'test "$(stat -c %a:%U /var/lib/aztec-prover/node/p2p-identity.key)" = 600:aztec-prover'
+check "it listens on P2P_PORT" bash -c '(exec 3<>/dev/tcp/127.0.0.1/40401)'
+node_id=$(journalctl -u aztec-prover-node -o cat | sed -n 's/.*P2P: peer id \([^ ]*\) .*/\1/p' | tail -1)
+echo "node peer id: $node_id, boot node: $boot_id"
+check "D-Bus PeerId is the one it logged" bash -c 'test "$(busctl --system get-property org.aztec.ProverNode /org/aztec/ProverNode org.aztec.ProverNode1 PeerId)" = "s \"$0\""' "$node_id"
+check "it is connected to the boot node (D-Bus Peers)" bash -c 'for i in $(seq 50); do busctl --system get-property org.aztec.ProverNode /org/aztec/ProverNode org.aztec.ProverNode1 Peers | grep -q "$0" && exit 0; sleep 0.2; done; false' "$boot_id"
+check "config show node prints the same peer id" bash -c 'aztec-prover config show node --config /dev/null --dataDirectory /var/lib/aztec-prover/node --p2p.enabled true | grep -q "P2P peer id: $0"' "$node_id"
 check "systemctl stop aztec-prover-bootnode" systemctl stop aztec-prover-bootnode
 
 echo "== journal"
