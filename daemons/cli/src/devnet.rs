@@ -311,11 +311,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let status = StatusBoard::new();
     status.set_l1_endpoints(l1_endpoints);
     let follower = p2p.as_ref().map(|p| {
-        p.follow(
-            l1.clone(),
-            config,
-            status.clone(),
-            Duration::from_millis(500),
+        (
+            p.watch_l1(l1.clone(), config, Duration::from_millis(500)),
+            p.show_in(status.clone()),
         )
     });
     let node = engine::start_with(monitor, pipeline, status.clone(), ProgressLog::Quiet, ahead);
@@ -429,8 +427,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     node.stop().await;
     recorder.abort();
-    if let Some(f) = follower {
-        f.abort();
+    if let Some((watch, show)) = follower {
+        watch.abort();
+        show.abort();
     }
     let _ = node_api.stop();
     let (_, proven) = l1.tips().await.unwrap_or((0, 0));

@@ -284,6 +284,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     };
     let mut signals = Signals::install().map_err(DaemonError::Signals)?;
     let state = StatusBoard::new();
+    let shown = p2p.as_ref().map(|p| p.show_in(state.clone()));
     let _bus = aztec_prover_common::dbus::serve(
         &launch.service.dbus,
         launch.dbus_required,
@@ -375,14 +376,9 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         rc.claim_duration_slots,
         rc.proof_window_slots
     );
-    let follower = p2p.as_ref().map(|p| {
-        p.follow(
-            l1.clone(),
-            rc,
-            state.clone(),
-            Duration::from_millis(s.polling_interval_ms),
-        )
-    });
+    let follower = p2p
+        .as_ref()
+        .map(|p| p.watch_l1(l1.clone(), rc, Duration::from_millis(s.polling_interval_ms)));
     let txs = crate::txs::TxSource {
         peers: p2p.as_ref().map(|p| p.peers.clone()),
         http: setup.remote,
@@ -425,8 +421,8 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     systemd::notify_stopping("stopping");
     node.stop().await;
     recorder.abort();
-    if let Some(f) = follower {
-        f.abort();
+    for task in [follower, shown].into_iter().flatten() {
+        task.abort();
     }
     if let Some(api) = api {
         let _ = api.stop();

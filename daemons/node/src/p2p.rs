@@ -123,29 +123,38 @@ pub async fn start(opts: &P2pOptions, chain_id: u64, rollup: Address) -> Result<
 }
 
 impl NodeP2p {
-    /// Keeps the book's view of L1 and the status board's P2P part fresh,
-    /// every `interval`, until the returned task is aborted.
-    pub fn follow(
+    /// Copies the network's state (peers, counters, scores) to the status
+    /// board every second, from the start: before L1 is reached too.
+    pub fn show_in(&self, state: StatusBoard) -> tokio::task::JoinHandle<()> {
+        let peers = self.peers.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(s) = peers.status().await {
+                    state.set_p2p(s);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    /// Keeps the quote rules' view of L1 fresh, every `interval`.
+    pub fn watch_l1(
         &self,
         l1: L1,
         config: RollupConfig,
-        state: StatusBoard,
         interval: Duration,
     ) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
+        let book = self.book.clone();
         tokio::spawn(async move {
             let mut warned = false;
             loop {
-                match me.book.refresh(&l1, &config).await {
+                match book.refresh(&l1, &config).await {
                     Ok(_) => warned = false,
                     Err(e) if !warned => {
                         tracing::warn!("P2P: reading L1 for the quote rules: {e}");
                         warned = true;
                     }
                     Err(_) => {}
-                }
-                if let Ok(s) = me.peers.status().await {
-                    state.set_p2p(s);
                 }
                 tokio::time::sleep(interval).await;
             }
