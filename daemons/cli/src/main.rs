@@ -196,6 +196,14 @@ fn cli() -> Command {
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object")),
     );
     let bench = bench.subcommand(
+        Command::new("gossip")
+            .about("Quote delivery to the proposer over P2P, direct and relayed, against HTTP in the same run; bytes on the wire per quote and while idle")
+            .arg(num_arg("quotes", "200", "Quotes sent on each path"))
+            .arg(num_arg("interval-ms", "20", "Pause between quotes (ms)"))
+            .arg(num_arg("idle-seconds", "10", "Quiet time over which idle traffic is measured (s)"))
+            .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("One JSON object")),
+    );
+    let bench = bench.subcommand(
         Command::new("world-state")
             .about("Re-execute blocks against the node's world state in LMDB and in memory, in the same run; time a restart")
             .arg(num_arg("blocks", "100", "Full blocks of synthetic txs to re-execute"))
@@ -809,6 +817,18 @@ fn bench_epoch(m: &ArgMatches) -> Result<(), Failure> {
     Ok(())
 }
 
+fn bench_gossip(m: &ArgMatches) -> Result<(), Failure> {
+    let get = |n: &str| m.get_one::<u64>(n).copied().unwrap_or(0);
+    let opts = bench::gossip::GossipBenchOptions {
+        quotes: get("quotes") as usize,
+        interval_ms: get("interval-ms"),
+        idle_seconds: get("idle-seconds"),
+        json: m.get_flag("json"),
+    };
+    runtime()?.block_on(bench::gossip::run(opts))?;
+    Ok(())
+}
+
 fn bench_world_state(m: &ArgMatches) -> Result<(), Failure> {
     let (params_name, params) = params_arg(m)?;
     let opts = bench::world_state::WorldStateBenchOptions {
@@ -939,6 +959,7 @@ fn main() -> ExitCode {
             Some(("prove", m)) => bench_prove(m),
             Some(("epoch", m)) => bench_epoch(m),
             Some(("world-state", m)) => bench_world_state(m),
+            Some(("gossip", m)) => bench_gossip(m),
             _ => Err(config_failure(anyhow::anyhow!("unknown bench"))),
         },
         Some(("keys", m)) => match m.subcommand() {
