@@ -489,13 +489,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if let Some(p) = &p2p {
         let seq = devnet.shared.stats();
         let s = p.peers.status().await.unwrap_or_default();
+        let served = match &devnet.p2p {
+            Some(d) => d
+                .sequencer
+                .status()
+                .await
+                .map(|s| s.requests_served)
+                .unwrap_or(0),
+            None => 0,
+        };
+        let kib = (s.bytes_in + s.bytes_out) as f64 / 1024.0;
         println!(
-            "  P2P:                      {} peer(s); {} quote(s) gossiped, {} reached the sequencer by gossip; {} rejected; {} tx request(s) answered",
+            "  P2P:                      {} peer(s); {} quote(s) gossiped, {} reached the sequencer by gossip ({} rejected); {} tx(s) fetched from peers; {:.1} KiB on the wire ({:.1} KiB per epoch)",
             s.peers.len(),
             s.gossip_out,
             seq.quotes_gossiped,
             s.gossip_rejected,
-            s.requests_served
+            served,
+            kib,
+            kib / (reports.len().max(1) as f64)
         );
     }
     println!(
