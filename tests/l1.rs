@@ -1201,20 +1201,6 @@ fn the_devnet_proves_two_epochs_with_real_proofs_though_an_agent_dies_mid_job() 
     assert!(proven >= 2, "{stdout}");
 }
 
-/// Polls L1 for a minute at most until its proven block is past `above`
-/// (an L1 that does not answer counts as not yet); returns it.
-async fn proven_past(l1: &L1, above: u64) -> u64 {
-    let mut proven = above;
-    for _ in 0..300 {
-        proven = l1.tips().await.map_or(above, |t| t.1);
-        if proven > above {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    proven
-}
-
 /// Waits until L1 has a proven block and `node` says `epoch` is proven;
 /// checks that its log says once that L1 accepted the epoch's proof.
 /// Returns the log.
@@ -1224,7 +1210,7 @@ async fn proven_once(
     epoch: u64,
 ) -> String {
     assert!(
-        proven_past(l1, 0).await > 0,
+        support::proven_past(l1, 0).await > 0,
         "the epoch was not proven:\n{}",
         node.log_tail(30)
     );
@@ -1487,7 +1473,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
     );
     killed.kill9().unwrap();
     let mut node = start_node("node2");
-    let first = proven_past(&l1, 0).await;
+    let first = support::proven_past(&l1, 0).await;
     assert!(first > 0, "no epoch proven:\n{}", node.log_tail(30));
     // L1 may show the proof a moment before the node has its receipt.
     assert!(
@@ -1583,7 +1569,7 @@ async fn the_node_daemon_proves_its_claimed_epochs_and_resumes_after_a_kill_mid_
         "{}",
         node2.log_tail(30)
     );
-    let later = proven_past(&l1, first).await;
+    let later = support::proven_past(&l1, first).await;
     assert!(
         later > first,
         "the restarted node proved nothing after block {first}:\n{}",

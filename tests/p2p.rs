@@ -221,14 +221,7 @@ async fn with_p2p_both_quotes_reach_the_sequencer_by_gossip_and_the_best_is_clai
     );
 
     // A proves the epoch with txs from peers.
-    let mut proven = 0;
-    for _ in 0..450 {
-        proven = l1.tips().await.map_or(0, |t| t.1);
-        if proven > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let proven = support::proven_past(&l1, 0).await;
     assert!(proven > 0, "the epoch was not proven:\n{}", a.log_tail(30));
     assert!(p2p.sequencer.status().await.unwrap().requests_served > 0);
     let call = |method: &str| {

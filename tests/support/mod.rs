@@ -387,3 +387,17 @@ pub fn spawn_in(
     )
     .unwrap()
 }
+
+/// Polls L1 for a minute at most until its proven block is past `above`
+/// (an L1 that does not answer counts as not yet); returns it.
+pub async fn proven_past(l1: &aztec_prover_l1::L1, above: u64) -> u64 {
+    let mut proven = above;
+    for _ in 0..300 {
+        proven = l1.tips().await.map_or(above, |t| t.1);
+        if proven > above {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    proven
+}

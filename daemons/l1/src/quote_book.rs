@@ -86,6 +86,33 @@ pub struct View {
 }
 
 impl View {
+    /// A view at the first slot of the claim phase of `epoch` (blocks
+    /// `first..=last`), epochs of 4 slots of `slot_duration` s, claims
+    /// within 3 slots: for benchmarks and tests of the rules without an L1.
+    pub fn in_claim_phase(epoch: u64, first: u64, last: u64, slot_duration: u64) -> View {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let slot = (epoch + 1) * 4;
+        View {
+            config: RollupConfig {
+                genesis_time: now.saturating_sub(slot * slot_duration),
+                slot_duration,
+                epoch_duration: 4,
+                claim_duration_slots: 3,
+                proof_window_slots: 8,
+            },
+            l1_time: now,
+            at: Instant::now(),
+            to_prove: Some(EpochToProve {
+                epoch,
+                first_block: first,
+                last_block: last,
+            }),
+            claimed: None,
+        }
+    }
+
     /// L1's slot now, by the view's clock.
     pub fn slot_now(&self) -> u64 {
         self.config
@@ -273,26 +300,8 @@ mod tests {
     fn book() -> (QuoteBook, Address) {
         let rollup = Address::repeat_byte(7);
         let b = QuoteBook::new(CHAIN, rollup);
-        // Slots of 12 s, epochs of 4 slots: slot 20 is the first of epoch 5,
-        // when epoch 4 can be claimed (until slot 21).
-        let config = RollupConfig {
-            genesis_time: 1_000,
-            slot_duration: 12,
-            epoch_duration: 4,
-            claim_duration_slots: 2,
-            proof_window_slots: 8,
-        };
-        b.set_view(View {
-            config,
-            l1_time: 1_000 + 20 * 12,
-            at: Instant::now(),
-            to_prove: Some(EpochToProve {
-                epoch: 4,
-                first_block: 9,
-                last_block: 12,
-            }),
-            claimed: None,
-        });
+        // Slot 20, the first of epoch 5: epoch 4 can be claimed (until slot 22).
+        b.set_view(View::in_claim_phase(4, 9, 12, 12));
         (b, rollup)
     }
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
-use aztec_prover_l1::chain::{EpochToProve, RollupConfig};
 use aztec_prover_l1::quote::{EpochProofQuote, SignedEpochProofQuote};
 use aztec_prover_l1::quote_book::View;
 use aztec_prover_node::p2p::{self, NodeP2p, P2pOptions};
@@ -56,28 +55,7 @@ async fn honest_node(dir: &std::path::Path) -> (NodeP2p, Multiaddr) {
     )
     .await
     .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    // Slots of 12 s, epochs of 4: now is the first slot of epoch 5.
-    node.book.set_view(View {
-        config: RollupConfig {
-            genesis_time: now - 20 * 12,
-            slot_duration: 12,
-            epoch_duration: 4,
-            claim_duration_slots: 3,
-            proof_window_slots: 8,
-        },
-        l1_time: now,
-        at: Instant::now(),
-        to_prove: Some(EpochToProve {
-            epoch: 4,
-            first_block: 9,
-            last_block: 12,
-        }),
-        claimed: None,
-    });
+    node.book.set_view(View::in_claim_phase(4, 9, 12, 36));
     let mut addr = None;
     for _ in 0..100 {
         addr = node

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context as _;
-use aztec_prover_l1::chain::{EpochToProve, RollupConfig};
 use aztec_prover_l1::quote::EpochProofQuote;
 use aztec_prover_l1::quote_book::View;
 use aztec_prover_node::p2p::{self, NodeP2p, P2pOptions};
@@ -58,26 +57,7 @@ async fn node(
     )
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    n.book.set_view(View {
-        config: RollupConfig {
-            genesis_time: now - 20 * 36,
-            slot_duration: 36,
-            epoch_duration: 4,
-            claim_duration_slots: 3,
-            proof_window_slots: 8,
-        },
-        l1_time: now,
-        at: Instant::now(),
-        to_prove: Some(EpochToProve {
-            epoch: 4,
-            first_block: 9,
-            last_block: 12,
-        }),
-        claimed: None,
-    });
+    n.book.set_view(View::in_claim_phase(4, 9, 12, 36));
     for _ in 0..100 {
         let s = n.peers.status().await?;
         if let Some(a) = s.listen_addrs.first() {
