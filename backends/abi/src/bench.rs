@@ -2,8 +2,10 @@
 //! arkworks 0.5 (`VariableBaseMSM::msm`, ark-poly's radix-2 domain) in the
 //! same process, on the same number of threads, and prints the ratio
 //! arkworks/ours. With a baseline backend (the CPU backend when a GPU backend
-//! is measured) its time and the ratio baseline/ours are printed too. Inputs
-//! are random; every result is checked against the reference.
+//! is measured) its time and the ratio baseline/ours are printed too. MSM G1
+//! and NTT are also timed with halo2curves 0.10 (its assembly arithmetic,
+//! `msm_best`, `best_fft`), the ratio halo2curves/ours beside. Inputs are
+//! random; every result is checked against arkworks.
 
 use std::time::Instant;
 
@@ -43,6 +45,8 @@ pub struct Row {
     pub reference_ms: f64,
     /// The baseline backend's median time, when one was given.
     pub baseline_ms: Option<f64>,
+    /// halo2curves' median time (MSM G1 and NTT).
+    pub halo2curves_ms: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -60,6 +64,14 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     }
     // `reps.max(1)` iterations ran, so `last` is set.
     (median(times), last.unwrap_or_else(|| unreachable!()))
+}
+
+/// The root of unity of order `n` arkworks' radix-2 domain uses, encoded.
+fn root_of_unity(n: usize) -> Result<Vec<u8>, String> {
+    use ark_poly::EvaluationDomain;
+    let d = ark_poly::Radix2EvaluationDomain::<ark_bn254::Fr>::new(n)
+        .ok_or_else(|| format!("no radix-2 domain of size {n}"))?;
+    Ok(r::encode_fr(&[d.group_gen]))
 }
 
 /// Runs the benchmark on `backend` (and `baseline`, if given), printing as it
@@ -94,12 +106,20 @@ pub fn run(
         );
         match &base_name {
             None => println!(
-                "{:<15} {:>6} {:>12} {:>14} {:>8}",
-                "kernel", "log_n", "ours ms", "arkworks ms", "ratio"
+                "{:<15} {:>6} {:>12} {:>14} {:>8} {:>14} {:>8}",
+                "kernel", "log_n", "ours ms", "arkworks ms", "ratio", "halo2curves ms", "ratio"
             ),
             Some(b) => println!(
-                "{:<15} {:>6} {:>12} {:>14} {:>8} {:>12} {:>8}",
-                "kernel", "log_n", "ours ms", "arkworks ms", "ratio", b, "ratio"
+                "{:<15} {:>6} {:>12} {:>14} {:>8} {:>14} {:>8} {:>12} {:>8}",
+                "kernel",
+                "log_n",
+                "ours ms",
+                "arkworks ms",
+                "ratio",
+                "halo2curves ms",
+                "ratio",
+                b,
+                "ratio"
             ),
         }
     }
@@ -115,6 +135,13 @@ pub fn run(
                     let (ref_ms, want) =
                         time(o.reps, || pool.install(|| r::msm_g1_native(&pts, &scalars)));
                     let want = r::g1_bytes(&want);
+                    let h = crate::halo2::Msm::new(&pb, &sb)?;
+                    let (h_ms, h_got) = time(o.reps, || pool.install(|| h.run()));
+                    if h_got != want {
+                        return Err(format!(
+                            "halo2curves' msm_g1 2^{log_n} differs from arkworks"
+                        ));
+                    }
                     let prepared = kind == "msm_g1_prepared";
                     let mut measure = |b: &mut Backend| -> Result<f64, String> {
                         let (ms, got) = if prepared {
@@ -138,6 +165,7 @@ pub fn run(
                         ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
                         baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
+                        halo2curves_ms: Some(h_ms),
                     }
                 }
                 "msm_g2" => {
@@ -159,6 +187,7 @@ pub fn run(
                         ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
                         baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
+                        halo2curves_ms: None,
                     }
                 }
                 "ntt" => {
@@ -168,6 +197,11 @@ pub fn run(
                         v
                     });
                     let want = r::encode_fr(&want);
+                    let h = crate::halo2::Ntt::new(&sb, &root_of_unity(n)?, log_n)?;
+                    let (h_ms, h_got) = time(o.reps, || pool.install(|| h.run()));
+                    if crate::halo2::Ntt::bytes(&h_got) != want {
+                        return Err(format!("halo2curves' ntt 2^{log_n} differs from arkworks"));
+                    }
                     let mut measure = |b: &mut Backend| -> Result<f64, String> {
                         let mut buf = sb.clone();
                         let (ms, got) = time(o.reps, || {
@@ -186,6 +220,7 @@ pub fn run(
                         ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
                         baseline_ms: baseline.as_deref_mut().map(&mut measure).transpose()?,
+                        halo2curves_ms: Some(h_ms),
                     }
                 }
                 "ntt_kept" => {
@@ -214,6 +249,7 @@ pub fn run(
                         ours_ms: measure(backend)?,
                         reference_ms: ref_ms,
                         baseline_ms: baseline.as_deref_mut().map(measure).transpose()?,
+                        halo2curves_ms: None,
                     }
                 }
                 other => {
@@ -227,10 +263,16 @@ pub fn run(
                 .baseline_ms
                 .map(|b| (b, b / row.ours_ms))
                 .zip(base_name.as_ref());
+            let halo2 = row.halo2curves_ms.map(|h| (h, h / row.ours_ms));
             if o.json {
-                let extra = base
+                let mut extra = base
                     .map(|((b, x), _)| format!(",\"baseline_ms\":{b:.3},\"baseline_ratio\":{x:.3}"))
                     .unwrap_or_default();
+                if let Some((h, x)) = halo2 {
+                    extra.push_str(&format!(
+                        ",\"halo2curves_ms\":{h:.3},\"ratio_halo2curves\":{x:.3}"
+                    ));
+                }
                 println!(
                     "{{\"kernel\":\"{}\",\"log_n\":{},\"ours_ms\":{:.3},\"reference_ms\":{:.3},\"ratio\":{:.3}{extra},\"path\":\"{}\",\"threads\":{}}}",
                     row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio, path, o.threads
@@ -239,8 +281,12 @@ pub fn run(
                 let extra = base
                     .map(|((b, x), _)| format!(" {b:>12.2} {x:>7.2}x"))
                     .unwrap_or_default();
+                let h = match halo2 {
+                    Some((h, x)) => format!(" {h:>14.2} {x:>7.2}x"),
+                    None => format!(" {:>14} {:>8}", "-", "-"),
+                };
                 println!(
-                    "{:<15} {:>6} {:>12.2} {:>14.2} {:>7.2}x{extra}",
+                    "{:<15} {:>6} {:>12.2} {:>14.2} {:>7.2}x{h}{extra}",
                     row.kernel, row.log_n, row.ours_ms, row.reference_ms, ratio
                 );
             }

@@ -17,6 +17,8 @@ pub mod codec;
 pub mod conformance;
 pub mod export;
 pub mod ffi;
+#[cfg(feature = "bench")]
+pub mod halo2;
 pub mod loader;
 #[cfg(feature = "reference")]
 pub mod reference;
