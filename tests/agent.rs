@@ -559,7 +559,7 @@ fn start_up_errors_name_what_is_wrong() {
     let (code, err) = run(&["--backendOptions.cpuPath", "sideways"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("cpu.path=\"sideways\"") && err.contains("auto, ifma or portable"),
+        err.contains("cpu.path=\"sideways\"") && err.contains("auto, ifma, adx or portable"),
         "{err}"
     );
     // The backend options are settings: `config show agent` lists them, with

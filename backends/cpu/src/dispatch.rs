@@ -1,7 +1,8 @@
-//! Which code path runs: AVX-512 IFMA where the CPU has it, portable 64-bit
-//! code otherwise. The option `cpu.path` (or `AZTEC_PROVER_CPU_PATH`),
-//! `portable`, forces the portable path (tests run both); both give
-//! bit-identical results.
+//! Which code path runs: AVX-512 IFMA where the CPU has it, else 64-bit
+//! code with the BMI2/ADX multiplication (`field/adx.rs`) where the CPU has
+//! those, else plain portable 64-bit code. The option `cpu.path` (or
+//! `AZTEC_PROVER_CPU_PATH`): `ifma`, `adx` or `portable` forces one (tests
+//! run each the CPU has); all give bit-identical results.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -10,6 +11,8 @@ use std::sync::{Mutex, OnceLock};
 pub enum CodePath {
     /// AVX-512 IFMA, 52-bit limbs, eight lanes.
     Avx512Ifma,
+    /// The portable kernels, multiplying with BMI2 and ADX.
+    Adx,
     /// Portable 64-bit limbs.
     Portable,
 }
@@ -19,6 +22,7 @@ impl CodePath {
     pub fn name(self) -> &'static str {
         match self {
             CodePath::Avx512Ifma => "avx512ifma",
+            CodePath::Adx => "adx",
             CodePath::Portable => "portable",
         }
     }
@@ -44,14 +48,18 @@ static PATH: OnceLock<CodePath> = OnceLock::new();
 static ASKED: Mutex<Option<CodePath>> = Mutex::new(None);
 
 /// The path a value of `cpu.path` asks for: `auto` (or empty) the best this
-/// CPU runs, `portable`, or `ifma` (refused where the CPU lacks it).
+/// CPU runs, `portable`, `adx` or `ifma` (refused where the CPU lacks it).
 fn parse(v: &str) -> Result<CodePath, String> {
+    let adx = crate::field::cpu_has_adx();
     match v.trim() {
         "" | "auto" if cpu_has_ifma() => Ok(CodePath::Avx512Ifma),
+        "" | "auto" if adx => Ok(CodePath::Adx),
         "" | "auto" | "portable" => Ok(CodePath::Portable),
         "ifma" if cpu_has_ifma() => Ok(CodePath::Avx512Ifma),
         "ifma" => Err("this CPU has no AVX-512 IFMA".into()),
-        _ => Err("expected auto, ifma or portable".into()),
+        "adx" if adx => Ok(CodePath::Adx),
+        "adx" => Err("this CPU has no BMI2/ADX".into()),
+        _ => Err("expected auto, ifma, adx or portable".into()),
     }
 }
 
@@ -78,9 +86,16 @@ pub fn set_path(v: &str) -> Result<(), String> {
 pub fn path() -> CodePath {
     *PATH.get_or_init(|| {
         let asked = *ASKED.lock().unwrap_or_else(|p| p.into_inner());
-        asked.unwrap_or_else(|| {
+        let path = asked.unwrap_or_else(|| {
             let forced = std::env::var(PATH_ENV).unwrap_or_default();
             parse(&forced).unwrap_or_else(|_| parse("").unwrap_or(CodePath::Portable))
-        })
+        });
+        // The ADX multiplication also serves the IFMA path's scalar parts
+        // (bucket reduction, twiddles); only `portable` runs without it.
+        #[cfg(target_arch = "x86_64")]
+        if path != CodePath::Portable {
+            crate::field::adx::enable();
+        }
+        path
     })
 }

@@ -1,8 +1,9 @@
 //! Every kernel against the arkworks reference, on random and edge inputs,
 //! through the Rust API and through the loaded shared library.
 //!
-//! The code path is chosen once per process; `portable_path_*` re-runs the
-//! shared-library test in a child process with `AZTEC_PROVER_CPU_PATH=portable`.
+//! The code path is chosen once per process; `every_path_*` re-runs the
+//! shared-library tests in a child process with `AZTEC_PROVER_CPU_PATH` set to
+//! each path this CPU has (portable, adx, ifma).
 
 // A test's helpers panic to fail the test, as the tests themselves may.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -244,31 +245,43 @@ fn info_names_the_backend_and_its_path() {
     let detail = b.refresh_info().detail.clone();
     assert!(detail.contains("2 threads"), "{detail}");
     assert!(
-        detail.starts_with("avx512ifma") || detail.starts_with("portable"),
+        ["avx512ifma", "adx", "portable"]
+            .iter()
+            .any(|p| detail.starts_with(p)),
         "{detail}"
     );
 }
 
 #[test]
-fn portable_path_gives_the_same_results_through_the_library() {
+fn every_path_this_cpu_has_gives_the_same_results_through_the_library() {
     if std::env::var("AZTEC_PROVER_CPU_PATH").is_ok() {
         return; // already the child
     }
-    for test in [
-        "msm_g1_matches_reference",
-        "msm_g2_matches_reference",
-        "ntt_matches_reference",
-        "msm_g1_with_every_point_the_same",
-        "msm_refuses_bad_arguments_with_a_message",
-    ] {
+    let mut paths = vec!["portable"];
+    if std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("adx") {
+        paths.push("adx");
+    }
+    if std::arch::is_x86_feature_detected!("avx512ifma") {
+        paths.push("ifma");
+    }
+    for (path, test) in paths.iter().flat_map(|p| {
+        [
+            "msm_g1_matches_reference",
+            "msm_g2_matches_reference",
+            "ntt_matches_reference",
+            "msm_g1_with_every_point_the_same",
+            "msm_refuses_bad_arguments_with_a_message",
+        ]
+        .map(|t| (*p, t))
+    }) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", test, "--test-threads", "1"])
-            .env("AZTEC_PROVER_CPU_PATH", "portable")
+            .env("AZTEC_PROVER_CPU_PATH", path)
             .output()
             .unwrap();
         assert!(
             out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "{test} on the portable path:\n{}\n{}",
+            "{test} on the {path} path:\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -378,7 +391,7 @@ fn options_are_checked_when_the_library_loads() {
     let e = load(&[("cpu.path", "sideways")]).expect_err("a bad value");
     assert!(
         e.to_string()
-            .contains("cpu.path=\"sideways\": expected auto, ifma or portable"),
+            .contains("cpu.path=\"sideways\": expected auto, ifma, adx or portable"),
         "{e}"
     );
     let e = load(&[("cpu.colour", "red")]).expect_err("an unknown option");

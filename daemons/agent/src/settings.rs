@@ -46,7 +46,7 @@ settings! {
         stop_timeout_ms: u64 = 60_000, env ["PROVER_AGENT_STOP_TIMEOUT_MS"], flag "proverAgent.stopTimeoutMs";
         /// Heartbeat period while proving (ms); keep it well under the broker's job timeout.
         heartbeat_interval_ms: u64 = 5_000, env ["PROVER_AGENT_HEARTBEAT_INTERVAL_MS"], flag "proverAgent.heartbeatIntervalMs";
-        /// CPU backend: code path, auto, ifma or portable (empty: auto).
+        /// CPU backend: code path, auto, ifma, adx or portable (empty: auto).
         cpu_path: String = String::new(), env ["AZTEC_PROVER_CPU_PATH"], flag "backendOptions.cpuPath";
         /// GPU backend: adapter by index or part of its name (empty: the first discrete GPU).
         wgpu_adapter: String = String::new(), env ["AZTEC_PROVER_WGPU_ADAPTER"], flag "backendOptions.wgpuAdapter";

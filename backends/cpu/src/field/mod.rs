@@ -7,7 +7,21 @@
 
 use std::marker::PhantomData;
 
+#[cfg(target_arch = "x86_64")]
+pub mod adx;
 pub mod fq2;
+
+/// Whether this CPU has BMI2 and ADX (false off x86-64).
+pub fn cpu_has_adx() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        adx::cpu_has_adx()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 #[cfg(target_arch = "x86_64")]
 pub mod ifma;
 pub mod inverse;
@@ -214,10 +228,25 @@ impl<P: FieldParams> Fp<P> {
         self.0 == [0; 4]
     }
 
-    /// Montgomery multiplication (CIOS, with the no-carry shortcut that a
-    /// modulus with a clear top bit allows).
+    /// Montgomery multiplication: with BMI2 and ADX where the path uses
+    /// them (`adx.rs`), else [`Fp::mul_portable`]; the same result either way.
     #[inline(always)]
     pub fn mul(&self, other: &Self) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if adx::enabled() {
+            return Fp(
+                adx::mont_mul(&self.0, &other.0, &P::MODULUS, P::INV),
+                PhantomData,
+            )
+            .reduce_once();
+        }
+        self.mul_portable(other)
+    }
+
+    /// Montgomery multiplication (CIOS, with the no-carry shortcut that a
+    /// modulus with a clear top bit allows) in plain 64-bit arithmetic.
+    #[inline(always)]
+    pub fn mul_portable(&self, other: &Self) -> Self {
         let a = &self.0;
         let b = &other.0;
         let m = &P::MODULUS;
@@ -248,7 +277,7 @@ impl<P: FieldParams> Fp<P> {
     }
 
     #[inline(always)]
-    fn reduce_once(self) -> Self {
+    pub(crate) fn reduce_once(self) -> Self {
         let m = &P::MODULUS;
         let mut borrow = 0u64;
         let d0 = sbb(self.0[0], m[0], &mut borrow);
