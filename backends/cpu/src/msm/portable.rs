@@ -23,10 +23,19 @@ impl<F: Field> Portable<F> {
     }
 }
 
+/// A task's buckets and the scratch space its batches reuse.
+pub struct Buckets<F: Field> {
+    values: Vec<Affine<F>>,
+    /// Each addition's point, loaded (and negated) once.
+    loaded: Vec<Affine<F>>,
+    den: Vec<F>,
+    prefix: Vec<F>,
+}
+
 impl<F: Field> Kernel for Portable<F> {
     type F = F;
     type Points = Vec<Affine<F>>;
-    type Buckets = Vec<Affine<F>>;
+    type Buckets = Buckets<F>;
     fn count(&self, points: &Self::Points) -> usize {
         points.len()
     }
@@ -34,28 +43,41 @@ impl<F: Field> Kernel for Portable<F> {
         points[i].infinity
     }
     fn new_buckets(&self, nb: usize) -> Self::Buckets {
-        vec![Affine::IDENTITY; nb]
+        Buckets {
+            values: vec![Affine::IDENTITY; nb],
+            loaded: Vec::new(),
+            den: Vec::new(),
+            prefix: Vec::new(),
+        }
     }
     fn bucket_is_empty(&self, buckets: &Self::Buckets, b: usize) -> bool {
-        buckets[b].infinity
+        buckets.values[b].infinity
     }
     fn set_bucket(&self, buckets: &mut Self::Buckets, b: usize, points: &Self::Points, r: u32) {
-        buckets[b] = Self::get(points, r);
+        buckets.values[b] = Self::get(points, r);
     }
     fn add_batch(&self, buckets: &mut Self::Buckets, points: &Self::Points, batch: &[(u32, u32)]) {
-        let mut den: Vec<F> = batch
-            .iter()
-            .map(|&(b, r)| pair_denominator(&buckets[b as usize], &Self::get(points, r)))
-            .collect();
-        let mut prefix = Vec::with_capacity(den.len());
-        batch_invert(&mut den, &mut prefix);
-        for (j, &(b, r)) in batch.iter().enumerate() {
-            buckets[b as usize] =
-                add_with_inverse(&buckets[b as usize], &Self::get(points, r), &den[j]);
+        let Buckets {
+            values,
+            loaded,
+            den,
+            prefix,
+        } = buckets;
+        loaded.clear();
+        den.clear();
+        for &(b, r) in batch {
+            let q = Self::get(points, r);
+            den.push(pair_denominator(&values[b as usize], &q));
+            loaded.push(q);
+        }
+        batch_invert(den, prefix);
+        for ((&(b, _), q), d) in batch.iter().zip(loaded.iter()).zip(den.iter()) {
+            let slot = &mut values[b as usize];
+            *slot = add_with_inverse(slot, q, d);
         }
     }
     fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<F>> {
-        buckets.clone()
+        buckets.values.clone()
     }
 }
 
