@@ -32,6 +32,32 @@ pub struct KernelBenchOptions {
     pub json: bool,
 }
 
+impl KernelBenchOptions {
+    /// The options of the small bench binaries:
+    /// `[log sizes, comma-separated] [kernels] [reps] [threads]` (`args[0]`
+    /// is the program), defaults 16,18,20, msm_g1,ntt, 3 and every core.
+    pub fn from_args(args: &[String]) -> KernelBenchOptions {
+        let arg = |k: usize, d: &str| args.get(k).cloned().unwrap_or_else(|| d.to_string());
+        KernelBenchOptions {
+            log_sizes: arg(1, "16,18,20")
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect(),
+            kernels: arg(2, "msm_g1,ntt")
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+            reps: arg(3, "3").parse().unwrap_or(3),
+            threads: arg(4, "0")
+                .parse()
+                .ok()
+                .filter(|t| *t > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            json: false,
+        }
+    }
+}
+
 /// One measured row.
 #[derive(Debug, Clone)]
 pub struct Row {
