@@ -204,9 +204,8 @@ impl QuoteBook {
         self.admit(q)
     }
 
-    /// Applies the rules to a decoded quote (one from gossip or from
-    /// `node_addEpochProofQuote`).
-    pub fn admit(&self, q: SignedEpochProofQuote) -> Check {
+    /// Applies the rules to a decoded quote.
+    fn admit(&self, q: SignedEpochProofQuote) -> Check {
         let t = &q.quote;
         if t.rollup_address != self.rollup {
             return Check::Reject(format!(

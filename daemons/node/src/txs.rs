@@ -126,18 +126,11 @@ impl TxSource {
 
     /// One round over the peers, best scored first.
     async fn ask_peers(&self, peers: &Peers, hash: B256, why: &mut Vec<String>) -> Option<Tx> {
-        let status = peers.status().await.ok()?;
-        let mut ids: Vec<(f64, PeerId)> = status
-            .peers
-            .iter()
-            .filter_map(|p| p.parse::<PeerId>().ok())
-            .map(|p| (status.scores.get(&p.to_string()).copied().unwrap_or(0.0), p))
-            .collect();
-        ids.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let ids = peers.ranked_peers().await.ok()?;
         if ids.is_empty() {
             why.push("no peers connected".into());
         }
-        for (_, peer) in ids {
+        for peer in ids {
             match self.ask_peer(peers, peer, hash).await {
                 Ok(tx) => return Some(tx),
                 Err(PeerMiss::NotThere) => {}

@@ -154,6 +154,7 @@ type Answer = oneshot::Sender<Result<Option<Vec<u8>>, PeersError>>;
 enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<(), PeersError>>),
     Status(oneshot::Sender<PeersStatus>),
+    Ranked(oneshot::Sender<Vec<PeerId>>),
     Request(PeerId, Vec<u8>, Answer),
     Penalize(PeerId, f64, String),
 }
@@ -335,6 +336,11 @@ impl Peers {
                                 let _ = reply.send(Err(PeersError::Request { peer, why: "not connected".into() }));
                             }
                         }
+                        Some(Command::Ranked(reply)) => {
+                            let mut peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+                            peers.sort_by(|a, b| net.scores.get(b).total_cmp(&net.scores.get(a)));
+                            let _ = reply.send(peers);
+                        }
                         Some(Command::Penalize(peer, points, why)) => {
                             net.penalize(&mut swarm, peer, points, &why);
                         }
@@ -431,6 +437,16 @@ impl Peers {
             .send(Command::Penalize(peer, -points.abs(), why.to_string()))
             .await
             .map_err(|_| PeersError::Stopped)
+    }
+
+    /// Connected peers, best scored first (cheaper than [`Peers::status`]).
+    pub async fn ranked_peers(&self) -> Result<Vec<PeerId>, PeersError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Ranked(tx))
+            .await
+            .map_err(|_| PeersError::Stopped)?;
+        rx.await.map_err(|_| PeersError::Stopped)
     }
 
     /// Peers, addresses and counters now.
