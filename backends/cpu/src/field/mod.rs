@@ -79,6 +79,17 @@ pub const fn neg_inv(m: u64) -> u64 {
     inv.wrapping_neg()
 }
 
+/// `a` where `mask` is all ones, `b` where it is zero.
+#[inline(always)]
+pub(crate) fn select(mask: u64, a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    [
+        b[0] ^ ((a[0] ^ b[0]) & mask),
+        b[1] ^ ((a[1] ^ b[1]) & mask),
+        b[2] ^ ((a[2] ^ b[2]) & mask),
+        b[3] ^ ((a[3] ^ b[3]) & mask),
+    ]
+}
+
 const fn geq(a: &[u64; 4], b: &[u64; 4]) -> bool {
     let mut i = 4;
     while i > 0 {
@@ -284,11 +295,9 @@ impl<P: FieldParams> Fp<P> {
         let d1 = sbb(self.0[1], m[1], &mut borrow);
         let d2 = sbb(self.0[2], m[2], &mut borrow);
         let d3 = sbb(self.0[3], m[3], &mut borrow);
-        if borrow == 0 {
-            Fp([d0, d1, d2, d3], PhantomData)
-        } else {
-            self
-        }
+        // Branch free (which way it goes depends on the data); `borrow` is
+        // all ones where it borrowed.
+        Fp(select(borrow, self.0, [d0, d1, d2, d3]), PhantomData)
     }
 
     /// Addition.
@@ -316,17 +325,16 @@ impl<P: FieldParams> Fp<P> {
         let r1 = sbb(self.0[1], other.0[1], &mut borrow);
         let r2 = sbb(self.0[2], other.0[2], &mut borrow);
         let r3 = sbb(self.0[3], other.0[3], &mut borrow);
-        if borrow == 0 {
-            Fp([r0, r1, r2, r3], PhantomData)
-        } else {
-            let m = &P::MODULUS;
-            let mut c = 0u64;
-            let s0 = adc(r0, m[0], &mut c);
-            let s1 = adc(r1, m[1], &mut c);
-            let s2 = adc(r2, m[2], &mut c);
-            let s3 = adc(r3, m[3], &mut c);
-            Fp([s0, s1, s2, s3], PhantomData)
-        }
+        // Adds m back when it borrowed (`borrow` is then all ones), without
+        // a branch.
+        let m = &P::MODULUS;
+        let mask = borrow;
+        let mut c = 0u64;
+        let s0 = adc(r0, m[0] & mask, &mut c);
+        let s1 = adc(r1, m[1] & mask, &mut c);
+        let s2 = adc(r2, m[2] & mask, &mut c);
+        let s3 = adc(r3, m[3] & mask, &mut c);
+        Fp([s0, s1, s2, s3], PhantomData)
     }
 
     /// Negation.
