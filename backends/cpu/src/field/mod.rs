@@ -79,14 +79,16 @@ pub const fn neg_inv(m: u64) -> u64 {
     inv.wrapping_neg()
 }
 
-/// `a` where `mask` is all ones, `b` where it is zero.
+/// `a` where `mask` is all ones, `b` where it is zero; without a branch
+/// (conditional moves), as which way it goes depends on the data.
 #[inline(always)]
 pub(crate) fn select(mask: u64, a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    let take_a = mask != 0;
     [
-        b[0] ^ ((a[0] ^ b[0]) & mask),
-        b[1] ^ ((a[1] ^ b[1]) & mask),
-        b[2] ^ ((a[2] ^ b[2]) & mask),
-        b[3] ^ ((a[3] ^ b[3]) & mask),
+        std::hint::select_unpredictable(take_a, a[0], b[0]),
+        std::hint::select_unpredictable(take_a, a[1], b[1]),
+        std::hint::select_unpredictable(take_a, a[2], b[2]),
+        std::hint::select_unpredictable(take_a, a[3], b[3]),
     ]
 }
 
@@ -143,17 +145,42 @@ const fn mac(a: u64, b: u64, c: u64, carry: &mut u64) -> u64 {
 }
 
 #[inline(always)]
-const fn adc(a: u64, b: u64, carry: &mut u64) -> u64 {
+pub(crate) const fn adc(a: u64, b: u64, carry: &mut u64) -> u64 {
     let t = (a as u128) + (b as u128) + (*carry as u128);
     *carry = (t >> 64) as u64;
     t as u64
 }
 
 #[inline(always)]
-const fn sbb(a: u64, b: u64, borrow: &mut u64) -> u64 {
+pub(crate) const fn sbb(a: u64, b: u64, borrow: &mut u64) -> u64 {
     let t = (a as u128).wrapping_sub((b as u128) + ((*borrow >> 63) as u128));
     *borrow = (t >> 64) as u64;
     t as u64
+}
+
+/// The CIOS rows of [`Fp::mul_portable`], unreduced (below 2m for inputs
+/// below m; see [`Fp::mul_lazy`] for wider inputs).
+#[inline(always)]
+fn mul_portable_raw<P: FieldParams>(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let m = &P::MODULUS;
+    let mut r = [0u64; 4];
+    let mut i = 0;
+    while i < 4 {
+        let mut c1 = 0u64;
+        let mut c2 = 0u64;
+        r[0] = mac(r[0], a[0], b[i], &mut c1);
+        let k = r[0].wrapping_mul(P::INV);
+        let _ = mac(r[0], k, m[0], &mut c2);
+        r[1] = mac(r[1], a[1], b[i], &mut c1);
+        r[0] = mac(r[1], k, m[1], &mut c2);
+        r[2] = mac(r[2], a[2], b[i], &mut c1);
+        r[1] = mac(r[2], k, m[2], &mut c2);
+        r[3] = mac(r[3], a[3], b[i], &mut c1);
+        r[2] = mac(r[3], k, m[3], &mut c2);
+        r[3] = c1.wrapping_add(c2);
+        i += 1;
+    }
+    r
 }
 
 /// An element of the prime field described by `P`, in Montgomery form.
@@ -258,28 +285,28 @@ impl<P: FieldParams> Fp<P> {
     /// modulus with a clear top bit allows) in plain 64-bit arithmetic.
     #[inline(always)]
     pub fn mul_portable(&self, other: &Self) -> Self {
-        let a = &self.0;
-        let b = &other.0;
-        let m = &P::MODULUS;
-        let mut r = [0u64; 4];
-        let mut i = 0;
-        while i < 4 {
-            let mut c1 = 0u64;
-            let mut c2 = 0u64;
-            r[0] = mac(r[0], a[0], b[i], &mut c1);
-            let k = r[0].wrapping_mul(P::INV);
-            let _ = mac(r[0], k, m[0], &mut c2);
-            r[1] = mac(r[1], a[1], b[i], &mut c1);
-            r[0] = mac(r[1], k, m[1], &mut c2);
-            r[2] = mac(r[2], a[2], b[i], &mut c1);
-            r[1] = mac(r[2], k, m[2], &mut c2);
-            r[3] = mac(r[3], a[3], b[i], &mut c1);
-            r[2] = mac(r[3], k, m[3], &mut c2);
-            r[3] = c1.wrapping_add(c2);
-            i += 1;
-        }
-        Fp(r, PhantomData).reduce_once()
+        Fp(mul_portable_raw::<P>(&self.0, &other.0), PhantomData).reduce_once()
     }
+
+    /// Montgomery multiplication without the final reduction, for lazy
+    /// arithmetic: `self` may be anything below 4m and `other` below m (for
+    /// a modulus under 2^256 / 5, which [`Fp::LAZY_OK`] checks); the
+    /// result is below 2m and congruent to the product. Each row's running
+    /// sum stays below `self + m < 5m`, so four limbs hold it.
+    #[inline(always)]
+    pub fn mul_lazy(&self, other: &Self) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if adx::enabled() {
+            return Fp(
+                adx::mont_mul(&self.0, &other.0, &P::MODULUS, P::INV),
+                PhantomData,
+            );
+        }
+        Fp(mul_portable_raw::<P>(&self.0, &other.0), PhantomData)
+    }
+
+    /// Whether the modulus leaves the room [`Fp::mul_lazy`] needs.
+    pub const LAZY_OK: bool = P::MODULUS[3] < u64::MAX / 5;
 
     /// Squaring.
     #[inline(always)]

@@ -142,20 +142,6 @@ pub fn ntt_bytes_on(
     }
     let _ = path;
     for vector in data.chunks_mut(n * 32) {
-        let mut v: Vec<Fr> = vector
-            .par_chunks(32)
-            .map(|c| {
-                let mut w = [0u8; 32];
-                w.copy_from_slice(c);
-                Fr::from_mont(Fr::reduce(crate::field::limbs_from_bytes(&w)))
-            })
-            .collect();
-        portable::transform(&mut v, log_n, inverse, g);
-        vector
-            .par_chunks_mut(32)
-            .zip(v.par_iter())
-            .for_each(|(c, x)| {
-                c.copy_from_slice(&crate::field::limbs_to_bytes(&x.0));
-            });
+        portable::transform_bytes(vector, log_n, inverse, g);
     }
 }

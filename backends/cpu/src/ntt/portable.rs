@@ -3,6 +3,9 @@
 //! stays in cache, later stages split across threads; from 2^12 up a
 //! four-step transform over rows of eight.
 
+use std::cell::RefCell;
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use crate::field::Fr;
@@ -61,23 +64,115 @@ const FOUR_STEP_MIN_LOG: u32 = 12;
 /// Eight adjacent columns, one element each.
 type Row8 = [Fr; 8];
 
+/// Butterflies on values kept below 4r instead of below r (Harvey's lazy
+/// reduction): Fr's modulus is under 2^256 / 5, so a Montgomery product of
+/// a value below 4r and a twiddle below r is below 2r without its final
+/// subtraction, and sums below 4r fit four limbs. Each butterfly makes one
+/// conditional subtraction instead of three; a column is brought below r
+/// once, after its last stage.
+mod lazy {
+    use crate::field::{FieldParams, Fr, FrParams, adc, sbb, select};
+
+    const _: () = assert!(Fr::LAZY_OK);
+
+    const R: [u64; 4] = FrParams::MODULUS;
+    const TWO_R: [u64; 4] = {
+        let m = FrParams::MODULUS;
+        [
+            m[0] << 1,
+            (m[1] << 1) | (m[0] >> 63),
+            (m[2] << 1) | (m[1] >> 63),
+            (m[3] << 1) | (m[2] >> 63),
+        ]
+    };
+
+    /// `x - c` where `x >= c`, else `x`; branch free.
+    #[inline(always)]
+    fn sub_if_ge(x: [u64; 4], c: &[u64; 4]) -> [u64; 4] {
+        let mut borrow = 0u64;
+        let d = [
+            sbb(x[0], c[0], &mut borrow),
+            sbb(x[1], c[1], &mut borrow),
+            sbb(x[2], c[2], &mut borrow),
+            sbb(x[3], c[3], &mut borrow),
+        ];
+        select(borrow, x, d)
+    }
+
+    #[inline(always)]
+    fn add(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let mut c = 0u64;
+        [
+            adc(a[0], b[0], &mut c),
+            adc(a[1], b[1], &mut c),
+            adc(a[2], b[2], &mut c),
+            adc(a[3], b[3], &mut c),
+        ]
+    }
+
+    /// `a + 2r - b` for `a, b < 2r`: in (0, 4r).
+    #[inline(always)]
+    fn sub_plus_2r(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let s = add(a, TWO_R);
+        let mut borrow = 0u64;
+        [
+            sbb(s[0], b[0], &mut borrow),
+            sbb(s[1], b[1], &mut borrow),
+            sbb(s[2], b[2], &mut borrow),
+            sbb(s[3], b[3], &mut borrow),
+        ]
+    }
+
+    /// `(a, b) <- (a + b w, a - b w)` for `a, b < 4r`, `w < r`; out below 4r.
+    #[inline(always)]
+    pub fn butterfly(a: &mut Fr, b: &mut Fr, w: &Fr) {
+        let x = sub_if_ge(a.0, &TWO_R);
+        let t = b.mul_lazy(w).0;
+        a.0 = add(x, t);
+        b.0 = sub_plus_2r(x, t);
+    }
+
+    /// The same with `w = 1`.
+    #[inline(always)]
+    pub fn butterfly_one(a: &mut Fr, b: &mut Fr) {
+        let x = sub_if_ge(a.0, &TWO_R);
+        let t = sub_if_ge(b.0, &TWO_R);
+        a.0 = add(x, t);
+        b.0 = sub_plus_2r(x, t);
+    }
+
+    /// Brings a value below 4r below r.
+    #[inline(always)]
+    pub fn normalize(a: &mut Fr) {
+        a.0 = sub_if_ge(sub_if_ge(a.0, &TWO_R), &R);
+    }
+}
+
 /// DIT NTT down eight columns at once (element k of column l is `v[k][l]`);
-/// eight independent multiplications per step keep the core busy.
-fn column_ntt8(v: &mut [Row8], log_m: u32, tw: &[Fr]) {
+/// eight independent multiplications per step keep the core busy. Inputs
+/// below 4r; outputs below r when `normalize`, else below 4r (for a
+/// multiplication that follows, which accepts them).
+fn column_ntt8(v: &mut [Row8], log_m: u32, tw: &[Fr], normalize: bool) {
     bit_reverse_rows(v, log_m);
     for s in 0..log_m {
         let h = 1usize << s;
         let t = &tw[h - 1..2 * h - 1];
         for group in v.chunks_mut(2 * h) {
             let (lo, hi) = group.split_at_mut(h);
-            for (j, ((a, b), w)) in lo.iter_mut().zip(hi.iter_mut()).zip(t).enumerate() {
+            for l in 0..8 {
+                lazy::butterfly_one(&mut lo[0][l], &mut hi[0][l]);
+            }
+            for ((a, b), w) in lo.iter_mut().zip(hi.iter_mut()).zip(t).skip(1) {
                 for l in 0..8 {
-                    if j == 0 {
-                        butterfly_one(&mut a[l], &mut b[l]);
-                    } else {
-                        butterfly(&mut a[l], &mut b[l], w);
-                    }
+                    lazy::butterfly(&mut a[l], &mut b[l], w);
                 }
+            }
+        }
+    }
+    if normalize {
+        for row in v.iter_mut() {
+            for x in row.iter_mut() {
+                lazy::normalize(x);
             }
         }
     }
@@ -96,7 +191,7 @@ fn bit_reverse_rows(v: &mut [Row8], log_m: u32) {
     }
 }
 
-/// `v[k][l] *= t_l * step_l^k`.
+/// `v[k][l] *= t_l * step_l^k`, for `v` below 4r; the results below r.
 fn scale_rows(v: &mut [Row8], mut t: Row8, step: Row8) {
     for row in v.iter_mut() {
         for l in 0..8 {
@@ -106,10 +201,62 @@ fn scale_rows(v: &mut [Row8], mut t: Row8, step: Row8) {
     }
 }
 
-/// The four-step transform (see `super::ifma` for the method): column NTTs of
-/// size n1 over eight adjacent columns at a time, twiddles, a transpose
-/// fused into the write-back, then column NTTs of size n2.
-fn transform_four_step(v: &mut [Fr], log_n: u32, inverse: bool, coset: Option<Fr>) {
+/// [`scale_rows`] with the results left below 2r ([`Fr::mul_lazy`]), for
+/// the column NTTs that follow, which accept them.
+fn scale_rows_lazy(v: &mut [Row8], mut t: Row8, step: Row8) {
+    for row in v.iter_mut() {
+        for l in 0..8 {
+            row[l] = row[l].mul_lazy(&t[l]);
+            t[l] = t[l].mul(&step[l]);
+        }
+    }
+}
+
+/// One element of the ABI's bytes (a canonical integer, or one at or above
+/// r, reduced), read as the Montgomery residue (see `super`).
+#[inline(always)]
+fn read(b: &[u8]) -> Fr {
+    let mut w = [0u8; 32];
+    w.copy_from_slice(b);
+    Fr::from_mont(Fr::reduce(crate::field::limbs_from_bytes(&w)))
+}
+
+/// Eight adjacent elements (256 bytes).
+#[inline(always)]
+fn read8(b: &[u8]) -> Row8 {
+    std::array::from_fn(|l| read(&b[32 * l..32 * l + 32]))
+}
+
+#[inline(always)]
+fn write8(row: &Row8, out: &mut [u8]) {
+    for (x, o) in row.iter().zip(out.chunks_exact_mut(32)) {
+        o.copy_from_slice(&crate::field::limbs_to_bytes(&x.0));
+    }
+}
+
+/// The transposed matrix between the two passes, kept between calls so a
+/// large transform does not fault in fresh memory each time.
+static SPARE: Mutex<Vec<Fr>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// A worker's column buffer, kept for the same reason.
+    static COLUMN: RefCell<Vec<Row8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's column buffer, `len` rows long.
+fn with_column<R>(len: usize, f: impl FnOnce(&mut [Row8]) -> R) -> R {
+    COLUMN.with(|c| {
+        let mut c = c.borrow_mut();
+        c.resize(len, [Fr::ZERO; 8]);
+        f(&mut c[..len])
+    })
+}
+
+/// The four-step transform (see `super::ifma` for the method) on the ABI's
+/// bytes: column NTTs of size n1 over eight adjacent columns at a time read
+/// straight from the bytes, twiddles, a transpose fused into the write to
+/// the middle matrix, then column NTTs of size n2 written straight back.
+fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<Fr>) {
     let (log1, log2) = (log_n - log_n / 2, log_n / 2);
     let (n1, n2) = (1usize << log1, 1usize << log2);
     let n = n1 * n2;
@@ -131,59 +278,84 @@ fn transform_four_step(v: &mut [Fr], log_n: u32, inverse: bool, coset: Option<Fr
         })
     };
     // Steps 1-3: columns 8g..8g+8 become rows 8g..8g+8 of the n2 x n1 matrix `mid`.
-    let mut mid = vec![Fr::ZERO; n];
-    let input: &[Fr] = v;
+    let mut mid = SPARE
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    mid.clear();
+    mid.resize(n, Fr::ZERO);
+    let input: &[u8] = data;
     mid.par_chunks_mut(8 * n1)
         .enumerate()
         .for_each(|(g, rows)| {
-            let mut col: Vec<Row8> = (0..n1)
-                .map(|k| std::array::from_fn(|l| input[k * n2 + 8 * g + l]))
-                .collect();
-            if let (Some(c), false) = (coset, inverse) {
-                scale_rows(&mut col, lanes(c, 8 * g, Fr::ONE), [c.pow(&[n2 as u64]); 8]);
-            }
-            column_ntt8(&mut col, log1, &tw1);
-            let step: Row8 = std::array::from_fn(|l| w.pow(&[(8 * g + l) as u64]));
-            scale_rows(&mut col, [scale; 8], step);
-            for (k1, row) in col.iter().enumerate() {
-                for l in 0..8 {
-                    rows[l * n1 + k1] = row[l];
+            with_column(n1, |col| {
+                for (k, row) in col.iter_mut().enumerate() {
+                    let at = (k * n2 + 8 * g) * 32;
+                    *row = read8(&input[at..at + 256]);
                 }
-            }
+                if let (Some(c), false) = (coset, inverse) {
+                    scale_rows(col, lanes(c, 8 * g, Fr::ONE), [c.pow(&[n2 as u64]); 8]);
+                }
+                column_ntt8(col, log1, &tw1, false);
+                let step: Row8 = std::array::from_fn(|l| w.pow(&[(8 * g + l) as u64]));
+                scale_rows_lazy(col, [scale; 8], step);
+                for (k1, row) in col.iter().enumerate() {
+                    for l in 0..8 {
+                        rows[l * n1 + k1] = row[l];
+                    }
+                }
+            })
         });
     // Step 4: columns 8h..8h+8 of `mid`, written to rows k2 of the output.
-    let mut per_group: Vec<Vec<&mut [Fr]>> = (0..n1 / 8).map(|_| Vec::with_capacity(n2)).collect();
-    for (i, seg) in v.chunks_exact_mut(8).enumerate() {
+    let mut per_group: Vec<Vec<&mut [u8]>> = (0..n1 / 8).map(|_| Vec::with_capacity(n2)).collect();
+    for (i, seg) in data.chunks_exact_mut(256).enumerate() {
         per_group[i % (n1 / 8)].push(seg);
     }
-    let mid = &mid;
-    per_group
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(h, mut segs)| {
-            let mut col: Vec<Row8> = (0..n2)
-                .map(|i2| std::array::from_fn(|l| mid[i2 * n1 + 8 * h + l]))
-                .collect();
-            column_ntt8(&mut col, log2, &tw2);
-            if let (Some(c), true) = (coset, inverse) {
-                let ci = c.inverse().unwrap_or(Fr::ONE);
-                scale_rows(
-                    &mut col,
-                    lanes(ci, 8 * h, Fr::ONE),
-                    [ci.pow(&[n1 as u64]); 8],
-                );
-            }
-            for (k2, row) in col.iter().enumerate() {
-                segs[k2].copy_from_slice(row);
-            }
-        });
+    {
+        let mid = &mid;
+        let coset_inv = coset.map(|c| c.inverse().unwrap_or(Fr::ONE));
+        per_group
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(h, mut segs)| {
+                with_column(n2, |col| {
+                    for (i2, row) in col.iter_mut().enumerate() {
+                        *row = std::array::from_fn(|l| mid[i2 * n1 + 8 * h + l]);
+                    }
+                    let scaled = coset_inv.is_some() && inverse;
+                    column_ntt8(col, log2, &tw2, !scaled);
+                    if let (Some(ci), true) = (coset_inv, inverse) {
+                        scale_rows(col, lanes(ci, 8 * h, Fr::ONE), [ci.pow(&[n1 as u64]); 8]);
+                    }
+                    for (k2, row) in col.iter().enumerate() {
+                        write8(row, segs[k2]);
+                    }
+                })
+            });
+    }
+    if let Ok(mut s) = SPARE.lock()
+        && s.capacity() < mid.capacity()
+    {
+        *s = mid;
+    }
+}
+
+/// The transform of one vector of `2^log_n` elements of the ABI (32-byte
+/// little-endian integers), in place.
+pub fn transform_bytes(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<Fr>) {
+    if log_n >= FOUR_STEP_MIN_LOG {
+        return transform_four_step(data, log_n, inverse, coset);
+    }
+    let mut v: Vec<Fr> = data.chunks_exact(32).map(read).collect();
+    transform(&mut v, log_n, inverse, coset);
+    for (x, o) in v.iter().zip(data.chunks_exact_mut(32)) {
+        o.copy_from_slice(&crate::field::limbs_to_bytes(&x.0));
+    }
 }
 
 /// The in-place transform of one vector of `2^log_n` elements.
+/// Meant for sizes below the four-step's (any size works).
 pub fn transform(v: &mut [Fr], log_n: u32, inverse: bool, coset: Option<Fr>) {
-    if log_n >= FOUR_STEP_MIN_LOG {
-        return transform_four_step(v, log_n, inverse, coset);
-    }
     let n = 1usize << log_n;
     debug_assert_eq!(v.len(), n);
     if let (Some(g), false) = (coset, inverse) {
