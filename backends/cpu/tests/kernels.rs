@@ -206,6 +206,22 @@ fn ntt_matches_reference() {
     }
     check_ntt(&b, 10, 3, false, false, &mut rng);
     check_ntt(&b, 10, 3, true, true, &mut rng);
+    // Several vectors through the four-step (its buffers are reused).
+    check_ntt(&b, 13, 2, false, true, &mut rng);
+    check_ntt(&b, 12, 3, true, false, &mut rng);
+    // Every element r - 1 or 2^256 - 1: the largest values the lazy
+    // butterflies see.
+    let r_minus_1 = refimpl::fr_bytes(&-ark_bn254::Fr::from(1u64));
+    for fill in [r_minus_1, [0xff; 32]] {
+        for (log_n, inverse, coset) in [(12, false, false), (13, true, true), (15, false, true)] {
+            let mut data: Vec<u8> = (0..1usize << log_n).flat_map(|_| fill).collect();
+            let g = coset.then_some(r_minus_1);
+            let mut want = data.clone();
+            refimpl::ntt(&mut want, log_n, inverse, g.as_ref());
+            b.ntt(&mut data, log_n, inverse, g.as_ref()).unwrap();
+            assert!(data == want, "NTT of {fill:x?} log_n {log_n}");
+        }
+    }
 }
 
 #[test]

@@ -105,3 +105,88 @@ fn fq2_matches_arkworks() {
         assert_eq!(back(Field::inverse(&x).unwrap()), a.inverse().unwrap());
     }
 }
+
+/// `k * m + x` as limbs (no overflow for the values used here).
+fn times_m_plus<P: FieldParams>(k: u64, x: [u64; 4]) -> [u64; 4] {
+    let mut out = x;
+    for _ in 0..k {
+        let mut c = 0u64;
+        for (o, m) in out.iter_mut().zip(P::MODULUS) {
+            *o = adc(*o, m, &mut c);
+        }
+        assert_eq!(c, 0);
+    }
+    out
+}
+
+fn below<P: FieldParams>(a: &[u64; 4], k: u64) -> bool {
+    let bound = times_m_plus::<P>(k, [0; 4]);
+    (0..4)
+        .rev()
+        .find(|&i| a[i] != bound[i])
+        .is_some_and(|i| a[i] < bound[i])
+}
+
+fn lazy_multiplication_on<P: FieldParams>(adx: bool) {
+    assert!(Fp::<P>::LAZY_OK);
+    let mut rng = StdRng::seed_from_u64(27);
+    let mut random_below_m = || {
+        Fp::<P>::reduce(std::array::from_fn(|_| {
+            ark_std::rand::RngCore::next_u64(&mut rng)
+        }))
+    };
+    let m_minus = |k: u64| {
+        let mut v = P::MODULUS;
+        v[0] -= k;
+        v
+    };
+    let mut lefts = Vec::new();
+    for k in 0..4 {
+        for x in [
+            [0; 4],
+            [1, 0, 0, 0],
+            m_minus(1),
+            random_below_m(),
+            random_below_m(),
+        ] {
+            lefts.push((times_m_plus::<P>(k, x), x));
+        }
+    }
+    let rights = [
+        [0; 4],
+        [1, 0, 0, 0],
+        m_minus(1),
+        random_below_m(),
+        random_below_m(),
+    ];
+    if adx {
+        super::adx::enable();
+    }
+    for (wide, reduced) in &lefts {
+        for b in &rights {
+            let lazy = Fp::<P>::from_mont(*wide).mul_lazy(&Fp::from_mont(*b));
+            assert!(below::<P>(&lazy.0, 2), "{wide:x?} * {b:x?} not below 2m");
+            let exact = Fp::<P>::from_mont(*reduced).mul_portable(&Fp::from_mont(*b));
+            assert_eq!(lazy.reduce_once(), exact, "{wide:x?} * {b:x?}");
+        }
+    }
+}
+
+#[test]
+fn lazy_multiplication_takes_values_below_4m_and_gives_below_2m_on_the_portable_path() {
+    lazy_multiplication_on::<FrParams>(false);
+    lazy_multiplication_on::<FqParams>(false);
+}
+
+#[test]
+fn lazy_multiplication_takes_values_below_4m_and_gives_below_2m_on_the_adx_path() {
+    if !super::adx::cpu_has_adx() {
+        assert!(
+            std::env::var("AZTEC_PROVER_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1"),
+            "this CPU has no BMI2/ADX (AZTEC_PROVER_TEST_ALLOW_SKIP=1 skips this test)"
+        );
+        return;
+    }
+    lazy_multiplication_on::<FrParams>(true);
+    lazy_multiplication_on::<FqParams>(true);
+}
