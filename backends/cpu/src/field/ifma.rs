@@ -576,6 +576,45 @@ pub fn pack(v: &V8) -> [__m512i; 4] {
     ]
 }
 
+/// Transposes eight vectors of eight u64: `out[i][l] = rows[l][i]`.
+///
+/// # Safety
+/// Only where the CPU has AVX-512F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn transpose_u64(r: [__m512i; 8]) -> [__m512i; 8] {
+    let t0 = _mm512_unpacklo_epi64(r[0], r[1]);
+    let t1 = _mm512_unpackhi_epi64(r[0], r[1]);
+    let t2 = _mm512_unpacklo_epi64(r[2], r[3]);
+    let t3 = _mm512_unpackhi_epi64(r[2], r[3]);
+    let t4 = _mm512_unpacklo_epi64(r[4], r[5]);
+    let t5 = _mm512_unpackhi_epi64(r[4], r[5]);
+    let t6 = _mm512_unpacklo_epi64(r[6], r[7]);
+    let t7 = _mm512_unpackhi_epi64(r[6], r[7]);
+    let lo2 = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    let hi2 = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    let u0 = _mm512_permutex2var_epi64(t0, lo2, t2);
+    let u1 = _mm512_permutex2var_epi64(t1, lo2, t3);
+    let u2 = _mm512_permutex2var_epi64(t0, hi2, t2);
+    let u3 = _mm512_permutex2var_epi64(t1, hi2, t3);
+    let u4 = _mm512_permutex2var_epi64(t4, lo2, t6);
+    let u5 = _mm512_permutex2var_epi64(t5, lo2, t7);
+    let u6 = _mm512_permutex2var_epi64(t4, hi2, t6);
+    let u7 = _mm512_permutex2var_epi64(t5, hi2, t7);
+    let lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+    let hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+    [
+        _mm512_permutex2var_epi64(u0, lo4, u4),
+        _mm512_permutex2var_epi64(u1, lo4, u5),
+        _mm512_permutex2var_epi64(u2, lo4, u6),
+        _mm512_permutex2var_epi64(u3, lo4, u7),
+        _mm512_permutex2var_epi64(u0, hi4, u4),
+        _mm512_permutex2var_epi64(u1, hi4, u5),
+        _mm512_permutex2var_epi64(u2, hi4, u6),
+        _mm512_permutex2var_epi64(u3, hi4, u7),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::{Kernel, NEG, add_with_inverse, pair_denominator, running_sums};
 use crate::curve::{Affine, Jacobian};
 use crate::field::fq2::Fq2;
-use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, load8, pack, to52, unpack};
+use crate::field::ifma::{FQ, Field8, V8, V8x2, from52, gather, pack, to52, transpose_u64, unpack};
 use crate::field::lanes::LaneField;
 use crate::field::{Field, FieldParams, Fq, FqParams};
 
@@ -345,6 +345,9 @@ impl<F: Coord, const W: usize> Kernel for Ifma<F, W> {
             buckets[b as usize] = self.line_of(&add_with_inverse(&p, &q, &inv));
         }
     }
+    fn prefetch_bucket(&self, buckets: &Vec<Line<W>>, b: usize) {
+        super::prefetch(&buckets[b]);
+    }
     fn bucket_values(&self, buckets: &Vec<Line<W>>) -> Vec<Affine<F>> {
         self.affine_of(buckets)
     }
@@ -384,10 +387,10 @@ const REDUCE_ON_LANES_FROM: usize = 64;
 
 /// The lanes of group `v` of a batch (additions `8v..8v+8`).
 struct Lanes {
-    /// Word offsets of the buckets' lines.
-    bucket: __m512i,
+    /// Word offsets of the buckets' lines, one per lane.
+    bucket_at: [u64; 8],
     /// Word offsets of the points' lines.
-    point: __m512i,
+    point_at: [u64; 8],
     /// Lanes past the batch's end (they repeat its last addition).
     pad: u8,
     /// Lanes whose point is negated.
@@ -414,8 +417,8 @@ fn lanes(batch: &[(u32, u32)], v: usize, line_words: u64) -> Lanes {
         pi[l] = u64::from(r & !NEG) * line_words;
     }
     Lanes {
-        bucket: load8(&bi),
-        point: load8(&pi),
+        bucket_at: bi,
+        point_at: pi,
         pad,
         neg,
     }
@@ -436,18 +439,6 @@ pub(crate) fn gather_words(base: &[u64], idx: __m512i, k: usize) -> [__m512i; 4]
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(crate) fn gather_part(base: &[u64], idx: __m512i, k: usize) -> V8 {
     unpack(gather_words(base, idx, k))
-}
-
-/// Writes Fq part `k` of the lanes in `keep` to the lines at word offsets `idx`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn scatter_part(base: &mut [u64], keep: u8, idx: __m512i, k: usize, v: &V8) {
-    for (j, w) in pack(v).iter().enumerate() {
-        let at = _mm512_add_epi64(idx, _mm512_set1_epi64((4 * k + j) as i64));
-        // SAFETY: every index is a line's offset plus a word within that
-        // line, so within `base`; lanes not kept are masked off.
-        unsafe { _mm512_mask_i64scatter_epi64::<8>(base.as_mut_ptr().cast(), keep, at, *w) };
-    }
 }
 
 /// Lanes where either point is the identity, from the words of their first parts.
@@ -511,6 +502,86 @@ pub(crate) fn gather_coord<L: LaneField>(
     }
 }
 
+/// The lines at word offsets `at` (whole lines within `base`), word-major:
+/// `out[c][w]` lane `l` is word `8c + w` of lane `l`'s line, for the first
+/// `chunks` 8-word chunks of a line. Each line is read with whole-vector
+/// loads and the tile transposed: cheaper than gathering word by word
+/// (gathers are microcoded on some CPUs, AMD's among them).
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn load_lines(base: &[u64], at: &[u64; 8], chunks: usize) -> [[__m512i; 8]; 2] {
+    let zero = _mm512_setzero_si512();
+    let mut out = [[zero; 8]; 2];
+    for (c, o) in out.iter_mut().enumerate().take(chunks) {
+        let rows: [__m512i; 8] = std::array::from_fn(|l| {
+            let from = at[l] as usize + 8 * c;
+            let w = &base[from..from + 8];
+            // SAFETY: `w` is eight initialised u64 values (bounds checked above).
+            unsafe { _mm512_loadu_si512(w.as_ptr().cast()) }
+        });
+        *o = transpose_u64(rows);
+    }
+    out
+}
+
+/// The inverse of [`load_lines`] for the lanes in `keep`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn store_lines(
+    base: &mut [u64],
+    at: &[u64; 8],
+    keep: u8,
+    words: &[[__m512i; 8]; 2],
+    chunks: usize,
+) {
+    for (c, w) in words.iter().enumerate().take(chunks) {
+        let rows = transpose_u64(*w);
+        for (l, row) in rows.iter().enumerate() {
+            if keep >> l & 1 == 1 {
+                let from = at[l] as usize + 8 * c;
+                let dst = &mut base[from..from + 8];
+                // SAFETY: `dst` is eight u64 values, exclusively borrowed.
+                unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), *row) };
+            }
+        }
+    }
+}
+
+/// The four packed words of Fq part `k` in word-major lines.
+#[inline(always)]
+fn part_words(lines: &[[__m512i; 8]; 2], k: usize) -> [__m512i; 4] {
+    let (c, w) = (k / 2, 4 * (k % 2));
+    [
+        lines[c][w],
+        lines[c][w + 1],
+        lines[c][w + 2],
+        lines[c][w + 3],
+    ]
+}
+
+/// Coordinate `L` from Fq parts `k..k + L::PARTS` of word-major lines.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn coord_of<L: LaneField>(lines: &[[__m512i; 8]; 2], k: usize) -> L {
+    let p0 = unpack(part_words(lines, k));
+    let p1 = if L::PARTS > 1 {
+        unpack(part_words(lines, k + 1))
+    } else {
+        p0
+    };
+    L::from_parts([p0, p1])
+}
+
+/// Writes Fq part `k` into word-major lines.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn set_part_words(lines: &mut [[__m512i; 8]; 2], k: usize, v: &V8) {
+    let (c, w) = (k / 2, 4 * (k % 2));
+    for (j, word) in pack(v).into_iter().enumerate() {
+        lines[c][w + j] = word;
+    }
+}
+
 /// One group of eight additions, as loaded.
 struct Group<L> {
     x1: L,
@@ -520,7 +591,7 @@ struct Group<L> {
     /// `x2 - x1` (one on special lanes).
     d: L,
     special: u8,
-    bucket: __m512i,
+    bucket_at: [u64; 8],
 }
 
 /// `bucket[b] += ±point[r]` for the batch, on the words of lines of
@@ -535,16 +606,25 @@ fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> 
     let mut groups = Vec::with_capacity(nv);
     let mut norms = Vec::with_capacity(nv);
     for v in 0..nv {
+        // The buckets a few groups ahead, which the batch's prefetch may
+        // have lost to later ones.
+        for &(b, r) in batch.iter().skip(8 * (v + 4)).take(8) {
+            let from = b as usize * 8 * L::PARTS;
+            super::prefetch(&bw[from..from + 8 * L::PARTS]);
+            let from = (r & !NEG) as usize * 8 * L::PARTS;
+            super::prefetch(&pw[from..from + 8 * L::PARTS]);
+        }
         let ix = lanes(batch, v, 8 * L::PARTS as u64);
-        let (bx, px) = (
-            gather_words(bw, ix.bucket, 0),
-            gather_words(pw, ix.point, 0),
+        let chunks = L::PARTS;
+        let (bl, pl) = (
+            load_lines(bw, &ix.bucket_at, chunks),
+            load_lines(pw, &ix.point_at, chunks),
         );
-        let ident = identity_lanes(&bx, &px);
-        let x1: L = gather_coord(bw, ix.bucket, 0, Some(bx));
-        let x2: L = gather_coord(pw, ix.point, 0, Some(px));
-        let y1: L = gather_coord(bw, ix.bucket, L::PARTS, None);
-        let y2: L = gather_coord(pw, ix.point, L::PARTS, None);
+        let ident = identity_lanes(&part_words(&bl, 0), &part_words(&pl, 0));
+        let x1: L = coord_of(&bl, 0);
+        let x2: L = coord_of(&pl, 0);
+        let y1: L = coord_of(&bl, L::PARTS);
+        let y2: L = coord_of(&pl, L::PARTS);
         let y2 = if ix.neg == 0 {
             y2
         } else {
@@ -561,7 +641,7 @@ fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> 
             y2,
             d,
             special,
-            bucket: ix.bucket,
+            bucket_at: ix.bucket_at,
         });
     }
     let invs = batch_inverses(&f, &norms);
@@ -571,10 +651,12 @@ fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> 
         let lambda = L::mul(&f, &L::sub(&f, &g.y2, &g.y1), &dinv);
         let x3 = L::sub(&f, &L::sub(&f, &L::square(&f, &lambda), &g.x1), &g.x2);
         let y3 = L::sub(&f, &L::mul(&f, &lambda, &L::sub(&f, &g.x1, &x3)), &g.y1);
+        let mut out = [[_mm512_setzero_si512(); 8]; 2];
         for k in 0..L::PARTS {
-            scatter_part(bw, !g.special, g.bucket, k, x3.part(k));
-            scatter_part(bw, !g.special, g.bucket, L::PARTS + k, y3.part(k));
+            set_part_words(&mut out, k, x3.part(k));
+            set_part_words(&mut out, L::PARTS + k, y3.part(k));
         }
+        store_lines(bw, &g.bucket_at, !g.special, &out, L::PARTS);
         push_specials(&mut specials, g.special, v, batch.len());
     }
     specials

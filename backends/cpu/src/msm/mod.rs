@@ -130,6 +130,9 @@ pub trait Kernel: Sync {
     fn set_bucket(&self, buckets: &mut Self::Buckets, b: usize, points: &Self::Points, r: u32);
     /// `bucket[b] += ±points[r]` for each `(b, r)`; the buckets are distinct.
     fn add_batch(&self, buckets: &mut Self::Buckets, points: &Self::Points, batch: &[(u32, u32)]);
+    /// Asks the CPU to bring bucket `b` into cache: it is in the next
+    /// batch, whose additions read it after the batch fills.
+    fn prefetch_bucket(&self, _buckets: &Self::Buckets, _b: usize) {}
     /// The buckets as affine points of [`Kernel::F`].
     fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<Self::F>>;
     /// Takes back bucket storage for reuse by a later task on this thread.
@@ -153,6 +156,31 @@ pub fn running_sums<F: Field>(values: &[Affine<F>], first: &[u32]) -> Jacobian<F
         sum = sum.add(&running);
     }
     sum
+}
+
+/// Brings the cache lines of `x` toward the core (into L2 and L1) without
+/// waiting: a bucket is random memory that a whole window's buckets (megabytes
+/// at 16-bit windows) keep out of cache, and a batch's first read of it
+/// otherwise stalls the additions behind it.
+#[inline(always)]
+pub fn prefetch<T: ?Sized>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = (x as *const T).cast::<i8>();
+        let lines = std::mem::size_of_val(x).div_ceil(64);
+        for k in 0..lines {
+            // SAFETY: a prefetch is a hint that never faults nor reads into the
+            // program; the address is within (or one line past) `x`.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(64 * k),
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// Marks a negated point in a point reference.
@@ -264,6 +292,7 @@ impl<'a, K: Kernel> Accumulator<'a, K> {
                 .set_bucket(&mut self.buckets, b as usize, self.points, r);
         } else {
             self.busy[w] |= 1 << bit;
+            self.k.prefetch_bucket(&self.buckets, b as usize);
             self.batch.push((b, r));
         }
     }

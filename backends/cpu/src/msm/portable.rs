@@ -65,7 +65,14 @@ impl<F: Field> Kernel for Portable<F> {
         } = buckets;
         loaded.clear();
         den.clear();
-        for &(b, r) in batch {
+        for (j, &(b, r)) in batch.iter().enumerate() {
+            // A few additions ahead: the point (points are read almost in
+            // order, but across a whole window's worth of memory) and the
+            // bucket (the batch's own prefetch may have been lost).
+            if let Some(&(b, r)) = batch.get(j + 8) {
+                super::prefetch(&points[(r & !NEG) as usize]);
+                super::prefetch(&values[b as usize]);
+            }
             let q = Self::get(points, r);
             den.push(pair_denominator(&values[b as usize], &q));
             loaded.push(q);
@@ -75,6 +82,9 @@ impl<F: Field> Kernel for Portable<F> {
             let slot = &mut values[b as usize];
             *slot = add_with_inverse(slot, q, d);
         }
+    }
+    fn prefetch_bucket(&self, buckets: &Self::Buckets, b: usize) {
+        super::prefetch(&buckets.values[b]);
     }
     fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<F>> {
         buckets.values.clone()
