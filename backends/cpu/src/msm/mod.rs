@@ -158,6 +158,86 @@ pub fn running_sums<F: Field>(values: &[Affine<F>], first: &[u32]) -> Jacobian<F
     sum
 }
 
+/// Buckets from which [`segmented_sums`] pays (below, plain running sums).
+const SEGMENTED_FROM: usize = 1 << 10;
+
+/// Segments [`segmented_sums`] runs side by side: enough additions per
+/// shared inversion to amortise it.
+const SEGMENTS: usize = 128;
+
+/// `sum (b + 1) * bucket_b` as [`running_sums`] computes it, but in
+/// batch-affine form: the buckets are cut into [`SEGMENTS`] segments whose
+/// running sums advance together, each step's additions (one per segment)
+/// sharing one inversion, about 6 multiplications an addition against 11
+/// and 16 for the Jacobian formulas. With segment `l` covering buckets
+/// `lL..(l+1)L`, its running sum `R_l` and its weighted sum `S_l` (weights
+/// `1..=L`), the result is `sum_l S_l + L sum_l l R_l`.
+pub fn segmented_sums<F: Field>(values: &[Affine<F>], first: &[u32]) -> Jacobian<F> {
+    let nb = first.len() - 1;
+    if nb < SEGMENTED_FROM {
+        return running_sums(values, first);
+    }
+    // A bucket split into copies (skewed digits) is summed first.
+    let merged: std::borrow::Cow<[Affine<F>]> = if values.len() == nb {
+        std::borrow::Cow::Borrowed(values)
+    } else {
+        std::borrow::Cow::Owned(
+            (0..nb)
+                .map(|b| {
+                    let copies = &values[first[b] as usize..first[b + 1] as usize];
+                    match copies {
+                        [one] => *one,
+                        _ => copies
+                            .iter()
+                            .fold(Jacobian::IDENTITY, |s, v| s.add_mixed(v))
+                            .to_affine(),
+                    }
+                })
+                .collect(),
+        )
+    };
+    let len = nb.div_ceil(SEGMENTS);
+    let mut running = vec![Affine::IDENTITY; SEGMENTS];
+    let mut sums = vec![Affine::IDENTITY; SEGMENTS];
+    let mut den = Vec::with_capacity(SEGMENTS);
+    let mut prefix = Vec::with_capacity(SEGMENTS);
+    // `acc[l] += add[l]` for every segment, with one shared inversion.
+    let mut step = |acc: &mut [Affine<F>], add: &dyn Fn(usize) -> Affine<F>| {
+        den.clear();
+        den.extend((0..SEGMENTS).map(|l| pair_denominator(&acc[l], &add(l))));
+        batch_invert(&mut den, &mut prefix);
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = add_with_inverse(a, &add(l), &den[l]);
+        }
+    };
+    for j in (0..len).rev() {
+        step(&mut running, &|l| {
+            merged.get(l * len + j).copied().unwrap_or(Affine::IDENTITY)
+        });
+        let r = running.clone();
+        step(&mut sums, &|l| r[l]);
+    }
+    // sum_l l R_l by running sums over the segments, then times L.
+    let (mut acc, mut weighted) = (Jacobian::IDENTITY, Jacobian::IDENTITY);
+    for r in running.iter().skip(1).rev() {
+        acc = acc.add_mixed(r);
+        weighted = weighted.add(&acc);
+    }
+    let mut total = Jacobian::IDENTITY;
+    let mut bit = usize::BITS - len.leading_zeros();
+    while bit > 0 {
+        bit -= 1;
+        total = total.double();
+        if len >> bit & 1 == 1 {
+            total = total.add(&weighted);
+        }
+    }
+    for s in &sums {
+        total = total.add_mixed(s);
+    }
+    total
+}
+
 /// Brings the cache lines of `x` toward the core (into L2 and L1) without
 /// waiting: a bucket is random memory that a whole window's buckets (megabytes
 /// at 16-bit windows) keep out of cache, and a batch's first read of it
@@ -371,9 +451,12 @@ fn window_task<K: Kernel>(
             continue;
         }
         let b = d.unsigned_abs() as usize - 1;
-        let span = first[b + 1] - first[b];
-        let copy = first[b] + turn[b] % span;
+        // The next copy in turn (no division: this runs once a point).
+        let copy = first[b] + turn[b];
         turn[b] += 1;
+        if first[b] + turn[b] == first[b + 1] {
+            turn[b] = 0;
+        }
         let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
         acc.push(copy, r);
     }
@@ -546,5 +629,68 @@ impl PreparedG1 {
         };
         crate::curve::G1::encode(&r.to_affine(), out);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ark_ec::{AffineRepr, CurveGroup};
+    use ark_ff::PrimeField;
+    use ark_std::UniformRand;
+    use ark_std::rand::{SeedableRng, rngs::StdRng};
+
+    use super::*;
+    use crate::field::Fq;
+
+    fn ours(p: &ark_bn254::G1Affine) -> Affine<Fq> {
+        match p.xy() {
+            None => Affine::IDENTITY,
+            Some((x, y)) => Affine {
+                x: Fq::from_canonical(x.into_bigint().0),
+                y: Fq::from_canonical(y.into_bigint().0),
+                infinity: false,
+            },
+        }
+    }
+
+    #[test]
+    fn segmented_sums_equal_plain_running_sums_with_copies_identities_and_repeats() {
+        let mut rng = StdRng::seed_from_u64(27);
+        let g = ark_bn254::G1Projective::rand(&mut rng);
+        for nb in [SEGMENTED_FROM, 3001, 5 * SEGMENTS + 7 + SEGMENTED_FROM] {
+            // Bucket b has 1 entry, or 3 copies for every 17th; some are the
+            // identity, some repeat or negate a neighbour (doublings and
+            // cancellations inside the batched steps).
+            let mut values = Vec::new();
+            let mut first = Vec::new();
+            for b in 0..nb {
+                first.push(values.len() as u32);
+                let copies = if b % 17 == 0 { 3 } else { 1 };
+                for _ in 0..copies {
+                    let p = match b % 11 {
+                        0 => Affine::IDENTITY,
+                        1 if !values.is_empty() => values[values.len() - 1],
+                        2 if !values.is_empty() => {
+                            let q: Affine<Fq> = values[values.len() - 1];
+                            q.neg()
+                        }
+                        _ => ours(&(g * ark_bn254::Fr::rand(&mut rng)).into_affine()),
+                    };
+                    values.push(p);
+                }
+            }
+            first.push(values.len() as u32);
+            let want = running_sums(&values, &first).to_affine();
+            let got = segmented_sums(&values, &first).to_affine();
+            assert!(got == want, "{nb} buckets");
+            // Without copies too (the buckets used as they are).
+            let single: Vec<u32> = (0..=nb as u32).collect();
+            let values = &values[..nb];
+            assert!(
+                segmented_sums(values, &single).to_affine()
+                    == running_sums(values, &single).to_affine(),
+                "{nb} buckets, no copies"
+            );
+        }
     }
 }

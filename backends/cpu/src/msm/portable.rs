@@ -89,6 +89,9 @@ impl<F: Field> Kernel for Portable<F> {
     fn bucket_values(&self, buckets: &Self::Buckets) -> Vec<Affine<F>> {
         buckets.values.clone()
     }
+    fn reduce(&self, buckets: &Self::Buckets, first: &[u32]) -> Jacobian<F> {
+        super::segmented_sums(&buckets.values, first)
+    }
 }
 
 /// `sum scalars[i] * points[i]` on the portable path.
