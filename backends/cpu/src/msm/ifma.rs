@@ -450,23 +450,44 @@ pub(crate) fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
 }
 
 /// The inverses of the (nonzero) lanes of every denominator, by one shared
-/// inversion: prefix products, one lane inversion, then back down.
+/// inversion: prefix products, one lane inversion, then back down. The
+/// products run as [`CHAINS`] interleaved chains (denominator `i` in chain
+/// `i % CHAINS`): one chain is a sequence of dependent multiplications, each
+/// waiting for the last (a product's latency is several times its
+/// throughput), while independent chains overlap. The chains' products are
+/// inverted together.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn batch_inverses(f: &Field8, dens: &[V8]) -> Vec<V8> {
     let mut out = Vec::with_capacity(dens.len());
-    let mut acc = f.one;
-    for d in dens {
-        out.push(acc);
-        acc = f.mul(&acc, d);
+    let mut acc = [f.one; CHAINS];
+    for (i, d) in dens.iter().enumerate() {
+        let k = i % CHAINS;
+        out.push(acc[k]);
+        acc[k] = f.mul(&acc[k], d);
     }
-    let mut inv = invert_lanes(&acc);
-    for (o, d) in out.iter_mut().zip(dens).rev() {
-        *o = f.mul(&inv, o);
-        inv = f.mul(&inv, d);
+    // One inversion for all chains: the prefix of the chain products, the
+    // inverse of their product, then each chain's inverse on the way down.
+    let mut pre = [f.one; CHAINS];
+    for k in 1..CHAINS {
+        pre[k] = f.mul(&pre[k - 1], &acc[k - 1]);
+    }
+    let mut inv_rest = invert_lanes(&f.mul(&pre[CHAINS - 1], &acc[CHAINS - 1]));
+    let mut inv = [f.one; CHAINS];
+    for k in (0..CHAINS).rev() {
+        inv[k] = f.mul(&inv_rest, &pre[k]);
+        inv_rest = f.mul(&inv_rest, &acc[k]);
+    }
+    for (i, (o, d)) in out.iter_mut().zip(dens).enumerate().rev() {
+        let k = i % CHAINS;
+        *o = f.mul(&inv[k], o);
+        inv[k] = f.mul(&inv[k], d);
     }
     out
 }
+
+/// Independent product chains in [`batch_inverses`].
+const CHAINS: usize = 4;
 
 /// Adds the batch positions of group `v`'s special lanes (not its padding).
 fn push_specials(out: &mut Vec<usize>, special: u8, v: usize, len: usize) {

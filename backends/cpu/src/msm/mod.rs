@@ -311,22 +311,28 @@ pub fn add_with_inverse<F: Field>(p: &Affine<F>, q: &Affine<F>, inv: &F) -> Affi
     }
 }
 
-/// Inverts the nonzero entries of `v` in place (zeros stay zero).
+/// Inverts the nonzero entries of `v` in place (zeros stay zero), with one
+/// inversion: prefix products, then back down. The products run as two
+/// interleaved chains (entry `i` in chain `i % 2`) so that each
+/// multiplication need not wait for the one before it.
 pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
     prefix.clear();
-    let mut acc = F::ONE;
-    for d in v.iter() {
-        prefix.push(acc);
+    let mut acc = [F::ONE; 2];
+    for (i, d) in v.iter().enumerate() {
+        let k = i % 2;
+        prefix.push(acc[k]);
         if !d.is_zero() {
-            acc = acc.mul(d);
+            acc[k] = acc[k].mul(d);
         }
     }
-    let mut inv = acc.inverse().unwrap_or(F::ONE);
+    let both = acc[0].mul(&acc[1]).inverse().unwrap_or(F::ONE);
+    let mut inv = [both.mul(&acc[1]), both.mul(&acc[0])];
     for j in (0..v.len()).rev() {
+        let k = j % 2;
         let d = v[j];
         if !d.is_zero() {
-            v[j] = inv.mul(&prefix[j]);
-            inv = inv.mul(&d);
+            v[j] = inv[k].mul(&prefix[j]);
+            inv[k] = inv[k].mul(&d);
         }
     }
 }
