@@ -660,6 +660,36 @@ mod tests {
     }
 
     #[test]
+    fn batch_inversion_inverts_every_nonzero_entry_and_leaves_zeros() {
+        let mut rng = StdRng::seed_from_u64(28);
+        let mut prefix = Vec::new();
+        for len in [0usize, 1, 2, 3, 7, 64, 129] {
+            for zeros in [0usize, 1, 2, 3] {
+                // Zeros at every `zeros + 2`-th place (none when `zeros` is 0),
+                // or every entry zero.
+                let v: Vec<Fq> = (0..len)
+                    .map(|i| {
+                        if zeros == 3 || (zeros > 0 && i % (zeros + 1) == 0) {
+                            Fq::ZERO
+                        } else {
+                            Fq::from_canonical(ark_bn254::Fq::rand(&mut rng).into_bigint().0)
+                        }
+                    })
+                    .collect();
+                let mut got = v.clone();
+                batch_invert(&mut got, &mut prefix);
+                for (x, inv) in v.iter().zip(&got) {
+                    if x.is_zero() {
+                        assert!(inv.is_zero());
+                    } else {
+                        assert_eq!(x.mul(inv), Fq::ONE, "len {len}, zeros {zeros}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn segmented_sums_equal_plain_running_sums_with_copies_identities_and_repeats() {
         let mut rng = StdRng::seed_from_u64(27);
         let g = ark_bn254::G1Projective::rand(&mut rng);
