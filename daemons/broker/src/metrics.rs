@@ -26,12 +26,8 @@ use crate::queue::Event;
 /// The attribute Aztec puts the job type in.
 pub const JOB_TYPE: &str = "aztec.proving.job_type";
 
-fn of_type(t: JobType) -> [KeyValue; 1] {
-    [KeyValue::new(JOB_TYPE, t.name())]
-}
-
-fn type_of(id: &JobId) -> Option<JobType> {
-    id.job_type()
+fn of_type(name: &'static str) -> [KeyValue; 1] {
+    [KeyValue::new(JOB_TYPE, name)]
 }
 
 /// What the writer thread records as events come out of a commit.
@@ -92,51 +88,37 @@ impl JobMetrics {
     /// Records one event of a commit.
     pub(crate) fn observe(&mut self, e: &Event, now: Instant) {
         match e {
-            Event::Enqueued { id } => {
-                if let Some(t) = type_of(id) {
-                    self.enqueued.add(1, &of_type(t));
-                }
+            Event::Enqueued { id, ty } => {
+                self.enqueued.add(1, &of_type(ty));
                 self.since.insert(id.clone(), now);
             }
-            Event::Cached { id } => {
-                if let Some(t) = type_of(id) {
-                    self.cached.add(1, &of_type(t));
+            Event::Cached { ty, .. } => {
+                self.cached.add(1, &of_type(ty));
+            }
+            Event::Leased { id, ty, .. } => {
+                if let Some(from) = self.since.insert(id.clone(), now) {
+                    self.job_wait.record(ms(now - from), &of_type(ty));
                 }
             }
-            Event::Leased { id, .. } => {
-                let waited = self.since.insert(id.clone(), now);
-                if let (Some(t), Some(from)) = (type_of(id), waited) {
-                    self.job_wait.record(ms(now - from), &of_type(t));
+            Event::Fulfilled { id, ty, .. } => {
+                self.resolved.add(1, &of_type(ty));
+                if let Some(from) = self.since.remove(id) {
+                    self.job_duration.record(ms(now - from), &of_type(ty));
                 }
             }
-            Event::Fulfilled { id, .. } => {
-                let started = self.since.remove(id);
-                if let Some(t) = type_of(id) {
-                    self.resolved.add(1, &of_type(t));
-                    if let Some(from) = started {
-                        self.job_duration.record(ms(now - from), &of_type(t));
-                    }
-                }
-            }
-            Event::Retried { id, .. } => {
-                if let Some(t) = type_of(id) {
-                    self.retried.add(1, &of_type(t));
-                }
+            Event::Retried { id, ty, .. } => {
+                self.retried.add(1, &of_type(ty));
                 self.since.insert(id.clone(), now);
             }
-            Event::Rejected { id, .. } => {
-                if let Some(t) = type_of(id) {
-                    self.rejected.add(1, &of_type(t));
-                }
+            Event::Rejected { id, ty, .. } => {
+                self.rejected.add(1, &of_type(ty));
                 self.since.remove(id);
             }
-            Event::LeaseExpired { id, .. } => {
-                if let Some(t) = type_of(id) {
-                    self.timed_out.add(1, &of_type(t));
-                }
+            Event::LeaseExpired { id, ty, .. } => {
+                self.timed_out.add(1, &of_type(ty));
                 self.since.insert(id.clone(), now);
             }
-            Event::Cancelled { id } => {
+            Event::Cancelled { id, .. } => {
                 self.since.remove(id);
             }
             Event::EpochCleaned { epoch, .. } => {
@@ -166,25 +148,37 @@ pub fn register_gauges(
     used_bytes: impl Fn() -> Option<u64> + Send + Sync + 'static,
 ) {
     let m = metrics.meter();
+    // Every one of our types (zeros included), then the Aztec types that
+    // have jobs.
     let per_type = move |pick: fn(&aztec_prover_protocol::StateCounts) -> u64| {
         let stats = stats.clone();
         move || {
             let s = stats.borrow().clone();
-            let mut by_type = [0u64; JobType::ALL.len()];
+            let mut ours = [0u64; JobType::ALL.len()];
             for per in s.epochs.values() {
                 for (t, c) in per {
-                    by_type[usize::from(t.id())] += pick(c);
+                    ours[usize::from(t.id())] += pick(c);
                 }
             }
-            by_type
+            let mut out: Vec<(String, u64)> = JobType::ALL
+                .iter()
+                .zip(ours)
+                .map(|(t, n)| (t.name().to_string(), n))
+                .collect();
+            out.extend(
+                s.aztec_by_type()
+                    .into_iter()
+                    .map(|(name, c)| (name, pick(&c))),
+            );
+            out
         }
     };
     let queued = per_type(|c| c.queued);
     m.u64_observable_gauge("aztec.proving_queue.size")
         .with_description("Jobs waiting for an agent")
         .with_callback(move |o| {
-            for (t, n) in JobType::ALL.iter().zip(queued()) {
-                o.observe(n, &of_type(*t));
+            for (t, n) in queued() {
+                o.observe(n, &[KeyValue::new(JOB_TYPE, t)]);
             }
         })
         .build();
@@ -192,15 +186,15 @@ pub fn register_gauges(
     m.u64_observable_gauge("aztec.proving_queue.active_jobs_count")
         .with_description("Jobs an agent is proving")
         .with_callback(move |o| {
-            for (t, n) in JobType::ALL.iter().zip(active()) {
-                o.observe(n, &of_type(*t));
+            for (t, n) in active() {
+                o.observe(n, &[KeyValue::new(JOB_TYPE, t)]);
             }
         })
         .build();
     let all = per_type(|c| c.queued + c.in_progress + c.fulfilled + c.rejected);
     m.u64_observable_gauge("aztec.proving_queue.db.num_items")
         .with_description("Jobs the store holds (every state, every kept epoch)")
-        .with_callback(move |o| o.observe(all().iter().sum(), &[]))
+        .with_callback(move |o| o.observe(all().iter().map(|(_, n)| n).sum(), &[]))
         .build();
     m.u64_observable_gauge("aztec.proving_queue.db.map_size")
         .with_unit("By")
@@ -239,12 +233,13 @@ mod tests {
         let a = id(1, JobType::BaseParity);
         let b = id(2, JobType::RootRollup);
         let agent = String::from("agent");
-        m.observe(&Event::Enqueued { id: a.clone() }, t0);
-        m.observe(&Event::Cached { id: a.clone() }, t0);
-        m.observe(&Event::Enqueued { id: b.clone() }, t0);
+        m.observe(&Event::Enqueued { id: a.clone(), ty: "BASE_PARITY" }, t0);
+        m.observe(&Event::Cached { id: a.clone(), ty: "BASE_PARITY" }, t0);
+        m.observe(&Event::Enqueued { id: b.clone(), ty: "ROOT_ROLLUP" }, t0);
         m.observe(
             &Event::Leased {
                 id: a.clone(),
+                ty: "BASE_PARITY",
                 agent: agent.clone(),
             },
             t0 + Duration::from_millis(30),
@@ -252,6 +247,7 @@ mod tests {
         m.observe(
             &Event::Fulfilled {
                 id: a.clone(),
+                ty: "BASE_PARITY",
                 agent: agent.clone(),
             },
             t0 + Duration::from_millis(530),

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use aztec_prover_protocol::aztec::AztecVersion;
 use aztec_prover_protocol::{
     EnqueueRequest, Epoch, GetProvingJobResponse, JobId, JobType, ProofUri, ProvingJob,
     ProvingJobFilter, ProvingJobStatus, QueueStats, StateCounts, UriKind,
@@ -89,6 +90,8 @@ pub struct Policy {
     pub max_epochs_ahead: u64,
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: usize,
+    /// Whose job type numbers the Aztec-compatible API speaks.
+    pub aztec_version: AztecVersion,
 }
 
 impl Policy {
@@ -100,6 +103,7 @@ impl Policy {
         keep_epochs: 1,
         max_epochs_ahead: 10_000,
         max_blob_bytes: 64 << 20,
+        aztec_version: AztecVersion::DEFAULT,
     };
 
     /// Longest lease timeout accepted (one day).
@@ -148,6 +152,68 @@ impl Default for Policy {
     }
 }
 
+/// What a job is: one of our job types, or one of Aztec's (its number in
+/// the policy's [`AztecVersion`]). Jobs of the two families share the
+/// store, the retention window and the writer, never a lease: an agent of
+/// one API is only handed jobs of its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Ours.
+    Ours(JobType),
+    /// Aztec's, by number (below [`Kind::AZTEC_LIMIT`]).
+    Aztec(u8),
+}
+
+/// Slots of the per-kind queued counts: one per kind byte.
+const KIND_SLOTS: usize = 128;
+
+impl Kind {
+    /// The first kind byte of Aztec's types.
+    const AZTEC_BASE: u8 = 64;
+    /// Aztec type numbers must be below this.
+    pub const AZTEC_LIMIT: u8 = 64;
+
+    /// The byte that stands for the kind in store keys and records.
+    pub fn byte(self) -> u8 {
+        match self {
+            Kind::Ours(t) => t.id(),
+            Kind::Aztec(n) => Kind::AZTEC_BASE + n,
+        }
+    }
+
+    /// The kind a stored byte stands for.
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        if b < Kind::AZTEC_BASE {
+            JobType::from_id(b).map(Kind::Ours)
+        } else if b < Kind::AZTEC_BASE + Kind::AZTEC_LIMIT {
+            Some(Kind::Aztec(b - Kind::AZTEC_BASE))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the kind is one of Aztec's.
+    pub fn is_aztec(self) -> bool {
+        matches!(self, Kind::Aztec(_))
+    }
+
+    /// The type's name (Aztec's in `version`'s table).
+    pub fn name(self, version: AztecVersion) -> &'static str {
+        match self {
+            Kind::Ours(t) => t.name(),
+            Kind::Aztec(n) => version.type_name(n).unwrap_or("UNKNOWN_AZTEC_TYPE"),
+        }
+    }
+}
+
+/// Jobs settled since a producer last asked, one list per family.
+#[derive(Debug, Default, Clone)]
+struct Feed {
+    items: Vec<JobId>,
+    /// Taken from `items` since the last commit, in order (for roll-back).
+    taken: Vec<JobId>,
+}
+
 /// A lease held in memory (deadlines are not persisted: after a restart every
 /// leased job goes back to the queue).
 #[derive(Debug, Clone)]
@@ -161,16 +227,25 @@ struct Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// A new job entered the queue.
-    Enqueued { id: JobId },
+    Enqueued { id: JobId, ty: &'static str },
     /// A job the broker already had was enqueued again.
-    Cached { id: JobId },
+    Cached { id: JobId, ty: &'static str },
     /// A job was leased.
-    Leased { id: JobId, agent: String },
+    Leased {
+        id: JobId,
+        ty: &'static str,
+        agent: String,
+    },
     /// A job was proven.
-    Fulfilled { id: JobId, agent: String },
+    Fulfilled {
+        id: JobId,
+        ty: &'static str,
+        agent: String,
+    },
     /// A failed attempt went back to the queue.
     Retried {
         id: JobId,
+        ty: &'static str,
         agent: String,
         failures: u32,
         reason: String,
@@ -178,13 +253,18 @@ pub(crate) enum Event {
     /// A job failed for good.
     Rejected {
         id: JobId,
+        ty: &'static str,
         agent: String,
         reason: String,
     },
     /// A lease expired.
-    LeaseExpired { id: JobId, agent: String },
+    LeaseExpired {
+        id: JobId,
+        ty: &'static str,
+        agent: String,
+    },
     /// A job was cancelled.
-    Cancelled { id: JobId },
+    Cancelled { id: JobId, ty: &'static str },
     /// An epoch's jobs were deleted.
     EpochCleaned { epoch: Epoch, jobs: u64 },
 }
@@ -194,9 +274,9 @@ pub struct Queue {
     t: Tables,
     policy: Policy,
     leases: HashMap<JobId, Lease>,
-    stats: BTreeMap<(Epoch, JobType), StateCounts>,
-    dirty_stats: BTreeSet<(Epoch, JobType)>,
-    queued_by_type: [u64; 7],
+    stats: BTreeMap<(Epoch, Kind), StateCounts>,
+    dirty_stats: BTreeSet<(Epoch, Kind)>,
+    queued_by_type: [u64; KIND_SLOTS],
     seq: u64,
     /// The newest epoch enqueued (bounds how far ahead an enqueue may be).
     newest_epoch: Option<Epoch>,
@@ -204,15 +284,14 @@ pub struct Queue {
     /// so that an enqueue alone never deletes anything.
     proven_epoch: Option<Epoch>,
     last_stamp: u64,
-    completed_feed: Vec<JobId>,
+    /// Settled jobs not yet reported: ours, then Aztec's.
+    feeds: [Feed; 2],
     timeouts: u64,
     events: Vec<Event>,
     policy_changed: bool,
     /// Each lease change since the last commit, with the lease it replaced
     /// (for [`Queue::roll_back`]).
     lease_undo: Vec<(JobId, Option<Lease>)>,
-    /// Ids taken from `completed_feed` since the last commit, in order.
-    feed_taken: Vec<JobId>,
 }
 
 /// Where the in-memory state stood before a request or a batch: a change
@@ -220,9 +299,9 @@ pub struct Queue {
 /// is undone in memory by [`Queue::roll_back`], and nothing else moves.
 pub(crate) struct Checkpoint {
     policy: Policy,
-    stats: BTreeMap<(Epoch, JobType), StateCounts>,
-    dirty_stats: BTreeSet<(Epoch, JobType)>,
-    queued_by_type: [u64; 7],
+    stats: BTreeMap<(Epoch, Kind), StateCounts>,
+    dirty_stats: BTreeSet<(Epoch, Kind)>,
+    queued_by_type: [u64; KIND_SLOTS],
     seq: u64,
     newest_epoch: Option<Epoch>,
     proven_epoch: Option<Epoch>,
@@ -231,8 +310,7 @@ pub(crate) struct Checkpoint {
     policy_changed: bool,
     events: usize,
     lease_undo: usize,
-    feed: usize,
-    feed_taken: usize,
+    feeds: [(usize, usize); 2],
 }
 
 /// Opens the broker's store in `dir`.
@@ -254,9 +332,14 @@ fn corrupt(what: impl std::fmt::Display) -> BrokerError {
     BrokerError::Corrupt(what.to_string())
 }
 
-fn job_type_of(r: &JobRecord) -> Result<JobType, BrokerError> {
-    r.job_type()
-        .ok_or_else(|| corrupt(format!("job type id {}", r.job_type)))
+fn kind_of(r: &JobRecord) -> Result<Kind, BrokerError> {
+    Kind::from_byte(r.job_type).ok_or_else(|| corrupt(format!("job kind {}", r.job_type)))
+}
+
+/// A job id read from the store's keys or values.
+fn stored_id(bytes: &[u8]) -> Result<JobId, BrokerError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| corrupt("job id is not UTF-8"))?;
+    JobId::from_stored(text).map_err(corrupt)
 }
 
 /// Reads a job record.
@@ -335,17 +418,16 @@ impl Queue {
             leases: HashMap::new(),
             stats: BTreeMap::new(),
             dirty_stats: BTreeSet::new(),
-            queued_by_type: [0; 7],
+            queued_by_type: [0; KIND_SLOTS],
             seq: 0,
             newest_epoch: None,
             proven_epoch: None,
             last_stamp: 0,
-            completed_feed: Vec::new(),
+            feeds: Default::default(),
             timeouts: 0,
             events: Vec::new(),
             policy_changed: false,
             lease_undo: Vec::new(),
-            feed_taken: Vec::new(),
         };
         let mut txn = store.write()?;
         match txn.get(t.meta, b"schema")?.map(records::decode_u32) {
@@ -370,7 +452,9 @@ impl Queue {
             .and_then(records::decode_u64);
         let mut bad = None;
         txn.scan_from(t.stats, b"", &mut |k, v| {
-            match (records::parse_stats_key(k), records::decode_counts(v)) {
+            let key = records::parse_stats_key(k)
+                .and_then(|(e, b)| Some((e, Kind::from_byte(b)?)));
+            match (key, records::decode_counts(v)) {
                 (Some(key), Some(c)) => {
                     q.stats.insert(key, c);
                 }
@@ -387,21 +471,22 @@ impl Queue {
             ControlFlow::Continue(())
         })?;
         for key in &leased {
-            let id = JobId::parse(&String::from_utf8_lossy(key)).map_err(corrupt)?;
+            let id = stored_id(key)?;
             let Some(mut rec) = read_record(&txn, &t, &id)? else {
                 txn.del(t.leased, key)?;
                 continue;
             };
-            let ty = job_type_of(&rec)?;
+            let ty = kind_of(&rec)?;
             rec.state = JobState::Queued;
             txn.put(t.jobs, key, &rec.encode())?;
-            txn.put(t.queue, &records::queue_key(ty, rec.epoch, rec.seq), key)?;
+            txn.put(t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq), key)?;
             txn.del(t.leased, key)?;
             let c = q.stats.entry((rec.epoch, ty)).or_default();
             c.in_progress = c.in_progress.saturating_sub(1);
             c.queued += 1;
             q.dirty_stats.insert((rec.epoch, ty));
         }
+        q.check_aztec_version(&txn)?;
         q.flush_stats(&mut txn)?;
         txn.commit()?;
         q.recount_queued();
@@ -423,8 +508,10 @@ impl Queue {
             policy_changed: self.policy_changed,
             events: self.events.len(),
             lease_undo: self.lease_undo.len(),
-            feed: self.completed_feed.len(),
-            feed_taken: self.feed_taken.len(),
+            feeds: [
+                (self.feeds[0].items.len(), self.feeds[0].taken.len()),
+                (self.feeds[1].items.len(), self.feeds[1].taken.len()),
+            ],
         }
     }
 
@@ -440,10 +527,12 @@ impl Queue {
         }
         // What was taken since `c`, then what is left, is the feed at `c`
         // followed by what was added since.
-        let mut feed = self.feed_taken.split_off(c.feed_taken);
-        feed.append(&mut self.completed_feed);
-        feed.truncate(c.feed);
-        self.completed_feed = feed;
+        for (f, (len, taken)) in self.feeds.iter_mut().zip(c.feeds) {
+            let mut items = f.taken.split_off(taken);
+            items.append(&mut f.items);
+            items.truncate(len);
+            f.items = items;
+        }
         self.events.truncate(c.events);
         self.policy = c.policy;
         self.stats = c.stats;
@@ -460,7 +549,9 @@ impl Queue {
     /// The store kept everything: nothing before now can be rolled back.
     pub(crate) fn settle(&mut self) {
         self.lease_undo.clear();
-        self.feed_taken.clear();
+        for f in &mut self.feeds {
+            f.taken.clear();
+        }
     }
 
     fn set_lease(&mut self, id: &JobId, lease: Lease) {
@@ -477,9 +568,9 @@ impl Queue {
     }
 
     fn recount_queued(&mut self) {
-        self.queued_by_type = [0; 7];
-        for ((_, t), c) in &self.stats {
-            self.queued_by_type[usize::from(t.id())] += c.queued;
+        self.queued_by_type = [0; KIND_SLOTS];
+        for ((_, k), c) in &self.stats {
+            self.queued_by_type[usize::from(k.byte())] += c.queued;
         }
     }
 
@@ -505,7 +596,7 @@ impl Queue {
         self.last_stamp
     }
 
-    fn bump(&mut self, epoch: Epoch, t: JobType, f: impl FnOnce(&mut StateCounts)) {
+    fn bump(&mut self, epoch: Epoch, t: Kind, f: impl FnOnce(&mut StateCounts)) {
         f(self.stats.entry((epoch, t)).or_default());
         self.dirty_stats.insert((epoch, t));
     }
@@ -515,7 +606,7 @@ impl Queue {
     pub fn flush_stats(&mut self, txn: &mut WriteTxn<'_>) -> Result<bool, BrokerError> {
         let changed = !self.dirty_stats.is_empty() || std::mem::take(&mut self.policy_changed);
         for key in std::mem::take(&mut self.dirty_stats) {
-            let sk = records::stats_key(key.0, key.1);
+            let sk = records::stats_key(key.0, key.1.byte());
             match self.stats.get(&key) {
                 Some(c) if *c != StateCounts::default() => {
                     txn.put(self.t.stats, &sk, &records::encode_counts(c))?
@@ -532,10 +623,22 @@ impl Queue {
     /// A snapshot of the counters.
     pub fn stats(&self) -> QueueStats {
         let mut epochs: BTreeMap<Epoch, BTreeMap<JobType, StateCounts>> = BTreeMap::new();
-        for ((e, t), c) in &self.stats {
-            epochs.entry(*e).or_default().insert(*t, *c);
+        let mut aztec: BTreeMap<Epoch, BTreeMap<String, StateCounts>> = BTreeMap::new();
+        for ((e, k), c) in &self.stats {
+            match k {
+                Kind::Ours(t) => {
+                    epochs.entry(*e).or_default().insert(*t, *c);
+                }
+                Kind::Aztec(_) => {
+                    aztec
+                        .entry(*e)
+                        .or_default()
+                        .insert(k.name(self.policy.aztec_version).to_string(), *c);
+                }
+            }
         }
         QueueStats {
+            aztec,
             epochs,
             timeouts: self.timeouts,
             job_timeout_ms: self.policy.job_timeout_ms,
@@ -612,25 +715,13 @@ impl Queue {
             )));
         }
         if let Some(rec) = read_record(txn, &self.t, &id)? {
-            self.events.push(Event::Cached { id });
+            self.events.push(Event::Cached {
+                id,
+                ty: req.job_type.name(),
+            });
             return Ok(status_of_record(&rec));
         }
-        if let Some(proven) = self.proven_epoch
-            && req.epoch_number.saturating_add(self.policy.keep_epochs) < proven
-        {
-            return Err(BrokerError::InvalidJob(format!(
-                "epoch {} is outside the retention window (newest proven epoch {proven}, keeping {} older)",
-                req.epoch_number, self.policy.keep_epochs
-            )));
-        }
-        if let Some(newest) = self.newest_epoch
-            && req.epoch_number > newest.saturating_add(self.policy.max_epochs_ahead)
-        {
-            return Err(BrokerError::InvalidJob(format!(
-                "epoch {} is more than {} epochs ahead of the newest epoch {newest}",
-                req.epoch_number, self.policy.max_epochs_ahead
-            )));
-        }
+        self.check_epoch(req.epoch_number)?;
         let (inputs_uri, inputs_blob) = match kind {
             UriKind::Inline(bytes) => {
                 let d = self.put_blob(txn, &bytes)?;
@@ -647,10 +738,52 @@ impl Queue {
             }
             UriKind::External => (req.inputs_uri.as_str().to_string(), None),
         };
+        self.insert_queued(
+            txn,
+            id,
+            Kind::Ours(req.job_type),
+            req.epoch_number,
+            inputs_uri,
+            inputs_blob,
+        )?;
+        Ok(ProvingJobStatus::InQueue)
+    }
+
+    /// Refuses an epoch outside the retention window or too far ahead.
+    fn check_epoch(&self, epoch: Epoch) -> Result<(), BrokerError> {
+        if let Some(proven) = self.proven_epoch
+            && epoch.saturating_add(self.policy.keep_epochs) < proven
+        {
+            return Err(BrokerError::InvalidJob(format!(
+                "epoch {epoch} is outside the retention window (newest proven epoch {proven}, keeping {} older)",
+                self.policy.keep_epochs
+            )));
+        }
+        if let Some(newest) = self.newest_epoch
+            && epoch > newest.saturating_add(self.policy.max_epochs_ahead)
+        {
+            return Err(BrokerError::InvalidJob(format!(
+                "epoch {epoch} is more than {} epochs ahead of the newest epoch {newest}",
+                self.policy.max_epochs_ahead
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores a new job, queued at the back of its kind and epoch.
+    fn insert_queued(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: JobId,
+        kind: Kind,
+        epoch: Epoch,
+        inputs_uri: String,
+        inputs_blob: Option<[u8; 32]>,
+    ) -> Result<(), BrokerError> {
         let seq = self.seq;
         let rec = JobRecord {
-            job_type: req.job_type.id(),
-            epoch: req.epoch_number,
+            job_type: kind.byte(),
+            epoch,
             inputs_uri,
             inputs_blob,
             result_blob: None,
@@ -662,39 +795,39 @@ impl Queue {
         txn.put(self.t.jobs, key, &rec.encode())?;
         txn.put(
             self.t.queue,
-            &records::queue_key(req.job_type, req.epoch_number, seq),
+            &records::queue_key(kind.byte(), epoch, seq),
             key,
         )?;
-        txn.put(
-            self.t.epochs,
-            &records::epoch_key(req.epoch_number, id.as_str()),
-            b"",
-        )?;
+        txn.put(self.t.epochs, &records::epoch_key(epoch, id.as_str()), b"")?;
         txn.put(self.t.meta, b"seq", &(seq + 1).to_le_bytes())?;
-        let newer = self.newest_epoch.is_none_or(|n| req.epoch_number > n);
+        let newer = self.newest_epoch.is_none_or(|n| epoch > n);
         if newer {
-            txn.put(
-                self.t.meta,
-                b"newest_epoch",
-                &req.epoch_number.to_le_bytes(),
-            )?;
+            txn.put(self.t.meta, b"newest_epoch", &epoch.to_le_bytes())?;
         }
         // memory
         self.seq = seq + 1;
         if newer {
-            self.newest_epoch = Some(req.epoch_number);
+            self.newest_epoch = Some(epoch);
         }
-        self.bump(req.epoch_number, req.job_type, |c| c.queued += 1);
-        self.queued_by_type[usize::from(req.job_type.id())] += 1;
-        self.events.push(Event::Enqueued { id });
-        Ok(ProvingJobStatus::InQueue)
+        self.bump(epoch, kind, |c| c.queued += 1);
+        self.queued_by_type[usize::from(kind.byte())] += 1;
+        self.events.push(Event::Enqueued {
+            id,
+            ty: kind.name(self.policy.aztec_version),
+        });
+        Ok(())
     }
 
     /// Whether any job the filter admits is queued (answerable without the store).
     pub fn has_work_for(&self, filter: &ProvingJobFilter) -> bool {
         JobType::ALL
             .iter()
-            .any(|t| filter.allows(*t) && self.queued_by_type[usize::from(t.id())] > 0)
+            .any(|t| filter.allows(*t) && self.queued(Kind::Ours(*t)) > 0)
+    }
+
+    /// Jobs of `kind` queued now.
+    fn queued(&self, kind: Kind) -> u64 {
+        self.queued_by_type[usize::from(kind.byte())]
     }
 
     /// Leases the best job the filter admits: oldest epoch, then types nearer
@@ -709,30 +842,65 @@ impl Queue {
         if !self.has_work_for(filter) {
             return Ok(None);
         }
-        // The best queued job so far: its order key (epoch, priority,
-        // sequence), its store key and its record.
-        type Best = ((Epoch, u8, u64), Vec<u8>, Vec<u8>);
+        let kinds = JobType::ALL
+            .into_iter()
+            .filter(|t| filter.allows(*t))
+            .map(Kind::Ours);
+        let rank = |k: Kind, epoch: Epoch, seq: u64| match k {
+            Kind::Ours(t) => (epoch, u64::from(t.priority()), seq),
+            Kind::Aztec(_) => (u64::MAX, u64::MAX, seq),
+        };
+        let Some((id, rec, started_at)) = self.take_best(txn, kinds, rank, agent, now_ms)? else {
+            return Ok(None);
+        };
+        let Kind::Ours(job_type) = kind_of(&rec)? else {
+            return Err(corrupt(format!("job {id} in our queue is Aztec's")));
+        };
+        Ok(Some(GetProvingJobResponse {
+            job: ProvingJob {
+                id,
+                job_type,
+                epoch_number: rec.epoch,
+                inputs_uri: ProofUri::from_text(rec.inputs_uri),
+            },
+            time: started_at,
+        }))
+    }
+
+    /// Leases the queued job of `kinds` that `rank` puts first (the head of
+    /// each kind's queue is its oldest epoch, first come); returns it and
+    /// its lease stamp.
+    fn take_best(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        kinds: impl Iterator<Item = Kind>,
+        rank: impl Fn(Kind, Epoch, u64) -> (u64, u64, u64),
+        agent: &str,
+        now_ms: u64,
+    ) -> Result<Option<(JobId, JobRecord, u64)>, BrokerError> {
+        // The best queued job so far: its rank, its store key and its id.
+        type Best = ((u64, u64, u64), Vec<u8>, Vec<u8>);
         let mut best: Option<Best> = None;
-        for t in JobType::ALL {
-            if !filter.allows(t) || self.queued_by_type[usize::from(t.id())] == 0 {
+        for k in kinds {
+            if self.queued(k) == 0 {
                 continue;
             }
-            if let Some((k, v)) = txn.first_with_prefix(self.t.queue, &[t.id()])? {
-                let epoch = records::queue_key_epoch(&k).ok_or_else(|| corrupt("queue key"))?;
-                let seq = records::queue_key_seq(&k).ok_or_else(|| corrupt("queue key"))?;
-                let rank = (epoch, t.priority(), seq);
-                if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
-                    best = Some((rank, k, v));
+            if let Some((key, v)) = txn.first_with_prefix(self.t.queue, &[k.byte()])? {
+                let epoch = records::queue_key_epoch(&key).ok_or_else(|| corrupt("queue key"))?;
+                let seq = records::queue_key_seq(&key).ok_or_else(|| corrupt("queue key"))?;
+                let r = rank(k, epoch, seq);
+                if best.as_ref().is_none_or(|(b, _, _)| r < *b) {
+                    best = Some((r, key, v));
                 }
             }
         }
         let Some((_, qkey, idbytes)) = best else {
             return Ok(None);
         };
-        let id = JobId::parse(&String::from_utf8_lossy(&idbytes)).map_err(corrupt)?;
+        let id = stored_id(&idbytes)?;
         let mut rec = read_record(txn, &self.t, &id)?
             .ok_or_else(|| corrupt(format!("queued job {id} has no record")))?;
-        let ty = job_type_of(&rec)?;
+        let ty = kind_of(&rec)?;
         let started_at = self.stamp(now_ms);
         rec.state = JobState::InProgress {
             started_at,
@@ -755,21 +923,14 @@ impl Queue {
             c.queued = c.queued.saturating_sub(1);
             c.in_progress += 1;
         });
-        self.queued_by_type[usize::from(ty.id())] =
-            self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+        self.queued_by_type[usize::from(ty.byte())] =
+            self.queued(ty).saturating_sub(1);
         self.events.push(Event::Leased {
             id: id.clone(),
+            ty: ty.name(self.policy.aztec_version),
             agent: agent.to_string(),
         });
-        Ok(Some(GetProvingJobResponse {
-            job: ProvingJob {
-                id,
-                job_type: ty,
-                epoch_number: rec.epoch,
-                inputs_uri: ProofUri::from_text(rec.inputs_uri),
-            },
-            time: started_at,
-        }))
+        Ok(Some((id, rec, started_at)))
     }
 
     /// Checks that `started_at` is the live lease of `id`; returns the record.
@@ -815,8 +976,7 @@ impl Queue {
         started_at: u64,
         result: &ProofUri,
     ) -> Result<String, BrokerError> {
-        let mut rec = self.check_lease(txn, id, started_at)?;
-        let ty = job_type_of(&rec)?;
+        let rec = self.check_lease(txn, id, started_at)?;
         // A result is kept only in a form every producer can read back: data
         // the broker stores, not a reference it cannot check.
         let (value, blob) = match result
@@ -844,6 +1004,21 @@ impl Queue {
                 )));
             }
         };
+        self.fulfil(txn, id, rec, value, blob)
+    }
+
+    /// Settles a job that is in progress as proven with `value` (its blob
+    /// already counted): the retention window follows, and the job goes to
+    /// its family's feed. Returns the agent that proved it.
+    fn fulfil(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        mut rec: JobRecord,
+        value: String,
+        blob: Option<[u8; 32]>,
+    ) -> Result<String, BrokerError> {
+        let ty = kind_of(&rec)?;
         let agent = match &rec.state {
             JobState::InProgress { agent, .. } => agent.clone(),
             _ => String::new(),
@@ -871,12 +1046,18 @@ impl Queue {
             c.in_progress = c.in_progress.saturating_sub(1);
             c.fulfilled += 1;
         });
-        self.completed_feed.push(id.clone());
+        self.feed(ty).items.push(id.clone());
         self.events.push(Event::Fulfilled {
             id: id.clone(),
+            ty: ty.name(self.policy.aztec_version),
             agent: agent.clone(),
         });
         Ok(agent)
+    }
+
+    /// The feed of settled jobs of `kind`'s family.
+    fn feed(&mut self, kind: Kind) -> &mut Feed {
+        &mut self.feeds[usize::from(kind.is_aztec())]
     }
 
     /// Records a failed attempt: re-queued while retries remain and `retry`
@@ -908,7 +1089,8 @@ impl Queue {
         retry: bool,
         agent: String,
     ) -> Result<(), BrokerError> {
-        let ty = job_type_of(&rec)?;
+        let ty = kind_of(&rec)?;
+        let name = ty.name(self.policy.aztec_version);
         let key = id.as_str().as_bytes();
         // This attempt is attempt `failures + 1`; the job has `max_retries`.
         let requeue = retry && rec.failures + 1 < self.policy.max_retries;
@@ -917,7 +1099,7 @@ impl Queue {
             rec.state = JobState::Queued;
             txn.put(
                 self.t.queue,
-                &records::queue_key(ty, rec.epoch, rec.seq),
+                &records::queue_key(ty.byte(), rec.epoch, rec.seq),
                 key,
             )?;
         } else {
@@ -934,9 +1116,10 @@ impl Queue {
                 c.in_progress = c.in_progress.saturating_sub(1);
                 c.queued += 1;
             });
-            self.queued_by_type[usize::from(ty.id())] += 1;
+            self.queued_by_type[usize::from(ty.byte())] += 1;
             self.events.push(Event::Retried {
                 id: id.clone(),
+                ty: name,
                 agent,
                 failures: rec.failures,
                 reason: reason.to_string(),
@@ -946,9 +1129,10 @@ impl Queue {
                 c.in_progress = c.in_progress.saturating_sub(1);
                 c.rejected += 1;
             });
-            self.completed_feed.push(id.clone());
+            self.feed(ty).items.push(id.clone());
             self.events.push(Event::Rejected {
                 id: id.clone(),
+                ty: name,
                 agent,
                 reason: reason.to_string(),
             });
@@ -1001,7 +1185,7 @@ impl Queue {
             JobState::Fulfilled { value: v, agent } if v == value.as_str() => agent.clone(),
             _ => return Ok(status_of_record(&rec)),
         };
-        let ty = job_type_of(&rec)?;
+        let ty = kind_of(&rec)?;
         if let Some(d) = rec.result_blob.take() {
             self.drop_blob_ref(txn, &d)?;
         }
@@ -1022,9 +1206,20 @@ impl Queue {
 
     /// Cancels a job that has not settled (settled jobs are left as they are).
     pub fn cancel(&mut self, txn: &mut WriteTxn<'_>, id: &JobId) -> Result<(), BrokerError> {
-        let mut rec =
+        let rec =
             read_record(txn, &self.t, id)?.ok_or_else(|| BrokerError::JobNotFound(id.clone()))?;
-        let ty = job_type_of(&rec)?;
+        self.cancel_record(txn, id, rec, "cancelled")
+    }
+
+    /// Rejects `rec` with `reason` unless it has settled.
+    fn cancel_record(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        mut rec: JobRecord,
+        reason: &str,
+    ) -> Result<(), BrokerError> {
+        let ty = kind_of(&rec)?;
         let key = id.as_str().as_bytes();
         let was_queued = match rec.state {
             JobState::Queued => true,
@@ -1032,12 +1227,12 @@ impl Queue {
             JobState::Fulfilled { .. } | JobState::Rejected { .. } => return Ok(()),
         };
         if was_queued {
-            txn.del(self.t.queue, &records::queue_key(ty, rec.epoch, rec.seq))?;
+            txn.del(self.t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq))?;
         } else {
             txn.del(self.t.leased, key)?;
         }
         rec.state = JobState::Rejected {
-            reason: "cancelled".into(),
+            reason: reason.into(),
         };
         txn.put(self.t.jobs, key, &rec.encode())?;
         // memory
@@ -1051,11 +1246,13 @@ impl Queue {
             c.rejected += 1;
         });
         if was_queued {
-            self.queued_by_type[usize::from(ty.id())] =
-                self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+            self.queued_by_type[usize::from(ty.byte())] = self.queued(ty).saturating_sub(1);
         }
-        self.completed_feed.push(id.clone());
-        self.events.push(Event::Cancelled { id: id.clone() });
+        self.feed(ty).items.push(id.clone());
+        self.events.push(Event::Cancelled {
+            id: id.clone(),
+            ty: ty.name(self.policy.aztec_version),
+        });
         Ok(())
     }
 
@@ -1091,11 +1288,7 @@ impl Queue {
         let mut ids = Vec::new();
         let mut bad = false;
         r.scan_prefix(self.t.epochs, &epoch.to_be_bytes(), &mut |k, _| {
-            match k
-                .get(8..)
-                .map(String::from_utf8_lossy)
-                .map(|s| JobId::parse(&s))
-            {
+            match k.get(8..).map(stored_id) {
                 Some(Ok(id)) => ids.push(id),
                 _ => bad = true,
             }
@@ -1124,9 +1317,10 @@ impl Queue {
                 out.insert(id.clone());
             }
         }
-        let feed = std::mem::take(&mut self.completed_feed);
-        out.extend(feed.iter().cloned());
-        self.feed_taken.extend(feed);
+        let feed = &mut self.feeds[0];
+        let items = std::mem::take(&mut feed.items);
+        out.extend(items.iter().cloned());
+        feed.taken.extend(items);
         Ok(out.into_iter().collect())
     }
 
@@ -1157,12 +1351,14 @@ impl Queue {
                 "lease expired: no heartbeat from {agent} for {} ms",
                 self.policy.job_timeout_ms
             );
+            let ty = kind_of(&rec)?.name(self.policy.aztec_version);
             let mut nested = txn.nested()?;
             self.fail_attempt(&mut nested, id, rec, &reason, true, agent.clone())?;
             nested.commit()?;
             self.timeouts += 1;
             self.events.push(Event::LeaseExpired {
                 id: id.clone(),
+                ty,
                 agent: agent.clone(),
             });
         }
@@ -1216,10 +1412,10 @@ impl Queue {
         let Some(rec) = read_record(txn, &self.t, id)? else {
             return Ok(());
         };
-        let ty = job_type_of(&rec)?;
+        let ty = kind_of(&rec)?;
         match rec.state {
             JobState::Queued => {
-                txn.del(self.t.queue, &records::queue_key(ty, rec.epoch, rec.seq))?;
+                txn.del(self.t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq))?;
             }
             JobState::InProgress { .. } => {
                 txn.del(self.t.leased, key)?;
@@ -1236,8 +1432,7 @@ impl Queue {
         txn.del(self.t.epochs, &records::epoch_key(rec.epoch, id.as_str()))?;
         // memory
         if matches!(rec.state, JobState::Queued) {
-            self.queued_by_type[usize::from(ty.id())] =
-                self.queued_by_type[usize::from(ty.id())].saturating_sub(1);
+            self.queued_by_type[usize::from(ty.byte())] = self.queued(ty).saturating_sub(1);
         }
         self.drop_lease(id);
         self.bump(rec.epoch, ty, |c| match rec.state {
@@ -1254,6 +1449,9 @@ impl Queue {
         self.leases.len()
     }
 }
+
+mod aztec;
+pub use aztec::aztec_status;
 
 #[cfg(test)]
 mod tests;

@@ -3,16 +3,23 @@
 //!
 //! Tables:
 //! - `jobs`:   job id -> [`JobRecord`]
-//! - `queue`:  `[type][epoch BE][seq BE]` -> job id, one entry per queued job
+//! - `queue`:  `[kind][epoch BE][seq BE]` -> job id, one entry per queued job
+//!   (kind: our job type's id, or 64 + an Aztec job type's number)
 //! - `leased`: job id -> empty, one entry per job leased to an agent
 //! - `epochs`: `[epoch BE][job id]` -> empty, every job of an epoch (cleanup, cancel)
 //! - `blobs`:  sha256 -> bytes; `blob_refs`: sha256 -> u32 LE reference count
-//! - `stats`:  `[epoch BE][type]` -> four u64 LE (queued, in progress, fulfilled, rejected)
+//! - `stats`:  `[epoch BE][kind]` -> four u64 LE (queued, in progress, fulfilled, rejected)
 //! - `meta`:   `seq` -> u64 LE next queue sequence; `newest_epoch` -> u64 LE
 //!   (newest enqueued); `proven_epoch` -> u64 LE (newest with a proven job:
-//!   the retention window); `schema` -> u32 LE
+//!   the retention window); `schema` -> u32 LE; `aztec_version` -> the
+//!   Aztec release whose type numbers the Aztec jobs' kinds use
+//!
+//! An Aztec job's key in `jobs` is its id after `aztec/`; its `inputs_uri`
+//! (and a fulfilled one's `value`) is the producer's text, or empty when
+//! that text was a `data:` URI, which is then held whole as the blob
+//! `inputs_blob` (`result_blob`).
 
-use aztec_prover_protocol::{Epoch, JobType, StateCounts};
+use aztec_prover_protocol::{Epoch, StateCounts};
 use serde::{Deserialize, Serialize};
 
 /// Table names, in the order [`Tables`] expects them.
@@ -91,7 +98,7 @@ pub enum JobState {
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// Job type storage id.
+    /// The job's kind (see `queue_key`): our type's id, or 64 + Aztec's number.
     pub job_type: u8,
     /// Epoch.
     pub epoch: Epoch,
@@ -168,11 +175,6 @@ mod v1 {
 }
 
 impl JobRecord {
-    /// The job type.
-    pub fn job_type(&self) -> Option<JobType> {
-        JobType::from_id(self.job_type)
-    }
-
     /// Serialises with a leading format version byte.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![RECORD_VERSION];
@@ -193,10 +195,10 @@ impl JobRecord {
     }
 }
 
-/// `[type][epoch BE][seq BE]`.
-pub fn queue_key(t: JobType, epoch: Epoch, seq: u64) -> [u8; 17] {
+/// `[kind][epoch BE][seq BE]`.
+pub fn queue_key(kind: u8, epoch: Epoch, seq: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
-    k[0] = t.id();
+    k[0] = kind;
     k[1..9].copy_from_slice(&epoch.to_be_bytes());
     k[9..].copy_from_slice(&seq.to_be_bytes());
     k
@@ -223,18 +225,21 @@ pub fn epoch_key(epoch: Epoch, id: &str) -> Vec<u8> {
     k
 }
 
-/// `[epoch BE][type]`.
-pub fn stats_key(epoch: Epoch, t: JobType) -> [u8; 9] {
+/// `[epoch BE][kind]`.
+pub fn stats_key(epoch: Epoch, kind: u8) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[..8].copy_from_slice(&epoch.to_be_bytes());
-    k[8] = t.id();
+    k[8] = kind;
     k
 }
 
-/// Parses a stats key.
-pub fn parse_stats_key(k: &[u8]) -> Option<(Epoch, JobType)> {
+/// Parses a stats key into the epoch and the kind byte.
+pub fn parse_stats_key(k: &[u8]) -> Option<(Epoch, u8)> {
+    if k.len() != 9 {
+        return None;
+    }
     let epoch = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
-    Some((epoch, JobType::from_id(*k.get(8)?)?))
+    Some((epoch, *k.get(8)?))
 }
 
 /// Four u64 LE.
@@ -277,6 +282,7 @@ pub fn decode_u32(b: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aztec_prover_protocol::JobType;
 
     #[test]
     fn record_round_trips_and_rejects_garbage() {
@@ -327,9 +333,9 @@ mod tests {
 
     #[test]
     fn queue_keys_sort_by_type_then_epoch_then_seq() {
-        let a = queue_key(JobType::BaseRollup, 1, 500);
-        let b = queue_key(JobType::BaseRollup, 2, 1);
-        let c = queue_key(JobType::MergeRollup, 0, 0);
+        let a = queue_key(JobType::BaseRollup.id(), 1, 500);
+        let b = queue_key(JobType::BaseRollup.id(), 2, 1);
+        let c = queue_key(JobType::MergeRollup.id(), 0, 0);
         assert!(a < b && b < c);
         assert_eq!(queue_key_epoch(&b), Some(2));
         assert_eq!(queue_key_seq(&a), Some(500));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aztec_prover_common::config::{Secret, Validate};
 use aztec_prover_common::settings;
+use aztec_prover_protocol::aztec::AztecVersion;
 
 use crate::queue::Policy;
 use crate::writer::WriterOptions;
@@ -41,6 +42,8 @@ settings! {
         max_connections: usize = 4096, env ["PROVER_BROKER_MAX_CONNECTIONS"], flag "proverBroker.proverBrokerMaxConnections";
         /// Connections one IP address may hold open at once; past it, HTTP 429.
         max_connections_per_peer: usize = 256, env ["PROVER_BROKER_MAX_CONNECTIONS_PER_PEER"], flag "proverBroker.proverBrokerMaxConnectionsPerPeer";
+        /// The Aztec release whose job type numbers the Aztec-compatible API (proverBroker_*, provingJobProducer_*, provingJobConsumer_*) speaks; known: 4.1.2.
+        aztec_version: String = AztecVersion::DEFAULT.to_string(), env ["PROVER_BROKER_AZTEC_VERSION"], flag "proverBroker.aztecVersion";
         /// Memory for proofs and inputs being read out (getProofData) at once, in MiB; readers past it wait.
         answer_memory_mib: u32 = 256, env ["PROVER_BROKER_ANSWER_MEMORY_MIB"], flag "proverBroker.proverBrokerAnswerMemoryMib";
         /// Metrics at all (false: no GET /metrics, no push, nothing recorded; for measuring their cost).
@@ -64,6 +67,9 @@ impl Validate for BrokerSettings {
         Policy::check_epoch_span(self.max_epochs_to_keep_results_for)
             .map_err(|e| ("max_epochs_to_keep_results_for", e))?;
         Policy::check_epoch_span(self.max_epochs_ahead).map_err(|e| ("max_epochs_ahead", e))?;
+        self.aztec_version
+            .parse::<AztecVersion>()
+            .map_err(|e| ("aztec_version", e.to_string()))?;
         if self.poll_interval_ms == 0 || self.poll_interval_ms > 60_000 {
             return Err(("poll_interval_ms", "must be between 1 and 60000 ms".into()));
         }
@@ -112,6 +118,8 @@ impl BrokerSettings {
             keep_epochs: self.max_epochs_to_keep_results_for,
             max_epochs_ahead: self.max_epochs_ahead,
             max_blob_bytes: self.max_body_bytes as usize,
+            // Checked by `check`.
+            aztec_version: self.aztec_version.parse().unwrap_or(AztecVersion::DEFAULT),
         }
     }
 

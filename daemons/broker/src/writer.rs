@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aztec_prover_protocol::aztec::{AztecFilter, AztecJob, AztecLease};
 use aztec_prover_protocol::{
     EnqueueRequest, Epoch, GetProvingJobResponse, JobId, ProofUri, ProvingJobFilter,
     ProvingJobStatus, QueueStats,
@@ -61,17 +62,51 @@ enum Op {
     },
     CancelEpoch(Epoch),
     Completed(Vec<JobId>),
+    Aztec(AztecOp),
     Tune(PolicyChange),
     Ping,
     Shutdown,
 }
 
+/// A call of the Aztec-compatible API; `agent` names the caller in logs
+/// (Aztec's agents send no name).
+enum AztecOp {
+    Enqueue(AztecJob),
+    Lease {
+        filter: Option<AztecFilter>,
+        agent: String,
+    },
+    Success {
+        id: String,
+        uri: String,
+        next: Option<AztecFilter>,
+        agent: String,
+    },
+    Error {
+        id: String,
+        reason: String,
+        retry: bool,
+        next: Option<AztecFilter>,
+        agent: String,
+    },
+    Progress {
+        id: String,
+        started_at: u64,
+        next: Option<AztecFilter>,
+        agent: String,
+    },
+    Cancel(String),
+    Completed(Vec<String>),
+}
+
 enum Reply {
     Status(ProvingJobStatus),
     Job(Option<GetProvingJobResponse>),
+    AztecJob(Option<AztecLease>),
     Unit,
     Count(u64),
     Ids(Vec<JobId>),
+    Texts(Vec<String>),
 }
 
 struct Command {
@@ -304,6 +339,106 @@ impl Broker {
         }
     }
 
+    async fn aztec_call(&self, op: AztecOp) -> Result<Reply, BrokerError> {
+        self.call(Op::Aztec(op)).await
+    }
+
+    async fn aztec_job(&self, op: AztecOp) -> Result<Option<AztecLease>, BrokerError> {
+        match self.aztec_call(op).await? {
+            Reply::AztecJob(j) => Ok(j),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Aztec's `enqueueProvingJob`: the status before the call.
+    pub async fn aztec_enqueue(&self, job: AztecJob) -> Result<ProvingJobStatus, BrokerError> {
+        match self.aztec_call(AztecOp::Enqueue(job)).await? {
+            Reply::Status(s) => Ok(s),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
+    /// Aztec's `getProvingJobStatus` (read from the last committed state).
+    pub fn aztec_status(&self, id: &str) -> Result<ProvingJobStatus, BrokerError> {
+        let r = self.store.read()?;
+        queue::aztec_status(&r, &self.t, id)
+    }
+
+    /// Aztec's `getProvingJob`.
+    pub async fn aztec_lease(
+        &self,
+        filter: Option<AztecFilter>,
+        agent: String,
+    ) -> Result<Option<AztecLease>, BrokerError> {
+        self.aztec_job(AztecOp::Lease { filter, agent }).await
+    }
+
+    /// Aztec's `reportProvingJobSuccess`.
+    pub async fn aztec_success(
+        &self,
+        id: String,
+        uri: String,
+        next: Option<AztecFilter>,
+        agent: String,
+    ) -> Result<Option<AztecLease>, BrokerError> {
+        self.aztec_job(AztecOp::Success {
+            id,
+            uri,
+            next,
+            agent,
+        })
+        .await
+    }
+
+    /// Aztec's `reportProvingJobError`.
+    pub async fn aztec_error(
+        &self,
+        id: String,
+        reason: String,
+        retry: bool,
+        next: Option<AztecFilter>,
+        agent: String,
+    ) -> Result<Option<AztecLease>, BrokerError> {
+        self.aztec_job(AztecOp::Error {
+            id,
+            reason,
+            retry,
+            next,
+            agent,
+        })
+        .await
+    }
+
+    /// Aztec's `reportProvingJobProgress`.
+    pub async fn aztec_progress(
+        &self,
+        id: String,
+        started_at: u64,
+        next: Option<AztecFilter>,
+        agent: String,
+    ) -> Result<Option<AztecLease>, BrokerError> {
+        self.aztec_job(AztecOp::Progress {
+            id,
+            started_at,
+            next,
+            agent,
+        })
+        .await
+    }
+
+    /// Aztec's `cancelProvingJob`.
+    pub async fn aztec_cancel(&self, id: String) -> Result<(), BrokerError> {
+        self.aztec_call(AztecOp::Cancel(id)).await.map(|_| ())
+    }
+
+    /// Aztec's `getCompletedJobs`.
+    pub async fn aztec_completed(&self, ids: Vec<String>) -> Result<Vec<String>, BrokerError> {
+        match self.aztec_call(AztecOp::Completed(ids)).await? {
+            Reply::Texts(v) => Ok(v),
+            _ => Err(BrokerError::Unavailable),
+        }
+    }
+
     /// Changes timeouts, retries, retention or limits at run time.
     pub async fn tune(&self, change: PolicyChange) -> Result<(), BrokerError> {
         self.call(Op::Tune(change)).await.map(|_| ())
@@ -402,6 +537,7 @@ fn apply(q: &mut Queue, txn: &mut WriteTxn<'_>, op: Op, now: u64) -> Result<Repl
         }
         Op::CancelEpoch(e) => Reply::Count(q.cancel_epoch(txn, e)?),
         Op::Completed(ids) => Reply::Ids(q.completed(txn, &ids)?),
+        Op::Aztec(op) => apply_aztec(q, txn, op, now)?,
         Op::Tune(c) => {
             let mut p = q.policy().clone();
             c.apply_to(&mut p);
@@ -409,6 +545,60 @@ fn apply(q: &mut Queue, txn: &mut WriteTxn<'_>, op: Op, now: u64) -> Result<Repl
             Reply::Unit
         }
         Op::Ping | Op::Shutdown => Reply::Unit,
+    })
+}
+
+/// Applies one call of the Aztec-compatible API.
+fn apply_aztec(
+    q: &mut Queue,
+    txn: &mut WriteTxn<'_>,
+    op: AztecOp,
+    now: u64,
+) -> Result<Reply, BrokerError> {
+    Ok(match op {
+        AztecOp::Enqueue(job) => Reply::Status(q.aztec_enqueue(txn, &job)?),
+        AztecOp::Lease { filter, agent } => {
+            Reply::AztecJob(q.aztec_lease(txn, filter.as_ref(), &agent, now)?)
+        }
+        AztecOp::Success {
+            id,
+            uri,
+            next,
+            agent,
+        } => Reply::AztecJob(q.aztec_success(txn, &id, &uri, next.as_ref(), &agent, now)?),
+        AztecOp::Error {
+            id,
+            reason,
+            retry,
+            next,
+            agent,
+        } => Reply::AztecJob(q.aztec_error(
+            txn,
+            &id,
+            &reason,
+            retry,
+            next.as_ref(),
+            &agent,
+            now,
+        )?),
+        AztecOp::Progress {
+            id,
+            started_at,
+            next,
+            agent,
+        } => Reply::AztecJob(q.aztec_progress(
+            txn,
+            &id,
+            started_at,
+            next.as_ref(),
+            &agent,
+            now,
+        )?),
+        AztecOp::Cancel(id) => {
+            q.aztec_cancel(txn, &id)?;
+            Reply::Unit
+        }
+        AztecOp::Completed(ids) => Reply::Texts(q.aztec_completed(txn, &ids)?),
     })
 }
 
@@ -558,39 +748,44 @@ fn process(
 }
 
 fn log_event(e: &Event) {
-    let ty = |id: &JobId| id.job_type().map(|t| t.name()).unwrap_or("?");
     match e {
-        Event::Enqueued { id } => {
-            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job enqueued")
+        Event::Enqueued { id, ty } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, "job enqueued")
         }
-        Event::Cached { id } => {
-            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job enqueued again (known)")
+        Event::Cached { id, ty } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, "job enqueued again (known)")
         }
-        Event::Leased { id, agent } => {
-            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent, "job leased")
+        Event::Leased { id, ty, agent } => {
+            tracing::debug!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, AGENT = %agent, "job leased")
         }
-        Event::Fulfilled { id, agent } => {
-            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent, "job proven")
+        Event::Fulfilled { id, ty, agent } => {
+            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, AGENT = %agent, "job proven")
         }
         Event::Retried {
             id,
+            ty,
             agent,
             failures,
             reason,
         } => tracing::warn!(
-            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, AGENT = %agent,
             "job attempt {failures} failed, queued again: {reason}"
         ),
-        Event::Rejected { id, agent, reason } => tracing::warn!(
-            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+        Event::Rejected {
+            id,
+            ty,
+            agent,
+            reason,
+        } => tracing::warn!(
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, AGENT = %agent,
             "job failed for good: {reason}"
         ),
-        Event::LeaseExpired { id, agent } => tracing::warn!(
-            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), AGENT = %agent,
+        Event::LeaseExpired { id, ty, agent } => tracing::warn!(
+            EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, AGENT = %agent,
             "lease expired without heartbeat"
         ),
-        Event::Cancelled { id } => {
-            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty(id), "job cancelled")
+        Event::Cancelled { id, ty } => {
+            tracing::info!(EPOCH = id.epoch(), JOB_ID = %id, JOB_TYPE = ty, "job cancelled")
         }
         Event::EpochCleaned { epoch, jobs } => {
             tracing::info!(

@@ -120,10 +120,14 @@ pub struct QueueStats {
     pub job_timeout_ms: u64,
     /// Current retry limit.
     pub max_retries: u32,
+    /// Counts of the jobs Aztec's node and agents brought (through the
+    /// Aztec-compatible API), per epoch, then per Aztec job type name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aztec: BTreeMap<Epoch, BTreeMap<String, StateCounts>>,
 }
 
 impl QueueStats {
-    /// Totals over all epochs and types.
+    /// Totals over all epochs and types, Aztec's jobs included.
     pub fn totals(&self) -> StateCounts {
         let mut t = StateCounts::default();
         for per_type in self.epochs.values() {
@@ -131,7 +135,23 @@ impl QueueStats {
                 t.add(c);
             }
         }
+        for per_type in self.aztec.values() {
+            for c in per_type.values() {
+                t.add(c);
+            }
+        }
         t
+    }
+
+    /// Totals per Aztec job type name over all epochs.
+    pub fn aztec_by_type(&self) -> BTreeMap<String, StateCounts> {
+        let mut out: BTreeMap<String, StateCounts> = BTreeMap::new();
+        for per_type in self.aztec.values() {
+            for (t, c) in per_type {
+                out.entry(t.clone()).or_default().add(c);
+            }
+        }
+        out
     }
 
     /// Totals per job type over all epochs.

@@ -157,6 +157,10 @@ impl From<JobId> for String {
     }
 }
 
+/// What the key of a foreign job ([`JobId::foreign`]) starts with; no id
+/// of ours does (they start with a digit).
+pub const FOREIGN_PREFIX: &str = "aztec/";
+
 /// A string that is not a well-formed job id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed job id {0:?} (expected <epoch>:<TYPE>:<64 hex digits>)")]
@@ -204,9 +208,33 @@ impl JobId {
         Ok(JobId(s.to_string()))
     }
 
-    /// The epoch encoded in the id.
+    /// The key of a job another system named (Aztec's node): its own id
+    /// text, kept whole, after [`FOREIGN_PREFIX`] so that it can never be
+    /// taken for one of ours.
+    pub fn foreign(raw: &str) -> JobId {
+        JobId(format!("{FOREIGN_PREFIX}{raw}"))
+    }
+
+    /// The other system's id text of a [`JobId::foreign`] id.
+    pub fn foreign_raw(&self) -> Option<&str> {
+        self.0.strip_prefix(FOREIGN_PREFIX)
+    }
+
+    /// An id read back from the broker's own store: ours (checked as
+    /// [`JobId::parse`] does) or a foreign one.
+    pub fn from_stored(s: &str) -> Result<JobId, MalformedJobId> {
+        if s.starts_with(FOREIGN_PREFIX) {
+            Ok(JobId(s.to_string()))
+        } else {
+            JobId::parse(s)
+        }
+    }
+
+    /// The epoch encoded in the id (foreign ids: the number before their
+    /// first `:`, as Aztec writes them; 0 when there is none).
     pub fn epoch(&self) -> Epoch {
-        self.0
+        self.foreign_raw()
+            .unwrap_or(&self.0)
             .split(':')
             .next()
             .and_then(|e| e.parse().ok())
@@ -215,6 +243,9 @@ impl JobId {
 
     /// The job type encoded in the id.
     pub fn job_type(&self) -> Option<JobType> {
+        if self.foreign_raw().is_some() {
+            return None;
+        }
         self.0.split(':').nth(1).and_then(|t| t.parse().ok())
     }
 

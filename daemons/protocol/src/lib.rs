@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aztec;
 #[cfg(feature = "rpc")]
 pub mod broker_api;
 pub mod job;

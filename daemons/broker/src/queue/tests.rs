@@ -17,6 +17,7 @@ fn policy() -> Policy {
         keep_epochs: 1,
         max_epochs_ahead: 10,
         max_blob_bytes: 1 << 16,
+        aztec_version: AztecVersion::V4_1_2,
     }
 }
 
