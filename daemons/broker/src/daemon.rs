@@ -142,8 +142,14 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     if let Some(conn) = &bus {
         spawn_change_signals(conn.clone(), broker.clone());
     }
-    let module =
+    let mut module =
         RpcAdapter::new(broker.clone(), (settings.answer_memory_mib as usize) << 20).into_rpc();
+    module
+        .merge(crate::aztec_rpc::module(
+            broker.clone(),
+            settings.policy().aztec_version,
+        ))
+        .map_err(|e| DaemonError::Rpc(std::io::Error::other(e)))?;
     let token = settings.auth_token.expose().trim().to_string();
     if token.is_empty() && !local.ip().is_loopback() {
         tracing::warn!(
@@ -156,6 +162,7 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
         aztec_prover_common::rpc::ServeOptions {
             token: Some(token),
             metrics: metrics.clone(),
+            status_400_for: crate::aztec_rpc::PREFIXES,
             connections: aztec_prover_common::connections::Limits {
                 total: settings.max_connections,
                 per_peer: settings.max_connections_per_peer,

@@ -4,11 +4,13 @@
 //! Where a job goes: it enters through `enqueueProvingJob` ([`rpc`]), waits
 //! in the store ([`queue`], on LMDB via the group-commit [`writer`]), is
 //! leased by `getProvingJob`, and comes back with `reportProvingJobSuccess`.
+//! Aztec's own node and agents use the same engine through [`aztec_rpc`].
 //! [`dbus`] lets operators watch and tune it, [`metrics`] shows it to
 //! Prometheus and OpenTelemetry; [`daemon`] runs it under systemd.
 
 #![forbid(unsafe_code)]
 
+pub mod aztec_rpc;
 pub mod daemon;
 pub mod dbus;
 pub mod metrics;

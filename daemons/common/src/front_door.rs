@@ -147,6 +147,7 @@ pub struct FrontDoor {
     max_body: usize,
     per_mib: Duration,
     metrics: Option<(crate::metrics::Metrics, crate::rpc_metrics::RpcMetrics)>,
+    status_400_for: &'static [&'static str],
 }
 
 impl FrontDoor {
@@ -160,7 +161,20 @@ impl FrontDoor {
             max_body,
             per_mib,
             metrics: None,
+            status_400_for: &[],
         }
+    }
+
+    /// Answers a request that is not part of a batch, for a method whose
+    /// name starts with one of `prefixes`, with HTTP 400 when it fails (the
+    /// convention of Aztec's JSON-RPC servers; a batch's answer stays 200).
+    pub fn with_status_400_for(mut self, prefixes: &'static [&'static str]) -> FrontDoor {
+        self.status_400_for = prefixes;
+        self
+    }
+
+    fn wants_400(&self, method: Option<&str>) -> bool {
+        method.is_some_and(|m| self.status_400_for.iter().any(|p| m.starts_with(p)))
     }
 
     /// Answers `GET /metrics` with `metrics` as Prometheus text, and counts
@@ -220,23 +234,35 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 struct IdOnly<'a> {
     #[serde(borrow, default)]
     id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Checks the id of each request in `body` (one object or a batch). A body
 /// that is not JSON, or not objects, is left for the server to answer with
 /// its own parse or invalid-request error.
 pub fn check_ids(body: &[u8]) -> Result<(), String> {
+    inspect(body).map(|_| ())
+}
+
+/// Checks the ids as [`check_ids`] does; returns the method of a body that
+/// is one request (not a batch).
+fn inspect(body: &[u8]) -> Result<Option<String>, String> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let mut single = None;
     let ids: Vec<Option<&serde_json::value::RawValue>> = match first {
         Some(b'{') => match serde_json::from_slice::<IdOnly>(body) {
-            Ok(one) => vec![one.id],
-            Err(_) => return Ok(()),
+            Ok(one) => {
+                single = one.method.map(|m| m.into_owned());
+                vec![one.id]
+            }
+            Err(_) => return Ok(None),
         },
         Some(b'[') => match serde_json::from_slice::<Vec<IdOnly>>(body) {
             Ok(many) => many.into_iter().map(|r| r.id).collect(),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(None),
         },
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     for id in ids.into_iter().flatten() {
         let text = id.get();
@@ -250,7 +276,17 @@ pub fn check_ids(body: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(single)
+}
+
+/// Whether an answer body is a JSON-RPC error object.
+fn is_error_answer(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ErrorOnly<'a> {
+        #[serde(borrow, default)]
+        error: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<ErrorOnly>(body).is_ok_and(|a| a.error.is_some())
 }
 
 fn answer(status: StatusCode, code: i32, message: &str) -> HttpResponse {
@@ -362,14 +398,26 @@ where
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
-            if let Err(why) = check_ids(&bytes) {
-                door.refused("invalid_id");
-                return Ok(answer(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
-            }
+            let single = match inspect(&bytes) {
+                Ok(single) => single,
+                Err(why) => {
+                    door.refused("invalid_id");
+                    return Ok(answer(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
+                }
+            };
+            let status_400 = door.wants_400(single.as_deref());
             let mut req = HttpRequest::from_parts(parts, HttpBody::from(bytes.to_vec()));
             let slot = AnswerSlot::default();
             req.extensions_mut().insert(slot.clone());
-            let response = inner.call(req).await.map_err(Into::into)?;
+            let mut response = inner.call(req).await.map_err(Into::into)?;
+            if status_400 && response.status() == StatusCode::OK {
+                let (mut parts, body) = response.into_parts();
+                let whole = body.collect().await?.to_bytes();
+                if is_error_answer(&whole) {
+                    parts.status = StatusCode::BAD_REQUEST;
+                }
+                response = HttpResponse::from_parts(parts, HttpBody::from(whole.to_vec()));
+            }
             let Some(reservation) = slot.take() else {
                 return Ok(response);
             };

@@ -33,6 +33,9 @@ pub struct ServeOptions {
     /// Where the server's own counts go, and what `GET /metrics` shows
     /// (with a token, `GET /metrics` needs it too).
     pub metrics: crate::metrics::Metrics,
+    /// Methods (by name prefix) whose failed calls outside a batch are
+    /// answered with HTTP 400, as Aztec's servers do.
+    pub status_400_for: &'static [&'static str],
 }
 
 impl ServeOptions {
@@ -44,6 +47,7 @@ impl ServeOptions {
             token: None,
             connections: crate::connections::Limits::default(),
             metrics: crate::metrics::Metrics::off(),
+            status_400_for: &[],
         }
     }
 }
@@ -102,7 +106,8 @@ pub fn serve<C: Send + Sync + 'static>(
                         // A LAN link moves a MiB in far less than a second.
                         Duration::from_secs(1),
                     )
-                    .with_metrics(options.metrics.clone(), counts.clone()),
+                    .with_metrics(options.metrics.clone(), counts.clone())
+                    .with_status_400_for(options.status_400_for),
                 )
                 .layer(proxy),
         )

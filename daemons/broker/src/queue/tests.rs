@@ -650,3 +650,258 @@ fn a_batch_the_store_did_not_keep_is_undone_in_memory_only() {
     drop(r);
     assert_eq!(f.lease(&[], 2_000).unwrap().job.id, other);
 }
+
+// ---- Aztec's API (queue/aztec.rs) ----
+
+use aztec_prover_protocol::aztec::{AztecFilter, AztecJob, AztecLease};
+
+/// An Aztec job as their facade sends it: its own id, a type number, and
+/// inputs inline in a `data:` URI of their inline proof store.
+fn aztec_job(epoch: Epoch, ty: u8, body: &str) -> AztecJob {
+    AztecJob {
+        id: format!("{epoch}:{}:{body}", AztecVersion::V4_1_2.type_name(ty).unwrap()),
+        job_type: ty,
+        epoch_number: epoch,
+        inputs_uri: format!("data:application/json;charset=utf-8,%7B%22in%22%3A%22{body}%22%7D"),
+    }
+}
+
+impl Fixture {
+    fn aztec_enqueue(&mut self, job: &AztecJob) -> Result<ProvingJobStatus, BrokerError> {
+        self.run(|q, txn| q.aztec_enqueue(txn, job))
+    }
+
+    fn aztec_lease(&mut self, allow: &[u8], now: u64) -> Option<AztecLease> {
+        let f = AztecFilter {
+            allow_list: allow.to_vec(),
+        };
+        self.run(|q, txn| q.aztec_lease(txn, Some(&f), "az", now))
+            .unwrap()
+    }
+
+    fn aztec_status(&self, raw: &str) -> ProvingJobStatus {
+        aztec_status(&self.store.read().unwrap(), &self.q.t, raw).unwrap()
+    }
+}
+
+#[test]
+fn aztec_enqueue_answers_the_status_before_and_refuses_a_changed_duplicate() {
+    let mut f = fixture();
+    let job = aztec_job(3, 16, "a");
+    assert_eq!(f.aztec_enqueue(&job).unwrap(), ProvingJobStatus::NotFound);
+    assert_eq!(f.aztec_enqueue(&job).unwrap(), ProvingJobStatus::InQueue);
+    let mut changed = job.clone();
+    changed.inputs_uri.push('x');
+    let e = f.aztec_enqueue(&changed).unwrap_err();
+    assert!(e.to_string().contains("Duplicate proving job ID"), "{e}");
+    changed = job.clone();
+    changed.job_type = 17;
+    assert!(f.aztec_enqueue(&changed).is_err());
+    // Unknown type numbers and empty ids are refused, nothing stored.
+    let mut bad = aztec_job(3, 16, "b");
+    bad.job_type = 18;
+    assert!(f.aztec_enqueue(&bad).is_err());
+    bad = aztec_job(3, 16, "b");
+    bad.id.clear();
+    assert!(f.aztec_enqueue(&bad).is_err());
+    let s = f.q.stats();
+    assert_eq!(s.totals().queued, 1);
+    assert_eq!(s.aztec[&3]["PARITY_BASE"].queued, 1);
+    assert!(s.epochs.is_empty(), "Aztec jobs are not counted as ours");
+}
+
+#[test]
+fn aztec_ids_and_inline_uris_come_back_byte_for_byte() {
+    let mut f = fixture();
+    let mut job = aztec_job(2, 2, "tx");
+    job.id = "2:PRIVATE_TX_BASE_ROLLUP:0xAB/é".into();
+    f.aztec_enqueue(&job).unwrap();
+    let lease = f.aztec_lease(&[], 10).unwrap();
+    assert_eq!(lease.job, job);
+    let proof = "data:application/json;charset=utf-8,%7B%22proof%22%3A1%7D";
+    let next = f
+        .run(|q, txn| q.aztec_success(txn, &job.id, proof, None, "az", 11))
+        .unwrap();
+    assert!(next.is_none());
+    assert_eq!(
+        f.aztec_status(&job.id),
+        ProvingJobStatus::Fulfilled {
+            value: ProofUri::from_text(proof),
+            agent: None
+        }
+    );
+    // An outside reference is kept as it is.
+    let mut ext = aztec_job(2, 3, "ext");
+    ext.inputs_uri = "gs://bucket/inputs/1".into();
+    f.aztec_enqueue(&ext).unwrap();
+    assert_eq!(f.aztec_lease(&[3], 12).unwrap().job.inputs_uri, ext.inputs_uri);
+    // Our API never sees Aztec's jobs, nor Aztec's ours.
+    f.enqueue(2, JobType::BaseRollup, b"ours");
+    assert!(f.aztec_lease(&[], 13).is_none());
+    assert_eq!(f.lease(&[], 14).unwrap().job.job_type, JobType::BaseRollup);
+    assert_eq!(f.aztec_status("nope"), ProvingJobStatus::NotFound);
+}
+
+#[test]
+fn aztec_jobs_are_served_root_first_then_oldest_epoch() {
+    let mut f = fixture();
+    for job in [
+        aztec_job(1, 16, "parity"),
+        aztec_job(2, 15, "root2"),
+        aztec_job(1, 2, "base"),
+        aztec_job(1, 15, "root1"),
+    ] {
+        f.aztec_enqueue(&job).unwrap();
+    }
+    let order: Vec<String> = (0..4)
+        .map(|i| f.aztec_lease(&[], 10 + i).unwrap().job.id)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "1:ROOT_ROLLUP:root1",
+            "2:ROOT_ROLLUP:root2",
+            "1:PRIVATE_TX_BASE_ROLLUP:base",
+            "1:PARITY_BASE:parity"
+        ]
+    );
+}
+
+#[test]
+fn aztec_reports_need_no_lease_and_late_or_repeated_ones_are_harmless() {
+    let mut f = fixture();
+    let a = aztec_job(1, 16, "a");
+    let b = aztec_job(1, 16, "b");
+    f.aztec_enqueue(&a).unwrap();
+    f.aztec_enqueue(&b).unwrap();
+    // A success for a job still queued (its agent's lease expired, or the
+    // broker restarted) is accepted; the next job comes with it.
+    let all = AztecFilter::default();
+    let next = f
+        .run(|q, txn| q.aztec_success(txn, &a.id, "data:,p", Some(&all), "az", 10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.job.id, b.id);
+    // A second success is ignored and gets no next job; unknown ids too.
+    assert!(
+        f.run(|q, txn| q.aztec_success(txn, &a.id, "data:,other", Some(&all), "az", 11))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.run(|q, txn| q.aztec_success(txn, "unknown", "data:,p", Some(&all), "az", 11))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.aztec_status(&a.id),
+        ProvingJobStatus::Fulfilled {
+            value: ProofUri::from_text("data:,p"),
+            agent: None
+        }
+    );
+    // Completed notices: those since the last call, then the asked-for
+    // settled ones, repeats and all.
+    let done = f
+        .run(|q, txn| q.aztec_completed(txn, &[a.id.clone(), b.id.clone()]))
+        .unwrap();
+    assert_eq!(done, vec![a.id.clone(), a.id.clone()]);
+    let done = f.run(|q, txn| q.aztec_completed(txn, &[])).unwrap();
+    assert!(done.is_empty());
+    // Our feed is untouched by Aztec's jobs.
+    assert!(f.run(|q, txn| q.completed(txn, &[])).unwrap().is_empty());
+}
+
+#[test]
+fn aztec_heartbeats_keep_the_older_agent_and_redirect_the_newer() {
+    let mut f = fixture();
+    let a = aztec_job(1, 16, "a");
+    let b = aztec_job(1, 16, "b");
+    f.aztec_enqueue(&a).unwrap();
+    f.aztec_enqueue(&b).unwrap();
+    let first = f.aztec_lease(&[], 100).unwrap();
+    assert_eq!(first.job.id, a.id);
+    // Its heartbeat renews the lease: nothing to switch to.
+    let all = AztecFilter::default();
+    assert!(
+        f.run(|q, txn| q.aztec_progress(txn, &a.id, first.time, Some(&all), "az", 500))
+            .unwrap()
+            .is_none()
+    );
+    // A later lease stamp on the same job (another agent) is told to take
+    // another job; an earlier one takes the job over.
+    let other = f
+        .run(|q, txn| q.aztec_progress(txn, &a.id, first.time + 1, Some(&all), "az2", 600))
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.job.id, b.id);
+    assert!(
+        f.run(|q, txn| q.aztec_progress(txn, &a.id, first.time - 50, Some(&all), "az3", 700))
+            .unwrap()
+            .is_none()
+    );
+    // A heartbeat for a job queued again takes it back out of the queue.
+    let c = aztec_job(1, 16, "c");
+    f.aztec_enqueue(&c).unwrap();
+    assert!(
+        f.run(|q, txn| q.aztec_progress(txn, &c.id, 42, Some(&all), "az", 800))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(f.aztec_status(&c.id), ProvingJobStatus::InProgress);
+    assert!(f.aztec_lease(&[], 900).is_none());
+    // Unknown or settled: the next job (none left here).
+    assert!(
+        f.run(|q, txn| q.aztec_progress(txn, "unknown", 1, Some(&all), "az", 900))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn aztec_errors_retry_then_reject_and_cancel_aborts() {
+    let mut f = fixture();
+    let a = aztec_job(1, 16, "a");
+    f.aztec_enqueue(&a).unwrap();
+    for attempt in 0..3u64 {
+        let lease = f.aztec_lease(&[], 10 + attempt).unwrap();
+        assert_eq!(lease.job.id, a.id);
+        f.run(|q, txn| q.aztec_error(txn, &a.id, "boom", true, None, "az", 20 + attempt))
+            .unwrap();
+    }
+    assert_eq!(
+        f.aztec_status(&a.id),
+        ProvingJobStatus::Rejected {
+            reason: "boom".into()
+        }
+    );
+    let b = aztec_job(1, 16, "b");
+    f.aztec_enqueue(&b).unwrap();
+    f.run(|q, txn| q.aztec_cancel(txn, &b.id)).unwrap();
+    f.run(|q, txn| q.aztec_cancel(txn, "unknown")).unwrap();
+    assert_eq!(
+        f.aztec_status(&b.id),
+        ProvingJobStatus::Rejected {
+            reason: "Aborted".into()
+        }
+    );
+    let s = f.q.stats();
+    assert_eq!(s.aztec[&1]["PARITY_BASE"].rejected, 2);
+    assert_eq!(s.totals().queued + s.totals().in_progress, 0);
+}
+
+#[test]
+fn aztec_jobs_survive_a_restart_and_a_lease_held_then_is_queued_again() {
+    let mut f = fixture();
+    let a = aztec_job(4, 15, "root");
+    f.aztec_enqueue(&a).unwrap();
+    f.aztec_lease(&[], 10).unwrap();
+    let (mut f, requeued) = f.reopen();
+    assert_eq!(requeued, 1);
+    assert_eq!(f.aztec_status(&a.id), ProvingJobStatus::InQueue);
+    // The agent that had it carries on: its success is taken.
+    f.run(|q, txn| q.aztec_success(txn, &a.id, "data:,p", None, "az", 20))
+        .unwrap();
+    assert!(f.aztec_status(&a.id).is_settled());
+    assert_eq!(f.q.stats().aztec[&4]["ROOT_ROLLUP"].fulfilled, 1);
+}
