@@ -40,6 +40,16 @@ if [ ! -x "$L1_TOOLS/@foundry-rs/anvil-linux-amd64/bin/anvil" ] || [ ! -d "$L1_T
   npm ci --prefix daemons/l1 --no-audit --no-fund --loglevel=error
 fi
 
+# Aztec's own prover client (@aztec/prover-client 4.1.2, pinned in
+# tests/aztec/package-lock.json): tests/aztec.rs drives our broker with its
+# broker client, agent and node facade. Install scripts are skipped: its
+# native parts (bb.js, LMDB) do not load on Debian 12 and are not needed.
+AZTEC_CLIENT=tests/aztec/node_modules/@aztec/prover-client/package.json
+if [ ! -f "$AZTEC_CLIENT" ]; then
+  echo "dev-setup: installing Aztec's prover client 4.1.2 (npm, tests/aztec)"
+  npm ci --prefix tests/aztec --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+
 # Rust toolchain and the test runner.
 if ! command -v cargo >/dev/null 2>&1; then
   echo "dev-setup: cargo is missing; install Rust (https://rustup.rs) and rerun" >&2

@@ -83,7 +83,11 @@ const METHODS: [(&str, [&str; 2]); 8] = [
 
 /// Method name prefixes of this API, for the front door's HTTP 400 on a
 /// failed single request (Aztec's convention).
-pub const PREFIXES: &[&str] = &["proverBroker_", "provingJobProducer_", "provingJobConsumer_"];
+pub const PREFIXES: &[&str] = &[
+    "proverBroker_",
+    "provingJobProducer_",
+    "provingJobConsumer_",
+];
 
 /// Longest error text kept from an agent.
 const MAX_REASON_CHARS: usize = 4096;

@@ -233,9 +233,27 @@ mod tests {
         let a = id(1, JobType::BaseParity);
         let b = id(2, JobType::RootRollup);
         let agent = String::from("agent");
-        m.observe(&Event::Enqueued { id: a.clone(), ty: "BASE_PARITY" }, t0);
-        m.observe(&Event::Cached { id: a.clone(), ty: "BASE_PARITY" }, t0);
-        m.observe(&Event::Enqueued { id: b.clone(), ty: "ROOT_ROLLUP" }, t0);
+        m.observe(
+            &Event::Enqueued {
+                id: a.clone(),
+                ty: "BASE_PARITY",
+            },
+            t0,
+        );
+        m.observe(
+            &Event::Cached {
+                id: a.clone(),
+                ty: "BASE_PARITY",
+            },
+            t0,
+        );
+        m.observe(
+            &Event::Enqueued {
+                id: b.clone(),
+                ty: "ROOT_ROLLUP",
+            },
+            t0,
+        );
         m.observe(
             &Event::Leased {
                 id: a.clone(),

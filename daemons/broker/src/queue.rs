@@ -452,8 +452,7 @@ impl Queue {
             .and_then(records::decode_u64);
         let mut bad = None;
         txn.scan_from(t.stats, b"", &mut |k, v| {
-            let key = records::parse_stats_key(k)
-                .and_then(|(e, b)| Some((e, Kind::from_byte(b)?)));
+            let key = records::parse_stats_key(k).and_then(|(e, b)| Some((e, Kind::from_byte(b)?)));
             match (key, records::decode_counts(v)) {
                 (Some(key), Some(c)) => {
                     q.stats.insert(key, c);
@@ -479,7 +478,11 @@ impl Queue {
             let ty = kind_of(&rec)?;
             rec.state = JobState::Queued;
             txn.put(t.jobs, key, &rec.encode())?;
-            txn.put(t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq), key)?;
+            txn.put(
+                t.queue,
+                &records::queue_key(ty.byte(), rec.epoch, rec.seq),
+                key,
+            )?;
             txn.del(t.leased, key)?;
             let c = q.stats.entry((rec.epoch, ty)).or_default();
             c.in_progress = c.in_progress.saturating_sub(1);
@@ -923,8 +926,7 @@ impl Queue {
             c.queued = c.queued.saturating_sub(1);
             c.in_progress += 1;
         });
-        self.queued_by_type[usize::from(ty.byte())] =
-            self.queued(ty).saturating_sub(1);
+        self.queued_by_type[usize::from(ty.byte())] = self.queued(ty).saturating_sub(1);
         self.events.push(Event::Leased {
             id: id.clone(),
             ty: ty.name(self.policy.aztec_version),
@@ -1227,7 +1229,10 @@ impl Queue {
             JobState::Fulfilled { .. } | JobState::Rejected { .. } => return Ok(()),
         };
         if was_queued {
-            txn.del(self.t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq))?;
+            txn.del(
+                self.t.queue,
+                &records::queue_key(ty.byte(), rec.epoch, rec.seq),
+            )?;
         } else {
             txn.del(self.t.leased, key)?;
         }
@@ -1415,7 +1420,10 @@ impl Queue {
         let ty = kind_of(&rec)?;
         match rec.state {
             JobState::Queued => {
-                txn.del(self.t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq))?;
+                txn.del(
+                    self.t.queue,
+                    &records::queue_key(ty.byte(), rec.epoch, rec.seq),
+                )?;
             }
             JobState::InProgress { .. } => {
                 txn.del(self.t.leased, key)?;

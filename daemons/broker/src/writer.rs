@@ -572,28 +572,15 @@ fn apply_aztec(
             retry,
             next,
             agent,
-        } => Reply::AztecJob(q.aztec_error(
-            txn,
-            &id,
-            &reason,
-            retry,
-            next.as_ref(),
-            &agent,
-            now,
-        )?),
+        } => {
+            Reply::AztecJob(q.aztec_error(txn, &id, &reason, retry, next.as_ref(), &agent, now)?)
+        }
         AztecOp::Progress {
             id,
             started_at,
             next,
             agent,
-        } => Reply::AztecJob(q.aztec_progress(
-            txn,
-            &id,
-            started_at,
-            next.as_ref(),
-            &agent,
-            now,
-        )?),
+        } => Reply::AztecJob(q.aztec_progress(txn, &id, started_at, next.as_ref(), &agent, now)?),
         AztecOp::Cancel(id) => {
             q.aztec_cancel(txn, &id)?;
             Reply::Unit

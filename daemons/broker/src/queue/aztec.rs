@@ -60,7 +60,11 @@ fn hex_short(d: &[u8; 32]) -> String {
 
 /// Where an Aztec job stands, as Aztec's broker answers (`not-found` for
 /// ids it does not know; a result's URI as the agent sent it).
-pub fn aztec_status(r: &impl Reader, t: &Tables, raw: &str) -> Result<ProvingJobStatus, BrokerError> {
+pub fn aztec_status(
+    r: &impl Reader,
+    t: &Tables,
+    raw: &str,
+) -> Result<ProvingJobStatus, BrokerError> {
     let Some(rec) = read_record(r, t, &JobId::foreign(raw))? else {
         return Ok(ProvingJobStatus::NotFound);
     };
@@ -268,7 +272,10 @@ impl Queue {
             agent: agent.to_string(),
         };
         let key = id.as_str().as_bytes();
-        txn.del(self.t.queue, &records::queue_key(ty.byte(), rec.epoch, rec.seq))?;
+        txn.del(
+            self.t.queue,
+            &records::queue_key(ty.byte(), rec.epoch, rec.seq),
+        )?;
         txn.put(self.t.jobs, key, &rec.encode())?;
         txn.put(self.t.leased, key, b"")?;
         // memory

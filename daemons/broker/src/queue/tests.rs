@@ -659,7 +659,10 @@ use aztec_prover_protocol::aztec::{AztecFilter, AztecJob, AztecLease};
 /// inputs inline in a `data:` URI of their inline proof store.
 fn aztec_job(epoch: Epoch, ty: u8, body: &str) -> AztecJob {
     AztecJob {
-        id: format!("{epoch}:{}:{body}", AztecVersion::V4_1_2.type_name(ty).unwrap()),
+        id: format!(
+            "{epoch}:{}:{body}",
+            AztecVersion::V4_1_2.type_name(ty).unwrap()
+        ),
         job_type: ty,
         epoch_number: epoch,
         inputs_uri: format!("data:application/json;charset=utf-8,%7B%22in%22%3A%22{body}%22%7D"),
@@ -734,7 +737,10 @@ fn aztec_ids_and_inline_uris_come_back_byte_for_byte() {
     let mut ext = aztec_job(2, 3, "ext");
     ext.inputs_uri = "gs://bucket/inputs/1".into();
     f.aztec_enqueue(&ext).unwrap();
-    assert_eq!(f.aztec_lease(&[3], 12).unwrap().job.inputs_uri, ext.inputs_uri);
+    assert_eq!(
+        f.aztec_lease(&[3], 12).unwrap().job.inputs_uri,
+        ext.inputs_uri
+    );
     // Our API never sees Aztec's jobs, nor Aztec's ours.
     f.enqueue(2, JobType::BaseRollup, b"ours");
     assert!(f.aztec_lease(&[], 13).is_none());
