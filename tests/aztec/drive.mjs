@@ -143,6 +143,15 @@ async function api(url, names, priority) {
   const done = await call('completed', producer.getCompletedJobs([]));
   assert.deepEqual(new Set(done), new Set([j3.id, j2.id, j4.id]));
 
+  // A large inline input (a real base rollup's is a few hundred KiB) comes
+  // back byte for byte.
+  const big = await make(3, T.PUBLIC_VM, 'big-' + 'é%,x'.repeat(200_000));
+  await producer.enqueueProvingJob(big);
+  const bigLease = await consumer.getProvingJob({ allowList: [T.PUBLIC_VM] });
+  assert.equal(bigLease.job.inputsUri, big.inputsUri);
+  assert.equal(await consumer.reportProvingJobSuccess(big.id, big.inputsUri), undefined);
+  assert.deepEqual(await producer.getProvingJobStatus(big.id), { status: 'fulfilled', value: big.inputsUri });
+
   // Outside Aztec's client: one request (not a batch) that fails is HTTP
   // 400 with Aztec's codes; a method of the wrong side is not found.
   const bad = await rawPost(url, { jsonrpc: '2.0', id: 1, method: 'proverBroker_getProvingJob', params: [{ allowList: [99] }] });

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use aztec_prover_common::front_door::{ANSWER_WAIT, AnswerBudget, AnswerSlot};
 use aztec_prover_common::rpc::{PeerAddr, error};
 use aztec_prover_protocol::aztec::{
     AztecFilter, AztecJob, AztecVersion, CALL_FAILED, INVALID_PARAMS,
@@ -89,24 +90,42 @@ pub const PREFIXES: &[&str] = &[
     "provingJobConsumer_",
 ];
 
+/// Most ids one `getCompletedJobs` may ask about (Aztec's facade asks
+/// about 1000 at a time).
+const MAX_IDS: usize = 10_000;
+
 /// Longest error text kept from an agent.
 const MAX_REASON_CHARS: usize = 4096;
 
-/// The API's state: the broker, and the version whose type numbers it speaks.
+/// Answers this large or larger reserve their memory in the answer budget
+/// while they are sent (inline inputs and proofs travel in answers).
+const LARGE_ANSWER: usize = 64 << 10;
+
+/// The API's state: the broker, the version whose type numbers it speaks,
+/// and the memory budget for large answers it shares with our API.
 pub struct AztecApi {
     broker: Broker,
     version: AztecVersion,
+    answers: AnswerBudget,
 }
 
 /// The Aztec-compatible methods, to merge into the broker's module.
-pub fn module(broker: Broker, version: AztecVersion) -> RpcModule<AztecApi> {
-    let mut module = RpcModule::new(AztecApi { broker, version });
+pub fn module(broker: Broker, version: AztecVersion, answers: AnswerBudget) -> RpcModule<AztecApi> {
+    let mut module = RpcModule::new(AztecApi {
+        broker,
+        version,
+        answers,
+    });
     for (method, names) in METHODS {
         for name in names {
             // Names are unique by construction; a clash would be a bug here.
             let registered = module.register_async_method(name, move |params, api, ext| {
                 let params = params.into_owned();
-                async move { api.call(method, params, &ext).await }
+                async move {
+                    let answer = api.call(method, params, &ext).await?;
+                    api.reserve(&answer, &ext).await?;
+                    Ok::<Value, ErrorObjectOwned>(answer)
+                }
             });
             debug_assert!(registered.is_ok(), "{name} registered twice");
         }
@@ -169,6 +188,32 @@ impl<'a> Args<'a> {
 }
 
 impl AztecApi {
+    /// Holds memory in the answer budget for a large answer until the door
+    /// has sent it: the URIs in it are a job's inline inputs or proof.
+    async fn reserve(&self, answer: &Value, ext: &Extensions) -> Result<(), ErrorObjectOwned> {
+        let uri_len = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map_or(0, str::len);
+        let len =
+            uri_len(answer, "value") + answer.get("job").map_or(0, |job| uri_len(job, "inputsUri"));
+        if len < LARGE_ANSWER {
+            return Ok(());
+        }
+        // The answer as a value and as text.
+        let bytes = len.saturating_mul(2).saturating_add(1024);
+        let reservation = self.answers.reserve(bytes, ANSWER_WAIT).await.ok_or_else(|| {
+            error(
+                CALL_FAILED,
+                format!(
+                    "too many large answers are being sent at once; no room for {len} bytes within {} s, try again",
+                    ANSWER_WAIT.as_secs()
+                ),
+            )
+        })?;
+        if let Some(slot) = ext.get::<AnswerSlot>() {
+            slot.hold(reservation);
+        }
+        Ok(())
+    }
+
     /// Checks a filter's type numbers against the version's table.
     fn filter(&self, args: &mut Args<'_>) -> Result<Option<AztecFilter>, ErrorObjectOwned> {
         let f: Option<AztecFilter> = args.optional("filter")?;
@@ -208,6 +253,12 @@ impl AztecApi {
             }
             "getCompletedJobs" => {
                 let ids: Vec<String> = args.next("ids")?;
+                if ids.len() > MAX_IDS {
+                    return Err(invalid(format!(
+                        "ids: {} ids, at most {MAX_IDS} a call",
+                        ids.len()
+                    )));
+                }
                 to_value(b.aztec_completed(ids).await.map_err(failed)?)
             }
             "getProvingJob" => {

@@ -142,12 +142,16 @@ pub async fn run(launch: Launch) -> Result<(), DaemonError> {
     if let Some(conn) = &bus {
         spawn_change_signals(conn.clone(), broker.clone());
     }
-    let mut module =
-        RpcAdapter::new(broker.clone(), (settings.answer_memory_mib as usize) << 20).into_rpc();
+    // Our API and Aztec's share the memory for large answers.
+    let answers = aztec_prover_common::front_door::AnswerBudget::new(
+        (settings.answer_memory_mib as usize) << 20,
+    );
+    let mut module = RpcAdapter::with_budget(broker.clone(), answers.clone()).into_rpc();
     module
         .merge(crate::aztec_rpc::module(
             broker.clone(),
             settings.policy().aztec_version,
+            answers,
         ))
         .map_err(|e| DaemonError::Rpc(std::io::Error::other(e)))?;
     let token = settings.auth_token.expose().trim().to_string();

@@ -34,22 +34,39 @@ impl BrokerBus {
 
 #[interface(name = "org.aztec.ProverBroker1")]
 impl BrokerBus {
-    /// Queued jobs per job type.
+    /// Queued jobs per job type (Aztec's jobs under `aztec:<TYPE>`).
     #[zbus(property)]
     fn queue_depth(&self) -> HashMap<String, u64> {
-        self.broker
-            .stats()
+        let stats = self.broker.stats();
+        let ours = stats
             .by_type()
             .into_iter()
-            .map(|(t, c)| (t.name().to_string(), c.queued))
-            .collect()
+            .map(|(t, c)| (t.name().to_string(), c.queued));
+        let aztec = stats
+            .aztec_by_type()
+            .into_iter()
+            .map(|(t, c)| (format!("aztec:{t}"), c.queued));
+        ours.chain(aztec).collect()
     }
 
-    /// Per epoch and job type: (epoch, type, queued, in progress, fulfilled, rejected).
+    /// Per epoch and job type: (epoch, type, queued, in progress, fulfilled,
+    /// rejected); Aztec's jobs under `aztec:<TYPE>`.
     #[zbus(property)]
     fn jobs_by_epoch(&self) -> Vec<(u64, String, u64, u64, u64, u64)> {
         let stats = self.broker.stats();
         let mut out = Vec::new();
+        for (epoch, per_type) in &stats.aztec {
+            for (t, c) in per_type {
+                out.push((
+                    *epoch,
+                    format!("aztec:{t}"),
+                    c.queued,
+                    c.in_progress,
+                    c.fulfilled,
+                    c.rejected,
+                ));
+            }
+        }
         for (epoch, per_type) in &stats.epochs {
             for (t, c) in per_type {
                 out.push((

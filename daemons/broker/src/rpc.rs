@@ -25,10 +25,13 @@ impl RpcAdapter {
     /// Wraps a handle; blobs read out at once take at most `answer_bytes`
     /// of memory.
     pub fn new(broker: Broker, answer_bytes: usize) -> RpcAdapter {
-        RpcAdapter {
-            broker,
-            answers: AnswerBudget::new(answer_bytes),
-        }
+        RpcAdapter::with_budget(broker, AnswerBudget::new(answer_bytes))
+    }
+
+    /// Wraps a handle; blobs read out share `answers` (with the
+    /// Aztec-compatible API's answers).
+    pub fn with_budget(broker: Broker, answers: AnswerBudget) -> RpcAdapter {
+        RpcAdapter { broker, answers }
     }
 }
 

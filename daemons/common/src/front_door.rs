@@ -93,16 +93,17 @@ pub struct AnswerReservation {
 /// Where a method leaves its [`AnswerReservation`] (found in the request's
 /// extensions) for the door to hold until the answer is sent.
 #[derive(Debug, Clone, Default)]
-pub struct AnswerSlot(Arc<std::sync::Mutex<Option<AnswerReservation>>>);
+pub struct AnswerSlot(Arc<std::sync::Mutex<Vec<AnswerReservation>>>);
 
 impl AnswerSlot {
-    /// Keeps `r` until this request's answer is sent.
+    /// Keeps `r` until this request's answer is sent (with those of the
+    /// other calls of a batch).
     pub fn hold(&self, r: AnswerReservation) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(r);
     }
 
-    fn take(&self) -> Option<AnswerReservation> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn take(&self) -> Vec<AnswerReservation> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -111,7 +112,7 @@ impl AnswerSlot {
 struct HeldAnswer {
     rest: Bytes,
     trailer_done: bool,
-    _reservation: AnswerReservation,
+    _reservation: Vec<AnswerReservation>,
 }
 
 impl http_body::Body for HeldAnswer {
@@ -418,9 +419,10 @@ where
                 }
                 response = HttpResponse::from_parts(parts, HttpBody::from(whole.to_vec()));
             }
-            let Some(reservation) = slot.take() else {
+            let reservation = slot.take();
+            if reservation.is_empty() {
                 return Ok(response);
-            };
+            }
             // Collected whole (it is already in memory), then handed out in
             // pieces while the reservation is held.
             let (parts, body) = response.into_parts();
