@@ -6,6 +6,7 @@
 //! Aztec's job types are numbers whose meaning changes between Aztec
 //! versions, so they are read through a versioned table ([`AztecVersion`]):
 //! adding a version is adding a table.
+#![doc = include_str!("../aztec-api.md")]
 
 use std::fmt;
 use std::str::FromStr;
