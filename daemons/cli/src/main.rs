@@ -932,6 +932,19 @@ fn status(m: &ArgMatches) -> Result<(), Failure> {
                 );
             }
         }
+        // Jobs of Aztec's own node and agents (the Aztec-compatible API).
+        for (epoch, per_type) in &stats.aztec {
+            for (t, c) in per_type {
+                println!(
+                    "{epoch:>8}  {:<20} {:>9} {:>12} {:>10} {:>9}",
+                    format!("aztec:{t}"),
+                    c.queued,
+                    c.in_progress,
+                    c.fulfilled,
+                    c.rejected
+                );
+            }
+        }
         println!(
             "lease timeout {} ms, {} retries, {} leases expired",
             stats.job_timeout_ms, stats.max_retries, stats.timeouts

@@ -911,3 +911,29 @@ fn aztec_jobs_survive_a_restart_and_a_lease_held_then_is_queued_again() {
     assert!(f.aztec_status(&a.id).is_settled());
     assert_eq!(f.q.stats().aztec[&4]["ROOT_ROLLUP"].fulfilled, 1);
 }
+
+#[test]
+fn a_store_of_aztec_jobs_under_another_version_is_refused_at_start() {
+    let mut f = fixture();
+    f.aztec_enqueue(&aztec_job(1, 16, "a")).unwrap();
+    // As if the jobs had been enqueued by a broker speaking another version.
+    {
+        let mut txn = f.store.write().unwrap();
+        txn.put(f.q.t.meta, b"aztec_version", b"9.9.9").unwrap();
+        txn.commit().unwrap();
+    }
+    let Fixture {
+        _dir,
+        path,
+        store,
+        q,
+        ..
+    } = f;
+    drop(q);
+    drop(store);
+    let (store, t) = open_store(&path, 1 << 26).unwrap();
+    let Err(e) = Queue::recover(&store, t, policy()) else {
+        panic!("a broker with another Aztec version started over the store");
+    };
+    assert!(e.to_string().contains("9.9.9"), "{e}");
+}
