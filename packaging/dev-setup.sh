@@ -44,10 +44,16 @@ fi
 # tests/aztec/package-lock.json): tests/aztec.rs drives our broker with its
 # broker client, agent and node facade. Install scripts are skipped: its
 # native parts (bb.js, LMDB) do not load on Debian 12 and are not needed.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 10) ? 0 : 1)'; then
+  echo "dev-setup: Node.js $(node --version) is older than 20.10, which Aztec's prover client needs (tests/aztec.rs will say so); install Node.js 20 (e.g. from NodeSource)" >&2
+fi
 AZTEC_CLIENT=tests/aztec/node_modules/@aztec/prover-client/package.json
 if [ ! -f "$AZTEC_CLIENT" ]; then
   echo "dev-setup: installing Aztec's prover client 4.1.2 (npm, tests/aztec)"
-  npm ci --prefix tests/aztec --ignore-scripts --no-audit --no-fund --loglevel=error
+  # `npm install` with the committed lock installs exactly the locked tree;
+  # `npm ci` refuses this lock, whose optional native packages for other
+  # platforms (macOS, Windows builds of a KZG library) the registry lacks.
+  npm install --prefix tests/aztec --ignore-scripts --no-save --no-audit --no-fund --loglevel=error
 fi
 
 # Rust toolchain and the test runner.

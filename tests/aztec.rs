@@ -2,7 +2,7 @@
 //! broker clients, its `ProvingAgent` and the `BrokerCircuitProverFacade`
 //! its node enqueues through) against our broker, a real process on
 //! loopback. The JavaScript side is `tests/aztec/drive.mjs`;
-//! `packaging/dev-setup.sh` installs the package (`npm ci` in tests/aztec).
+//! `packaging/dev-setup.sh` installs the package (`npm install` of the locked tree in tests/aztec).
 
 // A test's helpers panic to fail the test, as the tests themselves may.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,17 +25,36 @@ fn harness() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/aztec")
 }
 
-/// Whether Aztec's client is installed (and node runs); says why not.
+/// Whether Aztec's client is installed and a Node.js it runs on (20.10 or
+/// later, its packages' `engines`) is here; says why not.
 fn installed() -> bool {
     let package = harness().join("node_modules/@aztec/prover-client/package.json");
-    let node = Command::new("node").arg("--version").output();
-    if !package.exists() || !node.is_ok_and(|o| o.status.success()) {
+    if !package.exists() {
         cannot_run_here(
-            "Aztec's prover client is not installed: run packaging/dev-setup.sh (node, and npm ci in tests/aztec)",
+            "Aztec's prover client is not installed: run packaging/dev-setup.sh (npm install in tests/aztec)",
         );
         return false;
     }
-    true
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let number = |v: &str| -> Option<(u32, u32)> {
+        let mut parts = v.trim_start_matches('v').split('.');
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    match version.as_deref().and_then(number) {
+        Some(v) if v >= (20, 10) => true,
+        _ => {
+            cannot_run_here(&format!(
+                "Aztec's prover client needs Node.js 20.10 or later; node here: {}",
+                version.as_deref().unwrap_or("none")
+            ));
+            false
+        }
+    }
 }
 
 /// `node drive.mjs <args>` with Aztec's logs at warnings.
