@@ -4,7 +4,7 @@
 //! four-step transform over rows of eight.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -252,11 +252,105 @@ fn with_column<R>(len: usize, f: impl FnOnce(&mut [Row8]) -> R) -> R {
     })
 }
 
+/// Per-element factors of the four-step, precomputed once per size and
+/// kept between calls: multiplying by a stored factor is one
+/// multiplication an element, computing it as a running power two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factors {
+    /// After the first column NTTs: `scale * w^(c k1)` for column `c`, row `k1`.
+    Twiddles { log_n: u32, inverse: bool },
+    /// Before them (a forward coset transform): `g^(k n2 + c)` for input row `k`.
+    CosetIn { log_n: u32, g: [u64; 4] },
+    /// After the second column NTTs (an inverse coset transform):
+    /// `g^(c + k2 n1)` for column `c` of the middle matrix, output row `k2`.
+    CosetOut { log_n: u32, g: [u64; 4] },
+}
+
+/// Memory the kept factor tables may take in all (a 2^20 transform's table
+/// is 32 MiB; a Groth16 proof at 2^20 uses three).
+const FACTORS_BUDGET: usize = 160 << 20;
+
+/// Kept factor tables, the most recently used first.
+static FACTORS: Mutex<Vec<(Factors, Arc<Vec<Row8>>)>> = Mutex::new(Vec::new());
+
+/// The table of `key`, built by `build` (rows of eight columns, group by
+/// group, `rows` rows a group) the first time; `None` when it would not fit
+/// [`FACTORS_BUDGET`] (the caller then computes running powers).
+fn factors(
+    key: Factors,
+    n: usize,
+    rows: usize,
+    budget: usize,
+    build: impl Fn(usize) -> (Row8, Row8) + Sync,
+) -> Option<Arc<Vec<Row8>>> {
+    let bytes = n * std::mem::size_of::<Fr>();
+    if bytes > budget {
+        return None;
+    }
+    if let Ok(mut kept) = FACTORS.lock()
+        && let Some(at) = kept.iter().position(|(k, _)| *k == key)
+    {
+        let hit = kept.remove(at);
+        let table = hit.1.clone();
+        kept.insert(0, hit);
+        return Some(table);
+    }
+    // Group `g`'s rows start at `build(g).0` and advance by `build(g).1`.
+    let mut table = vec![[Fr::ZERO; 8]; n / 8];
+    table
+        .par_chunks_mut(rows)
+        .enumerate()
+        .for_each(|(g, group)| {
+            let (mut t, step) = build(g);
+            for row in group {
+                *row = t;
+                for l in 0..8 {
+                    t[l] = t[l].mul(&step[l]);
+                }
+            }
+        });
+    let table = Arc::new(table);
+    if let Ok(mut kept) = FACTORS.lock() {
+        kept.insert(0, (key, table.clone()));
+        let mut total = 0;
+        kept.retain(|(_, t)| {
+            total += t.len() * std::mem::size_of::<Row8>();
+            total <= FACTORS_BUDGET
+        });
+    }
+    Some(table)
+}
+
+/// `v[k][l] *= f[k][l]` for `v` below 4r and factors below r; the results
+/// below 2r ([`Fr::mul_lazy`]).
+fn scale_by_table_lazy(v: &mut [Row8], f: &[Row8]) {
+    for (row, t) in v.iter_mut().zip(f) {
+        for l in 0..8 {
+            row[l] = row[l].mul_lazy(&t[l]);
+        }
+    }
+}
+
+/// `v[k][l] *= f[k][l]`, the results below r.
+fn scale_by_table(v: &mut [Row8], f: &[Row8]) {
+    for (row, t) in v.iter_mut().zip(f) {
+        for l in 0..8 {
+            row[l] = row[l].mul(&t[l]);
+        }
+    }
+}
+
 /// The four-step transform (see `super::ifma` for the method) on the ABI's
 /// bytes: column NTTs of size n1 over eight adjacent columns at a time read
 /// straight from the bytes, twiddles, a transpose fused into the write to
 /// the middle matrix, then column NTTs of size n2 written straight back.
 fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<Fr>) {
+    four_step(data, log_n, inverse, coset, FACTORS_BUDGET);
+}
+
+/// [`transform_four_step`] with factor tables only when one fits `budget`
+/// (otherwise running powers, as for sizes past [`FACTORS_BUDGET`]).
+fn four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option<Fr>, budget: usize) {
     let (log1, log2) = (log_n - log_n / 2, log_n / 2);
     let (n1, n2) = (1usize << log1, 1usize << log2);
     let n = n1 * n2;
@@ -277,6 +371,34 @@ fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option
             x
         })
     };
+    // The factors, from the kept tables when they fit.
+    let twiddle_table = factors(Factors::Twiddles { log_n, inverse }, n, n1, budget, |g| {
+        (
+            [scale; 8],
+            std::array::from_fn(|l| w.pow(&[(8 * g + l) as u64])),
+        )
+    });
+    let coset_in = match (coset, inverse) {
+        (Some(c), false) => Some((
+            c,
+            factors(Factors::CosetIn { log_n, g: c.0 }, n, n1, budget, |g| {
+                (lanes(c, 8 * g, Fr::ONE), [c.pow(&[n2 as u64]); 8])
+            }),
+        )),
+        _ => None,
+    };
+    let coset_out = match (coset, inverse) {
+        (Some(c), true) => {
+            let ci = c.inverse().unwrap_or(Fr::ONE);
+            Some((
+                ci,
+                factors(Factors::CosetOut { log_n, g: ci.0 }, n, n2, budget, |h| {
+                    (lanes(ci, 8 * h, Fr::ONE), [ci.pow(&[n1 as u64]); 8])
+                }),
+            ))
+        }
+        _ => None,
+    };
     // Steps 1-3: columns 8g..8g+8 become rows 8g..8g+8 of the n2 x n1 matrix `mid`.
     let mut mid = SPARE
         .lock()
@@ -293,12 +415,21 @@ fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option
                     let at = (k * n2 + 8 * g) * 32;
                     *row = read8(&input[at..at + 256]);
                 }
-                if let (Some(c), false) = (coset, inverse) {
-                    scale_rows(col, lanes(c, 8 * g, Fr::ONE), [c.pow(&[n2 as u64]); 8]);
+                match &coset_in {
+                    Some((_, Some(t))) => scale_by_table_lazy(col, &t[g * n1..(g + 1) * n1]),
+                    Some((c, None)) => {
+                        scale_rows(col, lanes(*c, 8 * g, Fr::ONE), [c.pow(&[n2 as u64]); 8])
+                    }
+                    None => {}
                 }
                 column_ntt8(col, log1, &tw1, false);
-                let step: Row8 = std::array::from_fn(|l| w.pow(&[(8 * g + l) as u64]));
-                scale_rows_lazy(col, [scale; 8], step);
+                match &twiddle_table {
+                    Some(t) => scale_by_table_lazy(col, &t[g * n1..(g + 1) * n1]),
+                    None => {
+                        let step: Row8 = std::array::from_fn(|l| w.pow(&[(8 * g + l) as u64]));
+                        scale_rows_lazy(col, [scale; 8], step);
+                    }
+                }
                 for (k1, row) in col.iter().enumerate() {
                     for l in 0..8 {
                         rows[l * n1 + k1] = row[l];
@@ -313,7 +444,6 @@ fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option
     }
     {
         let mid = &mid;
-        let coset_inv = coset.map(|c| c.inverse().unwrap_or(Fr::ONE));
         per_group
             .into_par_iter()
             .enumerate()
@@ -322,10 +452,13 @@ fn transform_four_step(data: &mut [u8], log_n: u32, inverse: bool, coset: Option
                     for (i2, row) in col.iter_mut().enumerate() {
                         *row = std::array::from_fn(|l| mid[i2 * n1 + 8 * h + l]);
                     }
-                    let scaled = coset_inv.is_some() && inverse;
-                    column_ntt8(col, log2, &tw2, !scaled);
-                    if let (Some(ci), true) = (coset_inv, inverse) {
-                        scale_rows(col, lanes(ci, 8 * h, Fr::ONE), [ci.pow(&[n1 as u64]); 8]);
+                    column_ntt8(col, log2, &tw2, coset_out.is_none());
+                    match &coset_out {
+                        Some((_, Some(t))) => scale_by_table(col, &t[h * n2..(h + 1) * n2]),
+                        Some((ci, None)) => {
+                            scale_rows(col, lanes(*ci, 8 * h, Fr::ONE), [ci.pow(&[n1 as u64]); 8])
+                        }
+                        None => {}
                     }
                     for (k2, row) in col.iter().enumerate() {
                         write8(row, segs[k2]);
@@ -403,4 +536,44 @@ fn scale_by_powers(v: &mut [Fr], g: Fr, c: Fr) {
             acc = acc.mul(&g);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept factor tables and the running powers (what sizes past the
+    /// budget use) give the same transforms, forward, inverse and coset.
+    #[test]
+    fn factor_tables_and_running_powers_agree() {
+        let log_n = 13;
+        let n = 1usize << log_n;
+        let data: Vec<u8> = (0..n)
+            .flat_map(|i| {
+                let x = Fr::from_canonical([i as u64 * 0x9e37_79b9 + 1, i as u64, 3, 1]);
+                crate::field::limbs_to_bytes(&x.to_canonical())
+            })
+            .collect();
+        let g = Fr::from_canonical([7, 0, 0, 0]);
+        for (inverse, coset) in [
+            (false, None),
+            (true, None),
+            (false, Some(g)),
+            (true, Some(g)),
+        ] {
+            let mut tables = data.clone();
+            let mut powers = data.clone();
+            // Twice with tables: built, then read back from the cache.
+            for _ in 0..2 {
+                tables.copy_from_slice(&data);
+                four_step(&mut tables, log_n, inverse, coset, FACTORS_BUDGET);
+            }
+            four_step(&mut powers, log_n, inverse, coset, 0);
+            assert!(
+                tables == powers,
+                "inverse {inverse}, coset {}",
+                coset.is_some()
+            );
+        }
+    }
 }
