@@ -158,6 +158,52 @@ pub(crate) const fn sbb(a: u64, b: u64, borrow: &mut u64) -> u64 {
     t as u64
 }
 
+/// `a * b` as eight limbs (schoolbook), for products reduced later
+/// ([`redc`]): Fq2's product reduces two sums of such products instead of
+/// three products.
+#[inline(always)]
+pub(crate) fn wide_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 8] {
+    let mut t = [0u64; 8];
+    for i in 0..4 {
+        let mut c = 0u64;
+        for j in 0..4 {
+            t[i + j] = mac(t[i + j], a[i], b[j], &mut c);
+        }
+        t[i + 4] = c;
+    }
+    t
+}
+
+/// Montgomery reduction of eight limbs: `t * 2^-256 mod m`, below 2m, for
+/// `t < m * 2^256`.
+#[inline(always)]
+pub(crate) fn redc<P: FieldParams>(mut t: [u64; 8]) -> [u64; 4] {
+    let m = &P::MODULUS;
+    // The carry out of row i's top limb, which row i + 1 adds one limb up.
+    let mut extra = 0u64;
+    for i in 0..4 {
+        let k = t[i].wrapping_mul(P::INV);
+        let mut c = 0u64;
+        for j in 0..4 {
+            t[i + j] = mac(t[i + j], k, m[j], &mut c);
+        }
+        let mut over = 0u64;
+        t[i + 4] = adc(t[i + 4], c, &mut over);
+        let mut over2 = 0u64;
+        t[i + 4] = adc(t[i + 4], extra, &mut over2);
+        extra = over + over2;
+    }
+    [t[4], t[5], t[6], t[7]]
+}
+
+/// `a - b` on eight limbs; the borrow is all ones when `b > a`.
+#[inline(always)]
+pub(crate) fn sub_wide(a: &[u64; 8], b: &[u64; 8]) -> ([u64; 8], u64) {
+    let mut borrow = 0u64;
+    let d = std::array::from_fn(|i| sbb(a[i], b[i], &mut borrow));
+    (d, borrow)
+}
+
 /// The CIOS rows of [`Fp::mul_portable`], unreduced (below 2m for inputs
 /// below m; see [`Fp::mul_lazy`] for wider inputs).
 #[inline(always)]

@@ -106,6 +106,34 @@ fn fq2_matches_arkworks() {
     }
 }
 
+#[test]
+fn fq2_products_at_the_edges_match_arkworks() {
+    // Parts 0, 1, 2, q - 1, q - 2 and (q - 1) / 2 in every combination:
+    // the wide Karatsuba's sums and differences at their extremes.
+    let minus = |k: u64| -ark_bn254::Fq::from(k);
+    let parts = [
+        ark_bn254::Fq::from(0u64),
+        ark_bn254::Fq::from(1u64),
+        ark_bn254::Fq::from(2u64),
+        minus(1),
+        minus(2),
+        -ark_bn254::Fq::from(2u64).inverse().unwrap(),
+    ];
+    let back = |z: Fq2| ark_bn254::Fq2::new(theirs_fq(&z.c0), theirs_fq(&z.c1));
+    for a0 in parts {
+        for a1 in parts {
+            for b0 in parts {
+                for b1 in parts {
+                    let (a, b) = (ark_bn254::Fq2::new(a0, a1), ark_bn254::Fq2::new(b0, b1));
+                    let x = Fq2::new(ours_fq(&a.c0), ours_fq(&a.c1));
+                    let y = Fq2::new(ours_fq(&b.c0), ours_fq(&b.c1));
+                    assert_eq!(back(Field::mul(&x, &y)), a * b, "{a} * {b}");
+                }
+            }
+        }
+    }
+}
+
 /// `k * m + x` as limbs (no overflow for the values used here).
 fn times_m_plus<P: FieldParams>(k: u64, x: [u64; 4]) -> [u64; 4] {
     let mut out = x;
