@@ -71,25 +71,6 @@ fn url(d: &ChildDaemon) -> String {
     format!("http://{}", d.addr.expect("broker address"))
 }
 
-/// Starts a broker on `port` (0: any) over `dir`'s store.
-fn broker_on(dir: &Path, name: &str, port: u16) -> ChildDaemon {
-    let mut args = broker_args(&dir.join("data"));
-    let at = args
-        .iter()
-        .position(|a| a == "--proverBroker.proverBrokerPort")
-        .unwrap();
-    args[at + 1] = port.to_string();
-    let cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    ChildDaemon::spawn(
-        name,
-        cmd,
-        dir,
-        &dir.join(format!("{name}.log")),
-        Duration::from_secs(60),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Runs a driver to its end; returns its output, failing with it when the
 /// driver fails.
 fn run_to_end(mut c: Command) -> String {
@@ -151,7 +132,7 @@ fn aztecs_broker_client_gets_every_answer_as_from_its_own_broker() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let broker = broker_on(dir.path(), "broker", 0);
+    let broker = start_broker_on(dir.path(), "broker", 0, &[]);
     let v = AztecVersion::V4_1_2;
     let names = v.type_names().join(",");
     let priority: Vec<String> = v.priority_order().iter().map(u8::to_string).collect();
@@ -167,7 +148,7 @@ async fn aztecs_agents_and_facade_carry_on_through_a_kill_9_of_the_broker() {
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut broker = broker_on(dir.path(), "broker", port);
+    let mut broker = start_broker_on(dir.path(), "broker", port, &[]);
     let jobs = 150;
     let (mut driver, lines) =
         spawn_lines(drive(&["run", &url(&broker), &jobs.to_string(), "4", "40"]));
@@ -179,7 +160,7 @@ async fn aztecs_agents_and_facade_carry_on_through_a_kill_9_of_the_broker() {
     });
     broker.kill9().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let broker = broker_on(dir.path(), "broker-restarted", port);
+    let broker = start_broker_on(dir.path(), "broker-restarted", port, &[]);
     let done = wait_line(&lines, Duration::from_secs(240), |l| {
         l.starts_with("RUN OK") || l.starts_with("RUN FAILED") || l.starts_with("FAILED")
     });
@@ -215,7 +196,7 @@ fn aztecs_agents_against_our_broker_and_against_aztecs_own_in_one_run() {
         listening.trim_start_matches("LISTENING ")
     );
     let dir = tempfile::tempdir().unwrap();
-    let ours = broker_on(dir.path(), "broker", 0);
+    let ours = start_broker_on(dir.path(), "broker", 0, &[]);
     let (jobs, agents) = ("600", "8");
     let mut rates = Vec::new();
     for round in 0..2 {

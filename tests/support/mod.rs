@@ -98,7 +98,19 @@ pub fn start_broker(dir: &Path, extra: &[&str]) -> ChildDaemon {
 
 /// Like [`start_broker`], with a log name (for several brokers in one test).
 pub fn start_broker_named(dir: &Path, name: &str, extra: &[&str]) -> ChildDaemon {
-    let args = broker_args(&dir.join("data"));
+    start_broker_on(dir, name, 0, extra)
+}
+
+/// Like [`start_broker_named`], listening on `port` (0: any free one; a
+/// fixed one lets a restarted broker take its clients back).
+pub fn start_broker_on(dir: &Path, name: &str, port: u16, extra: &[&str]) -> ChildDaemon {
+    let mut args = broker_args(&dir.join("data"));
+    if let Some(at) = args
+        .iter()
+        .position(|a| a == "--proverBroker.proverBrokerPort")
+    {
+        args[at + 1] = port.to_string();
+    }
     let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
     cmd.args(extra);
     ChildDaemon::spawn(

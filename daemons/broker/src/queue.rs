@@ -897,25 +897,49 @@ impl Queue {
                 }
             }
         }
-        let Some((_, qkey, idbytes)) = best else {
+        let Some((_, _, idbytes)) = best else {
             return Ok(None);
         };
         let id = stored_id(&idbytes)?;
         let mut rec = read_record(txn, &self.t, &id)?
             .ok_or_else(|| corrupt(format!("queued job {id} has no record")))?;
-        let ty = kind_of(&rec)?;
         let started_at = self.stamp(now_ms);
+        let ty = self.lease_queued(txn, &id, &mut rec, agent, started_at, now_ms)?;
+        self.events.push(Event::Leased {
+            id: id.clone(),
+            ty: ty.name(self.policy.aztec_version),
+            agent: agent.to_string(),
+        });
+        Ok(Some((id, rec, started_at)))
+    }
+
+    /// Takes queued job `id` (record `rec`) out of its queue under a lease
+    /// of `agent` stamped `started_at`, in the store and in memory; returns
+    /// its kind.
+    fn lease_queued(
+        &mut self,
+        txn: &mut WriteTxn<'_>,
+        id: &JobId,
+        rec: &mut JobRecord,
+        agent: &str,
+        started_at: u64,
+        now_ms: u64,
+    ) -> Result<Kind, BrokerError> {
+        let ty = kind_of(rec)?;
         rec.state = JobState::InProgress {
             started_at,
             agent: agent.to_string(),
         };
         let key = id.as_str().as_bytes();
         txn.put(self.t.jobs, key, &rec.encode())?;
-        txn.del(self.t.queue, &qkey)?;
+        txn.del(
+            self.t.queue,
+            &records::queue_key(ty.byte(), rec.epoch, rec.seq),
+        )?;
         txn.put(self.t.leased, key, b"")?;
         // memory
         self.set_lease(
-            &id,
+            id,
             Lease {
                 started_at,
                 deadline_ms: now_ms + self.policy.job_timeout_ms,
@@ -927,12 +951,7 @@ impl Queue {
             c.in_progress += 1;
         });
         self.queued_by_type[usize::from(ty.byte())] = self.queued(ty).saturating_sub(1);
-        self.events.push(Event::Leased {
-            id: id.clone(),
-            ty: ty.name(self.policy.aztec_version),
-            agent: agent.to_string(),
-        });
-        Ok(Some((id, rec, started_at)))
+        Ok(ty)
     }
 
     /// Checks that `started_at` is the live lease of `id`; returns the record.

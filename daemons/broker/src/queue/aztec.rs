@@ -254,47 +254,6 @@ impl Queue {
         }))
     }
 
-    /// Takes a queued job out of its queue as if `agent` had leased it at
-    /// `started_at` (a report or heartbeat for a job the broker had queued
-    /// again: after a restart, or after its lease expired).
-    fn adopt(
-        &mut self,
-        txn: &mut WriteTxn<'_>,
-        id: &JobId,
-        rec: &mut JobRecord,
-        agent: &str,
-        started_at: u64,
-        now_ms: u64,
-    ) -> Result<(), BrokerError> {
-        let ty = kind_of(rec)?;
-        rec.state = JobState::InProgress {
-            started_at,
-            agent: agent.to_string(),
-        };
-        let key = id.as_str().as_bytes();
-        txn.del(
-            self.t.queue,
-            &records::queue_key(ty.byte(), rec.epoch, rec.seq),
-        )?;
-        txn.put(self.t.jobs, key, &rec.encode())?;
-        txn.put(self.t.leased, key, b"")?;
-        // memory
-        self.set_lease(
-            id,
-            Lease {
-                started_at,
-                deadline_ms: now_ms + self.policy.job_timeout_ms,
-                agent: agent.to_string(),
-            },
-        );
-        self.bump(rec.epoch, ty, |c| {
-            c.queued = c.queued.saturating_sub(1);
-            c.in_progress += 1;
-        });
-        self.queued_by_type[usize::from(ty.byte())] = self.queued(ty).saturating_sub(1);
-        Ok(())
-    }
-
     /// Aztec's `reportProvingJobSuccess`: accepted whatever the lease (also
     /// for a job queued again); ignored for unknown or settled jobs, which
     /// get no next job; otherwise the next job the filter admits.
@@ -312,7 +271,9 @@ impl Queue {
         };
         match rec.state {
             JobState::Fulfilled { .. } | JobState::Rejected { .. } => return Ok(None),
-            JobState::Queued => self.adopt(txn, &id, &mut rec, agent, now_ms, now_ms)?,
+            JobState::Queued => {
+                self.lease_queued(txn, &id, &mut rec, agent, now_ms, now_ms)?;
+            }
             JobState::InProgress { .. } => {}
         }
         let (text, blob) = self.keep_uri(txn, uri)?;
@@ -341,7 +302,9 @@ impl Queue {
             JobState::Fulfilled { .. } | JobState::Rejected { .. } => {
                 return self.aztec_lease(txn, next, agent, now_ms);
             }
-            JobState::Queued => self.adopt(txn, &id, &mut rec, agent, now_ms, now_ms)?,
+            JobState::Queued => {
+                self.lease_queued(txn, &id, &mut rec, agent, now_ms, now_ms)?;
+            }
             JobState::InProgress { .. } => {}
         }
         let following = self.aztec_lease(txn, next, agent, now_ms)?;
@@ -375,7 +338,7 @@ impl Queue {
                 self.aztec_lease(txn, next, agent, now_ms)
             }
             JobState::Queued => {
-                self.adopt(txn, &id, &mut rec, agent, started_at, now_ms)?;
+                self.lease_queued(txn, &id, &mut rec, agent, started_at, now_ms)?;
                 Ok(None)
             }
             JobState::InProgress { .. } => {
