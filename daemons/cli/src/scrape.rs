@@ -41,7 +41,9 @@ pub fn sum(text: &str, name: &str, label: Option<&str>) -> f64 {
                 .is_none_or(|want| labels.contains(want))
                 .then(|| value.trim().parse::<f64>().ok())?
         })
-        .sum()
+        // Folded from +0: `Sum` of floats starts at -0, which prints "-0"
+        // for a series that is absent.
+        .fold(0.0, |a, b| a + b)
 }
 
 #[cfg(test)]
@@ -70,5 +72,7 @@ mod tests {
             12.5
         );
         assert_eq!(super::sum(text, "missing", None), 0.0);
+        // An absent series prints as 0, not -0.
+        assert_eq!(super::sum(text, "missing", None).to_string(), "0");
     }
 }
