@@ -29,6 +29,27 @@ pub trait LaneField: Copy {
     fn mul(f: &Field8, a: &Self, b: &Self) -> Self;
     /// `a^2`.
     fn square(f: &Field8, a: &Self) -> Self;
+    /// `a * b` for inputs below 8p, below 2p (not necessarily canonical).
+    /// Fields without a lazy form give the canonical product.
+    fn mul_lazy(f: &Field8, a: &Self, b: &Self) -> Self {
+        Self::mul(f, a, b)
+    }
+    /// `a^2` for an input below 8p, below 2p (as [`LaneField::mul_lazy`]).
+    fn square_lazy(f: &Field8, a: &Self) -> Self {
+        Self::square(f, a)
+    }
+    /// `a - b` as `a + 2p - b` without reduction (`b` below 2p), or canonical.
+    fn sub_loose(f: &Field8, a: &Self, b: &Self) -> Self {
+        Self::sub(f, a, b)
+    }
+    /// `a - b - c` as `a + 2p - b - c` without reduction (`b + c` below 2p), or canonical.
+    fn sub2_loose(f: &Field8, a: &Self, b: &Self, c: &Self) -> Self {
+        Self::sub(f, &Self::sub(f, a, b), c)
+    }
+    /// A value below 4p made canonical (canonical values stay as they are).
+    fn canonical4(_f: &Field8, a: &Self) -> Self {
+        *a
+    }
     /// `mask ? b : a` per lane.
     fn select(f: &Field8, mask: u8, a: &Self, b: &Self) -> Self;
     /// Lanes where `a == 0`.
@@ -93,6 +114,31 @@ impl LaneField for V8 {
     fn square(f: &Field8, a: &V8) -> V8 {
         // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.square(a) }
+    }
+    #[inline(always)]
+    fn mul_lazy(f: &Field8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.mul_lazy(a, b) }
+    }
+    #[inline(always)]
+    fn square_lazy(f: &Field8, a: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.square_lazy(a) }
+    }
+    #[inline(always)]
+    fn sub_loose(f: &Field8, a: &V8, b: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.sub_loose(a, b) }
+    }
+    #[inline(always)]
+    fn sub2_loose(f: &Field8, a: &V8, b: &V8, c: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.sub2_loose(a, b, c) }
+    }
+    #[inline(always)]
+    fn canonical4(f: &Field8, a: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.canonical4(a) }
     }
     #[inline(always)]
     fn select(f: &Field8, mask: u8, a: &V8, b: &V8) -> V8 {

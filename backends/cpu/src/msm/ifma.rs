@@ -456,6 +456,9 @@ pub(crate) fn identity_lanes(a: &[__m512i; 4], b: &[__m512i; 4]) -> u8 {
 /// waiting for the last (a product's latency is several times its
 /// throughput), while independent chains overlap. The chains' products are
 /// inverted together.
+///
+/// The products are lazy (below 2p, see [`Field8::mul_lazy`]): the inverses
+/// are below 2p, not necessarily canonical.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn batch_inverses(f: &Field8, dens: &[V8]) -> Vec<V8> {
@@ -464,24 +467,25 @@ fn batch_inverses(f: &Field8, dens: &[V8]) -> Vec<V8> {
     for (i, d) in dens.iter().enumerate() {
         let k = i % CHAINS;
         out.push(acc[k]);
-        acc[k] = f.mul(&acc[k], d);
+        acc[k] = f.mul_lazy(&acc[k], d);
     }
     // One inversion for all chains: the prefix of the chain products, the
     // inverse of their product, then each chain's inverse on the way down.
     let mut pre = [f.one; CHAINS];
     for k in 1..CHAINS {
-        pre[k] = f.mul(&pre[k - 1], &acc[k - 1]);
+        pre[k] = f.mul_lazy(&pre[k - 1], &acc[k - 1]);
     }
-    let mut inv_rest = invert_lanes(&f.mul(&pre[CHAINS - 1], &acc[CHAINS - 1]));
+    let all = f.canonical(&f.mul_lazy(&pre[CHAINS - 1], &acc[CHAINS - 1]));
+    let mut inv_rest = invert_lanes(&all);
     let mut inv = [f.one; CHAINS];
     for k in (0..CHAINS).rev() {
-        inv[k] = f.mul(&inv_rest, &pre[k]);
-        inv_rest = f.mul(&inv_rest, &acc[k]);
+        inv[k] = f.mul_lazy(&inv_rest, &pre[k]);
+        inv_rest = f.mul_lazy(&inv_rest, &acc[k]);
     }
     for (i, (o, d)) in out.iter_mut().zip(dens).enumerate().rev() {
         let k = i % CHAINS;
-        *o = f.mul(&inv[k], o);
-        inv[k] = f.mul(&inv[k], d);
+        *o = f.mul_lazy(&inv[k], o);
+        inv[k] = f.mul_lazy(&inv[k], d);
     }
     out
 }
@@ -668,10 +672,16 @@ fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> 
     let invs = batch_inverses(&f, &norms);
     let mut specials = Vec::new();
     for (v, (g, ninv)) in groups.iter().zip(&invs).enumerate() {
+        // Lazy products (below 2p) and unreduced differences (below 8p)
+        // on the way; x3 and y3 are made canonical once, for storing.
         let dinv = L::inverse_from_norm(&f, &g.d, ninv);
-        let lambda = L::mul(&f, &L::sub(&f, &g.y2, &g.y1), &dinv);
-        let x3 = L::sub(&f, &L::sub(&f, &L::square(&f, &lambda), &g.x1), &g.x2);
-        let y3 = L::sub(&f, &L::mul(&f, &lambda, &L::sub(&f, &g.x1, &x3)), &g.y1);
+        let lambda = L::mul_lazy(&f, &L::sub_loose(&f, &g.y2, &g.y1), &dinv);
+        let x3 = L::canonical4(
+            &f,
+            &L::sub2_loose(&f, &L::square_lazy(&f, &lambda), &g.x1, &g.x2),
+        );
+        let y3 = L::mul_lazy(&f, &lambda, &L::sub_loose(&f, &g.x1, &x3));
+        let y3 = L::canonical4(&f, &L::sub_loose(&f, &y3, &g.y1));
         let mut out = [[_mm512_setzero_si512(); 8]; 2];
         for k in 0..L::PARTS {
             set_part_words(&mut out, k, x3.part(k));
