@@ -933,6 +933,10 @@ mod tests {
         }
     }
 
+    /// A lane's raw limbs, the bound they must be below (in multiples of p),
+    /// and the canonical value.
+    type Raw = ([u64; 5], u64, [u64; 5]);
+
     /// Each lazy operation's raw result with its bound in multiples of p and
     /// its canonical value, beside the canonical operations' results (`wa`,
     /// `wb` below 8p; `ca`, `cb` their canonical values).
@@ -942,7 +946,7 @@ mod tests {
         wb: &Lanes52,
         ca: &Lanes52,
         cb: &Lanes52,
-    ) -> ([[([u64; 5], u64, [u64; 5]); 8]; 4], [Lanes52; 4]) {
+    ) -> ([[Raw; 8]; 4], [Lanes52; 4]) {
         let f = Field8::new(&FQ);
         let (wa, wb) = (V8::from_lanes(wa), V8::from_lanes(wb));
         let (ca, cb) = (V8::from_lanes(ca), V8::from_lanes(cb));
