@@ -450,8 +450,21 @@ fn window_task<K: Kernel>(
         copies += (n as usize).div_ceil(cap).max(1);
     }
     first.push(copies as u32);
-    let mut turn = vec![0u32; nb];
     let mut acc = Accumulator::new(k, points, copies);
+    if copies == nb {
+        // No bucket split (the usual case): a digit names its bucket.
+        for (i, &d) in digits.iter().enumerate() {
+            if d != 0 {
+                let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
+                acc.push(u32::from(d.unsigned_abs()) - 1, r);
+            }
+        }
+        let buckets = acc.finish();
+        let sum = k.reduce(&buckets, &first);
+        k.recycle(buckets);
+        return sum;
+    }
+    let mut turn = vec![0u32; nb];
     for (i, &d) in digits.iter().enumerate() {
         if d == 0 {
             continue;
