@@ -178,22 +178,6 @@ fn to_mont_lanes(xs: &[[u64; 5]; 8]) -> [[u64; 5]; 8] {
     f.to_mont(&V8::from_lanes(xs)).to_lanes()
 }
 
-/// `p - y` for a canonical `y` (zero stays zero), on 52-bit limbs.
-fn neg52(y: &[u64; 5]) -> [u64; 5] {
-    if y.iter().all(|l| *l == 0) {
-        return *y;
-    }
-    let p = &FQ.p;
-    let mut out = [0u64; 5];
-    let mut borrow = 0i64;
-    for j in 0..5 {
-        let d = p[j] as i64 - y[j] as i64 + borrow;
-        out[j] = (d & ((1 << 52) - 1)) as u64;
-        borrow = d >> 52;
-    }
-    out
-}
-
 impl<F: Coord, const W: usize> Ifma<F, W> {
     /// The kernel, if this CPU can run it.
     pub fn new() -> Option<Self> {
@@ -207,8 +191,19 @@ impl<F: Coord, const W: usize> Ifma<F, W> {
     fn get(points: &[Line<W>], r: u32) -> Line<W> {
         let mut p = points[(r & !NEG) as usize];
         if r & NEG != 0 && !p.is_identity() {
+            // A part's four words are its (Montgomery) integer: `p - y` on
+            // 64-bit words, zero staying zero.
             for k in F::PARTS..Self::POINT_PARTS {
-                p.set_part52(k, &neg52(&p.part52(k)));
+                let y = &mut p.0[4 * k..4 * k + 4];
+                if y.iter().any(|w| *w != 0) {
+                    let mut borrow = false;
+                    for (w, m) in y.iter_mut().zip(FqParams::MODULUS) {
+                        let (d, b1) = m.overflowing_sub(*w);
+                        let (d, b2) = d.overflowing_sub(u64::from(borrow));
+                        *w = d;
+                        borrow = b1 || b2;
+                    }
+                }
             }
         }
         p
