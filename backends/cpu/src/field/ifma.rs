@@ -433,6 +433,21 @@ impl Field8 {
         V8(normalize(t))
     }
 
+    /// `p - a` for a canonical `a`, limbs normalized but not reduced (below
+    /// 2p: `p` for zero).
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX-512F and AVX-512 IFMA (a `Field8` exists).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub fn neg_loose(&self, a: &V8) -> V8 {
+        let mut t = self.p;
+        for (tj, aj) in t.iter_mut().zip(a.0) {
+            *tj = _mm512_sub_epi64(*tj, aj);
+        }
+        V8(normalize(t))
+    }
+
     /// A value below 4p (limbs normalized) made canonical.
     ///
     /// # Safety
@@ -946,7 +961,7 @@ mod tests {
         wb: &Lanes52,
         ca: &Lanes52,
         cb: &Lanes52,
-    ) -> ([[Raw; 8]; 4], [Lanes52; 4]) {
+    ) -> ([[Raw; 8]; 5], [Lanes52; 5]) {
         let f = Field8::new(&FQ);
         let (wa, wb) = (V8::from_lanes(wa), V8::from_lanes(wb));
         let (ca, cb) = (V8::from_lanes(ca), V8::from_lanes(cb));
@@ -962,12 +977,14 @@ mod tests {
             raw(f.square_lazy(&wa), 2),
             raw(f.sub_loose(&la, &lb), 4),
             raw(f.sub2_loose(&la, &ca, &cb), 4),
+            raw(f.neg_loose(&cb), 2),
         ];
         let exact = [
             f.mul(&ca, &cb).to_lanes(),
             f.mul(&ca, &ca).to_lanes(),
             f.sub(&ca, &cb).to_lanes(),
             f.sub(&f.sub(&ca, &ca), &cb).to_lanes(),
+            f.sub(&V8::zero(), &cb).to_lanes(),
         ];
         (lazy, exact)
     }

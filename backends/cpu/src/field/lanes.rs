@@ -46,6 +46,14 @@ pub trait LaneField: Copy {
     fn sub2_loose(f: &Field8, a: &Self, b: &Self, c: &Self) -> Self {
         Self::sub(f, &Self::sub(f, a, b), c)
     }
+    /// `-a` for a canonical `a`, below 2p (as `p - a`), or canonical.
+    fn neg_loose(f: &Field8, a: &Self) -> Self {
+        Self::sub(f, &Self::zero(), a)
+    }
+    /// Lanes where `a == b` (both canonical).
+    fn eq_mask(f: &Field8, a: &Self, b: &Self) -> u8 {
+        Self::zero_mask(f, &Self::sub(f, a, b))
+    }
     /// A value below 4p made canonical (canonical values stay as they are).
     fn canonical4(_f: &Field8, a: &Self) -> Self {
         *a
@@ -134,6 +142,16 @@ impl LaneField for V8 {
     fn sub2_loose(f: &Field8, a: &V8, b: &V8, c: &V8) -> V8 {
         // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
         unsafe { f.sub2_loose(a, b, c) }
+    }
+    #[inline(always)]
+    fn neg_loose(f: &Field8, a: &V8) -> V8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.neg_loose(a) }
+    }
+    #[inline(always)]
+    fn eq_mask(f: &Field8, a: &V8, b: &V8) -> u8 {
+        // SAFETY: `f` is a `Field8`, which exists only where the CPU has IFMA.
+        unsafe { f.eq_mask(a, b) }
     }
     #[inline(always)]
     fn canonical4(f: &Field8, a: &V8) -> V8 {

@@ -645,13 +645,15 @@ fn add_batch<L: LaneField>(bw: &mut [u64], pw: &[u64], batch: &[(u32, u32)]) -> 
         let x2: L = coord_of(&pl, 0);
         let y1: L = coord_of(&bl, L::PARTS);
         let y2: L = coord_of(&pl, L::PARTS);
+        // Only inputs of lazy operations from here: -y2 and x2 - x1 need no
+        // reduction (below 2p and 3p); equal x is found on the canonical x.
         let y2 = if ix.neg == 0 {
             y2
         } else {
-            L::select(&f, ix.neg, &y2, &L::sub(&f, &L::zero(), &y2))
+            L::select(&f, ix.neg, &y2, &L::neg_loose(&f, &y2))
         };
-        let d = L::sub(&f, &x2, &x1);
-        let special = L::zero_mask(&f, &d) | ident | ix.pad;
+        let d = L::sub_loose(&f, &x2, &x1);
+        let special = L::eq_mask(&f, &x1, &x2) | ident | ix.pad;
         let d = L::select(&f, special, &d, &L::one(&f));
         norms.push(L::norm(&f, &d));
         groups.push(Group {
