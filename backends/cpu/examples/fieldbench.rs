@@ -55,6 +55,26 @@ fn main() {
     println!(
         "mul throughput: ours {our_tp:.2} ns, arkworks {ark_tp:.2} ns; latency: ours {our_lat:.2} ns, arkworks {ark_lat:.2} ns"
     );
+    if aztec_backend_cpu::field::adx::enable() {
+        let t = std::time::Instant::now();
+        let mut acc3: [Fq; 8] = ours.clone().try_into().unwrap();
+        for _ in 0..iters {
+            for x in acc3.iter_mut() {
+                *x = x.mul(&ob);
+            }
+        }
+        let adx_tp = t.elapsed().as_nanos() as f64 / (iters * 8) as f64;
+        assert_eq!(acc3, acc2);
+        let t = std::time::Instant::now();
+        let mut y3 = ours[0];
+        for _ in 0..iters * 4 {
+            y3 = y3.mul(&ob);
+        }
+        let adx_lat = t.elapsed().as_nanos() as f64 / (iters * 4) as f64;
+        assert_eq!(y3, y);
+        println!("adx mul throughput: {adx_tp:.2} ns; latency: {adx_lat:.2} ns");
+        aztec_backend_cpu::field::adx::disable();
+    }
     // inversion: a chain, each inverse feeding the next (ours by divsteps,
     // Fermat's x^(p-2) as before, arkworks)
     use ark_ff::Field as _;

@@ -33,6 +33,11 @@ pub fn enable() -> bool {
     on
 }
 
+/// Goes back to the portable multiplication (benchmarks compare the two).
+pub fn disable() {
+    ON.store(false, Ordering::Relaxed);
+}
+
 /// Whether [`super::Fp::mul`] uses it.
 #[inline(always)]
 pub fn enabled() -> bool {
