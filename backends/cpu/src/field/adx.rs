@@ -45,8 +45,9 @@ pub fn enabled() -> bool {
 }
 
 /// `a * b * 2^-256 mod m`, not yet reduced below m (below 2m), for a modulus
-/// under 2^254 and `a`, `b` below it. The caller makes sure the CPU has
-/// BMI2 and ADX ([`enabled`]).
+/// under 2^254, `a` below 4m and `a * b` below `4m^2` (both below 2m, or
+/// `b` below m). The caller makes sure the CPU has BMI2 and ADX
+/// ([`enabled`]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(unsafe_code)]

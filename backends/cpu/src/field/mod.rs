@@ -314,6 +314,7 @@ impl<P: FieldParams> Fp<P> {
 
     /// Montgomery multiplication: with BMI2 and ADX where the path uses
     /// them (`adx.rs`), else [`Fp::mul_portable`]; the same result either way.
+    /// Inputs below 2m (lazy products) give canonical results too.
     #[inline(always)]
     pub fn mul(&self, other: &Self) -> Self {
         #[cfg(target_arch = "x86_64")]
@@ -502,6 +503,15 @@ pub trait Field: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     fn sub(&self, o: &Self) -> Self;
     /// `a * b`.
     fn mul(&self, o: &Self) -> Self;
+    /// `a * b` without the final reduction where a field can skip it (base
+    /// fields: below 2m for `a` below 2m and `b` canonical); such a result
+    /// may only go into [`Field::mul_lazy`] as `a`, or into [`Field::mul`]
+    /// and [`Field::square`] (either side), which give canonical values.
+    /// Other fields give the canonical product.
+    #[inline(always)]
+    fn mul_lazy(&self, o: &Self) -> Self {
+        self.mul(o)
+    }
     /// `a^2`.
     fn square(&self) -> Self;
     /// `2a`.
@@ -528,6 +538,14 @@ impl<P: FieldParams> Field for Fp<P> {
     #[inline(always)]
     fn mul(&self, o: &Self) -> Self {
         Fp::mul(self, o)
+    }
+    /// A product of values below 2m is below `4m^2`, so Montgomery's
+    /// product of it is below `4m^2 / 2^256 + m < 2m` (m under 2^254), and
+    /// one subtraction in [`Fp::mul`] makes it canonical.
+    #[inline(always)]
+    fn mul_lazy(&self, o: &Self) -> Self {
+        const { assert!(Fp::<P>::LAZY_OK) };
+        Fp::mul_lazy(self, o)
     }
     #[inline(always)]
     fn square(&self) -> Self {

@@ -198,16 +198,32 @@ fn lazy_multiplication_on<P: FieldParams>(adx: bool) {
             assert_eq!(lazy.reduce_once(), exact, "{wide:x?} * {b:x?}");
         }
     }
+    // Two lazy values (below 2m) into the reducing product and square:
+    // canonical results.
+    let lazies: Vec<_> = lefts
+        .iter()
+        .filter(|(wide, _)| below::<P>(wide, 2))
+        .collect();
+    for (wa, ra) in &lazies {
+        for (wb, rb) in &lazies {
+            let got = Fp::<P>::from_mont(*wa).mul(&Fp::from_mont(*wb));
+            let exact = Fp::<P>::from_mont(*ra).mul_portable(&Fp::from_mont(*rb));
+            assert_eq!(got, exact, "{wa:x?} * {wb:x?}");
+        }
+        let got = Fp::<P>::from_mont(*wa).square();
+        let exact = Fp::<P>::from_mont(*ra).mul_portable(&Fp::from_mont(*ra));
+        assert_eq!(got, exact, "{wa:x?} squared");
+    }
 }
 
 #[test]
-fn lazy_multiplication_takes_values_below_4m_and_gives_below_2m_on_the_portable_path() {
+fn lazy_products_take_below_4m_give_below_2m_and_feed_reducing_products_on_the_portable_path() {
     lazy_multiplication_on::<FrParams>(false);
     lazy_multiplication_on::<FqParams>(false);
 }
 
 #[test]
-fn lazy_multiplication_takes_values_below_4m_and_gives_below_2m_on_the_adx_path() {
+fn lazy_products_take_below_4m_give_below_2m_and_feed_reducing_products_on_the_adx_path() {
     if !super::adx::cpu_has_adx() {
         assert!(
             std::env::var("AZTEC_PROVER_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1"),

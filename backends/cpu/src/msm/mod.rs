@@ -295,11 +295,12 @@ pub fn add_with_inverse<F: Field>(p: &Affine<F>, q: &Affine<F>, inv: &F) -> Affi
     } else if inv.is_zero() {
         Affine::IDENTITY
     } else {
+        // Below 2m, not reduced: it only goes into products.
         let lambda = if p.x == q.x {
             let xx = p.x.square();
-            xx.double().add(&xx).mul(inv)
+            xx.double().add(&xx).mul_lazy(inv)
         } else {
-            q.y.sub(&p.y).mul(inv)
+            q.y.sub(&p.y).mul_lazy(inv)
         };
         let x3 = lambda.square().sub(&p.x).sub(&q.x);
         let y3 = lambda.mul(&p.x.sub(&x3)).sub(&p.y);
@@ -322,7 +323,8 @@ pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
         let k = i % 2;
         prefix.push(acc[k]);
         if !d.is_zero() {
-            acc[k] = acc[k].mul(d);
+            // The prefixes stay below 2m (lazy): they only go into products.
+            acc[k] = acc[k].mul_lazy(d);
         }
     }
     let both = acc[0].mul(&acc[1]).inverse().unwrap_or(F::ONE);
@@ -331,7 +333,7 @@ pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
         let k = j % 2;
         let d = v[j];
         if !d.is_zero() {
-            v[j] = inv[k].mul(&prefix[j]);
+            v[j] = prefix[j].mul(&inv[k]);
             inv[k] = inv[k].mul(&d);
         }
     }
