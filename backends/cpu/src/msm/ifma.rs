@@ -262,7 +262,8 @@ impl<F: Coord, const W: usize> Ifma<F, W> {
     /// identity), checking coordinates.
     pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Line<W>>, String> {
         let size = 32 * Self::POINT_PARTS;
-        let mut out = vec![Line::IDENTITY; bytes.len() / size];
+        let mut out = super::big_vec(bytes.len() / size);
+        out.par_extend(rayon::iter::repeat_n(Line::IDENTITY, bytes.len() / size));
         out.par_chunks_mut(8)
             .zip(bytes.par_chunks(8 * size))
             .enumerate()
