@@ -188,9 +188,9 @@ pub fn simulate(params: &RollupParams, inputs: &Inputs) -> Result<Vec<Felt>, Syn
 /// once per product: a third fewer word multiplications. A coefficient of
 /// one (most of C's) is not multiplied.
 pub fn evaluate_row(row: &[(Fr, usize)], z: &[Fr]) -> Fr {
-    use ark_ff::{Field, One};
+    use ark_ff::{Field, One, Zero};
     let mut threes = row.chunks_exact(3);
-    let mut sum = Fr::from(0u64);
+    let mut sum = Fr::zero();
     for t in &mut threes {
         sum += Fr::sum_of_products(
             &[t[0].0, t[1].0, t[2].0],

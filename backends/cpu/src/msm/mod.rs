@@ -490,25 +490,22 @@ fn window_task<K: Kernel>(
                 acc.push(u32::from(d.unsigned_abs()) - 1, r);
             }
         }
-        let buckets = acc.finish();
-        let sum = k.reduce(&buckets, &first);
-        k.recycle(buckets);
-        return sum;
-    }
-    let mut turn = vec![0u32; nb];
-    for (i, &d) in digits.iter().enumerate() {
-        if d == 0 {
-            continue;
+    } else {
+        let mut turn = vec![0u32; nb];
+        for (i, &d) in digits.iter().enumerate() {
+            if d == 0 {
+                continue;
+            }
+            let b = d.unsigned_abs() as usize - 1;
+            // The next copy in turn (no division: this runs once a point).
+            let copy = first[b] + turn[b];
+            turn[b] += 1;
+            if first[b] + turn[b] == first[b + 1] {
+                turn[b] = 0;
+            }
+            let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
+            acc.push(copy, r);
         }
-        let b = d.unsigned_abs() as usize - 1;
-        // The next copy in turn (no division: this runs once a point).
-        let copy = first[b] + turn[b];
-        turn[b] += 1;
-        if first[b] + turn[b] == first[b + 1] {
-            turn[b] = 0;
-        }
-        let r = (lo + i) as u32 | if d < 0 { NEG } else { 0 };
-        acc.push(copy, r);
     }
     let buckets = acc.finish();
     let sum = k.reduce(&buckets, &first);
@@ -574,21 +571,23 @@ pub fn msm_with<K: Kernel>(
 
 /// Decodes points of curve `C` in parallel; the error names the first bad point.
 pub fn decode_points<C: Curve>(bytes: &[u8]) -> Result<Vec<Affine<C::F>>, String> {
-    let n = bytes.len() / C::BYTES;
-    let mut out = big_vec(n);
-    out.par_extend(rayon::iter::repeat_n(Affine::IDENTITY, n));
-    let ok = out
-        .par_iter_mut()
-        .zip(bytes.par_chunks(C::BYTES))
-        .try_for_each(|(o, b)| C::decode(b).map(|p| *o = p));
-    if let Err(e) = ok {
+    let bad = std::sync::atomic::AtomicBool::new(false);
+    let mut out = big_vec(bytes.len() / C::BYTES);
+    out.par_extend(bytes.par_chunks(C::BYTES).map(|b| {
+        C::decode(b).unwrap_or_else(|_| {
+            bad.store(true, std::sync::atomic::Ordering::Relaxed);
+            Affine::IDENTITY
+        })
+    }));
+    if bad.into_inner() {
         // The first bad point in order, whichever thread met one first.
-        let (i, e) = bytes
+        if let Some((i, e)) = bytes
             .chunks(C::BYTES)
             .enumerate()
             .find_map(|(i, b)| C::decode(b).err().map(|e| (i, e)))
-            .unwrap_or((0, e));
-        return Err(format!("point {i}: {e}"));
+        {
+            return Err(format!("point {i}: {e}"));
+        }
     }
     Ok(out)
 }
