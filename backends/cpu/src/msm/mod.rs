@@ -513,6 +513,33 @@ fn window_task<K: Kernel>(
     sum
 }
 
+/// Fewest points a task takes when a window is split.
+const MIN_CHUNK: usize = 1 << 12;
+
+/// The tasks of an MSM over `n` points in `windows` windows on `threads`
+/// threads, as `(window, first point, end)`, largest first. A task costs
+/// its points' additions plus one bucket reduction, whatever its size, so
+/// windows stay whole where they can: as many whole windows as fill every
+/// thread equally, and the windows left over (fewer than the threads) each
+/// split into equal chunks, about one per thread. (One window-sized task
+/// per window, or two, left one thread alone at the end: 17 windows on 2
+/// threads took 9 windows' time instead of 8.5, and on 16 threads 1.5
+/// instead of 1.06.)
+pub fn plan_tasks(n: usize, windows: usize, threads: usize) -> Vec<(usize, usize, usize)> {
+    let threads = threads.max(1);
+    let whole = windows - windows % threads;
+    let rest = windows - whole;
+    let chunks = threads
+        .checked_div(rest)
+        .map_or(1, |k| k.clamp(1, (n / MIN_CHUNK).max(1)));
+    let len = n.div_ceil(chunks);
+    let mut tasks: Vec<_> = (0..whole).map(|w| (w, 0, n)).collect();
+    for w in whole..windows {
+        tasks.extend((0..chunks).map(|j| (w, (j * len).min(n), ((j + 1) * len).min(n))));
+    }
+    tasks
+}
+
 /// `sum scalars[i] * points[i]` with a kernel and its decoded points.
 pub fn msm_with<K: Kernel>(
     k: &K,
@@ -536,23 +563,22 @@ pub fn msm_with<K: Kernel>(
             row[i] = 0;
         }
     }
-    // Enough tasks to keep every thread busy, few enough that bucket reductions stay small.
-    let chunks = (2 * threads)
-        .div_ceil(windows)
-        .max(1)
-        .min(n.div_ceil(1 << 12).max(1));
-    let chunk_len = n.div_ceil(chunks);
-    let partials: Vec<(usize, Jacobian<K::F>)> = (0..windows * chunks)
+    // Tasks are taken from one list, largest first, by each of the pool's
+    // threads until none is left.
+    let tasks = plan_tasks(n, windows, threads);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let partials: Vec<(usize, Jacobian<K::F>)> = (0..threads.max(1))
         .into_par_iter()
-        .map(|t| {
-            let w = t / chunks;
-            let j = t % chunks;
-            let lo = (j * chunk_len).min(n);
-            let hi = ((j + 1) * chunk_len).min(n);
-            (
-                w,
-                window_task(k, points, lo, &digits[w * n + lo..w * n + hi], c),
-            )
+        .flat_map_iter(|_| {
+            let mut done = Vec::new();
+            loop {
+                let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(w, lo, hi)) = tasks.get(t) else {
+                    break done;
+                };
+                let sum = window_task(k, points, lo, &digits[w * n + lo..w * n + hi], c);
+                done.push((w, sum));
+            }
         })
         .collect();
     let mut per_window = vec![Jacobian::IDENTITY; windows];
@@ -702,6 +728,62 @@ mod tests {
 
     use super::*;
     use crate::field::Fq;
+
+    #[test]
+    fn tasks_cover_every_window_once_and_share_out_evenly() {
+        for (n, windows, threads) in [
+            (1, 1, 1),
+            (100, 20, 2),
+            (5_000, 17, 16),
+            (262_144, 17, 2),
+            (262_144, 17, 16),
+            (349_617, 17, 3),
+            (1 << 20, 16, 16),
+            (1 << 20, 16, 64),
+            (1 << 20, 16, 5),
+        ] {
+            let tasks = plan_tasks(n, windows, threads);
+            // Each window's points exactly once, in chunks no smaller than
+            // MIN_CHUNK unless the window is smaller.
+            for w in 0..windows {
+                let mut ranges: Vec<_> = tasks
+                    .iter()
+                    .filter(|t| t.0 == w && t.1 < t.2)
+                    .map(|t| (t.1, t.2))
+                    .collect();
+                ranges.sort_unstable();
+                let mut at = 0;
+                for (lo, hi) in ranges {
+                    assert_eq!(lo, at, "{n} points, {windows} windows, {threads} threads");
+                    assert!(hi - lo >= MIN_CHUNK.min(n) || hi == n);
+                    at = hi;
+                }
+                assert_eq!(at, n);
+            }
+            // Largest first.
+            assert!(tasks.windows(2).all(|p| p[0].2 - p[0].1 >= p[1].2 - p[1].1));
+            // The greedy schedule (each thread takes the next task) ends
+            // within one split window's worth of the even share.
+            let mut free = vec![0usize; threads];
+            for &(_, lo, hi) in &tasks {
+                let t = (0..threads).min_by_key(|&t| free[t]).unwrap_or(0);
+                free[t] += hi - lo;
+            }
+            let end = free.iter().copied().max().unwrap_or(0);
+            let even = (windows * n).div_ceil(threads);
+            let split = tasks.last().map_or(0, |t| t.2 - t.1);
+            assert!(
+                end <= even + split,
+                "{n}/{windows}/{threads}: {end} > {even} + {split}"
+            );
+        }
+        // 17 windows on 2 threads: 16 whole and the last in halves.
+        let t = plan_tasks(262_144, 17, 2);
+        assert_eq!(t.len(), 18);
+        assert_eq!(t[16], (16, 0, 131_072));
+        // 16 windows on 16 threads: one whole window each.
+        assert_eq!(plan_tasks(1 << 20, 16, 16).len(), 16);
+    }
 
     #[test]
     fn decoding_names_the_first_bad_point_whichever_thread_meets_one() {
