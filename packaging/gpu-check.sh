@@ -7,9 +7,12 @@
 #   DIR/gpu-check.sh sweep            # there: only the MSM tuning sweep
 #   DIR/gpu-check.sh split            # there: only transfers against kernels per size
 #   DIR/gpu-check.sh prove            # there: only the production proof, wgpu against cpu
+#   DIR/gpu-check.sh cpu              # there: the CPU backend alone on every host core
 #
-# DIR holds the two backend libraries, the kernel bench, the prove bench and
-# the kernel test binary (about 25 MB). `run` prints the adapter, runs every
+# DIR holds the two backend libraries, the kernel benches (bench_gpu_kernels:
+# wgpu against the CPU backend; bench_kernels: the CPU backend on one path
+# against arkworks and halo2curves), the prove bench and the kernel test
+# binary (about 30 MB). `run` prints the adapter, runs every
 # kernel test against arkworks on the GPU wgpu picks (WGPU_BACKEND and
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
 # 2^22 against arkworks and the CPU backend (G2 on the GPU, to 2^20), then
@@ -18,7 +21,11 @@
 # sweep of the MSM's tuning at 2^20 (window bits : buckets per bucket_sums
 # thread; "-" is the default), and last a production base-rollup proof on
 # the GPU against the CPU backend on every core, in each way a proof can use
-# the GPU (G2 beside or after, the QAP's vectors kept or sent).
+# the GPU (G2 beside or after, the QAP's vectors kept or sent). `cpu` (not
+# part of `run`) times the CPU backend alone on every host core, on each
+# path the host has (ifma, adx, portable), MSM G1 and NTT against arkworks
+# and halo2curves, MSM G2 against arkworks, at 2^16..2^20, then the
+# production proof against ark-groth16 on the IFMA and ADX paths.
 # GPU_CHECK_SIZES, GPU_CHECK_REPS and GPU_CHECK_THREADS change the table
 # (defaults 16,18,20,22, 5, and every core); GPU_CHECK_SWEEP the sweep;
 # GPU_CHECK_TEST_TIMEOUT bounds the kernel tests (seconds, default 300).
@@ -31,7 +38,8 @@ pack() {
   local dir
   dir=$(realpath -m "$1")
   cd "$(dirname "$0")/.."
-  cargo build --release -p aztec-backend-cpu -p aztec-backend-wgpu --lib --example bench_kernels
+  cargo build --release -p aztec-backend-cpu -p aztec-backend-wgpu --lib --example bench_kernels \
+    --example bench_gpu_kernels
   cargo build --release -p aztec-prover-rollup --features bench --example bench_prove
   local test_bin
   test_bin=$(cargo test --release -p aztec-backend-wgpu --test kernels --no-run --message-format=json 2>/dev/null |
@@ -42,7 +50,8 @@ pack() {
   fi
   mkdir -p "$dir/deps"
   cp target/release/libaztec_backend_cpu.so target/release/libaztec_backend_wgpu.so \
-    target/release/examples/bench_kernels target/release/examples/bench_prove "$dir/"
+    target/release/examples/bench_kernels target/release/examples/bench_gpu_kernels \
+    target/release/examples/bench_prove "$dir/"
   # The ABI test looks for the library one folder above the test binary.
   cp "$test_bin" "$dir/deps/kernels"
   cp packaging/gpu-check.sh "$dir/"
@@ -62,12 +71,12 @@ run() {
   timeout "${GPU_CHECK_TEST_TIMEOUT:-300}" ./deps/kernels --test-threads 1 ||
     echo "gpu-check: the kernel tests FAILED or ran out of time (status $?)"
   echo "== bench kernels ($sizes, median of $reps, $threads threads)"
-  ./bench_kernels "$sizes" msm_g1,msm_g1_prepared,ntt,ntt_kept "$reps" "$threads"
+  ./bench_gpu_kernels "$sizes" msm_g1,msm_g1_prepared,ntt,ntt_kept "$reps" "$threads"
   echo "== bench kernels, G2 on the GPU ($g2_sizes, median of 3)"
-  ./bench_kernels "$g2_sizes" msm_g2 3 "$threads"
+  ./bench_gpu_kernels "$g2_sizes" msm_g2 3 "$threads"
   split
   echo "== the narrow field layout (AZTEC_PROVER_WGPU_LIMBS=13), 2^20"
-  AZTEC_PROVER_WGPU_LIMBS=13 ./bench_kernels 20 msm_g1_prepared,ntt 3 "$threads"
+  AZTEC_PROVER_WGPU_LIMBS=13 ./bench_gpu_kernels 20 msm_g1_prepared,ntt 3 "$threads"
   sweep
   prove
 }
@@ -81,7 +90,7 @@ split() {
   local sizes=${GPU_CHECK_SIZES:-16,18,20,22} threads=${GPU_CHECK_THREADS:-$(nproc)}
   echo "== transfers and kernels per call (trace of the last of 2 calls; ms)"
   printf '%-16s %6s %10s %10s %10s %10s\n' call elements upload kernels readback other
-  AZTEC_PROVER_WGPU_TRACE=1 ./bench_kernels "$sizes" msm_g1_prepared,ntt 2 "$threads" 2>&1 >/dev/null |
+  AZTEC_PROVER_WGPU_TRACE=1 ./bench_gpu_kernels "$sizes" msm_g1_prepared,ntt 2 "$threads" 2>&1 >/dev/null |
     awk '
       function flush() {
         if (name != "") last[name " " n] = sprintf("%-16s %6s %10.2f %10.2f %10.2f %10.2f", name, "2^" int(log(n) / log(2) + 0.5), up, k, rb, other)
@@ -107,6 +116,27 @@ prove() {
   BENCH_PROVE_WAYS=1 ./bench_prove wgpu production base-rollup "${GPU_CHECK_PROVE_REPS:-3}" "$threads"
 }
 
+# The CPU backend alone on every host core (GPU_CHECK_THREADS), on each
+# path the host has (a path it lacks runs the best it has; the header names
+# the path that ran), then the production proof against ark-groth16 on the
+# IFMA and ADX paths (GPU_CHECK_CPU_SIZES, default 16,18,20; median of 3).
+cpu() {
+  cd "$here"
+  export AZTEC_PROVER_BACKEND_DIR=$PWD
+  local threads=${GPU_CHECK_THREADS:-$(nproc)} sizes=${GPU_CHECK_CPU_SIZES:-16,18,20} path
+  echo "== host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  for path in ifma adx portable; do
+    echo "== CPU backend, $path path, $threads threads ($sizes, median of 3)"
+    AZTEC_PROVER_CPU_PATH=$path ./bench_kernels "$sizes" msm_g1,msm_g2,ntt 3 "$threads" ||
+      echo "gpu-check: the $path table failed (status $?)"
+  done
+  for path in ifma adx; do
+    echo "== production base-rollup proof, CPU backend on the $path path against ark-groth16, $threads threads"
+    AZTEC_PROVER_CPU_PATH=$path ./bench_prove cpu production base-rollup 3 "$threads" ||
+      echo "gpu-check: the $path proof failed (status $?)"
+  done
+}
+
 # The MSM at 2^GPU_CHECK_SWEEP_LOG (default 20) under each tuning of
 # GPU_CHECK_SWEEP ("window:segment" pairs, "-" for the default).
 sweep() {
@@ -122,7 +152,7 @@ sweep() {
     [ "$window" = - ] && window=
     [ "$segment" = - ] && segment=
     out=$(AZTEC_PROVER_WGPU_WINDOW=$window AZTEC_PROVER_WGPU_SEGMENT=$segment \
-      ./bench_kernels "$log" msm_g1_prepared 3 "$threads" 2>&1 || true)
+      ./bench_gpu_kernels "$log" msm_g1_prepared 3 "$threads" 2>&1 || true)
     row=$(grep '^msm_g1_prepared' <<<"$out" || true)
     # The row, or why there is none (the last line said).
     printf '%-8s %s\n' "$point" "${row:-$(tail -n 1 <<<"$out")}"
@@ -135,8 +165,9 @@ case "${1:-}" in
   sweep) sweep ;;
   split) split ;;
   prove) prove ;;
+  cpu) cpu ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,6 +1,6 @@
 //! The `bench kernels` table for the wgpu backend without the whole CLI
 //! (a small binary to carry to a GPU machine):
-//! `bench_kernels [log sizes, comma-separated] [kernels] [reps] [threads]`,
+//! `bench_gpu_kernels [log sizes, comma-separated] [kernels] [reps] [threads]`,
 //! with both backend libraries found through `AZTEC_PROVER_BACKEND_DIR`.
 
 use aztec_backend_abi::Backend;
