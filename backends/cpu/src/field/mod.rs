@@ -336,10 +336,11 @@ impl<P: FieldParams> Fp<P> {
     }
 
     /// Montgomery multiplication without the final reduction, for lazy
-    /// arithmetic: `self` may be anything below 4m and `other` below m (for
-    /// a modulus under 2^256 / 5, which [`Fp::LAZY_OK`] checks); the
-    /// result is below 2m and congruent to the product. Each row's running
-    /// sum stays below `self + m < 5m`, so four limbs hold it.
+    /// arithmetic: `self` may be anything below 4m and `other` below m, or
+    /// both below 2m (for a modulus under 2^256 / 5, which [`Fp::LAZY_OK`]
+    /// checks); the result is below 2m and congruent to the product. Each
+    /// row's running sum stays below `self + m < 5m`, so four limbs hold
+    /// it, and the result is below `self * other / 2^256 + m`.
     #[inline(always)]
     pub fn mul_lazy(&self, other: &Self) -> Self {
         #[cfg(target_arch = "x86_64")]
@@ -504,9 +505,10 @@ pub trait Field: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     /// `a * b`.
     fn mul(&self, o: &Self) -> Self;
     /// `a * b` without the final reduction where a field can skip it (base
-    /// fields: below 2m for `a` below 2m and `b` canonical); such a result
-    /// may only go into [`Field::mul_lazy`] as `a`, or into [`Field::mul`]
-    /// and [`Field::square`] (either side), which give canonical values.
+    /// fields: below 2m for `a` below 2m and `b` canonical, or both below
+    /// 2m); such a result may only go into [`Field::mul_lazy`], or into
+    /// [`Field::mul`] and [`Field::square`] (either side), which give
+    /// canonical values.
     /// Other fields give the canonical product.
     #[inline(always)]
     fn mul_lazy(&self, o: &Self) -> Self {

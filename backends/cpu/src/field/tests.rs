@@ -199,7 +199,7 @@ fn lazy_multiplication_on<P: FieldParams>(adx: bool) {
         }
     }
     // Two lazy values (below 2m) into the reducing product and square:
-    // canonical results.
+    // canonical results; into the lazy product: below 2m again.
     let lazies: Vec<_> = lefts
         .iter()
         .filter(|(wide, _)| below::<P>(wide, 2))
@@ -209,6 +209,12 @@ fn lazy_multiplication_on<P: FieldParams>(adx: bool) {
             let got = Fp::<P>::from_mont(*wa).mul(&Fp::from_mont(*wb));
             let exact = Fp::<P>::from_mont(*ra).mul_portable(&Fp::from_mont(*rb));
             assert_eq!(got, exact, "{wa:x?} * {wb:x?}");
+            let lazy = Fp::<P>::from_mont(*wa).mul_lazy(&Fp::from_mont(*wb));
+            assert!(
+                below::<P>(&lazy.0, 2),
+                "{wa:x?} * {wb:x?} lazy, not below 2m"
+            );
+            assert_eq!(lazy.reduce_once(), exact, "{wa:x?} * {wb:x?} lazy");
         }
         let got = Fp::<P>::from_mont(*wa).square();
         let exact = Fp::<P>::from_mont(*ra).mul_portable(&Fp::from_mont(*ra));

@@ -344,7 +344,9 @@ pub fn add_with_inverse<F: Field>(p: &Affine<F>, q: &Affine<F>, inv: &F) -> Affi
 /// Inverts the nonzero entries of `v` in place (zeros stay zero), with one
 /// inversion: prefix products, then back down. The products run as two
 /// interleaved chains (entry `i` in chain `i % 2`) so that each
-/// multiplication need not wait for the one before it.
+/// multiplication need not wait for the one before it. The inverses are
+/// lazy ([`Field::mul_lazy`]: below 2m in a base field, nonzero where the
+/// entry was): they only go into products.
 pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
     prefix.clear();
     let mut acc = [F::ONE; 2];
@@ -362,8 +364,8 @@ pub fn batch_invert<F: Field>(v: &mut [F], prefix: &mut Vec<F>) {
         let k = j % 2;
         let d = v[j];
         if !d.is_zero() {
-            v[j] = prefix[j].mul(&inv[k]);
-            inv[k] = inv[k].mul(&d);
+            v[j] = prefix[j].mul_lazy(&inv[k]);
+            inv[k] = inv[k].mul_lazy(&d);
         }
     }
 }
@@ -837,6 +839,8 @@ mod tests {
                     if x.is_zero() {
                         assert!(inv.is_zero());
                     } else {
+                        // Lazy: nonzero, and the reducing product is canonical.
+                        assert!(!inv.is_zero());
                         assert_eq!(x.mul(inv), Fq::ONE, "len {len}, zeros {zeros}");
                     }
                 }
