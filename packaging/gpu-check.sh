@@ -12,7 +12,7 @@
 # DIR holds the two backend libraries, the kernel benches (bench_gpu_kernels:
 # wgpu against the CPU backend; bench_kernels: the CPU backend on one path
 # against arkworks and halo2curves), the prove bench and the kernel test
-# binary (about 30 MB). `run` prints the adapter, runs every
+# binary (about 25 MB). `run` prints the adapter, runs every
 # kernel test against arkworks on the GPU wgpu picks (WGPU_BACKEND and
 # AZTEC_PROVER_WGPU_ADAPTER choose another), then `bench kernels` at 2^16 to
 # 2^22 against arkworks and the CPU backend (G2 on the GPU, to 2^20), then
@@ -33,6 +33,11 @@ set -euo pipefail
 
 # Where this script and the packed binaries are (each command runs there).
 here=$(cd "$(dirname "$0")" && pwd)
+
+# The host's cores, CPU model and whether it has AVX-512 IFMA.
+host() {
+  echo "== host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(grep -o -m1 avx512ifma /proc/cpuinfo || echo 'no avx512ifma')"
+}
 
 pack() {
   local dir
@@ -65,7 +70,7 @@ run() {
   local threads=${GPU_CHECK_THREADS:-$(nproc)}
   local g2_sizes=${sizes%,22}
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
-  echo "== host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(grep -o -m1 avx512ifma /proc/cpuinfo || echo 'no avx512ifma')"
+  host
   echo "== kernel tests against arkworks"
   # One test at a time: the child-process tests start GPUs of their own.
   timeout "${GPU_CHECK_TEST_TIMEOUT:-300}" ./deps/kernels --test-threads 1 ||
@@ -124,7 +129,7 @@ cpu() {
   cd "$here"
   export AZTEC_PROVER_BACKEND_DIR=$PWD
   local threads=${GPU_CHECK_THREADS:-$(nproc)} sizes=${GPU_CHECK_CPU_SIZES:-16,18,20} path
-  echo "== host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  host
   for path in ifma adx portable; do
     echo "== CPU backend, $path path, $threads threads ($sizes, median of 3)"
     AZTEC_PROVER_CPU_PATH=$path ./bench_kernels "$sizes" msm_g1,msm_g2,ntt 3 "$threads" ||
